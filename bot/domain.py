@@ -1,0 +1,322 @@
+"""Domain vocabulary shared by every layer: plain frozen dataclasses and enums, stdlib only.
+
+Graph objects, platform payloads and card JSON are translated to and from these types at the
+edges, so the use cases in `handlers` never see a wire format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Cause(StrEnum):
+    """Why a credential failed: the firm vocabulary of `findings[].cause`."""
+
+    SECRET_VALUE_PASTED = "secret_value_pasted"
+    SECRET_ID_USED_AS_VALUE = "secret_id_used_as_value"
+    ALL_SECRETS_EXPIRED = "all_secrets_expired"
+    EXPIRED_SECRET_IN_USE = "expired_secret_in_use"
+    SECRET_MISMATCH = "secret_mismatch"
+    SECRET_RECENTLY_ADDED = "secret_recently_added"
+    NO_SECRETS = "no_secrets"
+    SECRET_MISSING_FROM_REQUEST = "secret_missing_from_request"
+    APP_NOT_FOUND = "app_not_found"
+    APP_DELETED = "app_deleted"
+    APP_IN_OTHER_TENANT = "app_in_other_tenant"
+    APP_DISABLED = "app_disabled"
+    TENANT_MISMATCH = "tenant_mismatch"
+    SECRET_LIMIT_REACHED = "secret_limit_reached"
+    SECRET_EXPIRING_SOON = "secret_expiring_soon"
+    APP_ID_MASKED = "app_id_masked"
+    NO_APP_ID = "no_app_id"
+    UNKNOWN_CODE = "unknown_code"
+    PERMISSION_MISSING = "permission_missing"
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class Category(StrEnum):
+    """Families of AADSTS codes, used to pick the checks and the tone of an answer."""
+
+    CLIENT_CREDENTIAL = "client credential"
+    CERTIFICATE = "certificate/assertion"
+    FEDERATION = "federation"
+    TENANT = "tenant/cloud"
+    CONSENT = "consent"
+    CONDITIONAL_ACCESS = "conditional access"
+    USER_SIGN_IN = "user sign-in"
+    THROTTLING = "throttling"
+    OTHER = "other"
+
+
+class CredentialKind(StrEnum):
+    SECRET = "secret"
+    CERTIFICATE = "certificate"
+
+
+class CredentialState(StrEnum):
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+
+
+class FoundIn(StrEnum):
+    TENANT = "tenant"
+    DELETED = "deleted"
+    OTHER_TENANT = "other_tenant"
+    NOWHERE = "nowhere"
+
+
+class GraphMode(StrEnum):
+    LIVE = "live"
+    SNAPSHOT = "snapshot"
+    NONE = "none"
+
+
+# --- what a paste says -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParsedInput:
+    """The facts read from a pasted error. Never holds a secret value, only that one was seen."""
+
+    codes: tuple[int, ...] = ()
+    app_id: str | None = None
+    app_id_masked: bool = False
+    tenant: str | None = None
+    trace_id: str | None = None
+    correlation_id: str | None = None
+    timestamp: datetime | None = None
+    error: str | None = None
+    secret_value_detected: bool = False
+    # Internal evidence, not part of the JSON `input` object:
+    secret_value_certain: bool = False
+    leaked_hints: tuple[str, ...] = ()  # first three characters of each pasted secret (Graph's `hint`)
+    guids: tuple[str, ...] = ()  # every well-formed GUID, to compare with secret key ids
+    secret_guid: str | None = None  # a GUID passed where a secret value belongs (-p, client_secret=)
+    common_authority: bool = False  # the token URL used /common, /organizations or /consumers
+    client_credentials: bool = False  # the paste shows an app signing in with its own credential
+
+    @property
+    def recognised(self) -> bool:
+        return bool(self.codes or self.app_id or self.app_id_masked or self.secret_value_detected)
+
+
+# --- the AADSTS catalog ------------------------------------------------------------------------
+
+
+LOOKUP_URL = "https://login.microsoftonline.com/error?code={code}"
+
+
+@dataclass(frozen=True)
+class CodeInfo:
+    """One AADSTS code explained in our words."""
+
+    code: int
+    name: str
+    summary: str
+    category: Category
+    fix: tuple[str, ...] = ()
+
+    @property
+    def lookup_url(self) -> str:
+        return LOOKUP_URL.format(code=self.code)
+
+
+# --- what the directory says -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Credential:
+    kind: CredentialKind
+    key_id: str
+    display_name: str | None
+    hint: str | None
+    start: datetime | None
+    end: datetime | None
+
+    def state_at(self, when: datetime) -> CredentialState:
+        if self.start is not None and when < self.start:
+            return CredentialState.NOT_YET_VALID
+        if self.end is not None and when >= self.end:
+            return CredentialState.EXPIRED
+        return CredentialState.ACTIVE
+
+    def is_valid_at(self, when: datetime) -> bool:
+        return self.state_at(when) is CredentialState.ACTIVE
+
+    def days_left(self, when: datetime) -> int | None:
+        """Whole days until expiry (negative once expired); None for a credential that never ends."""
+        if self.end is None:
+            return None
+        return (self.end - when).days
+
+
+@dataclass(frozen=True)
+class FederatedCredential:
+    name: str
+    issuer: str
+    subject: str
+    audiences: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Owner:
+    display_name: str | None
+    user_principal_name: str | None
+    mail: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.user_principal_name or self.mail or "unnamed owner"
+
+
+@dataclass(frozen=True)
+class Application:
+    object_id: str
+    app_id: str
+    display_name: str
+    sign_in_audience: str | None = None
+    credentials: tuple[Credential, ...] = ()
+    federated_credentials: tuple[FederatedCredential, ...] = ()
+    owners: tuple[Owner, ...] = ()
+    deleted_at: datetime | None = None
+
+    @property
+    def secrets(self) -> tuple[Credential, ...]:
+        return tuple(c for c in self.credentials if c.kind is CredentialKind.SECRET)
+
+    @property
+    def certificates(self) -> tuple[Credential, ...]:
+        return tuple(c for c in self.credentials if c.kind is CredentialKind.CERTIFICATE)
+
+
+@dataclass(frozen=True)
+class ServicePrincipal:
+    object_id: str
+    app_id: str
+    display_name: str
+    account_enabled: bool = True
+    app_owner_organization_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: str
+    domains: tuple[str, ...] = ()
+
+    def names(self, value: str) -> bool:
+        """True when `value` (a GUID or a domain) refers to this tenant."""
+        value = value.lower()
+        return value == self.id or value in self.domains
+
+
+@dataclass(frozen=True)
+class AppLookup:
+    """Everything the core lookup learned about one appId, in one Graph round trip where possible."""
+
+    app_id: str
+    application: Application | None = None
+    service_principal: ServicePrincipal | None = None
+    deleted_application: Application | None = None
+    tenant: Tenant | None = None
+    missing_permissions: tuple[str, ...] = ()
+    round_trips: int = 1
+
+
+@dataclass(frozen=True)
+class SignIn:
+    created: datetime
+    error_code: int | None
+    ip_address: str | None
+    credential_key_id: str | None
+    correlation_id: str | None
+    credential_type: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    when: datetime
+    activity: str
+    actor: str | None
+    result: str | None = None
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Optional evidence from the audit logs; empty when the tenant or permissions do not allow it."""
+
+    sign_ins: tuple[SignIn, ...] = ()
+    audits: tuple[AuditEntry, ...] = ()
+    missing_permissions: tuple[str, ...] = ()
+    round_trips: int = 1
+
+
+# --- the answer --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    cause: Cause
+    severity: Severity
+    summary: str
+    evidence: tuple[str, ...] = ()
+    fix: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GraphReport:
+    mode: GraphMode
+    round_trips: int = 0
+    missing_permissions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    input: ParsedInput
+    errors: tuple[CodeInfo, ...]
+    app: Application | None
+    found_in: FoundIn | None
+    findings: tuple[Finding, ...]
+    graph: GraphReport
+    reference_time: datetime
+    activity: Activity | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def primary(self) -> Finding | None:
+        """The first error finding is the headline cause; else the most important finding."""
+        for finding in self.findings:
+            if finding.severity is Severity.ERROR:
+                return finding
+        return self.findings[0] if self.findings else None
+
+
+# --- failures of the directory port -------------------------------------------------------------
+
+
+class DirectoryError(Exception):
+    """Graph could not answer; the message is safe to show (never contains a secret)."""
+
+
+class PermissionDenied(DirectoryError):
+    def __init__(self, permission: str, what: str) -> None:
+        super().__init__(f"Graph refused {what}: the bot needs {permission}")
+        self.permission = permission
+        self.what = what
+
+
+class Throttled(DirectoryError):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"Graph is throttling requests; retry after {retry_after:g} s")
+        self.retry_after = retry_after
+
+
+class DirectoryUnavailable(DirectoryError):
+    pass

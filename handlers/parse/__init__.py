@@ -1,0 +1,43 @@
+"""Turn whatever people paste into the facts of `ParsedInput`.
+
+Order matters: secret values are cut out of the raw text first, so no later step, log line or
+exception can ever carry one; then the chat and log wrappers are undone; then facts are read.
+"""
+
+from __future__ import annotations
+
+from bot.domain import ParsedInput
+from handlers.parse import extract
+from handlers.parse.unwrap import unwrap
+from handlers.parse.secrets import redact
+
+__all__ = ["parse"]
+
+
+def parse(raw: str) -> ParsedInput:
+    first = redact(raw)
+    # Decoding (%7E, \u007e, entities) can reveal a secret the raw text hid, so look again.
+    unwrapped = unwrap(first.text)
+    second = redact(unwrapped) if unwrapped != first.text else first
+    text = second.text.lower()
+    app_id, masked = extract.app_id(text)
+    if app_id is None and extract.GUID_RE.fullmatch(text.strip()):
+        app_id = text.strip()  # a bare GUID is someone asking about that app
+    tenant, common = extract.tenant(text)
+    return ParsedInput(
+        codes=extract.codes(text),
+        app_id=app_id,
+        app_id_masked=masked,
+        tenant=tenant,
+        trace_id=extract.trace_id(text),
+        correlation_id=extract.correlation_id(text),
+        timestamp=extract.timestamp(text),
+        error=extract.oauth_error(text),
+        secret_value_detected=first.detected or second.detected,
+        secret_value_certain=first.certain or second.certain,
+        leaked_hints=tuple(dict.fromkeys(first.hints + second.hints)),
+        guids=extract.guids(text),
+        secret_guid=first.secret_guid or second.secret_guid,
+        common_authority=common,
+        client_credentials=extract.client_credentials(text),
+    )

@@ -1,0 +1,109 @@
+"""Undo the wrappers that chat clients, terminals and log formats put around an error text.
+
+Each step is a single linear pass and runs only when its marks are present, so plain text costs
+almost nothing. The result is plain text with real newlines and no markup.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import unquote_plus
+
+_HTML_MARKS = ("</", "<br", "<p>", "<p ", "<div", "<at>", "<span", "&nbsp;")
+_AT_MENTION = re.compile(r"<at\b[^<>]{0,300}>.{0,300}?</at>", re.I | re.S)
+_HTML_BREAK = re.compile(r"<br\s*/?>|</(?:p|div|li|tr|pre|h[1-6])>", re.I)
+_HTML_TAG = re.compile(r"</?[a-z][^<>]{0,500}>", re.I)
+
+# Slack mrkdwn: <https://x|label>, <mailto:a@b|a@b>, <@U123>, <#C123|general>, <!here>.
+_SLACK_ANGLE = re.compile(r"<((?:https?://|mailto:|[@#!])[^<>|\s]{0,2000})(?:\|([^<>]{0,2000}))?>")
+_SLACK_ENTITY = re.compile(r"&(?:lt|gt|amp);")
+_NUMERIC_ENTITY = re.compile(r"&#(?:(\d{1,7})|[xX]([0-9a-fA-F]{1,6}));")
+
+_FENCE = re.compile(r"```|~~~")
+# Backslash escapes of JSON (also doubly escaped: \\n, \\\"), and \uXXXX.
+_UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+_ESCAPES = (("\\r\\n", "\n"), ("\\n", "\n"), ("\\r", "\n"), ("\\t", "\t"), ('\\"', '"'), ("\\'", "'"), ("\\/", "/"))
+# A whitespace-delimited token with an `=` in it: form-encoded when it also has + or %XX.
+_FORM_RUN = re.compile(r"(?<!\S)[^\s=]*+=\S*+")
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+# A GUID that a terminal wrapped at its width: "...-3333-44\n4455556666".
+# Anchored on the newline (a literal) and only where the line ends in a hex digit or a dash.
+_WRAPPED_HEX = re.compile(r"\n(?<=[0-9a-fA-F-]\n)[ \t]{0,8}([0-9a-fA-F-]{1,32})(?![0-9a-fA-F-])")
+_HEX_CHARS = "0123456789abcdefABCDEF-"
+_GUID_FULL = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+
+
+def unwrap(text: str) -> str:
+    """Plain text from a paste in any of the formats people paste."""
+    text = text.replace("\r\n", "\n")
+    lowered = text.lower()
+    if any(mark in lowered for mark in _HTML_MARKS):
+        text = _from_html(text)
+    elif "&" in text or "<" in text:  # Slack escapes &, < and > and wraps links in <...>
+        text = _from_slack(text)
+    if "`" in text or "~~~" in text:
+        text = _FENCE.sub("\n", text).replace("`", " ")
+    if "\\" in text:
+        text = _unescape(text)
+    if _PERCENT.search(text):
+        text = _FORM_RUN.sub(_form_decode, text)
+    if "\n" in text:
+        text = _WRAPPED_HEX.sub(_join_wrapped_guid, text)
+    return text.replace("\xa0", " ")
+
+
+def _from_html(text: str) -> str:
+    text = _AT_MENTION.sub(" ", text)
+    text = _HTML_BREAK.sub("\n", text)
+    text = _HTML_TAG.sub("", text)
+    return html.unescape(text)
+
+
+def _from_slack(text: str) -> str:
+    text = _SLACK_ANGLE.sub(_slack_link, text)
+    text = _SLACK_ENTITY.sub(lambda m: {"&lt;": "<", "&gt;": ">", "&amp;": "&"}[m.group(0)], text)
+    # Text copied from a web page into Slack can still carry numeric entities (&#39; for ').
+    return _NUMERIC_ENTITY.sub(_numeric_entity, text) if "&#" in text else text
+
+
+def _numeric_entity(match: re.Match[str]) -> str:
+    number = int(match.group(1)) if match.group(1) else int(match.group(2), 16)
+    return chr(number) if 0 < number < 0x110000 else match.group(0)
+
+
+def _slack_link(match: re.Match[str]) -> str:
+    target, label = match.group(1), match.group(2)
+    if target[0] in "@#!":
+        return label or " "
+    if target.startswith("mailto:"):
+        return label or target[7:]
+    if not label or label == target or target.endswith(label):
+        return target
+    return f"{label} {target}"
+
+
+def _unescape(text: str) -> str:
+    """Undo JSON string escapes, however many times the JSON was nested in another string."""
+    while "\\\\" in text:
+        text = text.replace("\\\\", "\\")
+    for escaped, plain in _ESCAPES:
+        text = text.replace(escaped, plain)
+    return _UNICODE_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text) if "\\u" in text else text
+
+
+def _form_decode(match: re.Match[str]) -> str:
+    run = match.group(0)
+    if "+" not in run and not _PERCENT.search(run):
+        return run
+    return unquote_plus(run).replace("&", "\n")
+
+
+def _join_wrapped_guid(match: re.Match[str]) -> str:
+    before = match.string[max(match.start() - 36, 0) : match.start()]
+    head = before[len(before.rstrip(_HEX_CHARS)) :]
+    if len(head) > 35 or len(head) + len(match.group(1)) != 36:
+        return match.group(0)
+    if _GUID_FULL.match(head + match.group(1)):
+        return match.group(1)  # the head stays where it is; only the line break goes
+    return match.group(0)

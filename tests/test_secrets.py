@@ -1,0 +1,85 @@
+"""Secret values are found in every wrapper, cut out first, and never come back out."""
+
+from __future__ import annotations
+
+import pytest
+
+from handlers.parse import parse
+from handlers.parse.secrets import REDACTED, redact
+
+# Invented values of the real shapes (modern `xxx8Q~` + 34, previous `xxx7Q~` + 31, legacy 32).
+MODERN = "Zk38Q~pQ0vL2nA.r7Tc-Wm1xYb_3sGd9eHf4iJ~u"
+PREVIOUS = "Ab17Q~Cd3Ef5Gh7Ij9Kl1Mn3Op5Qr7St9Uv1W"
+LEGACY = "[6gyXA5S20@MN+WRXAJ]I-TO7g1:h2P8"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"the secret is {MODERN} please help",
+        f'{{"clientSecret": "{MODERN}", "error": "AADSTS7000215"}}',
+        f"```\nAZURE_CLIENT_SECRET={MODERN}\n```",
+        f"<p>secret: <code>{MODERN}</code></p>",
+        f"client_secret={MODERN.replace('~', '%7E')}&grant_type=client_credentials",
+        '"secret": "' + MODERN.replace("~", "\\u007e") + '"',
+        f"az login --service-principal -u x -p {MODERN} --tenant y",
+        f"value ends a sentence {MODERN}.",
+        f"previous format {PREVIOUS} here",
+    ],
+)
+def test_modern_secret_is_detected_as_certain_in_any_wrapper(text: str) -> None:
+    parsed = parse(text)
+    assert parsed.secret_value_detected
+    assert parsed.secret_value_certain
+    assert MODERN not in repr(parsed) and PREVIOUS not in repr(parsed)
+
+
+def test_redaction_keeps_the_hint_and_removes_the_value() -> None:
+    result = redact(f"before {MODERN} after")
+    assert result.text == f"before {REDACTED} after"
+    assert result.hints == (MODERN[:3],)
+    assert result.certain
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "client_secret=Pq4z9_aLm2Nc8vBx7Rt6Ys",  # a long opaque value given to a secret key
+        "--password 'Hq9.Lz2-Wm8Kp3Xr7Vt5Nb'",
+    ],
+)
+def test_keyed_values_are_secrets(text: str) -> None:
+    result = redact(text)
+    assert result.certain
+    assert REDACTED in result.text
+
+
+def test_legacy_shape_is_only_possible_and_needs_context() -> None:
+    assert not redact(f"token {LEGACY} seen").detected  # no talk of secrets: left alone
+    result = redact(f"my client secret is {LEGACY}")
+    assert result.possible and not result.certain
+    assert LEGACY not in result.text
+
+
+def test_guid_given_as_secret_is_reported_as_secret_id_not_redacted() -> None:
+    guid = "0c1d2e3f-9999-8888-7777-fedcba987654"
+    result = redact(f"az login --service-principal -u app -p {guid} --tenant t")
+    assert result.secret_guid == guid
+    assert not result.detected
+    assert guid in result.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the "
+        "client secret value, not the client secret ID, for a secret added to app '***'.",
+        "az login --service-principal -u <appId> -p <secret> --tenant <tenantId>",
+        "client_secret=${{ secrets.AZURE_CLIENT_SECRET }} password: $env:SP_PASSWORD",
+        "--password /home/runner/work/_temp/certificate.pem was rejected",
+        "Microsoft.Identity.Client.MsalServiceException: at Microsoft.Identity.Client.Internal.Requests",
+        "mkdir -p /var/lib/secretbot/some/long/path/here",
+    ],
+)
+def test_ordinary_text_is_not_a_secret(text: str) -> None:
+    assert not redact(text).detected
