@@ -1,0 +1,173 @@
+"""Diagnose a pasted error: parse it, ask the directory about the app, and decide the causes.
+
+Channel-neutral: the platforms, the CLI and the tests all call `diagnose` and render its
+`Diagnosis` in their own way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from bot.domain import (
+    Activity,
+    Application,
+    AppLookup,
+    Cause,
+    CodeInfo,
+    Diagnosis,
+    DirectoryError,
+    Finding,
+    FoundIn,
+    GraphMode,
+    GraphReport,
+    ParsedInput,
+    PermissionDenied,
+    Severity,
+)
+from bot.ports import Directory
+from handlers import rules
+from handlers.catalog import Catalog, load_catalog
+from handlers.parse import parse
+
+READ_PERMISSION = "Application.Read.All"
+AUDIT_PERMISSION = "AuditLog.Read.All"
+ACTIVITY_WINDOW = timedelta(days=7)
+
+
+async def diagnose(
+    text: str,
+    *,
+    directory: Directory | None,
+    now: datetime,
+    catalog: Catalog | None = None,
+) -> Diagnosis:
+    """The full answer to one paste. Never raises for bad input or an unhappy Graph."""
+    catalog = catalog or load_catalog()
+    parsed = parse(text)
+    ref = parsed.timestamp or now
+    known = [info for code in parsed.codes if (info := catalog.lookup(code))]
+    unknown = [code for code in parsed.codes if code not in catalog]
+    findings = rules.from_paste(parsed, known, unknown)
+    mode = directory.mode if directory else GraphMode.NONE
+    if directory is None or not parsed.app_id:
+        findings.extend(_paste_only_secret_id(parsed))
+        return _answer(parsed, known, findings, GraphReport(mode), ref)
+    return await _with_directory(parsed, known, findings, directory, ref)
+
+
+def _paste_only_secret_id(parsed: ParsedInput) -> list[Finding]:
+    finding = rules.secret_id_from_paste(parsed)
+    return [finding] if finding else []
+
+
+async def _with_directory(
+    parsed: ParsedInput, known: list[CodeInfo], findings: list[Finding], directory: Directory, ref: datetime
+) -> Diagnosis:
+    assert parsed.app_id is not None
+    try:
+        facts = await directory.lookup(parsed.app_id)
+    except DirectoryError as error:
+        findings.extend(_paste_only_secret_id(parsed))
+        findings.extend(_missing(_permissions(error), "the app lookup"))
+        graph = GraphReport(directory.mode, 1, _permissions(error))
+        return _answer(parsed, known, findings, graph, ref, notes=(str(error),))
+    findings.extend(rules.from_directory(parsed, facts, ref))
+    if not any(f.cause is Cause.SECRET_ID_USED_AS_VALUE for f in findings) and facts.application is None:
+        findings.extend(_paste_only_secret_id(parsed))
+    findings.extend(_missing(facts.missing_permissions, "part of the app lookup"))
+    activity = await _activity(parsed, facts, directory, ref) if _wants_activity(parsed, facts) else None
+    round_trips = facts.round_trips + (activity.round_trips if activity else 0)
+    missing = facts.missing_permissions + (activity.missing_permissions if activity else ())
+    if activity is not None:
+        findings = _with_activity(findings, activity, facts.application)
+    graph = GraphReport(directory.mode, round_trips, tuple(dict.fromkeys(missing)))
+    return _answer(parsed, known, findings, graph, ref, facts=facts, activity=activity)
+
+
+def _wants_activity(parsed: ParsedInput, facts: AppLookup) -> bool:
+    return facts.application is not None and bool(parsed.codes or parsed.correlation_id)
+
+
+async def _activity(parsed: ParsedInput, facts: AppLookup, directory: Directory, ref: datetime) -> Activity:
+    assert facts.application is not None
+    try:
+        return await directory.activity(
+            facts.app_id,
+            facts.application.object_id,
+            correlation_id=parsed.correlation_id,
+            since=ref - ACTIVITY_WINDOW,
+        )
+    except DirectoryError as error:
+        return Activity(missing_permissions=_permissions(error) or (AUDIT_PERMISSION,), round_trips=1)
+
+
+def _with_activity(findings: list[Finding], activity: Activity, app: Application | None) -> list[Finding]:
+    result = list(findings) + _missing(activity.missing_permissions, "the sign-in and audit logs")
+    lines = rules.activity_evidence(activity, app)
+    primary = next((i for i, f in enumerate(result) if f.severity is Severity.ERROR), None)
+    if lines and primary is not None:
+        result[primary] = replace(result[primary], evidence=result[primary].evidence + lines)
+    return result
+
+
+def _missing(permissions: tuple[str, ...], what: str) -> list[Finding]:
+    return [
+        Finding(
+            Cause.PERMISSION_MISSING,
+            Severity.INFO,
+            f"Graph refused {what}; the answer is based on what could be read.",
+            (f"The bot's app registration needs the {permission} application permission (admin consent).",),
+            (_PERMISSION_GAINS.get(permission, f"Grant {permission} to the bot for a fuller answer."),),
+        )
+        for permission in permissions
+    ]
+
+
+_PERMISSION_GAINS = {
+    READ_PERMISSION: f"Grant {READ_PERMISSION} so the bot can read app registrations and their secrets.",
+    AUDIT_PERMISSION: f"Grant {AUDIT_PERMISSION} (the sign-in log also needs an Entra ID P1 licence) to see "
+    "which secret failing sign-ins used and who changed the app's secrets.",
+}
+
+
+def _permissions(error: DirectoryError) -> tuple[str, ...]:
+    return (error.permission,) if isinstance(error, PermissionDenied) else ()
+
+
+def _answer(
+    parsed: ParsedInput,
+    known: list[CodeInfo],
+    findings: list[Finding],
+    graph: GraphReport,
+    ref: datetime,
+    *,
+    facts: AppLookup | None = None,
+    activity: Activity | None = None,
+    notes: tuple[str, ...] = (),
+) -> Diagnosis:
+    app, found_in = _app_view(facts)
+    return Diagnosis(
+        input=parsed,
+        errors=tuple(known),
+        app=app,
+        found_in=found_in,
+        findings=rules.ordered(findings),
+        graph=graph,
+        reference_time=ref,
+        activity=activity,
+        notes=notes,
+    )
+
+
+def _app_view(facts: AppLookup | None) -> tuple[Application | None, FoundIn | None]:
+    if facts is None:
+        return None, None
+    if facts.application is not None:
+        return facts.application, FoundIn.TENANT
+    if facts.deleted_application is not None:
+        return facts.deleted_application, FoundIn.DELETED
+    sp = facts.service_principal
+    if sp is not None:
+        return Application(object_id=sp.object_id, app_id=sp.app_id, display_name=sp.display_name), FoundIn.OTHER_TENANT
+    return None, FoundIn.NOWHERE
