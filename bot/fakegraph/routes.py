@@ -1,0 +1,323 @@
+"""The Graph endpoints the bot calls, answered from a `Snapshot`.
+
+Transport-free on purpose: the aiohttp server and the `$batch` executor both hand a `GraphRequest`
+to `Router.dispatch`, so an inner batch request is answered exactly like an outer one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from bot.fakegraph.errors import GraphError
+from bot.fakegraph.odata import QueryError
+from bot.fakegraph.query import (
+    CollectionSpec,
+    QueryOptions,
+    absolute_url,
+    context_url,
+    encode_skiptoken,
+    page,
+    parse_collection_query,
+    parse_entity_query,
+    project,
+)
+from bot.fakegraph.schema import (
+    APPLICATION,
+    DIRECTORY_AUDIT,
+    DIRECTORY_OBJECT,
+    FEDERATED_IDENTITY_CREDENTIAL,
+    ORGANIZATION,
+    SERVICE_PRINCIPAL,
+    SIGN_IN_BETA,
+    SIGN_IN_V1,
+    EntityType,
+)
+from bot.fakegraph.snapshot import Snapshot
+from bot.fakegraph.values import JsonObject, is_guid, parse_datetime
+
+VERSIONS = ("v1.0", "beta")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class GraphRequest:
+    method: str
+    version: str  # "v1.0" or "beta"
+    path: str  # after the version, starting with "/", percent-decoded
+    params: Mapping[str, str] = field(default_factory=dict)  # decoded query options
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+    origin: str = "http://127.0.0.1"  # scheme://host:port, for absolute links
+
+
+@dataclass(frozen=True)
+class GraphResponse:
+    status: int
+    body: JsonObject | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+_APP_ID_KEY = r"\(appId='(?P<app_id>[^']*)'\)"
+_OBJECT_ID = r"/(?P<object_id>[^/()]+)"
+_APP = f"/applications(?:{_APP_ID_KEY}|{_OBJECT_ID})"
+
+# Clause signatures each collection can filter on, with the literal kind each takes.
+_DIRECTORY_FILTERS = {"appId eq": "string", "displayName eq": "string"}
+_SIGN_IN_FILTERS_V1 = {
+    "appId eq": "string",
+    "correlationId eq": "string",
+    "ipAddress eq": "string",
+    "servicePrincipalId eq": "string",
+    "status/errorCode eq": "number",
+    "createdDateTime ge": "datetime",
+    "createdDateTime le": "datetime",
+}
+_SIGN_IN_FILTERS_BETA = {**_SIGN_IN_FILTERS_V1, "signInEventTypes/any eq": "string"}
+_AUDIT_FILTERS = {
+    "category eq": "string",
+    "activityDisplayName eq": "string",
+    "correlationId eq": "string",
+    "activityDateTime ge": "datetime",
+    "activityDateTime le": "datetime",
+    "targetResources/any/id eq": "string",
+}
+
+APPLICATIONS = CollectionSpec(APPLICATION, "Application", _DIRECTORY_FILTERS)
+SERVICE_PRINCIPALS = CollectionSpec(SERVICE_PRINCIPAL, "ServicePrincipal", _DIRECTORY_FILTERS)
+OWNERS = CollectionSpec(DIRECTORY_OBJECT, "DirectoryObject")
+FICS = CollectionSpec(FEDERATED_IDENTITY_CREDENTIAL, "FederatedIdentityCredential")
+ORGANIZATIONS = CollectionSpec(ORGANIZATION, "Organization")
+SIGN_INS = {
+    "v1.0": CollectionSpec(SIGN_IN_V1, "SignIn", _SIGN_IN_FILTERS_V1, 1000, 1000, directory=False),
+    "beta": CollectionSpec(SIGN_IN_BETA, "SignIn", _SIGN_IN_FILTERS_BETA, 1000, 1000, directory=False),
+}
+AUDITS = CollectionSpec(DIRECTORY_AUDIT, "DirectoryAudit", _AUDIT_FILTERS, 1000, 1000, directory=False)
+_EVENT_TYPE_CLAUSE = "signInEventTypes/any eq"
+
+Handler = Callable[[GraphRequest, re.Match[str]], GraphResponse]
+
+
+class Router:
+    """Answers GETs for the endpoints in ARCHITECTURE.md from one snapshot."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+        self._routes: list[tuple[re.Pattern[str], Handler]] = [
+            (re.compile(r"/applications"), self._applications),
+            (re.compile(_APP), self._application),
+            (re.compile(_APP + "/owners"), self._owners),
+            (re.compile(_APP + "/federatedIdentityCredentials"), self._fics),
+            (re.compile(r"/servicePrincipals"), self._service_principals),
+            (re.compile(f"/servicePrincipals(?:{_APP_ID_KEY}|{_OBJECT_ID})"), self._service_principal),
+            # msgraph-sdk sends the short cast "graph.application"; Graph accepts both spellings.
+            (re.compile(r"/directory/deletedItems/(?:microsoft\.)?graph\.application"), self._deleted),
+            (re.compile(r"/organization"), self._organization),
+            (re.compile(r"/auditLogs/signIns"), self._sign_ins),
+            (re.compile(r"/auditLogs/directoryAudits"), self._audits),
+        ]
+
+    def dispatch(self, request: GraphRequest) -> GraphResponse:
+        for pattern, handler in self._routes:
+            match = pattern.fullmatch(request.path)
+            if match is None:
+                continue
+            if request.method != "GET":
+                raise GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request uri.")
+            try:
+                return handler(request, match)
+            except QueryError as exc:
+                raise GraphError(400, exc.code, exc.message) from None
+        raise unknown_segment(request.path)
+
+    # --- applications ---------------------------------------------------------------------------
+
+    def _find_application(self, match: re.Match[str]) -> JsonObject:
+        if match["app_id"] is not None:
+            app = self._snapshot.application(match["app_id"])
+            if app is None:
+                raise not_found(match["app_id"])
+            return app
+        object_id = _object_id(match["object_id"])
+        app = self._snapshot.application_by_id(object_id)
+        if app is None:
+            raise not_found(object_id)
+        return app
+
+    def _application(self, request: GraphRequest, match: re.Match[str]) -> GraphResponse:
+        app = self._find_application(match)
+        return self._entity(request, "applications", _credentials_view(app, request, single=True), APPLICATION)
+
+    def _applications(self, request: GraphRequest, _: re.Match[str]) -> GraphResponse:
+        apps = [_credentials_view(app, request, single=False) for app in self._snapshot.applications]
+        return self._collection(request, "applications", apps, APPLICATIONS)
+
+    def _owners(self, request: GraphRequest, match: re.Match[str]) -> GraphResponse:
+        app = self._find_application(match)
+        owners = list(self._snapshot.owners.get(app["id"], ()))
+        return self._collection(request, "directoryObjects", owners, OWNERS)
+
+    def _fics(self, request: GraphRequest, match: re.Match[str]) -> GraphResponse:
+        app = self._find_application(match)
+        fics = list(self._snapshot.federated_credentials.get(app["id"], ()))
+        return self._collection(request, f"applications('{app['id']}')/federatedIdentityCredentials", fics, FICS)
+
+    def _deleted(self, request: GraphRequest, _: re.Match[str]) -> GraphResponse:
+        deleted = [
+            {"@odata.type": APPLICATION.odata_type, **_credentials_view(app, request, single=False)}
+            for app in self._snapshot.deleted_applications
+        ]
+        return self._collection(request, "directory/deletedItems/microsoft.graph.application", deleted, APPLICATIONS)
+
+    # --- service principals and the tenant ------------------------------------------------------
+
+    def _service_principal(self, request: GraphRequest, match: re.Match[str]) -> GraphResponse:
+        if match["app_id"] is not None:
+            sp = self._snapshot.service_principal(match["app_id"])
+            missing = match["app_id"]
+        else:
+            missing = _object_id(match["object_id"])
+            sp = self._snapshot.service_principal_by_id(missing)
+        if sp is None:
+            raise not_found(missing)
+        view = _credentials_view(sp, request, single=True)
+        return self._entity(request, "servicePrincipals", view, SERVICE_PRINCIPAL)
+
+    def _service_principals(self, request: GraphRequest, _: re.Match[str]) -> GraphResponse:
+        sps = [_credentials_view(sp, request, single=False) for sp in self._snapshot.service_principals]
+        return self._collection(request, "servicePrincipals", sps, SERVICE_PRINCIPALS)
+
+    def _organization(self, request: GraphRequest, _: re.Match[str]) -> GraphResponse:
+        return self._collection(request, "organization", [organization(self._snapshot.tenant)], ORGANIZATIONS)
+
+    # --- audit logs -----------------------------------------------------------------------------
+
+    def _sign_ins(self, request: GraphRequest, _: re.Match[str]) -> GraphResponse:
+        if not self._snapshot.has_sign_ins:
+            # What a tenant without Entra ID P1/P2 gets; models an export without audit access.
+            raise GraphError(
+                403,
+                "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+                "Neither tenant is B2C or tenant doesn't have premium license",
+            )
+        spec = SIGN_INS[request.version]
+        options = parse_collection_query(request.params, request.headers, spec)
+        records = _newest_first(self._snapshot.sign_ins, "createdDateTime")
+        if options.filter is None or _EVENT_TYPE_CLAUSE not in options.filter.signatures:
+            # Graph lists only interactive user sign-ins unless signInEventTypes is filtered on
+            # (and v1.0 cannot filter on it), so service-principal sign-ins need beta plus the filter.
+            records = [record for record in records if _interactive(record)]
+        records = [spec.entity.keep(record) for record in records]
+        return self._listing(request, "auditLogs/signIns", records, spec, options)
+
+    def _audits(self, request: GraphRequest, _: re.Match[str]) -> GraphResponse:
+        if not self._snapshot.has_audits:
+            raise GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+        options = parse_collection_query(request.params, request.headers, AUDITS)
+        records = _newest_first(self._snapshot.directory_audits, "activityDateTime")
+        return self._listing(request, "auditLogs/directoryAudits", records, AUDITS, options)
+
+    # --- envelopes --------------------------------------------------------------------------------
+
+    def _entity(self, request: GraphRequest, entity_set: str, obj: JsonObject, entity: EntityType) -> GraphResponse:
+        select = parse_entity_query(request.params, entity)
+        context = context_url(request.origin, request.version, entity_set, select) + "/$entity"
+        return GraphResponse(200, {"@odata.context": context, **project(obj, select, entity)})
+
+    def _collection(
+        self, request: GraphRequest, entity_set: str, items: list[JsonObject], spec: CollectionSpec
+    ) -> GraphResponse:
+        options = parse_collection_query(request.params, request.headers, spec)
+        return self._listing(request, entity_set, items, spec, options)
+
+    def _listing(
+        self,
+        request: GraphRequest,
+        entity_set: str,
+        items: Sequence[JsonObject],
+        spec: CollectionSpec,
+        options: QueryOptions,
+    ) -> GraphResponse:
+        if options.filter is not None:
+            items = [item for item in items if options.filter.matches(item)]
+
+        def next_link(offset: int) -> str:
+            params = {name: value for name, value in request.params.items() if name != "$skiptoken"}
+            params["$skiptoken"] = encode_skiptoken(offset)
+            return absolute_url(request.origin, request.version, request.path, params)
+
+        context = context_url(request.origin, request.version, entity_set, options.select)
+        return GraphResponse(200, page(items, options, spec.entity, context=context, next_link=next_link))
+
+
+def organization(tenant: JsonObject) -> JsonObject:
+    """The tenant as Graph's `organization` object."""
+    default = tenant["defaultDomain"].lower()
+    initial = next((d for d in tenant["domains"] if d.lower().endswith(".onmicrosoft.com")), None)
+    domains = [
+        {
+            "capabilities": "Email, OfficeCommunicationsOnline",
+            "isDefault": name.lower() == default,
+            "isInitial": name == initial,
+            "name": name,
+            "type": "Managed",
+        }
+        for name in tenant["domains"]
+    ]
+    return {"id": tenant["id"], "displayName": tenant["displayName"], "tenantType": "AAD", "verifiedDomains": domains}
+
+
+def not_found(key: str) -> GraphError:
+    return GraphError(
+        404,
+        "Request_ResourceNotFound",
+        f"Resource '{key}' does not exist or one of its queried reference-property objects are not present.",
+    )
+
+
+def unknown_segment(path: str) -> GraphError:
+    segments = path.split("/")[1:]
+    segment = next((s for s in segments if s == ""), segments[-1] if segments else "")
+    message = f"Resource not found for the segment '{segment}'."
+    if segment == "":
+        # The classic msgraph-sdk pitfall: httpx's trailing slash on base_url gives ".../v1.0//...".
+        message += " (fake Graph: empty path segment; set the request adapter's base_url without a trailing slash)"
+    return GraphError(404, "BadRequest", message)
+
+
+def single_params(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Query pairs as a dict; a repeated system query option is a 400, as in Graph."""
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        if name in params and name.startswith("$"):
+            raise GraphError(400, "BadRequest", f"Query option '{name}' was specified more than once.")
+        params[name] = value
+    return params
+
+
+def _object_id(value: str) -> str:
+    if not is_guid(value):
+        raise GraphError(400, "Request_BadRequest", f"Invalid object identifier '{value}'.")
+    return value.lower()
+
+
+def _credentials_view(obj: JsonObject, request: GraphRequest, *, single: bool) -> JsonObject:
+    """Graph returns a certificate's `key` only for one object with keyCredentials in $select."""
+    selected = {name.strip() for name in request.params.get("$select", "").split(",")}
+    wants_key = single and "keyCredentials" in selected
+    if wants_key or not obj.get("keyCredentials"):
+        return obj
+    return {**obj, "keyCredentials": [{**cred, "key": None} for cred in obj["keyCredentials"]]}
+
+
+def _newest_first(records: Sequence[JsonObject], stamp: str) -> list[JsonObject]:
+    # Graph lists audit logs newest first; the loader has checked every timestamp parses.
+    return sorted(records, key=lambda record: parse_datetime(record[stamp]) or _EPOCH, reverse=True)
+
+
+def _interactive(record: JsonObject) -> bool:
+    event_types = record.get("signInEventTypes")
+    if not isinstance(event_types, list):
+        return record.get("isInteractive") is not False
+    return "interactiveUser" in event_types

@@ -1,0 +1,240 @@
+"""`FakeGraph`: an aiohttp server that answers like Microsoft Graph from a tenant snapshot.
+
+Every outer request goes through the same steps: record it, wait `latency`, check the bearer token
+(401), apply injected faults, then either run a `$batch` or hand it to the `Router`. Inner batch
+requests skip the token and the latency (they ride on the outer request) but are recorded, flagged
+`inner=True`, and can be faulted like outer ones, so tests can tell round trips from requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+from aiohttp import web
+
+from bot.fakegraph.batch import GRAPH_JSON, BatchItem, parse_batch, run_batch
+from bot.fakegraph.errors import GraphError, error_body
+from bot.fakegraph.faults import Fault, make_fault
+from bot.fakegraph.routes import VERSIONS, GraphRequest, GraphResponse, Router, single_params, unknown_segment
+from bot.fakegraph.snapshot import Snapshot
+
+_WWW_AUTHENTICATE = (
+    'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", '
+    'client_id="00000003-0000-0000-c000-000000000000"'
+)
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the fake saw it. Filled in further when the response is ready."""
+
+    method: str
+    path: str  # decoded, with the version: "/v1.0/applications(appId='…')"
+    query_string: str  # decoded: "$filter=appId eq '…'&$select=id"
+    headers: Mapping[str, str]
+    time: float  # time.monotonic() on arrival
+    inner: bool = False  # True: one request inside a $batch (not an HTTP round trip)
+    batch_id: str | None = None  # the inner request's id in its batch
+    status: int | None = None
+    elapsed: float | None = None  # seconds from arrival to response, injected latency included
+
+
+@dataclass(frozen=True)
+class _Ids:
+    request_id: str
+    client_request_id: str
+
+
+class FakeGraph:
+    """A Graph-shaped HTTP server for one snapshot. Use as `async with FakeGraph(snapshot) as graph:`."""
+
+    def __init__(self, snapshot: Snapshot, *, latency: float = 0.0) -> None:
+        self.snapshot = snapshot
+        self.latency = latency  # seconds added to every outer request; may be changed at any time
+        self.requests: list[RecordedRequest] = []
+        self._faults: list[Fault] = []
+        self._router = Router(snapshot)
+        self._runner: web.AppRunner | None = None
+        self._base_url: str | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Listen on host:port (0: a free port) and return the base URL, without a trailing slash."""
+        if self._runner is not None:
+            raise RuntimeError("FakeGraph is already running")
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        # A short shutdown: stop() should not wait long for a request parked in injected latency.
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound_host, bound_port = runner.addresses[0][:2]
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        self._runner = runner
+        self._base_url = f"http://{shown}:{bound_port}"
+        return self._base_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """`http://127.0.0.1:PORT`; Graph paths start with "/v1.0" or "/beta" after it."""
+        if self._base_url is None:
+            raise RuntimeError("FakeGraph has not been started")
+        return self._base_url
+
+    # --- test controls ----------------------------------------------------------------------------
+
+    @property
+    def round_trips(self) -> int:
+        """HTTP requests received (a `$batch` counts once, whatever it holds)."""
+        return sum(1 for request in self.requests if not request.inner)
+
+    def add_fault(
+        self,
+        path_pattern: str,
+        status: int,
+        *,
+        times: int | None = None,
+        retry_after: float | None = None,
+        method: str | None = None,
+    ) -> Fault:
+        """Answer requests whose path matches the regex `path_pattern` with a Graph error `status`.
+
+        Applies to outer and inner `$batch` requests alike; the path includes the version
+        ("/beta/auditLogs/signIns"). `times=None` means every time. `retry_after` adds a
+        `Retry-After` header (whole seconds, rounded up). The first matching active fault wins.
+        """
+        fault = make_fault(path_pattern, status, times=times, retry_after=retry_after, method=method)
+        self._faults.append(fault)
+        return fault
+
+    def reset(self) -> None:
+        """Forget recorded requests and faults."""
+        self.requests.clear()
+        self._faults.clear()
+
+    # --- request handling -------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        record = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query_string=request.query_string,
+            headers=dict(request.headers),
+            time=time.monotonic(),
+        )
+        self.requests.append(record)
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
+        ids = _Ids(str(uuid.uuid4()), request.headers.get("client-request-id", str(uuid.uuid4())))
+        try:
+            response = await self._outer(request, ids)
+        except GraphError as error:
+            response = _error_response(error, ids)
+        record.status = response.status
+        record.elapsed = time.monotonic() - record.time
+        return _web_response(response, ids)
+
+    async def _outer(self, request: web.Request, ids: _Ids) -> GraphResponse:
+        authorization = request.headers.get("Authorization", "")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise GraphError(
+                401, "InvalidAuthenticationToken", "Access token is empty.", {"WWW-Authenticate": _WWW_AUTHENTICATE}
+            )
+        self._apply_faults(request.method, request.path)
+        version, path = _split_version(request.path)
+        origin = f"{request.scheme}://{request.host}"
+        if path == "/$batch":
+            if request.method != "POST":
+                raise GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request uri.")
+            items = parse_batch(await _json_body(request))
+
+            async def execute(item: BatchItem) -> GraphResponse:
+                return self._inner(item, version, origin, ids)
+
+            body = await run_batch(items, execute, lambda error: _error_response(error, ids))
+            return GraphResponse(200, body)
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        params = single_params(request.query.items())
+        return self._router.dispatch(GraphRequest(request.method, version, path, params, headers, origin))
+
+    def _inner(self, item: BatchItem, version: str, origin: str, ids: _Ids) -> GraphResponse:
+        path, _, query = item.url.partition("?")
+        record = RecordedRequest(
+            method=item.method,
+            path=f"/{version}/{path.lstrip('/')}",
+            query_string=query,
+            headers=dict(item.headers),
+            time=time.monotonic(),
+            inner=True,
+            batch_id=item.id,
+        )
+        self.requests.append(record)
+        try:
+            path, params = item.target()
+            record.path = f"/{version}{path}"
+            self._apply_faults(item.method, record.path)
+            headers = {name.lower(): value for name, value in item.headers.items()}
+            response = self._router.dispatch(GraphRequest(item.method, version, path, params, headers, origin))
+        except GraphError as error:
+            response = _error_response(error, ids)
+        record.status = response.status
+        record.elapsed = time.monotonic() - record.time
+        return response
+
+    def _apply_faults(self, method: str, path: str) -> None:
+        for fault in self._faults:
+            if fault.matches(method, path):
+                fault.hits += 1
+                raise fault.error()
+
+
+def _split_version(path: str) -> tuple[str, str]:
+    for version in VERSIONS:
+        if path.startswith(f"/{version}/"):
+            return version, path[len(version) + 1 :]
+    raise unknown_segment(path)
+
+
+async def _json_body(request: web.Request) -> object:
+    try:
+        return json.loads(await request.read())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise GraphError(400, "BadRequest", "Invalid batch payload format: the body is not JSON.") from None
+
+
+def _error_response(error: GraphError, ids: _Ids) -> GraphResponse:
+    body = error_body(error, request_id=ids.request_id, client_request_id=ids.client_request_id)
+    return GraphResponse(error.status, body, error.headers)
+
+
+def _web_response(response: GraphResponse, ids: _Ids) -> web.Response:
+    headers = {"request-id": ids.request_id, "client-request-id": ids.client_request_id, **response.headers}
+    if response.body is None:
+        return web.Response(status=response.status, headers=headers)
+    headers["Content-Type"] = GRAPH_JSON
+    body = json.dumps(response.body, ensure_ascii=False).encode("utf-8")
+    return web.Response(status=response.status, body=body, headers=headers)

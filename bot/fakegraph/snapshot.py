@@ -1,0 +1,350 @@
+"""Reading a tenant snapshot: the JSON the fake Graph serves (see ARCHITECTURE.md, "Tenant snapshot").
+
+A snapshot is a JSON object whose keys are all optional — `tenant`, `applications`,
+`servicePrincipals`, `deletedApplications`, `owners`, `signIns`, `directoryAudits` — with values in
+Graph's own camelCase shapes. A bare JSON array is read as `applications`, so the output of
+`az ad app list --all` works as is.
+
+Loading keeps only real Graph properties (see `schema.py`): anything else would reach msgraph-sdk's
+`additional_data`, which Graph itself would never cause. An application's
+`federatedIdentityCredentials` key is split off, because Graph serves that navigation property only
+from its own endpoint. Every problem is a `SnapshotError` with a one-line message.
+
+The bundled sample tenant (`sample_snapshot_path()`) is described app by app in README.md.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from bot.fakegraph.schema import (
+    APPLICATION,
+    DIRECTORY_AUDIT,
+    FEDERATED_IDENTITY_CREDENTIAL,
+    OWNER_TYPES,
+    SERVICE_PRINCIPAL,
+    SIGN_IN_BETA,
+    USER,
+    EntityType,
+)
+from bot.fakegraph.values import JsonObject, describe, is_guid, parse_datetime
+
+KNOWN_KEYS = frozenset(
+    ("tenant", "applications", "servicePrincipals", "deletedApplications", "owners", "signIns", "directoryAudits")
+)
+
+# Used when a snapshot names no tenant and nothing in it hints at one (invented, stable).
+FALLBACK_TENANT_ID = "0d5e7c3a-51b4-4f5e-9a6b-7c2d1e0f9a88"
+FALLBACK_DOMAIN = "snapshot-tenant.onmicrosoft.com"
+# Namespace for deriving a stable synthetic tenant id from a publisher domain.
+_TENANT_NAMESPACE = uuid.UUID("3f6b9d2e-7a41-4c58-b0e3-95d1c7a2f468")
+
+
+class SnapshotError(ValueError):
+    """A snapshot that cannot be used. `str(error)` is always a single line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(message.split()))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A tenant as Graph-shaped dicts, already validated and trimmed to Graph properties.
+
+    The dicts are shared, not copied: treat them as read-only (the server copies before serving).
+    """
+
+    tenant: JsonObject  # {"id", "displayName", "defaultDomain", "domains": [str, ...]}
+    applications: tuple[JsonObject, ...] = ()
+    service_principals: tuple[JsonObject, ...] = ()
+    deleted_applications: tuple[JsonObject, ...] = ()
+    owners: Mapping[str, tuple[JsonObject, ...]] = field(default_factory=dict)  # app object id → owners
+    federated_credentials: Mapping[str, tuple[JsonObject, ...]] = field(default_factory=dict)
+    sign_ins: tuple[JsonObject, ...] = ()
+    directory_audits: tuple[JsonObject, ...] = ()
+    has_sign_ins: bool = False  # False: the export had no sign-in access (the fake answers 403)
+    has_audits: bool = False
+    tenant_synthetic: bool = False  # True: no `tenant` key, the tenant was derived or invented
+
+    def application(self, app_id: str) -> JsonObject | None:
+        return _first(self.applications, "appId", app_id)
+
+    def application_by_id(self, object_id: str) -> JsonObject | None:
+        return _first(self.applications, "id", object_id)
+
+    def service_principal(self, app_id: str) -> JsonObject | None:
+        return _first(self.service_principals, "appId", app_id)
+
+    def service_principal_by_id(self, object_id: str) -> JsonObject | None:
+        return _first(self.service_principals, "id", object_id)
+
+    def deleted_application(self, app_id: str) -> JsonObject | None:
+        return _first(self.deleted_applications, "appId", app_id)
+
+
+def _first(items: tuple[JsonObject, ...], key: str, value: str) -> JsonObject | None:
+    wanted = value.lower()
+    return next((item for item in items if item[key] == wanted), None)
+
+
+def sample_snapshot_path() -> Path:
+    """The bundled sample tenant (Northwind Operations), a package data file."""
+    return Path(str(files("bot.fakegraph").joinpath("sample_tenant.json")))
+
+
+def load_snapshot(path: str | Path) -> Snapshot:
+    """Read and validate a snapshot file. Raises `SnapshotError` (one line) on any problem."""
+    shown = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SnapshotError(f"snapshot {shown} is not UTF-8 text") from None
+    except OSError as exc:
+        raise SnapshotError(f"cannot read snapshot {shown}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SnapshotError(
+            f"snapshot {shown} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    try:
+        return parse_snapshot(data)
+    except SnapshotError as exc:
+        raise SnapshotError(f"snapshot {shown}: {exc}") from None
+
+
+def parse_snapshot(data: object) -> Snapshot:
+    """Validate decoded JSON (an object, or a bare array of applications) into a `Snapshot`."""
+    if isinstance(data, list):
+        data = {"applications": data}
+    if not isinstance(data, dict):
+        raise SnapshotError(f"a snapshot must be a JSON object or array, not {describe(data)}")
+    _check_keys(data)
+    applications = _entities(data, "applications", APPLICATION)
+    deleted = _entities(data, "deletedApplications", APPLICATION)
+    service_principals = _entities(data, "servicePrincipals", SERVICE_PRINCIPAL)
+    _check_unique(applications + deleted, "appId", "applications and deletedApplications")
+    _check_unique(applications + deleted, "id", "applications and deletedApplications")
+    _check_unique(service_principals, "appId", "servicePrincipals")
+    for index, (app, _) in enumerate(deleted):
+        if parse_datetime(app.get("deletedDateTime")) is None:
+            where = _label(f"deletedApplications[{index}]", app)
+            raise SnapshotError(
+                f"{where} deletedDateTime {describe(app.get('deletedDateTime'))} is not an ISO 8601 time"
+            )
+    tenant = _tenant(data.get("tenant"), applications, service_principals)
+    return Snapshot(
+        tenant=tenant,
+        applications=tuple(app for app, _ in applications),
+        service_principals=tuple(sp for sp, _ in service_principals),
+        deleted_applications=tuple(app for app, _ in deleted),
+        owners=_owners(data.get("owners", {}), {app["id"] for app, _ in applications + deleted}),
+        federated_credentials={app["id"]: fics for app, fics in applications + deleted if fics},
+        sign_ins=_records(data, "signIns", SIGN_IN_BETA, "createdDateTime"),
+        directory_audits=_records(data, "directoryAudits", DIRECTORY_AUDIT, "activityDateTime"),
+        has_sign_ins="signIns" in data,
+        has_audits="directoryAudits" in data,
+        tenant_synthetic="tenant" not in data,
+    )
+
+
+def _check_keys(data: dict[str, Any]) -> None:
+    # Unknown keys are refused so a typo ("signins") cannot silently mean "no sign-in access".
+    # Keys starting with "$" or "_" are left for comments and metadata.
+    for key in data:
+        if key not in KNOWN_KEYS and not key.startswith(("$", "_")):
+            known = ", ".join(sorted(KNOWN_KEYS))
+            raise SnapshotError(f"unknown snapshot key {key!r} (known keys: {known})")
+
+
+def _array(data: dict[str, Any], key: str) -> list[Any]:
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        raise SnapshotError(f"{key} must be an array, not {describe(value)}")
+    return value
+
+
+def _object(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise SnapshotError(f"{where} must be an object, not {describe(value)}")
+    return value
+
+
+def _label(where: str, obj: dict[str, Any]) -> str:
+    name = obj.get("displayName")
+    return f"{where} ({name!r})" if isinstance(name, str) and name else where
+
+
+def _guid(obj: dict[str, Any], key: str, where: str) -> str:
+    value = obj.get(key)
+    if value is None:
+        raise SnapshotError(f"{_label(where, obj)} has no {key}")
+    if not is_guid(value):
+        raise SnapshotError(f"{_label(where, obj)} {key} {describe(value)} is not a GUID")
+    return str(value).lower()  # Graph sends GUIDs in lower case
+
+
+def _entities(data: dict[str, Any], key: str, entity: EntityType) -> list[tuple[JsonObject, tuple[JsonObject, ...]]]:
+    """Applications or service principals, each with its federated credentials split off."""
+    result = []
+    for index, raw in enumerate(_array(data, key)):
+        where = f"{key}[{index}]"
+        obj = _object(raw, where)
+        clean = entity.keep(obj)
+        clean["appId"] = _guid(obj, "appId", where)
+        clean["id"] = _guid(obj, "id", where)
+        for name in ("passwordCredentials", "keyCredentials"):
+            clean[name] = _credentials(obj.get(name), f"{_label(where, obj)} {name}")
+        fics = _fics(obj.get("federatedIdentityCredentials"), f"{_label(where, obj)} federatedIdentityCredentials")
+        result.append((clean, fics))
+    return result
+
+
+def _credentials(value: object, where: str) -> list[JsonObject]:
+    # Graph documents both collections as not nullable: absent or null is served as [].
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise SnapshotError(f"{where} must be an array, not {describe(value)}")
+    result = []
+    for index, raw in enumerate(value):
+        item = dict(_object(raw, f"{where}[{index}]"))
+        item["keyId"] = _guid(item, "keyId", f"{where}[{index}]")
+        for stamp in ("startDateTime", "endDateTime"):
+            if item.get(stamp) is not None and parse_datetime(item[stamp]) is None:
+                raise SnapshotError(f"{where}[{index}] {stamp} {describe(item[stamp])} is not an ISO 8601 time")
+        result.append(item)
+    return result
+
+
+def _fics(value: object, where: str) -> tuple[JsonObject, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise SnapshotError(f"{where} must be an array, not {describe(value)}")
+    result = []
+    for index, raw in enumerate(value):
+        item = FEDERATED_IDENTITY_CREDENTIAL.keep(_object(raw, f"{where}[{index}]"))
+        item["id"] = _guid(item, "id", f"{where}[{index}]")
+        result.append(item)
+    return tuple(result)
+
+
+def _check_unique(items: list[tuple[JsonObject, Any]], key: str, where: str) -> None:
+    seen: set[str] = set()
+    for obj, _ in items:
+        if obj[key] in seen:
+            raise SnapshotError(f"{key} {obj[key]} appears twice in {where}")
+        seen.add(obj[key])
+
+
+def _owners(value: object, app_ids: set[str]) -> dict[str, tuple[JsonObject, ...]]:
+    mapping = _object(value, "owners")
+    result = {}
+    for app_object_id, raw_list in mapping.items():
+        key = str(app_object_id).lower()
+        if key not in app_ids:
+            raise SnapshotError(f"owners key {app_object_id!r} is not the object id of an application")
+        if not isinstance(raw_list, list):
+            raise SnapshotError(f"owners[{app_object_id!r}] must be an array, not {describe(raw_list)}")
+        result[key] = tuple(_owner(raw, f"owners[{app_object_id!r}][{i}]") for i, raw in enumerate(raw_list))
+    return result
+
+
+def _owner(raw: object, where: str) -> JsonObject:
+    obj = _object(raw, where)
+    odata_type = obj.get("@odata.type", USER.odata_type)
+    entity = OWNER_TYPES.get(odata_type)
+    if entity is None:
+        raise SnapshotError(f"{where} @odata.type {describe(odata_type)} is not a user or servicePrincipal")
+    owner = {"@odata.type": odata_type, **entity.keep(obj)}
+    owner["id"] = _guid(obj, "id", where)
+    return owner
+
+
+def _records(data: dict[str, Any], key: str, entity: EntityType, stamp: str) -> tuple[JsonObject, ...]:
+    """Sign-ins or audit entries: each needs an id and a readable timestamp to filter and sort on."""
+    result = []
+    for index, raw in enumerate(_array(data, key)):
+        where = f"{key}[{index}]"
+        obj = entity.keep(_object(raw, where))
+        if not isinstance(obj.get("id"), str) or not obj["id"]:
+            raise SnapshotError(f"{where} has no id")
+        if parse_datetime(obj.get(stamp)) is None:
+            raise SnapshotError(f"{where} {stamp} {describe(obj.get(stamp))} is not an ISO 8601 time")
+        result.append(obj)
+    return tuple(result)
+
+
+def _tenant(
+    value: object,
+    applications: list[tuple[JsonObject, Any]],
+    service_principals: list[tuple[JsonObject, Any]],
+) -> JsonObject:
+    if value is None:
+        return _synthetic_tenant([app for app, _ in applications], [sp for sp, _ in service_principals])
+    obj = _object(value, "tenant")
+    tenant_id = _guid(obj, "id", "tenant")
+    domains = [_domain_name(item, f"tenant.domains[{i}]") for i, item in enumerate(_domain_list(obj))]
+    default = obj.get("defaultDomain")
+    if default is None:
+        default = domains[0] if domains else FALLBACK_DOMAIN
+    if not isinstance(default, str) or not default:
+        raise SnapshotError(f"tenant.defaultDomain must be a domain name, not {describe(default)}")
+    if default.lower() not in (name.lower() for name in domains):
+        domains.insert(0, default)
+    name = obj.get("displayName")
+    return {
+        "id": tenant_id,
+        "displayName": name if isinstance(name, str) else default,
+        "defaultDomain": default,
+        "domains": domains,
+    }
+
+
+def _domain_list(obj: dict[str, Any]) -> list[Any]:
+    value = obj.get("domains", [])
+    if not isinstance(value, list):
+        raise SnapshotError(f"tenant.domains must be an array, not {describe(value)}")
+    return value
+
+
+def _domain_name(item: object, where: str) -> str:
+    # Domains may be plain names or Graph verifiedDomain objects ({"name": …}).
+    name = item.get("name") if isinstance(item, dict) else item
+    if not isinstance(name, str) or not name:
+        raise SnapshotError(f"{where} must be a domain name, not {describe(item)}")
+    return name
+
+
+def _synthetic_tenant(applications: list[JsonObject], service_principals: list[JsonObject]) -> JsonObject:
+    """A stable tenant for exports that carry none (e.g. `az ad app list --all`).
+
+    The id is the owner organization of this tenant's own service principals when known, else a
+    uuid5 of the most common publisherDomain, else a fixed invented GUID: the same export always
+    gets the same tenant.
+    """
+    app_ids = {app["appId"] for app in applications}
+    owner_orgs = Counter(
+        str(sp["appOwnerOrganizationId"]).lower()
+        for sp in service_principals
+        if sp["appId"] in app_ids and is_guid(sp.get("appOwnerOrganizationId"))
+    )
+    publisher_domains = Counter(
+        app["publisherDomain"] for app in applications if isinstance(app.get("publisherDomain"), str)
+    )
+    domain = publisher_domains.most_common(1)[0][0] if publisher_domains else FALLBACK_DOMAIN
+    if owner_orgs:
+        tenant_id = owner_orgs.most_common(1)[0][0]
+    elif publisher_domains:
+        tenant_id = str(uuid.uuid5(_TENANT_NAMESPACE, domain.lower()))
+    else:
+        tenant_id = FALLBACK_TENANT_ID
+    return {"id": tenant_id, "displayName": domain, "defaultDomain": domain, "domains": [domain]}
