@@ -81,10 +81,12 @@ def _credentials(diagnosis: Diagnosis) -> str:
     if app is None or not app.credentials:
         return ""
     ref = diagnosis.reference_time
-    rows = [("kind", "name", "hint", "start", "end", "state", "days left")]
+    rows: list[tuple[str, ...]] = [("kind", "name", "hint", "start", "end", "state", "days left")]
     rows += [_row(c, ref) for c in app.credentials]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    table = "\n".join("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+    table = "\n".join(
+        "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
     return f"Credentials of '{app.display_name}' at {_day(ref)}:\n{table}"
 
 

@@ -32,7 +32,7 @@ from handlers.parse import parse
 
 READ_PERMISSION = "Application.Read.All"
 AUDIT_PERMISSION = "AuditLog.Read.All"
-ACTIVITY_WINDOW = timedelta(days=7)
+ACTIVITY_WINDOW = timedelta(days=30)  # how long Entra ID keeps sign-in and audit logs (P1)
 
 
 async def diagnose(

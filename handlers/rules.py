@@ -86,7 +86,7 @@ def from_paste(parsed: ParsedInput, codes: list[CodeInfo], unknown: list[int]) -
                 Cause.SECRET_MISSING_FROM_REQUEST,
                 Severity.ERROR,
                 "The request reached Entra ID without any credential: no secret and no certificate assertion.",
-                ("AADSTS7000218 is only raised when the token request has neither client_secret nor client_assertion.",),
+                ("AADSTS7000218 means the token request had neither a client_secret nor a client_assertion.",),
                 (
                     "Check that the variable or setting that should hold the secret is set where the app runs "
                     "(an empty AZURE_CLIENT_SECRET or a missing pipeline secret gives exactly this error).",
@@ -266,7 +266,7 @@ def _not_in_tenant(parsed: ParsedInput, facts: AppLookup) -> list[Finding]:
             Cause.APP_NOT_FOUND,
             Severity.ERROR,
             "No app with this id exists in this tenant.",
-            (f"Neither an application nor a service principal has appId {facts.app_id}, and it is not in deleted items.",),
+            (f"No application or service principal has appId {facts.app_id}, and none was deleted recently.",),
             (
                 "Check the client id for typos; the error quotes the id the client actually sent.",
                 "Check the tenant id and the cloud (login.microsoftonline.com vs. a national cloud).",
@@ -321,7 +321,11 @@ def credential_findings(parsed: ParsedInput, app: Application, ref: datetime) ->
                 Cause.SECRET_RECENTLY_ADDED,
                 Severity.ERROR if propagation else Severity.INFO,
                 "A secret was added only minutes before the error; new secrets can take a little while to work.",
-                tuple(f"Added {int((ref - s.start).total_seconds() // 60)} min earlier: {describe(s)}" for s in recent if s.start),
+                tuple(
+                    f"Added {int((ref - s.start).total_seconds() // 60)} min earlier: {describe(s)}"
+                    for s in recent
+                    if s.start
+                ),
                 ("Wait a minute and try again before changing anything else.",),
             )
         )
@@ -362,7 +366,11 @@ def _no_secrets(app: Application, codes: set[int]) -> Finding:
         others.append(f"{len(app.certificates)} certificate(s)")
     if app.federated_credentials:
         others.append(f"{len(app.federated_credentials)} federated credential(s)")
-    evidence = f"It has {' and '.join(others)} instead." if others else "It has no certificates or federated credentials either."
+    evidence = (
+        f"It has {' and '.join(others)} instead."
+        if others
+        else "It has no certificates or federated credentials either."
+    )
     return Finding(
         Cause.NO_SECRETS,
         Severity.ERROR if codes & SECRET_CODES else Severity.INFO,
@@ -393,7 +401,9 @@ def _mismatch(parsed: ParsedInput, valid: list[Credential]) -> Finding:
     )
 
 
-def _capacity(app: Application, secrets: tuple[Credential, ...], valid: list[Credential], ref: datetime) -> list[Finding]:
+def _capacity(
+    app: Application, secrets: tuple[Credential, ...], valid: list[Credential], ref: datetime
+) -> list[Finding]:
     findings = []
     if app.sign_in_audience in PERSONAL_AUDIENCES and len(secrets) >= PERSONAL_SECRET_LIMIT:
         findings.append(
@@ -401,7 +411,7 @@ def _capacity(app: Application, secrets: tuple[Credential, ...], valid: list[Cre
                 Cause.SECRET_LIMIT_REACHED,
                 Severity.WARNING,
                 f"'{app.display_name}' already holds the most secrets its audience allows ({PERSONAL_SECRET_LIMIT}).",
-                (f"Sign-in audience {app.sign_in_audience} allows {PERSONAL_SECRET_LIMIT} secrets; it has {len(secrets)}.",),
+                (f"Audience {app.sign_in_audience} allows {PERSONAL_SECRET_LIMIT} secrets; it has {len(secrets)}.",),
                 ("Delete a secret nobody uses before adding a new one.",),
             )
         )
@@ -437,7 +447,9 @@ def activity_evidence(activity: Activity, app: Application | None) -> tuple[str,
         names = {c.key_id: c for c in app.credentials} if app else {}
         for key_id in sorted({s.credential_key_id for s in failures if s.credential_key_id}):
             known = names.get(key_id)
-            lines.append(f"Failed sign-ins used credential {key_id}" + (f": {describe(known)}." if known else "."))
+            lines.append(f"Failed sign-ins used {describe(known)}." if known else f"Failed sign-ins used key {key_id}.")
     for entry in activity.audits[:3]:
-        lines.append(f"Audit log: {entry.activity.strip()} by {entry.actor or 'an unknown actor'} at {when(entry.when)}.")
+        lines.append(
+            f"Audit log: {entry.activity.strip()} by {entry.actor or 'an unknown actor'} at {when(entry.when)}."
+        )
     return tuple(lines)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from bot.domain import ParsedInput
 from handlers.parse import extract
-from handlers.parse.unwrap import unwrap
 from handlers.parse.secrets import redact
+from handlers.parse.unwrap import unwrap
 
 __all__ = ["parse"]
 

@@ -16,7 +16,8 @@ _HEX = "[0-9a-f]"
 GUID = rf"{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}(?![0-9a-z]|-[0-9a-z])"
 _MASK = r"\*{2,}"
 _DOMAIN = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?){0,8}\.[a-z]{2,24}(?![\w.-])"
-_Q = r"""[ '"‘’“”]{0,3}"""  # optional quotes around a value
+# Optional quotes around a value, typographic ones included (word processors and Teams paste them).
+_Q = r"""[ '"‘’“”]{0,3}"""  # noqa: RUF001
 _SEP = r"""["']?[ \t]{0,3}[:=][ \t\n]{0,4}["']?"""  # `: `, `=`, `":"` between a label and its value
 _ZERO_GUID = "00000000-0000-0000-0000-000000000000"
 
@@ -70,9 +71,7 @@ _CORRELATION_TIERS = (
     (rf"correlation(?<![a-z]correlation)[ _]id{_SEP}({GUID})",),
     (rf"correlation(?<![a-z]correlation)-?id{_SEP}({GUID})",),
 )
-_TIMESTAMP = re.compile(
-    rf"timestamp(?<![a-z]timestamp){_SEP}(\d{{4}}-\d\d-\d\d)[ \tt\n]{{1,4}}(\d\d:\d\d:\d\d)"
-)
+_TIMESTAMP = re.compile(rf"timestamp(?<![a-z]timestamp){_SEP}(\d{{4}}-\d\d-\d\d)[ \tt\n]{{1,4}}(\d\d:\d\d:\d\d)")
 
 _CODE_MENTIONS = (
     re.compile(r"aadsts[ \t]?(\d{5,7})(?!\d)"),
@@ -201,7 +200,7 @@ def oauth_error(text: str) -> str | None:
         while start > 0 and text[start - 1].isalpha():
             start -= 1
         before = text[start - 1 : start]
-        if not (before.isalnum() or before in "_-" and before):
+        if not (before.isalnum() or (before in "_-" and before)):
             return text[start : match.end()]
     return None
 

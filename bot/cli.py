@@ -1,0 +1,71 @@
+"""The `secretbot` command line. Usage errors are one line and exit 2; never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime
+from typing import NoReturn
+
+from bot.domain import Diagnosis
+from bot.fakegraph import SnapshotError
+from bot.settings import Settings
+from bot.wiring import open_directory
+from cards.jsonview import render_json
+from cards.text import render_text
+from handlers.diagnose import diagnose
+
+USAGE_ERROR = 2
+
+
+class UsageError(Exception):
+    """A mistake in how the command was called; its message is printed as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="secretbot", description="Diagnose Entra ID app credential errors.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = commands.add_parser("diagnose", help="explain a pasted AADSTS error or an app id")
+    run.add_argument("text", nargs="?", default="-", help="the error text; '-' or nothing reads stdin")
+    run.add_argument("--snapshot", help="diagnose against this tenant snapshot (a JSON file, or 'sample')")
+    run.add_argument("--now", type=_instant, help="reference time, ISO 8601 (default: now)")
+    run.add_argument("--format", choices=("text", "json"), default="text")
+    return parser
+
+
+def _instant(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        settings = Settings.from_env()
+        text = sys.stdin.read() if args.text == "-" else args.text
+        result = asyncio.run(_diagnose(text, args.snapshot, args.now, settings))
+    except (UsageError, SnapshotError, ValueError) as error:
+        print(f"secretbot: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        return 130
+    if args.format == "json":
+        print(json.dumps(render_json(result), indent=2))
+    else:
+        print(render_text(result), end="")
+    return 0
+
+
+async def _diagnose(text: str, snapshot: str | None, now: datetime | None, settings: Settings) -> Diagnosis:
+    async with open_directory(settings, snapshot) as directory:
+        return await diagnose(text, directory=directory, now=now or datetime.now(UTC))

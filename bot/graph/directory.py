@@ -1,0 +1,204 @@
+"""`Directory` over Microsoft Graph: every core fact about an app in one `$batch` round trip.
+
+The batch is built by hand and sent through the msgraph-sdk request adapter (so authentication,
+retries on 429 with Retry-After, and telemetry are the SDK's); its inner responses are read here,
+because the SDK's batch helper cannot be imported or loses JSON bodies (reference/graph.md §4.4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+from kiota_abstractions.api_error import APIError
+from kiota_abstractions.method import Method
+from kiota_abstractions.request_information import RequestInformation
+from msgraph.graph_service_client import GraphServiceClient
+
+from bot.domain import (
+    Activity,
+    AppLookup,
+    DirectoryUnavailable,
+    GraphMode,
+    PermissionDenied,
+    Throttled,
+)
+from bot.graph import mapping
+
+READ_PERMISSION = "Application.Read.All"
+AUDIT_PERMISSION = "AuditLog.Read.All"
+MAX_INNER_RETRY_WAIT = 30.0  # seconds; longer than this and the person is better told to retry
+_APP_FIELDS = "id,appId,displayName,signInAudience,passwordCredentials,keyCredentials,deletedDateTime"
+_SP_FIELDS = "id,appId,displayName,accountEnabled,appOwnerOrganizationId"
+_OWNER_FIELDS = "id,displayName,userPrincipalName,mail"
+
+
+@dataclass(frozen=True)
+class _Inner:
+    status: int
+    body: Any
+    retry_after: float
+
+
+class GraphDirectory:
+    """The bot's view of one tenant through Graph (live, or the fake Graph in snapshot mode)."""
+
+    def __init__(self, client: GraphServiceClient, mode: GraphMode = GraphMode.LIVE) -> None:
+        self._client = client
+        self._mode = mode
+
+    @property
+    def mode(self) -> GraphMode:
+        return self._mode
+
+    async def lookup(self, app_id: str) -> AppLookup:
+        requests = {
+            "app": f"/applications(appId='{app_id}')?$select={_APP_FIELDS}",
+            "sp": f"/servicePrincipals(appId='{app_id}')?$select={_SP_FIELDS}",
+            "deleted": f"/directory/deletedItems/microsoft.graph.application?$filter=appId eq '{app_id}'"
+            f"&$select={_APP_FIELDS}",
+            "owners": f"/applications(appId='{app_id}')/owners?$select={_OWNER_FIELDS}",
+            "federated": f"/applications(appId='{app_id}')/federatedIdentityCredentials",
+            "org": "/organization?$select=id,verifiedDomains",
+        }
+        answers, round_trips = await self._batch("v1.0", requests)
+        for key in ("app", "sp"):
+            if answers[key].status == 403:
+                raise PermissionDenied(READ_PERMISSION, "reading app registrations")
+        missing = tuple(READ_PERMISSION for a in answers.values() if a.status == 403)[:1]
+        return AppLookup(
+            app_id=app_id,
+            application=self._application(answers),
+            service_principal=mapping.service_principal(answers["sp"].body) if _ok(answers["sp"]) else None,
+            deleted_application=_first(answers["deleted"], mapping.application),
+            tenant=_first(answers["org"], mapping.tenant),
+            missing_permissions=missing,
+            round_trips=round_trips,
+        )
+
+    async def activity(
+        self, app_id: str, object_id: str | None, *, correlation_id: str | None, since: datetime
+    ) -> Activity:
+        stamp = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+        # Without an event-type clause Graph returns interactive (user) sign-ins only.
+        service_principal = "signInEventTypes/any(t: t eq 'servicePrincipal')"
+        if correlation_id:
+            sign_in_filter = f"correlationId eq '{correlation_id}' and {service_principal}"
+        else:
+            sign_in_filter = f"appId eq '{app_id}' and createdDateTime ge {stamp} and {service_principal}"
+        requests = {"signins": f"/auditLogs/signIns?$filter={sign_in_filter}&$top=50"}
+        if object_id:
+            requests["audits"] = (
+                f"/auditLogs/directoryAudits?$filter=activityDateTime ge {stamp}"
+                f" and targetResources/any(t: t/id eq '{object_id}')&$top=20"
+            )
+        # Service-principal sign-ins exist only in the beta API.
+        answers, round_trips = await self._batch("beta", requests)
+        refused = any(a.status in (401, 403) for a in answers.values())
+        return Activity(
+            sign_ins=tuple(mapping.sign_in(s) for s in _values(answers["signins"])),
+            audits=tuple(mapping.audit_entry(a) for a in _values(answers.get("audits"))),
+            missing_permissions=(AUDIT_PERMISSION,) if refused else (),
+            round_trips=round_trips,
+        )
+
+    def _application(self, answers: dict[str, _Inner]) -> Any:
+        if not _ok(answers["app"]):
+            return None
+        return mapping.application(
+            answers["app"].body, owners=_values(answers["owners"]), federated=_values(answers["federated"])
+        )
+
+    async def _batch(self, version: str, requests: dict[str, str]) -> tuple[dict[str, _Inner], int]:
+        """Send `requests` as one JSON batch; inner requests throttled with 429 are retried once."""
+        answers = await self._post_batch(version, requests)
+        round_trips = 1
+        throttled = {key: requests[key] for key, answer in answers.items() if answer.status == 429}
+        if throttled:
+            wait = max(answers[key].retry_after for key in throttled)
+            if wait > MAX_INNER_RETRY_WAIT:
+                raise Throttled(wait)
+            await asyncio.sleep(wait)
+            answers.update(await self._post_batch(version, throttled))
+            round_trips += 1
+            still = [answers[key].retry_after for key in throttled if answers[key].status == 429]
+            if still:
+                raise Throttled(max(still))
+        return answers, round_trips
+
+    async def _post_batch(self, version: str, requests: dict[str, str]) -> dict[str, _Inner]:
+        body = {"requests": [{"id": key, "method": "GET", "url": url} for key, url in requests.items()]}
+        info = RequestInformation()
+        info.http_method = Method.POST
+        info.url = f"{self._root()}/{version}/$batch"
+        info.headers.try_add("Accept", "application/json")
+        info.set_stream_content(json.dumps(body).encode(), "application/json")
+        try:
+            adapter: Any = self._client.request_adapter  # typed as returning None for "bytes"
+            raw = await adapter.send_primitive_async(info, "bytes", None)
+        except APIError as error:
+            raise _translate(error) from None
+        except httpx.HTTPError as error:
+            raise DirectoryUnavailable(f"Microsoft Graph could not be reached ({type(error).__name__})") from None
+        return _read_batch(raw or b"{}", requests)
+
+    def _root(self) -> str:
+        base: str = self._client.request_adapter.base_url
+        return base.rstrip("/").rsplit("/", 1)[0]
+
+
+def _read_batch(raw: bytes, requests: dict[str, str]) -> dict[str, _Inner]:
+    try:
+        responses = json.loads(raw).get("responses", [])
+    except (ValueError, AttributeError):
+        raise DirectoryUnavailable("Microsoft Graph sent a batch answer that is not JSON") from None
+    answers = {}
+    for item in responses:
+        headers = {k.lower(): v for k, v in (item.get("headers") or {}).items()}
+        answers[str(item.get("id"))] = _Inner(
+            status=int(item.get("status", 500)),
+            body=item.get("body"),
+            retry_after=_seconds(headers.get("retry-after")),
+        )
+    for key in requests:
+        answers.setdefault(key, _Inner(status=500, body=None, retry_after=0.0))
+    return answers
+
+
+def _translate(error: APIError) -> Exception:
+    status = error.response_status_code or 0
+    if status in (401, 403):
+        return PermissionDenied(READ_PERMISSION, "the batch request")
+    if status == 429:
+        headers = error.response_headers or {}
+        return Throttled(_seconds(headers.get("retry-after") or headers.get("Retry-After")))
+    return DirectoryUnavailable(f"Microsoft Graph answered HTTP {status}")
+
+
+def _seconds(value: object) -> float:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    try:
+        return max(float(str(value)), 0.0)
+    except (TypeError, ValueError):
+        return 1.0
+
+
+def _ok(answer: _Inner | None) -> bool:
+    return answer is not None and 200 <= answer.status < 300 and isinstance(answer.body, dict)
+
+
+def _values(answer: _Inner | None) -> list[dict[str, Any]]:
+    if not _ok(answer):
+        return []
+    assert answer is not None
+    return [v for v in answer.body.get("value", []) if isinstance(v, dict)]
+
+
+def _first(answer: _Inner, read: Any) -> Any:
+    values = _values(answer)
+    return read(values[0]) if values else None

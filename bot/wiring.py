@@ -1,0 +1,51 @@
+"""Composition helpers shared by the roots (CLI, server, demo): pick and build the Directory.
+
+Snapshot mode serves a tenant export through the local fake Graph and still goes through the real
+msgraph-sdk, so it exercises exactly the code that talks to Microsoft in production.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from bot.domain import GraphMode
+from bot.fakegraph import FakeGraph, LocalTokenCredential, load_snapshot, sample_snapshot_path
+from bot.graph import GraphDirectory, build_graph_client
+from bot.ports import Directory
+from bot.settings import Settings
+
+SAMPLE_SNAPSHOT = "sample"  # `--snapshot sample` means the tenant bundled with secretbot
+
+
+def snapshot_path(name: str) -> Path:
+    """A file path as given, or the bundled sample tenant for the word `sample`."""
+    path = Path(name)
+    if name == SAMPLE_SNAPSHOT and not path.exists():
+        return sample_snapshot_path()
+    return path
+
+
+@asynccontextmanager
+async def open_directory(settings: Settings, snapshot: str | None = None) -> AsyncIterator[Directory | None]:
+    """The directory to diagnose against: a snapshot, live Graph, or None (paste-only answers).
+
+    Raises `SnapshotError` (one line, safe to print) when the snapshot cannot be read.
+    """
+    snapshot = snapshot or settings.snapshot
+    if snapshot:
+        tenant = load_snapshot(snapshot_path(snapshot))
+        async with FakeGraph(tenant) as graph:
+            client = build_graph_client(graph.base_url, LocalTokenCredential())
+            yield GraphDirectory(client, GraphMode.SNAPSHOT)
+        return
+    if settings.graph_credentials:
+        # kiota-authentication-azure >= 1.16 leaves the credential open (older ones closed it after
+        # every token), so one async credential and its token cache serve the whole process.
+        from azure.identity.aio import DefaultAzureCredential
+
+        async with DefaultAzureCredential() as credential:
+            yield GraphDirectory(build_graph_client(settings.graph_base_url, credential), GraphMode.LIVE)
+        return
+    yield None
