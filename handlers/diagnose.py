@@ -6,6 +6,7 @@ Channel-neutral: the platforms, the CLI and the tests all call `diagnose` and re
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -32,6 +33,7 @@ from handlers.parse import parse
 
 READ_PERMISSION = "Application.Read.All"
 AUDIT_PERMISSION = "AuditLog.Read.All"
+log = logging.getLogger(__name__)
 ACTIVITY_WINDOW = timedelta(days=30)  # how long Entra ID keeps sign-in and audit logs (P1)
 
 
@@ -147,12 +149,22 @@ def _answer(
     notes: tuple[str, ...] = (),
 ) -> Diagnosis:
     app, found_in = _app_view(facts)
+    ordered = rules.ordered(findings)
+    # Only parsed facts and causes are logged: the paste itself may hold a secret or personal data.
+    log.info(
+        "diagnosed codes=%s app_id=%s causes=%s graph=%s round_trips=%d",
+        list(parsed.codes),
+        parsed.app_id,
+        [f.cause.value for f in ordered],
+        graph.mode.value,
+        graph.round_trips,
+    )
     return Diagnosis(
         input=parsed,
         errors=tuple(known),
         app=app,
         found_in=found_in,
-        findings=rules.ordered(findings),
+        findings=ordered,
         graph=graph,
         reference_time=ref,
         activity=activity,

@@ -17,6 +17,7 @@ from bot.domain import (
     Cause,
     CodeInfo,
     Credential,
+    CredentialState,
     Finding,
     ParsedInput,
     Severity,
@@ -297,8 +298,7 @@ def credential_findings(parsed: ParsedInput, app: Application, ref: datetime) ->
     if secrets and not valid:
         findings.append(_all_expired(app, secrets, ref, codes))
         specific = True
-    elif EXPIRED_SECRET_CODE in codes and valid:
-        expired = [s for s in secrets if s.state_at(ref).value == "expired"]
+    elif EXPIRED_SECRET_CODE in codes and valid and (expired := [s for s in secrets if _expired(s, ref)]):
         findings.append(
             Finding(
                 Cause.EXPIRED_SECRET_IN_USE,
@@ -337,6 +337,10 @@ def credential_findings(parsed: ParsedInput, app: Application, ref: datetime) ->
         findings.append(_mismatch(parsed, valid))
     findings.extend(_capacity(app, secrets, valid, ref))
     return findings
+
+
+def _expired(secret: Credential, ref: datetime) -> bool:
+    return secret.state_at(ref) is CredentialState.EXPIRED
 
 
 def _secret_id_match(parsed: ParsedInput, secrets: tuple[Credential, ...]) -> Credential | None:

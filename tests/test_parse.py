@@ -93,7 +93,7 @@ def test_teams_html_with_mention_breaks_and_entities() -> None:
 def test_doubly_escaped_json_inside_a_string() -> None:
     text = (
         '"message": "{\\\\\\"error\\\\\\":\\\\\\"invalid_client\\\\\\",\\\\\\"error_description\\\\\\":'
-        f"\\\\\\\"AADSTS70002: Error validating credentials. AADSTS50012: Invalid client secret is provided."
+        f'\\\\\\"AADSTS70002: Error validating credentials. AADSTS50012: Invalid client secret is provided.'
         f"\\\\r\\\\nTrace ID: {TRACE}\\\\r\\\\nCorrelation ID: {CORRELATION}\\\\r\\\\nTimestamp: 2018-12-26 "
         '23:33:22Z\\\\\\"}"'
     )

@@ -17,6 +17,7 @@ import httpx
 from kiota_abstractions.api_error import APIError
 from kiota_abstractions.method import Method
 from kiota_abstractions.request_information import RequestInformation
+from kiota_http.middleware.options import RetryHandlerOption
 from msgraph.graph_service_client import GraphServiceClient
 
 from bot.domain import (
@@ -47,9 +48,18 @@ class _Inner:
 class GraphDirectory:
     """The bot's view of one tenant through Graph (live, or the fake Graph in snapshot mode)."""
 
-    def __init__(self, client: GraphServiceClient, mode: GraphMode = GraphMode.LIVE) -> None:
+    def __init__(
+        self,
+        client: GraphServiceClient,
+        mode: GraphMode = GraphMode.LIVE,
+        *,
+        max_retries: int = 3,
+        retry_delay: float = 3.0,
+    ) -> None:
         self._client = client
         self._mode = mode
+        # kiota's retry handler waits Retry-After on 429 (and backs off on 503/504) before it retries.
+        self._retry = RetryHandlerOption(delay=retry_delay, max_retries=max_retries)
 
     @property
     def mode(self) -> GraphMode:
@@ -137,6 +147,7 @@ class GraphDirectory:
         info.url = f"{self._root()}/{version}/$batch"
         info.headers.try_add("Accept", "application/json")
         info.set_stream_content(json.dumps(body).encode(), "application/json")
+        info.add_request_options([self._retry])
         try:
             adapter: Any = self._client.request_adapter  # typed as returning None for "bytes"
             raw = await adapter.send_primitive_async(info, "bytes", None)

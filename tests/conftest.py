@@ -1,0 +1,26 @@
+"""Shared fixtures: the sample tenant served by the fake Graph, reached through the real msgraph-sdk."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from bot.domain import GraphMode
+from bot.fakegraph import FakeGraph, LocalTokenCredential, load_snapshot, sample_snapshot_path
+from bot.graph import GraphDirectory, build_graph_client
+
+
+@dataclass
+class SampleTenant:
+    graph: FakeGraph
+    directory: GraphDirectory
+
+
+@pytest.fixture
+async def sample_tenant() -> AsyncIterator[SampleTenant]:
+    async with FakeGraph(load_snapshot(sample_snapshot_path())) as graph:
+        client = build_graph_client(graph.base_url, LocalTokenCredential())
+        # Short back-off so fault tests stay quick; Retry-After from the server still wins.
+        yield SampleTenant(graph, GraphDirectory(client, GraphMode.SNAPSHOT, max_retries=2, retry_delay=0.1))

@@ -1,0 +1,136 @@
+"""The `secretbot diagnose` contract: exit codes, one-line errors, JSON keys and types."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.fakegraph.samples import sample_errors
+
+SAMPLE = {s.cause: s for s in sample_errors()}
+NOW = "2026-11-20T09:00:00Z"
+
+
+def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_json_output_follows_the_contract() -> None:
+    result = run(
+        "diagnose", "--snapshot", "sample", "--now", NOW, "--format", "json", SAMPLE["expired_secret_in_use"].text
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data) == {"input", "errors", "app", "findings", "graph"}
+    assert set(data["input"]) == {
+        "codes", "app_id", "app_id_masked", "tenant", "trace_id", "correlation_id", "timestamp", "error",
+        "secret_value_detected",
+    }  # fmt: skip
+    assert data["input"]["codes"] == [7000222]
+    assert data["input"]["timestamp"] == "2026-11-20T08:58:12Z"
+    assert data["errors"][0] == {
+        "code": 7000222,
+        "name": "InvalidClientSecretExpiredKeysProvided",
+        "summary": data["errors"][0]["summary"],
+        "lookup_url": "https://login.microsoftonline.com/error?code=7000222",
+    }
+    app = data["app"]
+    assert app["found_in"] == "tenant" and app["display_name"] == "payments-api"
+    for credential in app["credentials"]:
+        assert set(credential) == {"kind", "key_id", "display_name", "hint", "start", "end", "state", "days_left"}
+        assert credential["state"] in {"active", "expired", "not_yet_valid"}
+        assert isinstance(credential["days_left"], int)
+        assert credential["key_id"] == credential["key_id"].lower()
+    first = data["findings"][0]
+    assert first["cause"] == "expired_secret_in_use" and first["severity"] == "error"
+    assert all(isinstance(line, str) for f in data["findings"] for line in f["evidence"] + f["fix"])
+    assert data["graph"] == {"mode": "snapshot", "round_trips": 2, "missing_permissions": []}
+
+
+def test_stdin_and_dash_read_the_paste() -> None:
+    piped = run("diagnose", "--format", "json", stdin=SAMPLE["no_app_id"].text)
+    dashed = run("diagnose", "-", "--format", "json", stdin=SAMPLE["no_app_id"].text)
+    assert piped.returncode == dashed.returncode == 0
+    assert json.loads(piped.stdout) == json.loads(dashed.stdout)
+    assert json.loads(piped.stdout)["graph"]["mode"] == "none"
+
+
+def test_text_report_leads_with_the_cause() -> None:
+    result = run("diagnose", "--snapshot", "sample", SAMPLE["all_secrets_expired"].text)
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert "[error] all_secrets_expired" in lines[2]
+    assert "Credentials of 'nightly-export'" in result.stdout
+
+
+def test_nothing_recognised_is_a_normal_answer() -> None:
+    for paste in ("", "the build is red, any idea?"):
+        result = run("diagnose", stdin=paste)
+        assert result.returncode == 0
+        assert "could not find an Entra ID error" in result.stdout
+        assert "AADSTS7000215" in result.stdout  # an example of what to paste
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("diagnose", "--bogus", "x"), "unrecognized arguments: --bogus"),
+        (("diagnose", "--format", "yaml", "x"), "invalid choice"),
+        (("diagnose", "--now", "yesterday", "x"), "not an ISO 8601 time"),
+        (("diagnose", "--snapshot", "/nonexistent/tenant.json", "x"), "tenant.json"),
+        (("frobnicate",), "invalid choice"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(args: tuple[str, ...], message: str) -> None:
+    result = run(*args)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_invalid_snapshot_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "tenant.json"
+    bad.write_text('{"applications": [ {"appId": 42} ]')
+    result = run("diagnose", "--snapshot", str(bad), "AADSTS7000215")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_az_ad_app_list_export_works_as_a_snapshot(tmp_path: Path) -> None:
+    export = [
+        {
+            "appId": "11112222-3333-4444-5555-666677778888",
+            "id": "99990000-aaaa-bbbb-cccc-ddddeeeeffff",
+            "displayName": "exported-app",
+            "signInAudience": "AzureADMyOrg",
+            "passwordCredentials": [
+                {
+                    "customKeyIdentifier": None,
+                    "displayName": "old",
+                    "endDateTime": "2026-01-01T00:00:00Z",
+                    "hint": "abc",
+                    "keyId": "12121212-3434-5656-7878-909090909090",
+                    "secretText": None,
+                    "startDateTime": "2025-01-01T00:00:00Z",
+                }
+            ],
+            "keyCredentials": [],
+        }
+    ]
+    path = tmp_path / "apps.json"
+    path.write_text(json.dumps(export))
+    paste = "AADSTS7000222: The provided client secret keys for app '11112222-3333-4444-5555-666677778888' are expired."
+    result = run("diagnose", "--snapshot", str(path), "--now", NOW, "--format", "json", paste)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["findings"][0]["cause"] == "all_secrets_expired"
+    assert data["app"]["display_name"] == "exported-app"

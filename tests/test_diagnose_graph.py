@@ -1,0 +1,157 @@
+"""One scenario per cause against the sample tenant, through the fake Graph and the real msgraph-sdk."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.domain import Cause, GraphMode, Severity
+from bot.fakegraph.samples import sample_errors, sample_reference_time
+from handlers.diagnose import diagnose
+from tests.conftest import SampleTenant
+
+SAMPLES = {sample.cause: sample for sample in sample_errors()}
+# Where the demonstrated cause is true but a more urgent one leads the answer.
+SECONDARY = {Cause.SECRET_LIMIT_REACHED: Cause.SECRET_MISMATCH}
+PAYMENTS_APP = "dc36fc90-2248-4d70-aca4-a1a9f5b19f71"
+NIGHTLY_APP = "0db317d9-4c8e-4fa3-969a-73bf4c83cf3b"
+
+
+def test_every_cause_but_permission_missing_has_a_sample() -> None:
+    assert set(SAMPLES) == {c.value for c in Cause} - {Cause.PERMISSION_MISSING}
+
+
+@pytest.mark.parametrize("cause", sorted(SAMPLES))
+async def test_sample_error_gives_its_cause(sample_tenant: SampleTenant, cause: str) -> None:
+    result = await diagnose(SAMPLES[cause].text, directory=sample_tenant.directory, now=sample_reference_time())
+    causes = [f.cause for f in result.findings]
+    assert Cause(cause) in causes
+    assert result.primary is not None
+    assert result.primary.cause == SECONDARY.get(Cause(cause), Cause(cause))
+    assert result.graph.mode is GraphMode.SNAPSHOT
+    # What the bot counts is what the server saw.
+    assert result.graph.round_trips == sample_tenant.graph.round_trips
+
+
+async def test_core_facts_take_one_round_trip(sample_tenant: SampleTenant) -> None:
+    result = await diagnose(PAYMENTS_APP, directory=sample_tenant.directory, now=sample_reference_time())
+    outer = [r for r in sample_tenant.graph.requests if not r.inner]
+    assert [(r.method, r.path) for r in outer] == [("POST", "/v1.0/$batch")]
+    assert result.graph.round_trips == 1
+    assert result.app is not None and result.app.display_name == "payments-api"
+    assert {o.label for o in result.app.owners}
+
+
+async def test_sign_in_evidence_is_the_second_and_last_round_trip(sample_tenant: SampleTenant) -> None:
+    result = await diagnose(
+        SAMPLES["expired_secret_in_use"].text, directory=sample_tenant.directory, now=sample_reference_time()
+    )
+    outer = [r.path for r in sample_tenant.graph.requests if not r.inner]
+    assert outer == ["/v1.0/$batch", "/beta/$batch"]
+    assert result.graph.round_trips == 2
+    evidence = " ".join(result.findings[0].evidence)
+    assert "203.0.113.24" in evidence and "ci-2025" in evidence
+
+
+@pytest.mark.parametrize(
+    ("stamp", "expected"),
+    [("2026-08-01 10:00:00Z", False), ("2026-11-20 09:00:00Z", True)],
+)
+async def test_reference_time_is_the_errors_timestamp(sample_tenant: SampleTenant, stamp: str, expected: bool) -> None:
+    paste = f"AADSTS7000222: The provided client secret keys for app '{NIGHTLY_APP}' are expired. Timestamp: {stamp}"
+    # "now" is far in the future: only the paste's own timestamp can make the old answer right.
+    result = await diagnose(paste, directory=sample_tenant.directory, now=datetime(2030, 1, 1, tzinfo=UTC))
+    assert (Cause.ALL_SECRETS_EXPIRED in [f.cause for f in result.findings]) is expected
+    assert result.reference_time.strftime("%Y-%m-%d %H:%M:%SZ") == stamp
+
+
+async def test_without_a_timestamp_now_is_the_reference(sample_tenant: SampleTenant) -> None:
+    paste = f"AADSTS7000222: The provided client secret keys for app '{PAYMENTS_APP}' are expired."
+    before = await diagnose(paste, directory=sample_tenant.directory, now=datetime(2026, 9, 20, tzinfo=UTC))
+    after = await diagnose(paste, directory=sample_tenant.directory, now=datetime(2026, 11, 20, tzinfo=UTC))
+    assert Cause.EXPIRED_SECRET_IN_USE not in [f.cause for f in before.findings]
+    assert after.primary is not None and after.primary.cause is Cause.EXPIRED_SECRET_IN_USE
+
+
+async def test_hints_of_valid_secrets_are_evidence_for_a_mismatch(sample_tenant: SampleTenant) -> None:
+    result = await diagnose(
+        SAMPLES["secret_mismatch"].text, directory=sample_tenant.directory, now=sample_reference_time()
+    )
+    assert result.primary is not None
+    assert any("'Gy7'" in line for line in result.primary.evidence)
+
+
+async def test_other_tenant_names_the_owner_and_deleted_names_the_date(sample_tenant: SampleTenant) -> None:
+    other = await diagnose(
+        SAMPLES["app_in_other_tenant"].text, directory=sample_tenant.directory, now=sample_reference_time()
+    )
+    deleted = await diagnose(
+        SAMPLES["app_deleted"].text, directory=sample_tenant.directory, now=sample_reference_time()
+    )
+    assert other.primary is not None and "c0ffee00-1234-4abc-9def-0123456789ab" in " ".join(other.primary.evidence)
+    assert deleted.primary is not None and "2026-11-02 16:40" in " ".join(deleted.primary.evidence)
+
+
+# --- Graph refusing, throttling, failing -------------------------------------------------------
+
+
+async def test_403_on_core_lookup_names_application_read_all(sample_tenant: SampleTenant) -> None:
+    sample_tenant.graph.add_fault(r"/applications", 403)
+    result = await diagnose(
+        SAMPLES["secret_mismatch"].text, directory=sample_tenant.directory, now=sample_reference_time()
+    )
+    assert result.graph.missing_permissions == ("Application.Read.All",)
+    refused = [f for f in result.findings if f.cause is Cause.PERMISSION_MISSING]
+    assert refused and "Application.Read.All" in refused[0].evidence[0]
+
+
+async def test_no_audit_access_still_diagnoses_and_names_auditlog_read_all(sample_tenant: SampleTenant) -> None:
+    sample_tenant.graph.add_fault(r"/auditLogs/", 403)
+    result = await diagnose(
+        SAMPLES["expired_secret_in_use"].text, directory=sample_tenant.directory, now=sample_reference_time()
+    )
+    assert result.primary is not None and result.primary.cause is Cause.EXPIRED_SECRET_IN_USE
+    info = [f for f in result.findings if f.cause is Cause.PERMISSION_MISSING]
+    assert info and info[0].severity is Severity.INFO and "AuditLog.Read.All" in info[0].evidence[0]
+    assert result.graph.missing_permissions == ("AuditLog.Read.All",)
+
+
+async def test_throttled_batch_waits_for_retry_after(sample_tenant: SampleTenant) -> None:
+    sample_tenant.graph.add_fault(r"^/v1\.0/\$batch$", 429, times=1, retry_after=1)
+    started = time.monotonic()
+    result = await diagnose(PAYMENTS_APP, directory=sample_tenant.directory, now=sample_reference_time())
+    batches = [r for r in sample_tenant.graph.requests if not r.inner and r.path == "/v1.0/$batch"]
+    assert [r.status for r in batches] == [429, 200]
+    assert batches[1].time - batches[0].time >= 1.0
+    assert time.monotonic() - started >= 1.0
+    assert result.app is not None and result.app.app_id == PAYMENTS_APP
+
+
+async def test_throttled_inner_request_is_retried_once(sample_tenant: SampleTenant) -> None:
+    sample_tenant.graph.add_fault(r"/servicePrincipals", 429, times=1, retry_after=1)
+    result = await diagnose(
+        SAMPLES["app_disabled"].text, directory=sample_tenant.directory, now=sample_reference_time()
+    )
+    assert result.primary is not None and result.primary.cause is Cause.APP_DISABLED
+    assert result.graph.round_trips == sample_tenant.graph.round_trips == 3  # batch, retry of one part, activity
+
+
+async def test_long_throttling_gives_a_paste_only_answer_with_a_note(sample_tenant: SampleTenant) -> None:
+    sample_tenant.graph.add_fault(r"/servicePrincipals", 429, retry_after=120)
+    result = await diagnose(
+        SAMPLES["secret_id_used_as_value"].text, directory=sample_tenant.directory, now=sample_reference_time()
+    )
+    assert result.primary is not None and result.primary.cause is Cause.SECRET_ID_USED_AS_VALUE
+    assert any("throttling" in note and "120" in note for note in result.notes)
+
+
+async def test_graph_down_gives_a_paste_only_answer(sample_tenant: SampleTenant) -> None:
+    sample_tenant.graph.add_fault(r"\$batch", 503)
+    result = await diagnose(
+        SAMPLES["secret_mismatch"].text, directory=sample_tenant.directory, now=sample_reference_time()
+    )
+    assert result.app is None
+    assert [e.code for e in result.errors] == [7000215]
+    assert any("503" in note for note in result.notes)
