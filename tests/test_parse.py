@@ -252,3 +252,44 @@ def test_nothing_recognised() -> None:
     parsed = parse("the deploy failed, any idea?")
     assert not parsed.recognised
     assert parsed.codes == ()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Terraform azuread/azurerm: labels followed by a quoted value, no separator
+        f'Error: building client: authenticating with client ID "{APP}" in tenant ID "{TENANT}": AADSTS7000215',
+        # Sign-in error page, "Troubleshooting details"
+        f"Request Id: {TRACE}\nCorrelation Id: {CORRELATION}\nTimestamp: 2023-06-05T08:18:52.000Z\n"
+        f"Message: AADSTS50105: Your administrator has configured the application Payroll Sync ('{APP}') to "
+        f"block users. tenant '{TENANT}'",
+        # Go azidentity: the token URL names the tenant, the JSON body is spread over lines
+        f"ClientSecretCredential: authentication failed\nPOST https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/"
+        f'token\nRESPONSE 401 Unauthorized\n{{\n  "error": "invalid_client",\n  "error_description": "AADSTS7000215: '
+        f'Invalid client secret provided for a secret added to app \'{APP}\'.",\n  "error_codes": [\n    7000215\n  ]\n}}',
+        # MSAL Python's result dict printed with repr()
+        f"{{'error': 'invalid_client', 'error_description': \"AADSTS7000222: The provided client secret keys for app "
+        f"'{APP}' are expired.\", 'error_codes': [7000222], 'tenant_id': '{TENANT}'}}",
+    ],
+)
+def test_more_tools(text: str) -> None:
+    parsed = parse(text)
+    assert parsed.app_id == APP
+    assert parsed.tenant == TENANT
+    assert parsed.codes
+
+
+def test_sign_in_page_request_id_is_the_trace_id() -> None:
+    parsed = parse(
+        f"AADSTS50011: x\nRequest Id: {TRACE}\nCorrelation Id: {CORRELATION}\nTimestamp: 2023-06-05T08:18:52Z"
+    )
+    assert (parsed.trace_id, parsed.correlation_id) == (TRACE, CORRELATION)
+
+
+def test_quoted_and_wrapped_sentences() -> None:
+    text = (
+        f"> AADSTS700016: Application with\n> identifier '{APP}' was not found in the\n> directory\n> '{TENANT}'. "
+        "This can happen if the application has not been installed."
+    )
+    parsed = parse(text)
+    assert (parsed.app_id, parsed.tenant) == (APP, TENANT)

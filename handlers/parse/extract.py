@@ -17,8 +17,9 @@ GUID = rf"{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}(?![0-9a-z
 _MASK = r"\*{2,}"
 _DOMAIN = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?){0,8}\.[a-z]{2,24}(?![\w.-])"
 # Optional quotes around a value, typographic ones included (word processors and Teams paste them).
-_Q = r"""[ '"‘’“”]{0,3}"""  # noqa: RUF001
-_SEP = r"""["']?[ \t]{0,3}[:=][ \t\n]{0,4}["']?"""  # `: `, `=`, `":"` between a label and its value
+_Q = r"""[ \n'"‘’“”]{0,4}"""  # noqa: RUF001
+# Between a label and its value: `: `, `=`, `":"`, or just a quote (`client ID "…"` in Terraform).
+_SEP = r"""["']?[ \t]{0,3}(?:[:=][ \t\n]{0,4}["']?|["'])"""
 _ZERO_GUID = "00000000-0000-0000-0000-000000000000"
 
 GUID_RE = re.compile(rf"(?<![0-9a-z-]){GUID}")
@@ -29,9 +30,11 @@ _APP_TIERS = (
     # "for app '…'", "Application with identifier '…'", "the application '…'(name)", "Client app ID: …"
     (
         rf"app(?<![a-z]app)(?<!resource app)(?:lication)?[ \t\n]{{0,3}}"
-        rf"(?:with[ \t]+(?:identifier|id|app[ \t]?id|client[ \t]?id)"
-        rf"[ \t]{{0,3}})?{_Q}({GUID}|{_MASK})",
+        rf"(?:with[ \t\n]+(?:identifier|id|app[ \t]?id|client[ \t]?id)"
+        rf"[ \t\n]{{0,3}})?{_Q}({GUID}|{_MASK})",
         rf"client app(?<![a-z]client app)(?:lication)? id{_SEP}({GUID}|{_MASK})",
+        # "the application Payroll Sync ('…')" (AADSTS50105 and friends)
+        rf"application(?<![a-z]application)[ \t][^'\"()\n]{{1,100}}\(['\"]?({GUID})['\"]?\)",
     ),
     # configuration and command lines
     (
@@ -51,7 +54,7 @@ _AUTHORITY = tuple(
 _TENANT_TIERS = (
     (
         rf"directory(?<![a-z]directory){_Q}({GUID}|{_DOMAIN})",
-        rf"tenant(?<![a-z]tenant)(?:[ \t]+(?:identifier|named))?{_Q}({GUID}|{_DOMAIN})",
+        rf"tenant(?<![a-z]tenant)(?:[ \t\n]+(?:identifier|named|id))?{_Q}({GUID}|{_DOMAIN})",
     ),
     (),  # the token URL's tenant segment, handled by _AUTHORITY
     (

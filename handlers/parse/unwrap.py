@@ -21,6 +21,8 @@ _SLACK_ENTITY = re.compile(r"&(?:lt|gt|amp);")
 _NUMERIC_ENTITY = re.compile(r"&#(?:(\d{1,7})|[xX]([0-9a-fA-F]{1,6}));")
 
 _FENCE = re.compile(r"```|~~~")
+# "> " at the start of quoted lines (mail, Slack and Markdown quotes) would split wrapped sentences.
+_QUOTE_MARK = re.compile(r"^[ \t]{0,8}(?:>[ \t]?){1,8}", re.MULTILINE)
 # Backslash escapes of JSON (also doubly escaped: \\n, \\\"), and \uXXXX.
 _UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _ESCAPES = (("\\r\\n", "\n"), ("\\n", "\n"), ("\\r", "\n"), ("\\t", "\t"), ('\\"', '"'), ("\\'", "'"), ("\\/", "/"))
@@ -42,13 +44,15 @@ def unwrap(text: str) -> str:
         text = _from_html(text)
     elif "&" in text or "<" in text:  # Slack escapes &, < and > and wraps links in <...>
         text = _from_slack(text)
+    if text.startswith(">") or "\n>" in text:
+        text = _QUOTE_MARK.sub("", text)
     if "`" in text or "~~~" in text:
         text = _FENCE.sub("\n", text).replace("`", " ")
     if "\\" in text:
         text = _unescape(text)
     if _PERCENT.search(text):
         text = _FORM_RUN.sub(_form_decode, text)
-    if "\n" in text:
+    if "\n" in text and "-" in text:
         text = _WRAPPED_HEX.sub(_join_wrapped_guid, text)
     return text.replace("\xa0", " ")
 
@@ -100,10 +104,14 @@ def _form_decode(match: re.Match[str]) -> str:
 
 
 def _join_wrapped_guid(match: re.Match[str]) -> str:
-    before = match.string[max(match.start() - 36, 0) : match.start()]
-    head = before[len(before.rstrip(_HEX_CHARS)) :]
-    if len(head) > 35 or len(head) + len(match.group(1)) != 36:
+    tail, start = match.group(1), match.start()
+    # A GUID has a dash in its last 13 characters: in the part after the break, or just before it.
+    if "-" not in tail and "-" not in match.string[max(start - 13, 0) : start]:
         return match.group(0)
-    if _GUID_FULL.match(head + match.group(1)):
-        return match.group(1)  # the head stays where it is; only the line break goes
+    before = match.string[max(start - 36, 0) : start]
+    head = before[len(before.rstrip(_HEX_CHARS)) :]
+    if len(head) > 35 or len(head) + len(tail) != 36:
+        return match.group(0)
+    if _GUID_FULL.match(head + tail):
+        return tail  # the head stays where it is; only the line break goes
     return match.group(0)
