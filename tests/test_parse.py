@@ -266,7 +266,8 @@ def test_nothing_recognised() -> None:
         # Go azidentity: the token URL names the tenant, the JSON body is spread over lines
         f"ClientSecretCredential: authentication failed\nPOST https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/"
         f'token\nRESPONSE 401 Unauthorized\n{{\n  "error": "invalid_client",\n  "error_description": "AADSTS7000215: '
-        f'Invalid client secret provided for a secret added to app \'{APP}\'.",\n  "error_codes": [\n    7000215\n  ]\n}}',
+        f"Invalid client secret provided for a secret added to app '{APP}'.\","
+        '\n  "error_codes": [\n    7000215\n  ]\n}',
         # MSAL Python's result dict printed with repr()
         f"{{'error': 'invalid_client', 'error_description': \"AADSTS7000222: The provided client secret keys for app "
         f"'{APP}' are expired.\", 'error_codes': [7000222], 'tenant_id': '{TENANT}'}}",
