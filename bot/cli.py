@@ -6,18 +6,29 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from bot.domain import Diagnosis
 from bot.fakegraph import SnapshotError
 from bot.settings import Settings
 from bot.wiring import open_directory
+from cards.adaptive import render_adaptive
+from cards.blockkit import render_blockkit
 from cards.jsonview import render_json
 from cards.text import render_text
 from handlers.diagnose import diagnose
 
 USAGE_ERROR = 2
+# json: the firm contract; adaptive: the Teams card (attachment content) for the Adaptive Cards
+# designer; blockkit: the Slack message ({"text", "blocks"}) for Block Kit Builder.
+RENDERERS: dict[str, Callable[[Diagnosis], str | dict[str, Any]]] = {
+    "text": render_text,
+    "json": render_json,
+    "adaptive": render_adaptive,
+    "blockkit": render_blockkit,
+}
 
 
 class UsageError(Exception):
@@ -36,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("text", nargs="?", default="-", help="the error text; '-' or nothing reads stdin")
     run.add_argument("--snapshot", help="diagnose against this tenant snapshot (a JSON file, or 'sample')")
     run.add_argument("--now", type=_instant, help="reference time, ISO 8601 (default: now)")
-    run.add_argument("--format", choices=("text", "json"), default="text")
+    run.add_argument("--format", choices=tuple(RENDERERS), default="text")
     return parser
 
 
@@ -59,10 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         return USAGE_ERROR
     except KeyboardInterrupt:
         return 130
-    if args.format == "json":
-        print(json.dumps(render_json(result), indent=2))
+    rendered = RENDERERS[args.format](result)
+    if isinstance(rendered, str):
+        print(rendered, end="")
     else:
-        print(render_text(result), end="")
+        print(json.dumps(rendered, indent=2, ensure_ascii=False))
     return 0
 
 

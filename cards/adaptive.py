@@ -1,0 +1,168 @@
+"""Teams: an answer as an Adaptive Card 1.5 (the attachment's `content`).
+
+Text that came from outside (app names, secret names, pasted fragments, even our summaries that
+quote them) goes into `TextRun`s, which Teams never reads as markdown, so it stays text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.domain import Diagnosis
+from cards.view import AnswerView, CredentialRow, Tone, answer_view
+
+Json = dict[str, Any]
+
+CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+_COLOR = {Tone.BAD: "attention", Tone.WARN: "warning", Tone.GOOD: "good", Tone.NEUTRAL: "default"}
+_STYLE = {Tone.BAD: "attention", Tone.WARN: "warning", Tone.GOOD: "good", Tone.NEUTRAL: "emphasis"}
+
+
+def render_adaptive(diagnosis: Diagnosis) -> Json:
+    return adaptive_card(answer_view(diagnosis))
+
+
+def attachment(card: Json) -> Json:
+    """The card wrapped as a Bot Framework attachment, as Teams receives it."""
+    return {"contentType": CONTENT_TYPE, "content": card}
+
+
+def adaptive_card(view: AnswerView) -> Json:
+    body: list[Json] = [_banner(view)]
+    body += _list("What we found", [_run(e) for e in view.evidence], bullet="•")
+    body += _list("How to fix it", [_run(step) for step in view.fix], numbered=True)
+    if view.example:
+        body.append(_rich([_run(view.example, font="Monospace")], spacing="Small"))
+    body += _others(view)
+    body += _credentials(view)
+    body += _codes(view)
+    body.append(_text(view.footer, size="Small", is_subtle=True, spacing="Medium"))
+    card: Json = {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": "1.5",
+        "msteams": {"width": "Full"},
+        "body": body,
+    }
+    actions = [_open_url(f"Look up AADSTS{c.code}", c.url) for c in view.codes[:2]]
+    if actions:
+        card["actions"] = actions
+    return card
+
+
+def _banner(view: AnswerView) -> Json:
+    return {
+        "type": "Container",
+        "style": _STYLE[view.tone],
+        "bleed": True,
+        "items": [
+            _rich([_run(view.subject, size="Small", is_subtle=True)]),
+            _rich([_run(view.title, size="Large", weight="Bolder", color=_COLOR[view.tone])], spacing="Small"),
+        ],
+    }
+
+
+def _list(heading: str, runs: list[Json], *, bullet: str = "", numbered: bool = False) -> list[Json]:
+    if not runs:
+        return []
+    items: list[Json] = [_text(heading, weight="Bolder", spacing="Medium")]
+    for number, run in enumerate(runs, 1):
+        mark = f"{number}. " if numbered else f"{bullet} "
+        items.append(_rich([_run(mark, weight="Bolder"), run], spacing="Small"))
+    return items
+
+
+def _others(view: AnswerView) -> list[Json]:
+    if not view.others:
+        return []
+    items: list[Json] = [_text("Also worth knowing", weight="Bolder", spacing="Medium")]
+    for note in view.others:
+        label = _run(f"{note.label}: ", weight="Bolder", color=_COLOR[note.tone])
+        items.append(_rich([label, _run(note.text)], spacing="Small"))
+    return items
+
+
+def _credentials(view: AnswerView) -> list[Json]:
+    if not view.credentials:
+        return []
+    header = _table_row(["Credential", "Starts with", "Ends", "State"], header=True)
+    rows = [header] + [_credential_row(row) for row in view.credentials]
+    items: list[Json] = [
+        _text(view.credentials_title, weight="Bolder", spacing="Medium"),
+        {
+            "type": "Table",
+            "columns": [{"width": 3}, {"width": 2}, {"width": 2}, {"width": 2}],
+            "rows": rows,
+            "showGridLines": False,
+            "spacing": "Small",
+        },
+    ]
+    if view.more_credentials:
+        items.append(_text(f"… and {view.more_credentials} more", is_subtle=True, spacing="Small"))
+    return items
+
+
+def _credential_row(row: CredentialRow) -> Json:
+    days = "" if row.days_left is None else f" ({row.days_left} d)"
+    cells = [
+        [_run(row.name), _run(f" {row.kind}", size="Small", is_subtle=True)],
+        [_run(row.hint, font="Monospace")],
+        [_run(row.end)],
+        [_run(row.state + days, color=_COLOR[row.tone], weight="Bolder")],
+    ]
+    return {"type": "TableRow", "cells": [_cell([_rich(runs)]) for runs in cells]}
+
+
+def _table_row(titles: list[str], *, header: bool = False) -> Json:
+    cells = [_cell([_text(title, weight="Bolder" if header else None, size="Small")]) for title in titles]
+    return {"type": "TableRow", "cells": cells}
+
+
+def _codes(view: AnswerView) -> list[Json]:
+    if not view.codes:
+        return []
+    items: list[Json] = [_text("The error code", weight="Bolder", spacing="Medium")]
+    for line in view.codes:
+        runs = [
+            _run(f"AADSTS{line.code} ", weight="Bolder"),
+            _run(f"{line.name}: ", is_subtle=True),
+            _run(line.summary),
+        ]
+        items.append(_rich(runs, spacing="Small"))
+    return items
+
+
+def _cell(items: list[Json]) -> Json:
+    return {"type": "TableCell", "items": items}
+
+
+def _rich(inlines: list[Json], *, spacing: str | None = None) -> Json:
+    block: Json = {"type": "RichTextBlock", "inlines": inlines}
+    if spacing:
+        block["spacing"] = spacing
+    return block
+
+
+def _run(text: str, **style: str | bool | None) -> Json:
+    run: Json = {"type": "TextRun", "text": text}
+    run.update({_camel(k): v for k, v in style.items() if v is not None})
+    return run
+
+
+def _text(text: str, **style: str | bool | None) -> Json:
+    """Our own fixed wording only: TextBlock text is read as markdown."""
+    block: Json = {"type": "TextBlock", "text": text, "wrap": True}
+    block.update({_camel(k): v for k, v in style.items() if v is not None})
+    return block
+
+
+def _open_url(title: str, url: str) -> Json:
+    return {"type": "Action.OpenUrl", "title": title, "url": url}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+__all__ = ["CONTENT_TYPE", "adaptive_card", "attachment", "render_adaptive"]

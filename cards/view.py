@@ -1,0 +1,276 @@
+"""One channel-neutral view of an answer; the Teams and Slack renderers lay it out natively.
+
+Everything here is decided once: the headline, its tone, what is evidence, which rows of the
+credentials table fit, and where long content is cut ("and N more").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from bot.domain import (
+    LOOKUP_URL,
+    Cause,
+    CodeInfo,
+    Credential,
+    CredentialState,
+    Diagnosis,
+    Finding,
+    FoundIn,
+    GraphMode,
+    Severity,
+)
+
+MAX_CREDENTIAL_ROWS = 10
+MAX_EVIDENCE = 8
+MAX_FIX_STEPS = 6
+MAX_OTHER_FINDINGS = 5
+MAX_CODES = 4
+MAX_TEXT = 400  # characters of one line of evidence or one step; the card stays readable on a phone
+
+
+class Kind(StrEnum):
+    DIAGNOSIS = "diagnosis"  # Graph answered
+    PARSE_ONLY = "parse_only"  # no Graph configured: the text alone
+    NOTHING = "nothing"  # no error recognised in the paste
+    PARTIAL = "partial"  # Graph refused part of the lookup
+    GRAPH_UNAVAILABLE = "graph_unavailable"  # Graph failed or throttled: the text alone
+
+
+class Tone(StrEnum):
+    """How alarming a piece is; each renderer maps it to its own colours."""
+
+    BAD = "bad"
+    WARN = "warn"
+    GOOD = "good"
+    NEUTRAL = "neutral"
+
+
+@dataclass(frozen=True)
+class CredentialRow:
+    kind: str
+    name: str
+    hint: str
+    start: str
+    end: str
+    state: str
+    days_left: int | None
+    tone: Tone
+
+
+@dataclass(frozen=True)
+class CodeLine:
+    code: int
+    name: str
+    summary: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Note:
+    tone: Tone
+    label: str
+    text: str
+
+
+@dataclass(frozen=True)
+class AnswerView:
+    kind: Kind
+    title: str  # the primary cause in plain words
+    tone: Tone
+    subject: str  # codes and app, one line
+    cause: str | None
+    evidence: tuple[str, ...]
+    fix: tuple[str, ...]
+    others: tuple[Note, ...]  # further findings, most important first
+    credentials: tuple[CredentialRow, ...]
+    more_credentials: int
+    credentials_title: str
+    codes: tuple[CodeLine, ...]
+    footer: str
+    example: str | None = None  # what to paste, on the "nothing recognised" answer
+
+    @property
+    def lookup_url(self) -> str | None:
+        return self.codes[0].url if self.codes else None
+
+
+EXAMPLE_PASTE = (
+    "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client "
+    "secret value, not the client secret ID, for a secret added to app '<application id>'. "
+    "Trace ID: … Correlation ID: … Timestamp: 2026-11-20 09:00:00Z"
+)
+NOTHING_TITLE = "No Entra ID error found in that message"
+NOTHING_TEXT = (
+    "Paste the whole error as your tool printed it (token endpoint JSON, Azure CLI, PowerShell, MSAL, "
+    "Terraform, GitHub Actions), including the app id, Trace ID and Timestamp lines, or just an application "
+    "(client) id."
+)
+
+_SEVERITY_TONE = {Severity.ERROR: Tone.BAD, Severity.WARNING: Tone.WARN, Severity.INFO: Tone.NEUTRAL}
+_STATE_TONE = {
+    CredentialState.ACTIVE: Tone.GOOD,
+    CredentialState.EXPIRED: Tone.BAD,
+    CredentialState.NOT_YET_VALID: Tone.WARN,
+}
+_FOUND_IN = {
+    FoundIn.TENANT: "registered in this tenant",
+    FoundIn.DELETED: "deleted",
+    FoundIn.OTHER_TENANT: "registered in another tenant",
+    FoundIn.NOWHERE: "not in this tenant",
+}
+
+
+def answer_view(diagnosis: Diagnosis) -> AnswerView:
+    if not diagnosis.input.recognised:
+        return _nothing()
+    primary = diagnosis.primary
+    kind = _kind(diagnosis)
+    codes = tuple(_code_line(c) for c in diagnosis.errors[:MAX_CODES])
+    title, tone, evidence, fix = _headline(diagnosis, primary, kind)
+    rows, more = _credentials(diagnosis)
+    return AnswerView(
+        kind=kind,
+        title=title,
+        tone=tone,
+        subject=_subject(diagnosis),
+        cause=primary.cause.value if primary else None,
+        evidence=tuple(clip(e) for e in evidence[:MAX_EVIDENCE]),
+        fix=tuple(clip(f) for f in fix[:MAX_FIX_STEPS]),
+        others=tuple(_note(f) for f in diagnosis.findings if f is not primary)[:MAX_OTHER_FINDINGS],
+        credentials=rows,
+        more_credentials=more,
+        credentials_title=_credentials_title(diagnosis),
+        codes=codes + _unknown_codes(diagnosis, len(codes)),
+        footer=_footer(diagnosis, kind),
+    )
+
+
+def clip(text: str, limit: int = MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _nothing() -> AnswerView:
+    return AnswerView(
+        kind=Kind.NOTHING,
+        title=NOTHING_TITLE,
+        tone=Tone.NEUTRAL,
+        subject="secretbot explains Entra ID (Azure AD) sign-in errors of apps",
+        cause=None,
+        evidence=(NOTHING_TEXT,),
+        fix=(),
+        others=(),
+        credentials=(),
+        more_credentials=0,
+        credentials_title="",
+        codes=(),
+        footer="For example:",
+        example=EXAMPLE_PASTE,
+    )
+
+
+def _kind(diagnosis: Diagnosis) -> Kind:
+    if diagnosis.notes and diagnosis.found_in is None and diagnosis.graph.mode is not GraphMode.NONE:
+        return Kind.GRAPH_UNAVAILABLE
+    if diagnosis.graph.missing_permissions:
+        return Kind.PARTIAL
+    if diagnosis.graph.mode is GraphMode.NONE or diagnosis.found_in is None:
+        return Kind.PARSE_ONLY
+    return Kind.DIAGNOSIS
+
+
+def _headline(
+    diagnosis: Diagnosis, primary: Finding | None, kind: Kind
+) -> tuple[str, Tone, tuple[str, ...], tuple[str, ...]]:
+    if primary is not None and (primary.severity is not Severity.INFO or not diagnosis.errors):
+        return primary.summary, _SEVERITY_TONE[primary.severity], primary.evidence, primary.fix
+    if diagnosis.errors:  # no finding of weight: explain the code itself
+        info = diagnosis.errors[0]
+        return info.summary, Tone.BAD, (), info.fix
+    if kind is Kind.GRAPH_UNAVAILABLE:
+        return "Microsoft Graph could not be asked about this app.", Tone.WARN, diagnosis.notes, ()
+    return "Nothing looks wrong with this app's credentials.", Tone.GOOD, (), ()
+
+
+def _subject(diagnosis: Diagnosis) -> str:
+    parts = [", ".join(f"AADSTS{c}" for c in diagnosis.input.codes)] if diagnosis.input.codes else []
+    app = diagnosis.app
+    if app is not None and app.display_name:
+        parts.append(f"{app.display_name} ({app.app_id})")
+    elif diagnosis.input.app_id:
+        parts.append(f"app {diagnosis.input.app_id}")
+    if diagnosis.found_in is not None:
+        parts.append(_FOUND_IN[diagnosis.found_in])
+    return " · ".join(parts) or "Entra ID error"
+
+
+def _note(finding: Finding) -> Note:
+    label = finding.cause.value.replace("_", " ").capitalize()
+    text = finding.summary
+    if finding.cause is Cause.PERMISSION_MISSING and finding.evidence:
+        text = f"{text} {finding.evidence[0]}"
+    return Note(_SEVERITY_TONE[finding.severity], label, clip(text))
+
+
+def _code_line(info: CodeInfo) -> CodeLine:
+    return CodeLine(info.code, info.name, info.summary, info.lookup_url)
+
+
+def _unknown_codes(diagnosis: Diagnosis, shown: int) -> tuple[CodeLine, ...]:
+    known = {c.code for c in diagnosis.errors}
+    unknown = [c for c in diagnosis.input.codes if c not in known][: max(MAX_CODES - shown, 0)]
+    return tuple(
+        CodeLine(c, "Unknown code", "Not in our catalog yet; Microsoft's page may know it.", LOOKUP_URL.format(code=c))
+        for c in unknown
+    )
+
+
+def _credentials(diagnosis: Diagnosis) -> tuple[tuple[CredentialRow, ...], int]:
+    app = diagnosis.app
+    if app is None:
+        return (), 0
+    ref = diagnosis.reference_time
+    # Expired and soon-to-expire first: those are the rows a person needs on a small screen.
+    ordered = sorted(app.credentials, key=lambda c: (c.state_at(ref) is CredentialState.ACTIVE, c.end or ref))
+    rows = tuple(_row(c, ref) for c in ordered[:MAX_CREDENTIAL_ROWS])
+    return rows, max(len(ordered) - MAX_CREDENTIAL_ROWS, 0)
+
+
+def _row(credential: Credential, ref: datetime) -> CredentialRow:
+    state = credential.state_at(ref)
+    days = credential.days_left(ref)
+    tone = _STATE_TONE[state]
+    if state is CredentialState.ACTIVE and days is not None and days <= 30:
+        tone = Tone.WARN
+    return CredentialRow(
+        kind=credential.kind.value,
+        name=clip(credential.display_name or "(no name)", 80),
+        hint=credential.hint or "-",
+        start=_day(credential.start),
+        end=_day(credential.end),
+        state=state.value.replace("_", " "),
+        days_left=days,
+        tone=tone,
+    )
+
+
+def _credentials_title(diagnosis: Diagnosis) -> str:
+    return f"Credentials on {diagnosis.reference_time.strftime('%Y-%m-%d %H:%M')} UTC"
+
+
+def _day(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d") if moment else "-"
+
+
+def _footer(diagnosis: Diagnosis, kind: Kind) -> str:
+    graph = diagnosis.graph
+    if kind is Kind.PARSE_ONLY and graph.mode is GraphMode.NONE:
+        return "Checked the error text only: Graph access is not configured."
+    if kind is Kind.GRAPH_UNAVAILABLE:
+        return "Checked the error text only: " + " ".join(diagnosis.notes)
+    text = f"Checked with Microsoft Graph ({graph.mode.value}, {graph.round_trips} request(s))."
+    if graph.missing_permissions:
+        text += f" Missing permission: {', '.join(graph.missing_permissions)}."
+    return text
