@@ -53,14 +53,8 @@ async def diagnose(
     findings = rules.from_paste(parsed, known, unknown)
     mode = directory.mode if directory else GraphMode.NONE
     if directory is None or not parsed.app_id:
-        findings.extend(_paste_only_secret_id(parsed))
         return _answer(parsed, known, findings, GraphReport(mode), ref)
     return await _with_directory(parsed, known, findings, directory, ref)
-
-
-def _paste_only_secret_id(parsed: ParsedInput) -> list[Finding]:
-    finding = rules.secret_id_from_paste(parsed)
-    return [finding] if finding else []
 
 
 async def _with_directory(
@@ -70,13 +64,10 @@ async def _with_directory(
     try:
         facts = await directory.lookup(parsed.app_id)
     except DirectoryError as error:
-        findings.extend(_paste_only_secret_id(parsed))
         findings.extend(_missing(_permissions(error), "the app lookup"))
         graph = GraphReport(directory.mode, 1, _permissions(error))
         return _answer(parsed, known, findings, graph, ref, notes=(str(error),))
     findings.extend(rules.from_directory(parsed, facts, ref))
-    if not any(f.cause is Cause.SECRET_ID_USED_AS_VALUE for f in findings) and facts.application is None:
-        findings.extend(_paste_only_secret_id(parsed))
     findings.extend(_missing(facts.missing_permissions, "part of the app lookup"))
     activity = await _activity(parsed, facts, directory, ref) if _wants_activity(parsed, facts) else None
     round_trips = facts.round_trips + (activity.round_trips if activity else 0)
@@ -149,6 +140,10 @@ def _answer(
     notes: tuple[str, ...] = (),
 ) -> Diagnosis:
     app, found_in = _app_view(facts)
+    # A GUID handed over as the secret is wrong even when Graph does not know it as a secret ID.
+    secret_id = rules.secret_id_from_paste(parsed)
+    if secret_id and not any(f.cause is Cause.SECRET_ID_USED_AS_VALUE for f in findings):
+        findings = [*findings, secret_id]
     ordered = rules.ordered(findings)
     # Only parsed facts and causes are logged: the paste itself may hold a secret or personal data.
     log.info(
