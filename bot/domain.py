@@ -320,3 +320,7 @@ class Throttled(DirectoryError):
 
 class DirectoryUnavailable(DirectoryError):
     pass
+
+
+class StateUnavailable(Exception):
+    """The shared state store (Redis) cannot be reached; callers degrade and log it."""

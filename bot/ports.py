@@ -7,7 +7,7 @@ implement them; only the composition root wires the two together.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.domain import Activity, AppLookup, GraphMode
 
@@ -30,4 +30,31 @@ class Directory(Protocol):
         self, app_id: str, object_id: str | None, *, correlation_id: str | None, since: datetime
     ) -> Activity:
         """Recent sign-ins of the app's service principal and audit entries about its credentials."""
+        ...
+
+
+class StateStore(Protocol):
+    """Shared state that must hold across replicas and restarts (Redis in production).
+
+    Every method raises `bot.domain.StateUnavailable` when the store cannot be reached, so callers
+    can degrade (answer without de-duplication) instead of failing.
+    """
+
+    async def claim(self, kind: str, key: str) -> bool:
+        """True the first time `(kind, key)` is claimed within its TTL, False for a repeat.
+
+        Used to answer a Slack event once although Slack retries it, on any number of replicas.
+        """
+        ...
+
+    async def save_conversation(self, platform: str, conversation_id: str, reference: dict[str, Any]) -> None:
+        """Remember where the bot can post later without being spoken to (Teams proactive messages)."""
+        ...
+
+    async def conversation(self, platform: str, conversation_id: str) -> dict[str, Any] | None: ...
+
+    async def conversations(self, platform: str) -> list[dict[str, Any]]: ...
+
+    async def ping(self) -> bool:
+        """True when the store answers; never raises."""
         ...
