@@ -1,0 +1,63 @@
+"""Every Redis key and TTL of secretbot, in one place, each with why it exists and why that TTL.
+
+Everything lives under `secretbot:` so the bot can share a Redis with other applications.
+A key is `secretbot:<area>:<name part>:<free-form id>`; the name parts (claim kinds, platforms) are
+checked to hold no `:` and the free-form id always comes last, so two different inputs never build
+the same key.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+PREFIX = "secretbot:"
+
+# --- claims (de-duplication) -------------------------------------------------------------------
+
+# `claim(kind, key)` takes `SET <key> 1 NX EX <ttl>`: the first replica to set it answers, others skip.
+CLAIM_PREFIX = f"{PREFIX}claim:"
+
+# Slack redelivers an event it saw no 200 for up to 3 times (about 1 min and 5 min apart); a day
+# covers those retries and late redeliveries after an outage with wide margin, and keys then expire.
+EVENT_CLAIM_TTL = timedelta(hours=24)
+
+# Per-kind TTLs; a kind not listed here uses EVENT_CLAIM_TTL. Add a kind with its own why-comment.
+CLAIM_TTLS: dict[str, timedelta] = {}
+
+# --- conversation references (proactive posts) ---------------------------------------------------
+
+# One JSON Activity-Protocol conversation reference per conversation. No TTL: the bot needs it to
+# post warnings later until it is uninstalled, however long the conversation stays quiet.
+CONVERSATION_PREFIX = f"{PREFIX}conv:"
+
+# A set of conversation ids per platform, so listing never needs SCAN/KEYS over a shared Redis.
+# No TTL, like the references it indexes.
+CONVERSATION_INDEX_PREFIX = f"{PREFIX}convs:"
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+
+
+def _name(what: str, value: str) -> str:
+    if not _NAME.fullmatch(value):
+        raise ValueError(f"{what} must be lower-case letters, digits, '_', '.' or '-', got {value!r}")
+    return value
+
+
+def claim_key(kind: str, key: str) -> str:
+    """`secretbot:claim:<kind>:<key>`, e.g. `secretbot:claim:slack_event:Ev0123`."""
+    return f"{CLAIM_PREFIX}{_name('claim kind', kind)}:{key}"
+
+
+def claim_ttl(kind: str) -> timedelta:
+    return CLAIM_TTLS.get(kind, EVENT_CLAIM_TTL)
+
+
+def conversation_key(platform: str, conversation_id: str) -> str:
+    """`secretbot:conv:<platform>:<conversation id>` (Teams ids contain `:` and `;`, which is fine last)."""
+    return f"{CONVERSATION_PREFIX}{_name('platform', platform)}:{conversation_id}"
+
+
+def conversation_index_key(platform: str) -> str:
+    """`secretbot:convs:<platform>`: the set of conversation ids saved for that platform."""
+    return f"{CONVERSATION_INDEX_PREFIX}{_name('platform', platform)}"

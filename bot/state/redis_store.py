@@ -1,0 +1,95 @@
+"""`StateStore` on Redis (redis.asyncio): atomic claims and JSON conversation references.
+
+Works the same on a real Redis and on fakeredis, so one contract suite covers both. Any failure to
+reach Redis becomes `StateUnavailable`, whose message names the operation and the error with any
+credentials masked, so callers can log it and degrade.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from bot.domain import StateUnavailable
+from bot.state import keys
+from bot.state.redact import redact
+
+log = logging.getLogger(__name__)
+
+# What "Redis is unreachable" looks like: redis-py's own errors, and socket errors that escape it
+# (OSError also covers the builtin TimeoutError raised by asyncio timeouts).
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError)
+
+
+class RedisStateStore:
+    """Implements `bot.ports.StateStore`; the client is owned (and closed) by whoever created it."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+
+    async def claim(self, kind: str, key: str) -> bool:
+        name, ttl = keys.claim_key(kind, key), keys.claim_ttl(kind)
+        with _unavailable("claim"):
+            # NX makes the claim atomic in Redis itself, so it holds across any number of replicas.
+            return bool(await self._client.set(name, 1, nx=True, ex=ttl))
+
+    async def save_conversation(self, platform: str, conversation_id: str, reference: dict[str, Any]) -> None:
+        name, index = keys.conversation_key(platform, conversation_id), keys.conversation_index_key(platform)
+        value = json.dumps(reference, separators=(",", ":"))  # TypeError for non-JSON values: a caller bug
+        with _unavailable("save_conversation"):
+            async with self._client.pipeline(transaction=True) as pipe:  # reference and index together
+                pipe.set(name, value)
+                pipe.sadd(index, conversation_id)
+                await pipe.execute()
+
+    async def conversation(self, platform: str, conversation_id: str) -> dict[str, Any] | None:
+        name = keys.conversation_key(platform, conversation_id)
+        with _unavailable("conversation"):
+            raw = await self._client.get(name)
+        return _decode(name, raw)
+
+    async def conversations(self, platform: str) -> list[dict[str, Any]]:
+        with _unavailable("conversations"):
+            members = await self._client.smembers(keys.conversation_index_key(platform))
+            ids = sorted(_text(member) for member in members)  # stable order for callers and tests
+            names = [keys.conversation_key(platform, conversation_id) for conversation_id in ids]
+            values = await self._client.mget(names) if names else []
+        decoded = (_decode(name, raw) for name, raw in zip(names, values, strict=True))
+        return [reference for reference in decoded if reference is not None]
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._client.ping())
+        except UNAVAILABLE_ERRORS:
+            return False
+
+
+@contextmanager
+def _unavailable(operation: str) -> Iterator[None]:
+    try:
+        yield
+    except UNAVAILABLE_ERRORS as exc:
+        raise StateUnavailable(f"state store unavailable ({operation}): {redact(exc)}") from exc
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _decode(name: str, raw: bytes | str | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        log.warning("ignoring %s: not a JSON object", name)  # written by something else; never crash
+        return None
+    return value

@@ -1,0 +1,255 @@
+"""One behavioural suite for the `StateStore` port, run against every implementation:
+`RedisStateStore` on fakeredis (the embedded default) and on a real `redis-server` started here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import fakeredis
+import pytest
+import redis.asyncio as redis
+
+from bot.domain import StateUnavailable
+from bot.state import RedisStateStore, keys, open_state, redis_client
+from tests.redis_server import free_port, redis_server, require_redis_server
+
+GENEROUS = 5.0  # seconds; "Redis is down" must be reported far sooner than this
+PASSWORD = "s3cret"
+
+# Plain Activity-Protocol conversation references (camelCase), as the Teams adapter stores them.
+REFERENCE_A: dict[str, Any] = {
+    "activityId": "1712345678901",
+    "bot": {"id": "28:bot-app-id", "name": "secretbot"},
+    "channelId": "msteams",
+    "conversation": {"id": "19:abc@thread.tacv2;messageid=1712345678901", "tenantId": "tenant-1"},
+    "serviceUrl": "https://smba.trafficmanager.net/emea/",
+    "user": {"id": "29:user-1", "aadObjectId": "00000000-0000-0000-0000-000000000001"},
+}
+REFERENCE_B: dict[str, Any] = {**REFERENCE_A, "conversation": {"id": "a:1Hx-personal-chat", "tenantId": "tenant-1"}}
+
+
+@dataclass
+class Backend:
+    """One Redis (fake or real) that hands out independent clients, as separate replicas would have."""
+
+    name: str
+    new_client: Callable[[], redis.Redis]
+    clients: list[redis.Redis] = field(default_factory=list)
+
+    def client(self) -> redis.Redis:
+        client = self.new_client()
+        self.clients.append(client)
+        return client
+
+    def store(self) -> RedisStateStore:
+        return RedisStateStore(self.client())
+
+    async def close(self) -> None:
+        for client in self.clients:
+            await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def real_redis_url() -> Iterator[str]:
+    with redis_server() as server:
+        yield server.url
+
+
+def _fake_backend() -> Backend:
+    server = fakeredis.FakeServer()
+    return Backend("fakeredis", lambda: fakeredis.FakeAsyncRedis(server=server))
+
+
+@pytest.fixture(params=["fakeredis", "redis-server"])
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    if request.param == "fakeredis":
+        backend = _fake_backend()
+    else:
+        url = request.getfixturevalue("real_redis_url")
+        backend = Backend("redis-server", lambda: redis_client(url))
+        await backend.client().flushdb()  # the server lives for the session; each test starts empty
+    yield backend
+    await backend.close()
+
+
+@pytest.fixture
+def store(backend: Backend) -> RedisStateStore:
+    return backend.store()
+
+
+# --- claims ------------------------------------------------------------------------------------
+
+
+async def test_first_claim_wins_and_a_repeat_loses(store: RedisStateStore) -> None:
+    assert await store.claim("slack_event", "Ev01") is True
+    assert await store.claim("slack_event", "Ev01") is False
+
+
+async def test_claims_of_other_kinds_or_keys_are_independent(store: RedisStateStore) -> None:
+    assert await store.claim("slack_event", "Ev01") is True
+    assert await store.claim("teams_activity", "Ev01") is True
+    assert await store.claim("slack_event", "Ev02") is True
+    assert await store.claim("slack_event", "Ev01:x") is True
+    assert await store.claim("teams_activity", "Ev01") is False
+
+
+async def test_claim_key_expires_within_its_ttl(backend: Backend, store: RedisStateStore) -> None:
+    await store.claim("slack_event", "Ev01")
+    ttl = await backend.client().ttl(keys.claim_key("slack_event", "Ev01"))
+    assert 0 < ttl <= keys.claim_ttl("slack_event").total_seconds()
+
+
+async def test_two_replicas_on_one_redis_claim_once(backend: Backend) -> None:
+    first, second = backend.store(), backend.store()
+    assert await first.claim("slack_event", "Ev01") is True
+    assert await second.claim("slack_event", "Ev01") is False
+
+
+async def test_exactly_one_of_twenty_concurrent_claims_wins(backend: Backend) -> None:
+    replicas = [backend.store(), backend.store()]
+    results = await asyncio.gather(*(replicas[i % 2].claim("slack_event", "Ev01") for i in range(20)))
+    assert results.count(True) == 1
+
+
+# --- conversation references -------------------------------------------------------------------
+
+
+async def test_conversation_round_trip_and_listing(store: RedisStateStore) -> None:
+    await store.save_conversation("teams", "19:abc@thread.tacv2;messageid=1712345678901", REFERENCE_A)
+    await store.save_conversation("teams", "a:1Hx-personal-chat", REFERENCE_B)
+
+    assert await store.conversation("teams", "19:abc@thread.tacv2;messageid=1712345678901") == REFERENCE_A
+    assert await store.conversation("teams", "a:1Hx-personal-chat") == REFERENCE_B
+    assert await store.conversations("teams") == [REFERENCE_A, REFERENCE_B]  # sorted by conversation id
+    assert await store.conversations("slack") == []
+
+
+async def test_saving_a_conversation_again_overwrites_it(store: RedisStateStore) -> None:
+    await store.save_conversation("teams", "c1", REFERENCE_A)
+    moved = {**REFERENCE_A, "serviceUrl": "https://smba.trafficmanager.net/amer/"}
+    await store.save_conversation("teams", "c1", moved)
+
+    assert await store.conversation("teams", "c1") == moved
+    assert await store.conversations("teams") == [moved]
+
+
+async def test_unknown_conversation_is_none(store: RedisStateStore) -> None:
+    assert await store.conversation("teams", "never-seen") is None
+    assert await store.conversations("teams") == []
+
+
+async def test_references_are_stored_as_plain_json(backend: Backend, store: RedisStateStore) -> None:
+    await store.save_conversation("teams", "c1", REFERENCE_A)
+    raw = await backend.client().get(keys.conversation_key("teams", "c1"))
+    assert raw is not None
+    assert json.loads(raw) == REFERENCE_A
+    assert await backend.client().ttl(keys.conversation_key("teams", "c1")) == -1  # kept until uninstall
+
+
+async def test_an_unreadable_reference_is_skipped(backend: Backend, store: RedisStateStore) -> None:
+    await store.save_conversation("teams", "good", REFERENCE_A)
+    client = backend.client()
+    await client.set(keys.conversation_key("teams", "bad"), b"\x80\x04pickle")
+    await client.sadd(keys.conversation_index_key("teams"), "bad")
+
+    assert await store.conversation("teams", "bad") is None
+    assert await store.conversations("teams") == [REFERENCE_A]
+
+
+async def test_ping_answers_true(store: RedisStateStore) -> None:
+    assert await store.ping() is True
+
+
+# --- Redis down ------------------------------------------------------------------------------
+
+
+def _disconnected_fake() -> redis.Redis:
+    server = fakeredis.FakeServer()
+    server.connected = False  # fakeredis's switch for "the server went away"
+    return fakeredis.FakeAsyncRedis(server=server)
+
+
+def _closed_port() -> redis.Redis:
+    return redis_client(f"redis://127.0.0.1:{free_port()}/0")
+
+
+@pytest.fixture(params=[_disconnected_fake, _closed_port], ids=["fakeredis", "closed-port"])
+async def down_store(request: pytest.FixtureRequest) -> AsyncIterator[RedisStateStore]:
+    client: redis.Redis = request.param()
+    yield RedisStateStore(client)
+    await client.aclose()
+
+
+def _every_call(store: RedisStateStore) -> list[Callable[[], Awaitable[object]]]:
+    return [
+        lambda: store.claim("slack_event", "Ev01"),
+        lambda: store.save_conversation("teams", "c1", REFERENCE_A),
+        lambda: store.conversation("teams", "c1"),
+        lambda: store.conversations("teams"),
+    ]
+
+
+async def _assert_unavailable(store: RedisStateStore) -> list[StateUnavailable]:
+    errors = []
+    for call in _every_call(store):
+        with pytest.raises(StateUnavailable) as info:
+            await asyncio.wait_for(call(), GENEROUS)
+        errors.append(info.value)
+    assert await asyncio.wait_for(store.ping(), GENEROUS) is False
+    return errors
+
+
+async def test_redis_down_raises_state_unavailable_quickly(down_store: RedisStateStore) -> None:
+    await _assert_unavailable(down_store)
+
+
+async def test_a_stopped_redis_raises_state_unavailable() -> None:
+    require_redis_server()
+    with redis_server() as server:
+        async with open_state(server.url) as store:
+            assert await store.claim("slack_event", "Ev01") is True  # a pooled connection now exists
+            server.stop()
+            await _assert_unavailable(store)
+
+
+async def test_errors_and_logs_never_show_the_redis_password(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    url = f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0"
+    async with open_state(url) as store:
+        errors = await _assert_unavailable(store)
+
+    for error in errors:
+        assert PASSWORD not in str(error) and PASSWORD not in repr(error)
+        assert PASSWORD not in str(error.__cause__)
+    assert PASSWORD not in caplog.text
+    assert ":***@127.0.0.1" in caplog.text
+
+
+# --- the embedded default --------------------------------------------------------------------
+
+
+async def test_without_redis_url_state_is_embedded_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="bot.state")
+    async with open_state(None) as store:
+        assert await store.ping() is True
+        assert await store.claim("slack_event", "Ev01") is True
+        assert await store.claim("slack_event", "Ev01") is False
+
+    lines = [record for record in caplog.records if record.name.startswith("bot.state")]
+    assert len(lines) == 1
+    assert lines[0].levelno == logging.INFO
+    assert "in memory" in lines[0].getMessage() and "not shared between replicas" in lines[0].getMessage()
+
+
+def test_keys_are_namespaced_and_names_cannot_collide() -> None:
+    assert keys.claim_key("slack_event", "Ev01") == "secretbot:claim:slack_event:Ev01"
+    assert keys.conversation_key("teams", "19:a;b").startswith("secretbot:conv:teams:")
+    assert keys.conversation_index_key("teams") == "secretbot:convs:teams"
+    with pytest.raises(ValueError):
+        keys.claim_key("slack:event", "Ev01")  # a `:` in a kind could alias another kind's keys
