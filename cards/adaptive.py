@@ -32,11 +32,11 @@ def adaptive_card(view: AnswerView) -> Json:
     body += _list("What we found", [_run(e) for e in view.evidence], bullet="•")
     body += _list("How to fix it", [_run(step) for step in view.fix], numbered=True)
     if view.example:
-        body.append(_rich([_run(view.example, font="Monospace")], spacing="Small"))
+        body.append(_rich([_run(view.example, font_type="Monospace")], spacing="Small"))
     body += _others(view)
     body += _credentials(view)
     body += _codes(view)
-    body.append(_text(view.footer, size="Small", is_subtle=True, spacing="Medium"))
+    body.append(_rich([_run(view.footer, size="Small", is_subtle=True)], spacing="Medium"))
     card: Json = {
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
@@ -106,7 +106,7 @@ def _credential_row(row: CredentialRow) -> Json:
     days = "" if row.days_left is None else f" ({row.days_left} d)"
     cells = [
         [_run(row.name), _run(f" {row.kind}", size="Small", is_subtle=True)],
-        [_run(row.hint, font="Monospace")],
+        [_run(row.hint, font_type="Monospace")],
         [_run(row.end)],
         [_run(row.state + days, color=_COLOR[row.tone], weight="Bolder")],
     ]

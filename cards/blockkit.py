@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from bot.domain import Diagnosis
-from cards.view import AnswerView, CredentialRow, Tone, answer_view
+from cards.view import AnswerView, CredentialRow, Tone, answer_view, clip
 
 Json = dict[str, Any]
 
 MAX_SECTION_TEXT = 3000
+MAX_HEADER = 150
 _EMOJI = {
     Tone.BAD: ":red_circle:",
     Tone.WARN: ":large_orange_circle:",
@@ -29,10 +30,11 @@ def render_blockkit(diagnosis: Diagnosis) -> Json:
 
 
 def blockkit_message(view: AnswerView) -> Json:
-    blocks: list[Json] = [
-        {"type": "header", "text": _plain(f"{_EMOJI[view.tone]} {view.title}"[:150], emoji=True)},
-        {"type": "context", "elements": [_plain(view.subject)]},
-    ]
+    heading = f"{_EMOJI[view.tone]} {view.title}"
+    blocks: list[Json] = [{"type": "header", "text": _plain(clip(heading, MAX_HEADER), emoji=True)}]
+    if len(heading) > MAX_HEADER:  # the header was cut: show the whole title under it
+        blocks.append(_section(_plain(view.title)))
+    blocks.append({"type": "context", "elements": [_plain(view.subject)]})
     blocks += _list("What we found", [f"• {e}" for e in view.evidence])
     blocks += _list("How to fix it", [f"{n}. {step}" for n, step in enumerate(view.fix, 1)])
     if view.example:

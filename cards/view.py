@@ -28,6 +28,8 @@ MAX_EVIDENCE = 8
 MAX_FIX_STEPS = 6
 MAX_OTHER_FINDINGS = 5
 MAX_CODES = 4
+MAX_TITLE = 300
+MAX_NAME = 120
 MAX_TEXT = 400  # characters of one line of evidence or one step; the card stays readable on a phone
 
 
@@ -133,13 +135,16 @@ def answer_view(diagnosis: Diagnosis) -> AnswerView:
     rows, more = _credentials(diagnosis)
     return AnswerView(
         kind=kind,
-        title=title,
+        title=clip(title, MAX_TITLE),
         tone=tone,
         subject=_subject(diagnosis),
         cause=primary.cause.value if primary else None,
         evidence=tuple(clip(e) for e in evidence[:MAX_EVIDENCE]),
         fix=tuple(clip(f) for f in fix[:MAX_FIX_STEPS]),
-        others=tuple(_note(f) for f in diagnosis.findings if f is not primary)[:MAX_OTHER_FINDINGS],
+        # The primary finding is the headline, unless the headline had to explain the code instead.
+        others=tuple(_note(f) for f in diagnosis.findings if f is not primary or primary.summary != title)[
+            :MAX_OTHER_FINDINGS
+        ],
         credentials=rows,
         more_credentials=more,
         credentials_title=_credentials_title(diagnosis),
@@ -191,6 +196,8 @@ def _headline(
         return info.summary, Tone.BAD, (), info.fix
     if kind is Kind.GRAPH_UNAVAILABLE:
         return "Microsoft Graph could not be asked about this app.", Tone.WARN, diagnosis.notes, ()
+    if kind is Kind.PARSE_ONLY:
+        return "Graph access is not configured, so this app's credentials were not checked.", Tone.NEUTRAL, (), ()
     return "Nothing looks wrong with this app's credentials.", Tone.GOOD, (), ()
 
 
@@ -198,7 +205,7 @@ def _subject(diagnosis: Diagnosis) -> str:
     parts = [", ".join(f"AADSTS{c}" for c in diagnosis.input.codes)] if diagnosis.input.codes else []
     app = diagnosis.app
     if app is not None and app.display_name:
-        parts.append(f"{app.display_name} ({app.app_id})")
+        parts.append(f"{clip(app.display_name, MAX_NAME)} ({app.app_id})")
     elif diagnosis.input.app_id:
         parts.append(f"app {diagnosis.input.app_id}")
     if diagnosis.found_in is not None:
