@@ -35,6 +35,12 @@ class Cause(StrEnum):
     PERMISSION_MISSING = "permission_missing"
 
 
+class Verb(StrEnum):
+    """Button verbs, shared by Slack (`action_id`) and Teams (`Action.Execute` verb)."""
+
+    RECHECK = "diagnosis.recheck"  # id: the app id; diagnose the app again, as it is now
+
+
 class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"

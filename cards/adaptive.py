@@ -44,7 +44,8 @@ def adaptive_card(view: AnswerView) -> Json:
         "msteams": {"width": "Full"},
         "body": body,
     }
-    actions = [_open_url(f"Look up AADSTS{c.code}", c.url) for c in view.codes[:2]]
+    actions = [_execute(b.title, b.verb, b.id) for b in view.buttons]
+    actions += [_open_url(f"Look up AADSTS{c.code}", c.url) for c in view.codes[:2]]
     if actions:
         card["actions"] = actions
     return card
@@ -154,6 +155,11 @@ def _text(text: str, **style: str | bool | None) -> Json:
     block: Json = {"type": "TextBlock", "text": text, "wrap": True}
     block.update({_camel(k): v for k, v in style.items() if v is not None})
     return block
+
+
+def _execute(title: str, verb: str, id_: str) -> Json:
+    """A Universal Action: Teams sends an adaptiveCard/action invoke with this verb and data."""
+    return {"type": "Action.Execute", "title": title, "verb": verb, "data": {"id": id_}}
 
 
 def _open_url(title: str, url: str) -> Json:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.domain import Diagnosis
-from cards.view import AnswerView, CredentialRow, Tone, answer_view, clip
+from cards.view import AnswerView, Button, CredentialRow, Tone, answer_view, clip
 
 Json = dict[str, Any]
 
@@ -42,6 +42,8 @@ def blockkit_message(view: AnswerView) -> Json:
     blocks += _others(view)
     blocks += _credentials(view)
     blocks += _codes(view)
+    if view.buttons:
+        blocks.append({"type": "actions", "elements": [_button(b) for b in view.buttons]})
     blocks.append({"type": "context", "elements": [_mrkdwn(escape(view.footer))]})
     return {"text": fallback_text(view), "blocks": blocks}
 
@@ -102,6 +104,11 @@ def _fit(lines: list[str]) -> str:
         lines = lines[:-1]
         text = "\n".join(lines) + "\n…"
     return text[:MAX_SECTION_TEXT]
+
+
+def _button(button: Button) -> Json:
+    """action_id is the verb and value the id, so the Slack adapter dispatches like Teams does."""
+    return {"type": "button", "text": _plain(button.title), "action_id": button.verb, "value": button.id}
 
 
 def _section(text: Json) -> Json:

@@ -21,6 +21,7 @@ from bot.domain import (
     FoundIn,
     GraphMode,
     Severity,
+    Verb,
 )
 
 MAX_CREDENTIAL_ROWS = 10
@@ -78,6 +79,13 @@ class Note:
 
 
 @dataclass(frozen=True)
+class Button:
+    verb: str
+    id: str
+    title: str
+
+
+@dataclass(frozen=True)
 class AnswerView:
     kind: Kind
     title: str  # the primary cause in plain words
@@ -93,6 +101,7 @@ class AnswerView:
     codes: tuple[CodeLine, ...]
     footer: str
     example: str | None = None  # what to paste, on the "nothing recognised" answer
+    buttons: tuple[Button, ...] = ()
 
     @property
     def lookup_url(self) -> str | None:
@@ -150,6 +159,7 @@ def answer_view(diagnosis: Diagnosis) -> AnswerView:
         credentials_title=_credentials_title(diagnosis),
         codes=codes + _unknown_codes(diagnosis, len(codes)),
         footer=_footer(diagnosis, kind),
+        buttons=_buttons(diagnosis),
     )
 
 
@@ -269,6 +279,14 @@ def _credentials_title(diagnosis: Diagnosis) -> str:
 
 def _day(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d") if moment else "-"
+
+
+def _buttons(diagnosis: Diagnosis) -> tuple[Button, ...]:
+    """Only buttons whose feature works here: re-checking needs an app id and Graph."""
+    app_id = diagnosis.input.app_id
+    if not app_id or diagnosis.graph.mode is GraphMode.NONE:
+        return ()
+    return (Button(Verb.RECHECK.value, app_id, "Check again"),)
 
 
 def _footer(diagnosis: Diagnosis, kind: Kind) -> str:

@@ -1,0 +1,1 @@
+"""Chat platform adapters: translate native payloads to Inbound objects, call handlers, send cards."""

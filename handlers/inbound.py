@@ -1,0 +1,41 @@
+"""What reaches the use cases from any chat platform, already translated out of Slack or Teams JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.ports import Directory, StateStore
+
+
+@dataclass(frozen=True)
+class Actor:
+    platform: str  # "slack" | "teams" | "console"
+    user_id: str
+    name: str | None = None
+    aad_object_id: str | None = None  # Teams users carry their Entra object id
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    text: str  # markup already stripped by the adapter; may still hold a secret until parsed
+    actor: Actor
+    conversation_id: str
+
+
+@dataclass(frozen=True)
+class InboundAction:
+    """A button press: the verb says what, the id says on which stored object."""
+
+    verb: str
+    id: str
+    actor: Actor
+    conversation_id: str
+
+
+@dataclass(frozen=True)
+class Deps:
+    directory: Directory | None
+    state: StateStore
+    now: Callable[[], datetime]
