@@ -193,6 +193,7 @@ class Application:
     federated_credentials: tuple[FederatedCredential, ...] = ()
     owners: tuple[Owner, ...] = ()
     deleted_at: datetime | None = None
+    disabled_by_microsoft: bool = False
 
     @property
     def secrets(self) -> tuple[Credential, ...]:
@@ -309,6 +310,8 @@ class Diagnosis:
 
 class DirectoryError(Exception):
     """Graph could not answer; the message is safe to show (never contains a secret)."""
+
+    round_trips: int = 1  # requests sent before giving up, for the answer's Graph report
 
 
 class PermissionDenied(DirectoryError):

@@ -65,7 +65,7 @@ async def _with_directory(
         facts = await directory.lookup(parsed.app_id)
     except DirectoryError as error:
         findings.extend(_missing(_permissions(error), "the app lookup"))
-        graph = GraphReport(directory.mode, 1, _permissions(error))
+        graph = GraphReport(directory.mode, error.round_trips, _permissions(error))
         return _answer(parsed, known, findings, graph, ref, notes=(str(error),))
     findings.extend(rules.from_directory(parsed, facts, ref))
     findings.extend(_missing(facts.missing_permissions, "part of the app lookup"))

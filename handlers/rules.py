@@ -194,22 +194,43 @@ def from_directory(parsed: ParsedInput, facts: AppLookup, ref: datetime) -> list
     if app is None:
         findings.extend(_not_in_tenant(parsed, facts))
         return findings
-    sp = facts.service_principal
-    if sp is not None and not sp.account_enabled:
-        findings.append(
-            Finding(
-                Cause.APP_DISABLED,
-                Severity.ERROR,
-                f"The service principal of '{app.display_name}' is disabled, so it cannot get tokens.",
-                (f"Service principal {sp.object_id} has accountEnabled = false.",),
-                (
-                    "Find out who disabled it and why (the audit log shows it) before turning it back on.",
-                    "Enable it under Enterprise applications > Properties > 'Enabled for users to sign in'.",
-                ),
-            )
-        )
+    disabled = _disabled(parsed, app, facts)
+    if disabled is not None:
+        findings.append(disabled)
     findings.extend(credential_findings(parsed, app, ref))
     return findings
+
+
+def _disabled(parsed: ParsedInput, app: Application, facts: AppLookup) -> Finding | None:
+    sp = facts.service_principal
+    if app.disabled_by_microsoft:
+        return Finding(
+            Cause.APP_DISABLED,
+            Severity.ERROR,
+            f"Microsoft has disabled '{app.display_name}', so it cannot get tokens.",
+            ("The application's disabledByMicrosoftStatus is DisabledDueToViolationOfServicesAgreement.",),
+            ("Only Microsoft support can lift this; open a support case from the Entra admin center.",),
+        )
+    if sp is not None and not sp.account_enabled:
+        return Finding(
+            Cause.APP_DISABLED,
+            Severity.ERROR,
+            f"The service principal of '{app.display_name}' is disabled, so it cannot get tokens.",
+            (f"Service principal {sp.object_id} has accountEnabled = false.",),
+            (
+                "Find out who disabled it and why (the audit log shows it) before turning it back on.",
+                "Enable it under Enterprise applications > Properties > 'Enabled for users to sign in'.",
+            ),
+        )
+    if DISABLED_CODES & set(parsed.codes):
+        return Finding(
+            Cause.APP_DISABLED,
+            Severity.INFO,
+            f"The error says '{app.display_name}' was disabled, but it is enabled now.",
+            ("Its service principal is enabled and Microsoft has not disabled the application.",),
+            ("Someone probably re-enabled it after the error: retry the failing call.",),
+        )
+    return None
 
 
 def _tenant_mismatch(named: str, facts: AppLookup) -> Finding:

@@ -83,6 +83,13 @@ async def test_hints_of_valid_secrets_are_evidence_for_a_mismatch(sample_tenant:
     assert any("'Gy7'" in line for line in result.primary.evidence)
 
 
+async def test_disabled_code_for_an_enabled_app_says_it_is_enabled_now(sample_tenant: SampleTenant) -> None:
+    paste = "AADSTS7000112: Application 'e4d3921a-724a-47f6-a518-182b5e200159'(hr-sync) is disabled."
+    result = await diagnose(paste, directory=sample_tenant.directory, now=sample_reference_time())
+    disabled = [f for f in result.findings if f.cause is Cause.APP_DISABLED]
+    assert disabled and disabled[0].severity is Severity.INFO and "enabled now" in disabled[0].summary
+
+
 async def test_other_tenant_names_the_owner_and_deleted_names_the_date(sample_tenant: SampleTenant) -> None:
     other = await diagnose(
         SAMPLES["app_in_other_tenant"].text, directory=sample_tenant.directory, now=sample_reference_time()
@@ -127,6 +134,7 @@ async def test_throttled_batch_waits_for_retry_after(sample_tenant: SampleTenant
     assert batches[1].time - batches[0].time >= 1.0
     assert time.monotonic() - started >= 1.0
     assert result.app is not None and result.app.app_id == PAYMENTS_APP
+    assert result.graph.round_trips == 2  # the refused attempt counts too
 
 
 async def test_throttled_inner_request_is_retried_once(sample_tenant: SampleTenant) -> None:
@@ -155,3 +163,4 @@ async def test_graph_down_gives_a_paste_only_answer(sample_tenant: SampleTenant)
     assert result.app is None
     assert [e.code for e in result.errors] == [7000215]
     assert any("503" in note for note in result.notes)
+    assert result.graph.round_trips == sample_tenant.graph.round_trips == 3  # first try and two retries

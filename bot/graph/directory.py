@@ -23,6 +23,7 @@ from msgraph.graph_service_client import GraphServiceClient
 from bot.domain import (
     Activity,
     AppLookup,
+    DirectoryError,
     DirectoryUnavailable,
     GraphMode,
     PermissionDenied,
@@ -32,8 +33,9 @@ from bot.graph import mapping
 
 READ_PERMISSION = "Application.Read.All"
 AUDIT_PERMISSION = "AuditLog.Read.All"
-MAX_INNER_RETRY_WAIT = 30.0  # seconds; longer than this and the person is better told to retry
-_APP_FIELDS = "id,appId,displayName,signInAudience,passwordCredentials,keyCredentials,deletedDateTime"
+MAX_RETRY_WAIT = 30.0  # seconds; longer than this and the person is better told to retry
+RETRYABLE = frozenset({429, 503, 504})
+_APP_FIELDS = "id,appId,displayName,signInAudience,passwordCredentials,keyCredentials,deletedDateTime,disabledByMicrosoftStatus"
 _SP_FIELDS = "id,appId,displayName,accountEnabled,appOwnerOrganizationId"
 _OWNER_FIELDS = "id,displayName,userPrincipalName,mail"
 
@@ -54,12 +56,12 @@ class GraphDirectory:
         mode: GraphMode = GraphMode.LIVE,
         *,
         max_retries: int = 3,
-        retry_delay: float = 3.0,
+        retry_delay: float = 1.0,
     ) -> None:
         self._client = client
         self._mode = mode
-        # kiota's retry handler waits Retry-After on 429 (and backs off on 503/504) before it retries.
-        self._retry = RetryHandlerOption(delay=retry_delay, max_retries=max_retries)
+        self._max_retries = max_retries
+        self._retry_delay = retry_delay  # back-off base when Graph gives no Retry-After
 
     @property
     def mode(self) -> GraphMode:
@@ -124,21 +126,39 @@ class GraphDirectory:
         )
 
     async def _batch(self, version: str, requests: dict[str, str]) -> tuple[dict[str, _Inner], int]:
-        """Send `requests` as one JSON batch; inner requests throttled with 429 are retried once."""
-        answers = await self._post_batch(version, requests)
-        round_trips = 1
-        throttled = {key: requests[key] for key, answer in answers.items() if answer.status == 429}
-        if throttled:
-            wait = max(answers[key].retry_after for key in throttled)
-            if wait > MAX_INNER_RETRY_WAIT:
-                raise Throttled(wait)
-            await asyncio.sleep(wait)
-            answers.update(await self._post_batch(version, throttled))
-            round_trips += 1
-            still = [answers[key].retry_after for key in throttled if answers[key].status == 429]
-            if still:
-                raise Throttled(max(still))
-        return answers, round_trips
+        """Send `requests` as one JSON batch and return the answers and the round trips it took.
+
+        Throttled or failing attempts are retried after Retry-After (else a short back-off): the
+        whole batch when Graph refuses it, only the affected parts when Graph answers them inside it.
+        Every attempt is a round trip and is counted, also when the result is an error.
+        """
+        answers: dict[str, _Inner] = {}
+        pending, trips = dict(requests), 0
+        while True:
+            trips += 1
+            try:
+                answers.update(await self._post_batch(version, pending))
+            except _Busy as busy:
+                await self._back_off(busy.retry_after, busy.error, trips)
+                continue
+            retry = {key: url for key, url in pending.items() if answers[key].status in RETRYABLE}
+            if not retry:
+                return answers, trips
+            wait = max(answers[key].retry_after for key in retry)
+            statuses = {answers[key].status for key in retry}
+            error = Throttled(wait) if 429 in statuses else DirectoryUnavailable(f"Microsoft Graph answered {statuses}")
+            await self._back_off(wait, error, trips)
+            pending = retry
+
+    async def _back_off(self, retry_after: float | None, error: DirectoryError, trips: int) -> None:
+        """Wait before the next attempt, or give up with `error` (which records the round trips)."""
+        wait = retry_after if retry_after is not None else self._retry_delay * 2 ** (trips - 1)
+        if trips > self._max_retries or wait > MAX_RETRY_WAIT:
+            if isinstance(error, Throttled):
+                error = Throttled(max(wait, error.retry_after))
+            error.round_trips = trips
+            raise error
+        await asyncio.sleep(wait)
 
     async def _post_batch(self, version: str, requests: dict[str, str]) -> dict[str, _Inner]:
         body = {"requests": [{"id": key, "method": "GET", "url": url} for key, url in requests.items()]}
@@ -147,7 +167,8 @@ class GraphDirectory:
         info.url = f"{self._root()}/{version}/$batch"
         info.headers.try_add("Accept", "application/json")
         info.set_stream_content(json.dumps(body).encode(), "application/json")
-        info.add_request_options([self._retry])
+        # Retries are ours (_batch), so that every attempt is counted and inner throttling is handled too.
+        info.add_request_options([RetryHandlerOption(should_retry=False)])
         try:
             adapter: Any = self._client.request_adapter  # typed as returning None for "bytes"
             raw = await adapter.send_primitive_async(info, "bytes", None)
@@ -180,13 +201,25 @@ def _read_batch(raw: bytes, requests: dict[str, str]) -> dict[str, _Inner]:
     return answers
 
 
+class _Busy(Exception):
+    """Graph refused the whole batch for now (429/503/504); worth another try later."""
+
+    def __init__(self, error: DirectoryError, retry_after: float | None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
 def _translate(error: APIError) -> Exception:
     status = error.response_status_code or 0
+    headers = {k.lower(): v for k, v in (error.response_headers or {}).items()}
+    retry_after = _seconds(headers["retry-after"]) if "retry-after" in headers else None
     if status in (401, 403):
         return PermissionDenied(READ_PERMISSION, "the batch request")
     if status == 429:
-        headers = error.response_headers or {}
-        return Throttled(_seconds(headers.get("retry-after") or headers.get("Retry-After")))
+        return _Busy(Throttled(retry_after or 0.0), retry_after)
+    if status in RETRYABLE:
+        return _Busy(DirectoryUnavailable(f"Microsoft Graph answered HTTP {status}"), retry_after)
     return DirectoryUnavailable(f"Microsoft Graph answered HTTP {status}")
 
 

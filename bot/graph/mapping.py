@@ -1,7 +1,9 @@
-"""Graph JSON → msgraph-sdk models → our domain dataclasses.
+"""Graph JSON → our domain dataclasses.
 
-Graph's own models do the reading (dates, GUIDs, discriminators); this module only picks the
-fields the diagnosis needs, so no Graph type travels past `bot.graph`.
+Plain JSON is read here on purpose: msgraph-sdk's models re-import their whole dependency tree for
+every object they deserialize (5-9 ms each, see docs/benchmarks.md), which would block the event
+loop for most of a diagnosis. The fake Graph's honesty tests still hold every answer against
+msgraph's models, so the shapes read here are Graph's own.
 """
 
 from __future__ import annotations
@@ -9,15 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
-
-from kiota_serialization_json.json_parse_node import JsonParseNode
-from msgraph.generated.models.application import Application as GraphApplication
-from msgraph.generated.models.federated_identity_credential import FederatedIdentityCredential
-from msgraph.generated.models.key_credential import KeyCredential
-from msgraph.generated.models.organization import Organization
-from msgraph.generated.models.password_credential import PasswordCredential
-from msgraph.generated.models.service_principal import ServicePrincipal as GraphServicePrincipal
-from msgraph.generated.models.user import User
 
 from bot.domain import (
     Application,
@@ -31,46 +24,40 @@ from bot.domain import (
     Tenant,
 )
 
-
-def read(data: dict[str, Any], model: Any) -> Any:
-    """Deserialize one Graph JSON object with msgraph's own model class."""
-    return JsonParseNode(data).get_object_value(model)
+Json = dict[str, Any]
+DISABLED_BY_MICROSOFT = "DisabledDueToViolationOfServicesAgreement"
 
 
-def application(
-    data: dict[str, Any], owners: Sequence[dict[str, Any]] = (), federated: Sequence[dict[str, Any]] = ()
-) -> Application:
-    app = read(data, GraphApplication)
-    credentials = tuple(_secret(p) for p in app.password_credentials or ()) + tuple(
-        _certificate(k) for k in app.key_credentials or ()
-    )
+def application(data: Json, owners: Sequence[Json] = (), federated: Sequence[Json] = ()) -> Application:
+    credentials = tuple(_credential(p, CredentialKind.SECRET) for p in _list(data, "passwordCredentials"))
+    credentials += tuple(_credential(k, CredentialKind.CERTIFICATE) for k in _list(data, "keyCredentials"))
     return Application(
-        object_id=_id(app.id),
-        app_id=_id(app.app_id),
-        display_name=app.display_name or "(no name)",
-        sign_in_audience=app.sign_in_audience,
+        object_id=_id(data.get("id")),
+        app_id=_id(data.get("appId")),
+        display_name=_text(data.get("displayName")) or "(no name)",
+        sign_in_audience=_text(data.get("signInAudience")),
         credentials=credentials,
         federated_credentials=tuple(_federated(f) for f in federated),
         owners=tuple(_owner(o) for o in owners),
-        deleted_at=_utc(app.deleted_date_time),
+        deleted_at=_parse_time(data.get("deletedDateTime")),
+        disabled_by_microsoft=data.get("disabledByMicrosoftStatus") == DISABLED_BY_MICROSOFT,
     )
 
 
-def service_principal(data: dict[str, Any]) -> ServicePrincipal:
-    sp = read(data, GraphServicePrincipal)
+def service_principal(data: Json) -> ServicePrincipal:
+    owner = data.get("appOwnerOrganizationId")
     return ServicePrincipal(
-        object_id=_id(sp.id),
-        app_id=_id(sp.app_id),
-        display_name=sp.display_name or "(no name)",
-        account_enabled=sp.account_enabled is not False,
-        app_owner_organization_id=_id(sp.app_owner_organization_id) if sp.app_owner_organization_id else None,
+        object_id=_id(data.get("id")),
+        app_id=_id(data.get("appId")),
+        display_name=_text(data.get("displayName")) or "(no name)",
+        account_enabled=data.get("accountEnabled") is not False,
+        app_owner_organization_id=_id(owner) if owner else None,
     )
 
 
-def tenant(data: dict[str, Any]) -> Tenant:
-    org = read(data, Organization)
-    domains = tuple(d.name.lower() for d in org.verified_domains or () if d.name)
-    return Tenant(id=_id(org.id), domains=domains)
+def tenant(data: Json) -> Tenant:
+    domains = tuple(str(d["name"]).lower() for d in _list(data, "verifiedDomains") if d.get("name"))
+    return Tenant(id=_id(data.get("id")), domains=domains)
 
 
 def sign_in(data: dict[str, Any]) -> SignIn:
@@ -100,38 +87,41 @@ def audit_entry(data: dict[str, Any]) -> AuditEntry:
     )
 
 
-def _secret(p: PasswordCredential) -> Credential:
+def _credential(data: Json, kind: CredentialKind) -> Credential:
     return Credential(
-        kind=CredentialKind.SECRET,
-        key_id=_id(p.key_id),
-        display_name=p.display_name,
-        hint=p.hint,
-        start=_utc(p.start_date_time),
-        end=_utc(p.end_date_time),
+        kind=kind,
+        key_id=_id(data.get("keyId")),
+        display_name=_text(data.get("displayName")),
+        hint=_text(data.get("hint")) if kind is CredentialKind.SECRET else None,
+        start=_parse_time(data.get("startDateTime")),
+        end=_parse_time(data.get("endDateTime")),
     )
 
 
-def _certificate(k: KeyCredential) -> Credential:
-    return Credential(
-        kind=CredentialKind.CERTIFICATE,
-        key_id=_id(k.key_id),
-        display_name=k.display_name,
-        hint=None,
-        start=_utc(k.start_date_time),
-        end=_utc(k.end_date_time),
-    )
-
-
-def _federated(data: dict[str, Any]) -> FederatedCredential:
-    fic = read(data, FederatedIdentityCredential)
+def _federated(data: Json) -> FederatedCredential:
+    audiences = tuple(str(a) for a in data.get("audiences") or ())
     return FederatedCredential(
-        name=fic.name or "", issuer=fic.issuer or "", subject=fic.subject or "", audiences=tuple(fic.audiences or ())
+        name=_text(data.get("name")) or "",
+        issuer=_text(data.get("issuer")) or "",
+        subject=_text(data.get("subject")) or "",
+        audiences=audiences,
     )
 
 
-def _owner(data: dict[str, Any]) -> Owner:
-    user = read(data, User)
-    return Owner(display_name=user.display_name, user_principal_name=user.user_principal_name, mail=user.mail)
+def _owner(data: Json) -> Owner:
+    return Owner(
+        display_name=_text(data.get("displayName")),
+        user_principal_name=_text(data.get("userPrincipalName")),
+        mail=_text(data.get("mail")),
+    )
+
+
+def _list(data: Json, key: str) -> list[Json]:
+    return [item for item in data.get(key) or () if isinstance(item, dict)]
+
+
+def _text(value: object) -> str | None:
+    return str(value) if value is not None else None
 
 
 def _id(value: object) -> str:
