@@ -7,6 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+# The Agents SDK's own names for the bot's Azure registration (CONNECTIONS__SERVICE_CONNECTION__…).
+TEAMS_PREFIX = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
+# Turning Teams authentication off is for a laptop and a local emulator only; the name says so.
+INSECURE_TEAMS_FLAG = "SECRETBOT_INSECURE_LOCAL_TESTING_TEAMS_WITHOUT_AUTH"
 
 # azure-identity's DefaultAzureCredential reads these; any of them means "a credential is configured".
 _CREDENTIAL_MARKERS = (
@@ -24,6 +29,24 @@ class Settings:
     snapshot: str | None = None
     graph_credentials: bool = False
     port: int = 3978
+    host: str = "0.0.0.0"
+    redis_url: str | None = None
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    teams_app_id: str | None = None
+    teams_app_secret: str | None = None
+    teams_tenant_id: str | None = None
+    teams_insecure_no_auth: bool = False
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token))
+
+    @property
+    def teams_enabled(self) -> bool:
+        return bool(self.teams_app_id or self.teams_insecure_no_auth)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -33,6 +56,16 @@ class Settings:
             snapshot=env.get("SECRETBOT_SNAPSHOT") or None,
             graph_credentials=_has_credentials(env),
             port=_port(env.get("PORT")),
+            host=env.get("HOST") or "0.0.0.0",
+            redis_url=env.get("REDIS_URL") or None,
+            slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
+            slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
+            slack_app_token=env.get("SLACK_APP_TOKEN") or None,
+            slack_api_url=env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL,
+            teams_app_id=env.get(TEAMS_PREFIX + "CLIENTID") or None,
+            teams_app_secret=env.get(TEAMS_PREFIX + "CLIENTSECRET") or None,
+            teams_tenant_id=env.get(TEAMS_PREFIX + "TENANTID") or None,
+            teams_insecure_no_auth=_flag(env, INSECURE_TEAMS_FLAG),
         )
 
 
@@ -40,6 +73,15 @@ def _has_credentials(env: Mapping[str, str]) -> bool:
     if env.get("SECRETBOT_GRAPH_CREDENTIAL", "").lower() == "default":
         return True  # e.g. a system-assigned managed identity, which sets no variable we can see
     return any(env.get(name) for name in _CREDENTIAL_MARKERS)
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise ValueError(f"{name} must be true or false, got {value!r}")
 
 
 def _port(value: str | None) -> int:

@@ -35,7 +35,12 @@ READ_PERMISSION = "Application.Read.All"
 AUDIT_PERMISSION = "AuditLog.Read.All"
 MAX_RETRY_WAIT = 30.0  # seconds; longer than this and the person is better told to retry
 RETRYABLE = frozenset({429, 503, 504})
-_APP_FIELDS = "id,appId,displayName,signInAudience,passwordCredentials,keyCredentials,deletedDateTime,disabledByMicrosoftStatus"
+_APP_FIELDS = ",".join(
+    [
+        *("id", "appId", "displayName", "signInAudience", "passwordCredentials", "keyCredentials"),
+        *("deletedDateTime", "disabledByMicrosoftStatus"),
+    ]
+)
 _SP_FIELDS = "id,appId,displayName,accountEnabled,appOwnerOrganizationId"
 _OWNER_FIELDS = "id,displayName,userPrincipalName,mail"
 

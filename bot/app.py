@@ -1,0 +1,112 @@
+"""The composition root: `create_app(settings)` builds every client once and closes them on shutdown.
+
+Nothing happens at import time; each platform adapter adds its routes and its own clients.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+import bot.platforms.slack as slack
+import bot.platforms.teams as teams
+from bot import logs
+from bot.metrics import MeteredDirectory, Metrics
+from bot.platforms.dispatch import Dispatcher
+from bot.ports import Directory, StateStore
+from bot.settings import Settings
+from bot.state import open_state
+from bot.wiring import open_directory
+from handlers.inbound import Deps
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    state: StateStore
+    directory: Directory | None
+    metrics: Metrics
+    dispatcher: Dispatcher
+
+
+SERVICES = web.AppKey("services", Services)
+METRICS = web.AppKey("metrics", Metrics)
+_PLATFORM_BY_ROUTE = {"/slack/events": "slack", "/api/messages": "teams"}
+
+
+def create_app(settings: Settings) -> web.Application:
+    metrics = Metrics()
+    app = web.Application(middlewares=[_request_context])
+    app[METRICS] = metrics
+    app.cleanup_ctx.append(_services(settings, metrics))
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/metrics", _metrics)
+    slack.register(app, settings, lambda: app[SERVICES].dispatcher, lambda: app[SERVICES].state)
+    teams.register(app, settings, lambda: app[SERVICES].dispatcher, lambda: app[SERVICES].state)
+    return app
+
+
+def _services(settings: Settings, metrics: Metrics) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            state = await stack.enter_async_context(open_state(settings.redis_url))
+            directory = await stack.enter_async_context(open_directory(settings))
+            metered = MeteredDirectory(directory, metrics) if directory else None
+            deps = Deps(directory=metered, state=state, now=lambda: datetime.now(UTC))
+            app[SERVICES] = Services(settings, state, metered, metrics, Dispatcher(deps, metrics))
+            log.info("started graph=%s", directory.mode.value if directory else "none")
+            yield
+
+    return context
+
+
+@web.middleware
+async def _request_context(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    logs.request_id.set(request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16])
+    logs.platform.set(_PLATFORM_BY_ROUTE.get(request.path))
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as error:
+        status = error.status
+        raise
+    finally:
+        route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unknown"
+        request.app[METRICS].requests.labels(route, str(status)).inc()
+        log.debug("request %s %s %d %.1f ms", request.method, route, status, (time.perf_counter() - started) * 1000)
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "alive"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    redis_ok = await services.state.ping()
+    body = {
+        "ready": redis_ok,
+        "redis": "ok" if redis_ok else "unreachable",
+        "graph": services.directory.mode.value if services.directory else "none",
+        "slack": services.settings.slack_enabled,
+        "teams": services.settings.teams_enabled,
+    }
+    return web.json_response(body, status=200 if redis_ok else 503)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[METRICS].exposition(), content_type="text/plain", charset="utf-8")

@@ -1,0 +1,38 @@
+"""Structured JSON logs on stderr, each line tagged with the request id and platform it belongs to."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+import traceback
+from datetime import UTC, datetime
+
+request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+platform: contextvars.ContextVar[str | None] = contextvars.ContextVar("platform", default=None)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": request_id.get(),
+            "platform": platform.get(),
+        }
+        if record.exc_info and record.exc_info[0] is not None:
+            # Type and stack, not the message: exception texts from libraries may quote request bodies.
+            entry["error"] = record.exc_info[0].__name__
+            entry["stack"] = "".join(traceback.format_tb(record.exc_info[2]))
+        return json.dumps({k: v for k, v in entry.items() if v is not None}, ensure_ascii=False)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())

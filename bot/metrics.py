@@ -1,0 +1,76 @@
+"""Prometheus metrics of one app instance (its own registry, so tests can run several apps)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+from bot.domain import Activity, AppLookup, Diagnosis, DirectoryError, GraphMode
+from bot.ports import Directory
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.requests = Counter(
+            "secretbot_requests", "HTTP requests by route and status", ["route", "status"], registry=r
+        )
+        self.diagnoses = Counter(
+            "secretbot_diagnoses", "Answers by platform and primary cause", ["platform", "cause"], registry=r
+        )
+        self.graph_calls = Counter(
+            "secretbot_graph_calls", "Directory calls by call and outcome", ["call", "outcome"], registry=r
+        )
+        self.graph_seconds = Histogram("secretbot_graph_seconds", "Directory call latency", ["call"], registry=r)
+        self.errors = Counter("secretbot_errors", "Failures handled without crashing, by kind", ["kind"], registry=r)
+
+    def diagnosed(self, platform: str, diagnosis: Diagnosis) -> None:
+        primary = diagnosis.primary
+        self.diagnoses.labels(platform, primary.cause.value if primary else "none").inc()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MeteredDirectory:
+    """A Directory that counts and times every call of the one it wraps."""
+
+    def __init__(self, inner: Directory, metrics: Metrics) -> None:
+        self._inner = inner
+        self._metrics = metrics
+
+    @property
+    def mode(self) -> GraphMode:
+        return self._inner.mode
+
+    async def lookup(self, app_id: str) -> AppLookup:
+        started = time.perf_counter()
+        try:
+            result = await self._inner.lookup(app_id)
+        except DirectoryError:
+            self._observe("lookup", "error", started)
+            raise
+        self._observe("lookup", "ok", started)
+        return result
+
+    async def activity(
+        self, app_id: str, object_id: str | None, *, correlation_id: str | None, since: datetime
+    ) -> Activity:
+        started = time.perf_counter()
+        try:
+            result = await self._inner.activity(app_id, object_id, correlation_id=correlation_id, since=since)
+        except DirectoryError:
+            self._observe("activity", "error", started)
+            raise
+        self._observe("activity", "ok", started)
+        return result
+
+    def _observe(self, call: str, outcome: str, started: float) -> None:
+        self._metrics.graph_calls.labels(call, outcome).inc()
+        self._metrics.graph_seconds.labels(call).observe(time.perf_counter() - started)

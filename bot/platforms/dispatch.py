@@ -1,0 +1,36 @@
+"""The one way adapters call the use cases: run the handler, count the answer, log facts (never text)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from bot.domain import Diagnosis
+from bot.metrics import Metrics
+from handlers.actions import handler_for
+from handlers.conversation import answer
+from handlers.inbound import Deps, InboundAction, InboundMessage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Dispatcher:
+    deps: Deps
+    metrics: Metrics
+
+    async def message(self, message: InboundMessage) -> Diagnosis:
+        diagnosis = await answer(message, self.deps)
+        self.metrics.diagnosed(message.actor.platform, diagnosis)
+        return diagnosis
+
+    async def action(self, action: InboundAction) -> Diagnosis | None:
+        """The answer to a button, or None for a verb this bot does not know (an old card, a forgery)."""
+        handler = handler_for(action.verb)
+        if handler is None:
+            log.warning("unknown action verb=%s", action.verb[:64])
+            self.metrics.errors.labels("unknown_action").inc()
+            return None
+        diagnosis = await handler(action, self.deps)
+        self.metrics.diagnosed(action.actor.platform, diagnosis)
+        return diagnosis

@@ -1,0 +1,162 @@
+"""Slack adapter: Bolt's AsyncApp mounted in our aiohttp app (or over Socket Mode).
+
+It only translates: Slack events, slash commands and button clicks become Inbound objects for the
+dispatcher, and answers become Block Kit. Bolt verifies every request's signature and timestamp.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.response import BoltResponse
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.domain import Diagnosis, StateUnavailable
+from bot.platforms.dispatch import Dispatcher
+from bot.ports import StateStore
+from bot.settings import Settings
+from cards.blockkit import render_blockkit
+from handlers.inbound import Actor, InboundAction, InboundMessage
+
+log = logging.getLogger(__name__)
+
+BOLT = web.AppKey("slack_bolt", AsyncApp)
+CHECKING = "Checking… :hourglass_flowing_sand:"
+_CODE = re.compile(r"AADSTS\d{5,7}", re.IGNORECASE)
+# Message subtypes that are edits, joins, bot posts and the like, never a person pasting an error.
+_QUIET_SUBTYPES = frozenset({"bot_message", "message_changed", "message_deleted", "channel_join", "thread_broadcast"})
+
+
+def register(
+    app: web.Application,
+    settings: Settings,
+    dispatcher: Callable[[], Dispatcher],
+    state: Callable[[], StateStore],
+) -> None:
+    if not settings.slack_enabled:
+        return
+    app.cleanup_ctx.append(_lifecycle(settings, dispatcher, state))
+    app.router.add_post("/slack/events", _events)
+
+
+def _lifecycle(
+    settings: Settings, dispatcher: Callable[[], Dispatcher], state: Callable[[], StateStore]
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+        bolt = AsyncApp(client=client, signing_secret=settings.slack_signing_secret or None)
+        _listen(bolt, dispatcher, state)
+        app[BOLT] = bolt
+        socket = None
+        if settings.slack_app_token:  # Socket Mode: for installs behind a firewall, no public URL
+            socket = AsyncSocketModeHandler(bolt, settings.slack_app_token)
+            await socket.connect_async()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
+        yield
+        if socket is not None:
+            await socket.close_async()  # type: ignore[no-untyped-call]
+
+    return context
+
+
+async def _events(request: web.Request) -> web.Response:
+    bolt = request.app[BOLT]
+    return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+
+
+def _listen(bolt: AsyncApp, dispatcher: Callable[[], Dispatcher], state: Callable[[], StateStore]) -> None:
+    bolt.middleware(_once_per_event(state))
+    bolt.event("app_mention")(_on_message(dispatcher, always=True))
+    bolt.event("message")(_on_message(dispatcher, always=False))
+    bolt.command("/secretbot")(_on_command(dispatcher))
+    bolt.action(re.compile(r".+"))(_on_action(dispatcher))
+    bolt.error(_on_error)
+
+
+def _once_per_event(state: Callable[[], StateStore]) -> Callable[..., Awaitable[Any]]:
+    """Slack retries an event it thinks we missed; only the first delivery, on any replica, is answered."""
+
+    async def middleware(body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:
+        event_id = body.get("event_id")
+        if isinstance(event_id, str):
+            try:
+                if not await state().claim("slack-event", event_id):
+                    log.info("repeated slack event dropped event_id=%s", event_id)
+                    return BoltResponse(status=200, body="")
+            except StateUnavailable:
+                log.warning("state store unavailable: answering without de-duplication")
+        return await next()
+
+    return middleware
+
+
+def _on_message(dispatcher: Callable[[], Dispatcher], *, always: bool) -> Callable[..., Awaitable[None]]:
+    async def listener(event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext) -> None:
+        if event.get("bot_id") or event.get("subtype") in _QUIET_SUBTYPES:
+            return
+        text = str(event.get("text") or "")
+        direct = event.get("channel_type") == "im"
+        # In channels only a message with an AADSTS code is ours to answer, and one that mentions the
+        # bot is answered through its app_mention event, not twice.
+        if not (always or direct) and (not _CODE.search(text) or f"<@{context.bot_user_id}>" in text):
+            return
+        channel, thread = event["channel"], event.get("thread_ts") or event["ts"]
+        placeholder = await client.chat_postMessage(channel=channel, thread_ts=thread, text=CHECKING)
+        diagnosis = await dispatcher().message(_inbound(text, event.get("user"), channel))
+        await client.chat_update(channel=channel, ts=placeholder["ts"], **_message(diagnosis))
+
+    return listener
+
+
+def _on_command(dispatcher: Callable[[], Dispatcher]) -> Callable[..., Awaitable[None]]:
+    async def listener(ack: Callable[..., Awaitable[None]], command: dict[str, Any], respond: Any) -> None:
+        await ack(response_type="ephemeral", text=CHECKING)
+        diagnosis = await dispatcher().message(
+            _inbound(command.get("text", ""), command.get("user_id"), command.get("channel_id", ""))
+        )
+        await respond(replace_original=True, response_type="ephemeral", **_message(diagnosis))
+
+    return listener
+
+
+def _on_action(dispatcher: Callable[[], Dispatcher]) -> Callable[..., Awaitable[None]]:
+    async def listener(
+        ack: Callable[[], Awaitable[None]], body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        user = body.get("user") or {}
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
+        inbound = InboundAction(
+            verb=str(action.get("action_id", "")),
+            id=str(action.get("value", "")),
+            actor=Actor("slack", str(user.get("id", "")), user.get("name")),
+            conversation_id=channel,
+        )
+        diagnosis = await dispatcher().action(inbound)
+        ts = (body.get("message") or {}).get("ts") or (body.get("container") or {}).get("message_ts")
+        if diagnosis is None or not ts:
+            return
+        await client.chat_update(channel=channel, ts=ts, **_message(diagnosis))
+
+    return listener
+
+
+async def _on_error(error: Exception) -> None:
+    # The type only: a Slack error may echo the request, and the request may hold a pasted secret.
+    log.error("slack listener failed error=%s", type(error).__name__)
+
+
+def _inbound(text: str, user: Any, channel: str) -> InboundMessage:
+    return InboundMessage(text=text, actor=Actor("slack", str(user or "")), conversation_id=channel)
+
+
+def _message(diagnosis: Diagnosis) -> dict[str, Any]:
+    rendered = render_blockkit(diagnosis)
+    return {"text": rendered["text"], "blocks": rendered["blocks"]}

@@ -1,0 +1,73 @@
+"""A local stand-in for the Slack Web API: records every call and answers like Slack does."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+BOT_USER = "U0SECRETBOT"
+
+
+@dataclass
+class SlackCall:
+    method: str
+    args: dict[str, Any]
+    authorization: str | None
+
+
+@dataclass
+class FakeSlack:
+    calls: list[SlackCall] = field(default_factory=list)
+    _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    server: TestServer | None = None
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_post("/api/{method}", self._api)
+        app.router.add_post("/response/{id}", self._response_url)
+        self.server = TestServer(app, host="127.0.0.1")
+        await self.server.start_server()
+        return str(self.server.make_url("/api/"))
+
+    async def stop(self) -> None:
+        if self.server:
+            await self.server.close()
+
+    def url(self, path: str) -> str:
+        assert self.server is not None
+        return str(self.server.make_url(path))
+
+    def called(self, method: str) -> list[dict[str, Any]]:
+        return [c.args for c in self.calls if c.method == method]
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args = await _arguments(request)
+        self.calls.append(SlackCall(method, args, request.headers.get("Authorization")))
+        if method == "auth.test":
+            return web.json_response({"ok": True, "user_id": BOT_USER, "bot_id": "B0SECRETBOT", "team_id": "T0TEAM"})
+        if method in ("chat.postMessage", "chat.update"):
+            ts = args.get("ts") or f"1700000000.{next(self._ts):06d}"
+            return web.json_response({"ok": True, "channel": args.get("channel"), "ts": ts})
+        return web.json_response({"ok": False, "error": "unknown_method"})
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        self.calls.append(SlackCall("response_url", await request.json(), None))
+        return web.json_response({"ok": True})
+
+
+async def _arguments(request: web.Request) -> dict[str, Any]:
+    raw = await request.text()
+    if request.content_type == "application/json":
+        return dict(json.loads(raw or "{}"))
+    args: dict[str, Any] = dict(parse_qsl(raw))
+    for key in ("blocks", "attachments"):
+        if isinstance(args.get(key), str):
+            args[key] = json.loads(args[key])
+    return args

@@ -1,0 +1,243 @@
+"""Slack end to end: real Bolt in our aiohttp app, signed requests, a local fake Slack Web API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from slack_sdk.signature import SignatureVerifier
+
+from bot.app import create_app
+from bot.fakegraph.samples import sample_errors
+from bot.settings import Settings
+from tests.fake_slack import BOT_USER, FakeSlack
+from tests.redis_server import free_port, redis_server
+
+SIGNING_SECRET = "test-signing-secret"
+SAMPLE = {s.cause: s for s in sample_errors()}
+SEED = SAMPLE["expired_secret_in_use"].text
+SEED_HEADLINE = "The client still sends an old, expired secret"
+PAYMENTS_APP = "dc36fc90-2248-4d70-aca4-a1a9f5b19f71"
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[FakeSlack]:
+    fake = FakeSlack()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+def settings(fake: FakeSlack, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "snapshot": "sample",
+        "slack_bot_token": "xoxb-test-token",
+        "slack_signing_secret": SIGNING_SECRET,
+        "slack_api_url": fake.url("/api/"),
+    }
+    return Settings(**(values | overrides))
+
+
+@pytest.fixture
+async def slack_client(fake_slack: FakeSlack) -> AsyncIterator[TestClient]:
+    async with TestClient(TestServer(create_app(settings(fake_slack)))) as client:
+        yield client
+
+
+def signed(body: str, *, secret: str = SIGNING_SECRET, age: int = 0, retry: int | None = None) -> dict[str, str]:
+    timestamp = str(int(time.time()) - age)
+    headers = {
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body),
+    }
+    if retry is not None:
+        headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
+    return headers
+
+
+def event(kind: str, text: str, *, event_id: str = "Ev001", channel_type: str = "im", **extra: Any) -> str:
+    inner = {"type": kind, "user": "U0ALICE", "text": text, "channel": "D0CHAN", "ts": "1699999999.000100"}
+    inner |= {"channel_type": channel_type, **extra}
+    return json.dumps({"type": "event_callback", "team_id": "T0TEAM", "event_id": event_id, "event": inner})
+
+
+async def post_json(client: TestClient, body: str, **sign: Any) -> int:
+    response = await client.post(
+        "/slack/events", data=body, headers=signed(body, **sign) | {"Content-Type": "application/json"}
+    )
+    return response.status
+
+
+async def eventually(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Work runs after Slack's ack, so wait (bounded) until it has happened."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the bot")
+        await asyncio.sleep(0.02)
+
+
+def card_text(blocks: list[dict[str, Any]]) -> str:
+    return json.dumps(blocks, ensure_ascii=False)
+
+
+async def test_direct_message_gets_checking_then_the_card(slack_client: TestClient, fake_slack: FakeSlack) -> None:
+    assert await post_json(slack_client, event("message", SEED)) == 200
+    await eventually(lambda: bool(fake_slack.called("chat.update")))
+    posted, updated = fake_slack.called("chat.postMessage"), fake_slack.called("chat.update")
+    assert len(posted) == 1 and posted[0]["thread_ts"] == "1699999999.000100"
+    assert "Checking" in posted[0]["text"]
+    assert len(updated) == 1 and updated[0]["ts"] == "1700000000.000001"
+    assert SEED_HEADLINE in card_text(updated[0]["blocks"])
+    assert SEED_HEADLINE in updated[0]["text"]
+
+
+async def test_mention_in_a_channel_is_answered(slack_client: TestClient, fake_slack: FakeSlack) -> None:
+    body = event("app_mention", f"<@{BOT_USER}> {SEED}", channel_type="channel")
+    assert await post_json(slack_client, body) == 200
+    await eventually(lambda: bool(fake_slack.called("chat.update")))
+    assert SEED_HEADLINE in card_text(fake_slack.called("chat.update")[0]["blocks"])
+
+
+async def test_channel_message_only_with_a_code(slack_client: TestClient, fake_slack: FakeSlack) -> None:
+    assert (
+        await post_json(slack_client, event("message", "lunch anyone?", event_id="Ev1", channel_type="channel")) == 200
+    )
+    assert await post_json(slack_client, event("message", SEED, event_id="Ev2", channel_type="channel")) == 200
+    await eventually(lambda: bool(fake_slack.called("chat.update")))
+    await asyncio.sleep(0.2)  # give a wrongly answered first message time to show up
+    assert len(fake_slack.called("chat.postMessage")) == 1
+
+
+async def test_channel_message_mentioning_the_bot_is_answered_once_via_app_mention(
+    slack_client: TestClient, fake_slack: FakeSlack
+) -> None:
+    text = f"<@{BOT_USER}> {SEED}"
+    await post_json(slack_client, event("message", text, event_id="Ev1", channel_type="channel"))
+    await post_json(slack_client, event("app_mention", text, event_id="Ev2", channel_type="channel"))
+    await eventually(lambda: bool(fake_slack.called("chat.update")))
+    await asyncio.sleep(0.2)
+    assert len(fake_slack.called("chat.postMessage")) == 1
+
+
+async def test_slash_command_acks_then_answers_through_response_url(
+    slack_client: TestClient, fake_slack: FakeSlack
+) -> None:
+    form = {"command": "/secretbot", "text": PAYMENTS_APP, "user_id": "U0ALICE", "channel_id": "C0CHAN"}
+    form["response_url"] = fake_slack.url("/response/1")
+    body = urlencode(form)
+    headers = signed(body) | {"Content-Type": "application/x-www-form-urlencoded"}
+    response = await slack_client.post("/slack/events", data=body, headers=headers)
+    assert response.status == 200
+    assert "Checking" in (await response.json())["text"]
+    await eventually(lambda: bool(fake_slack.called("response_url")))
+    answer = fake_slack.called("response_url")[0]
+    assert answer["replace_original"] is True
+    assert "payments-api" in card_text(answer["blocks"])
+
+
+async def test_slash_command_help(slack_client: TestClient, fake_slack: FakeSlack) -> None:
+    form = {"command": "/secretbot", "text": "help", "user_id": "U0ALICE", "channel_id": "C0CHAN"}
+    form["response_url"] = fake_slack.url("/response/2")
+    body = urlencode(form)
+    await slack_client.post(
+        "/slack/events", data=body, headers=signed(body) | {"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    await eventually(lambda: bool(fake_slack.called("response_url")))
+    assert "AADSTS7000215" in card_text(fake_slack.called("response_url")[0]["blocks"])  # the example to paste
+
+
+async def test_button_routes_by_verb_and_updates_the_message(slack_client: TestClient, fake_slack: FakeSlack) -> None:
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "U0ALICE", "name": "alice"},
+        "channel": {"id": "C0CHAN"},
+        "container": {"type": "message", "message_ts": "1700000000.000009", "channel_id": "C0CHAN"},
+        "message": {"ts": "1700000000.000009"},
+        "actions": [{"action_id": "diagnosis.recheck", "value": PAYMENTS_APP, "type": "button", "block_id": "b"}],
+        "response_url": fake_slack.url("/response/3"),
+        "trigger_id": "1.2.3",
+    }
+    body = urlencode({"payload": json.dumps(payload)})
+    response = await slack_client.post(
+        "/slack/events", data=body, headers=signed(body) | {"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status == 200
+    await eventually(lambda: bool(fake_slack.called("chat.update")))
+    update = fake_slack.called("chat.update")[0]
+    assert update["ts"] == "1700000000.000009" and update["channel"] == "C0CHAN"
+    assert "payments-api" in card_text(update["blocks"])
+
+
+async def test_retries_do_not_answer_twice(slack_client: TestClient, fake_slack: FakeSlack) -> None:
+    body = event("message", SEED, event_id="EvRetry")
+    assert await post_json(slack_client, body) == 200
+    assert await post_json(slack_client, body, retry=1) == 200
+    assert await post_json(slack_client, body, retry=2) == 200
+    await eventually(lambda: bool(fake_slack.called("chat.update")))
+    await asyncio.sleep(0.2)
+    assert len(fake_slack.called("chat.postMessage")) == 1
+
+
+async def test_two_replicas_sharing_redis_answer_once(fake_slack: FakeSlack) -> None:
+    with redis_server() as redis:
+        shared = settings(fake_slack, redis_url=redis.url)
+        async with TestClient(TestServer(create_app(shared))) as one, TestClient(TestServer(create_app(shared))) as two:
+            body = event("message", SEED, event_id="EvTwoReplicas")
+            statuses = await asyncio.gather(post_json(one, body), post_json(two, body, retry=1))
+            assert statuses == [200, 200]
+            await eventually(lambda: bool(fake_slack.called("chat.update")))
+            await asyncio.sleep(0.2)
+    assert len(fake_slack.called("chat.postMessage")) == 1
+
+
+@pytest.mark.parametrize(
+    ("sign", "why"), [({"secret": "forged"}, "forged signature"), ({"age": 400}, "stale timestamp")]
+)
+async def test_rejected_requests_get_401_and_run_nothing(
+    slack_client: TestClient, fake_slack: FakeSlack, sign: dict[str, Any], why: str
+) -> None:
+    assert await post_json(slack_client, event("message", SEED), **sign) == 401, why
+    await asyncio.sleep(0.2)
+    assert fake_slack.calls == []  # not even auth.test: nothing ran
+
+
+async def test_pasted_secret_is_called_leaked_and_never_repeated(
+    slack_client: TestClient, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    paste = SAMPLE["secret_value_pasted"].text
+    secret = next(word for word in paste.split() if "Q~" in word)
+    await post_json(slack_client, event("message", paste, event_id="EvSecret"))
+    await eventually(lambda: bool(fake_slack.called("chat.update")))
+    update = fake_slack.called("chat.update")[0]
+    assert "leaked" in card_text(update["blocks"])
+    everything = json.dumps([c.args for c in fake_slack.calls]) + caplog.text
+    assert secret not in everything
+
+
+async def test_redis_down_still_answers_and_is_not_ready(fake_slack: FakeSlack) -> None:
+    down = settings(fake_slack, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    async with TestClient(TestServer(create_app(down))) as client:
+        ready = await client.get("/readyz")
+        assert ready.status == 503 and (await ready.json())["redis"] == "unreachable"
+        assert await post_json(client, event("message", SEED, event_id="EvNoRedis")) == 200
+        await eventually(lambda: bool(fake_slack.called("chat.update")))
+
+
+async def test_health_and_metrics(slack_client: TestClient, fake_slack: FakeSlack) -> None:
+    assert (await slack_client.get("/healthz")).status == 200
+    assert (await slack_client.get("/readyz")).status == 200
+    await post_json(slack_client, event("message", SEED, event_id="EvMetrics"))
+    await eventually(lambda: bool(fake_slack.called("chat.update")))
+    metrics = await (await slack_client.get("/metrics")).text()
+    assert 'secretbot_diagnoses_total{cause="expired_secret_in_use",platform="slack"} 1.0' in metrics
+    assert 'secretbot_graph_calls_total{call="lookup",outcome="ok"}' in metrics
+    assert 'secretbot_requests_total{route="/slack/events",status="200"}' in metrics
