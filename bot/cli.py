@@ -12,6 +12,9 @@ from typing import Any, NoReturn
 
 from bot.domain import Diagnosis
 from bot.fakegraph import SnapshotError
+from bot.fakegraph.samples import sample_errors, sample_reference_time
+from bot.pictures import sample_pastes, shot_line, take_pictures
+from bot.preview import PreviewError
 from bot.settings import Settings
 from bot.wiring import open_directory
 from cards.adaptive import render_adaptive
@@ -21,6 +24,7 @@ from cards.text import render_text
 from handlers.diagnose import diagnose
 
 USAGE_ERROR = 2
+CARD_PROBLEMS = 1  # `render`: a card is invalid or does not fit its width
 # json: the firm contract; adaptive: the Teams card (attachment content) for the Adaptive Cards
 # designer; blockkit: the Slack message ({"text", "blocks"}) for Block Kit Builder.
 RENDERERS: dict[str, Callable[[Diagnosis], str | dict[str, Any]]] = {
@@ -48,7 +52,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--snapshot", help="diagnose against this tenant snapshot (a JSON file, or 'sample')")
     run.add_argument("--now", type=_instant, help="reference time, ISO 8601 (default: now)")
     run.add_argument("--format", choices=tuple(RENDERERS), default="text")
+    _add_render(commands)
     return parser
+
+
+def _add_render(commands: Any) -> None:
+    run = commands.add_parser("render", help="draw the Teams cards of the sample errors (or of a paste) as PNG files")
+    causes = tuple(s.cause for s in sample_errors())
+    run.add_argument("--cause", action="append", choices=causes, metavar="CAUSE", help="only this sample (repeatable)")
+    run.add_argument("--text", help="draw this paste's card as text-<width>.png instead ('-' reads stdin)")
+    run.add_argument("--width", action="append", type=_width, metavar="N", help="card width in px (repeatable; 560)")
+    run.add_argument("--out", default="cards-out", metavar="DIR", help="where the pictures go (default: ./cards-out)")
+    run.add_argument("--snapshot", default="sample", metavar="FILE", help="tenant snapshot, or 'sample' (the default)")
+    run.add_argument("--now", type=_instant, metavar="ISO", help="reference time (default: the samples' one)")
+
+
+def _width(value: str) -> int:
+    if not value.isdigit() or not 100 <= int(value) <= 2000:
+        raise argparse.ArgumentTypeError(f"not a card width between 100 and 2000 px: {value!r}")
+    return int(value)
 
 
 def _instant(value: str) -> datetime:
@@ -63,9 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         settings = Settings.from_env()
+        if args.command == "render":
+            return _render(args, settings)
         text = sys.stdin.read() if args.text == "-" else args.text
         result = asyncio.run(_diagnose(text, args.snapshot, args.now, settings))
-    except (UsageError, SnapshotError, ValueError) as error:
+    except (UsageError, SnapshotError, PreviewError, ValueError) as error:
         print(f"secretbot: {error}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:
@@ -81,3 +105,18 @@ def main(argv: list[str] | None = None) -> int:
 async def _diagnose(text: str, snapshot: str | None, now: datetime | None, settings: Settings) -> Diagnosis:
     async with open_directory(settings, snapshot) as directory:
         return await diagnose(text, directory=directory, now=now or datetime.now(UTC))
+
+
+def _render(args: argparse.Namespace, settings: Settings) -> int:
+    """`secretbot render`: one line per picture; exit 1 when any card is invalid or does not fit.
+    --text alone replaces the samples; with --cause, both are drawn."""
+    pastes = sample_pastes(args.cause) if args.cause or args.text is None else {}
+    if args.text is not None:
+        pastes["text"] = sys.stdin.read() if args.text == "-" else args.text
+    now = args.now or sample_reference_time()
+    shots = asyncio.run(
+        take_pictures(pastes, args.out, args.width or [560], snapshot=args.snapshot, now=now, settings=settings)
+    )
+    for shot in shots:
+        print(shot_line(shot))
+    return 0 if all(shot.ok for shot in shots) else CARD_PROBLEMS

@@ -86,13 +86,14 @@ def _others(view: AnswerView) -> list[Json]:
 def _credentials(view: AnswerView) -> list[Json]:
     if not view.credentials:
         return []
-    header = _table_row(["Credential", "Starts with", "Ends", "State"], header=True)
+    header = _table_row(["Credential", "Ends", "State"], header=True)
     rows = [header] + [_credential_row(row) for row in view.credentials]
     items: list[Json] = [
         _text(view.credentials_title, weight="Bolder", spacing="Medium"),
         {
             "type": "Table",
-            "columns": [{"width": 3}, {"width": 2}, {"width": 2}, {"width": 2}],
+            # Three columns fit a phone; the hint goes under the name instead of a column of its own.
+            "columns": [{"width": 4}, {"width": 2}, {"width": 2}],
             "rows": rows,
             "showGridLines": False,
             "spacing": "Small",
@@ -104,14 +105,20 @@ def _credentials(view: AnswerView) -> list[Json]:
 
 
 def _credential_row(row: CredentialRow) -> Json:
-    days = "" if row.days_left is None else f" ({row.days_left} d)"
-    cells = [
-        [_run(row.name), _run(f" {row.kind}", size="Small", is_subtle=True)],
-        [_run(row.hint, font_type="Monospace")],
-        [_run(row.end)],
-        [_run(row.state + days, color=_COLOR[row.tone], weight="Bolder")],
-    ]
-    return {"type": "TableRow", "cells": [_cell([_rich(runs)]) for runs in cells]}
+    name = [_rich([_run(row.name), _run(f" {row.kind}", size="Small", is_subtle=True)])]
+    if row.kind == "secret":
+        hint = [_run("starts with ", size="Small", is_subtle=True), _run(row.hint, font_type="Monospace")]
+        name.append(_rich(hint, spacing="None"))
+    state = [_rich([_run(_state(row), color=_COLOR[row.tone], weight="Bolder")])]
+    return {"type": "TableRow", "cells": [_cell(name), _cell([_rich([_run(row.end)])]), _cell(state)]}
+
+
+def _state(row: CredentialRow) -> str:
+    if row.days_left is None:
+        return row.state
+    if row.days_left < 0:
+        return f"{row.state} {-row.days_left} d ago"
+    return f"{row.state}, {row.days_left} d left"
 
 
 def _table_row(titles: list[str], *, header: bool = False) -> Json:
@@ -163,7 +170,8 @@ def _execute(title: str, verb: str, id_: str) -> Json:
 
 
 def _open_url(title: str, url: str) -> Json:
-    return {"type": "Action.OpenUrl", "title": title, "url": url}
+    # Secondary: Teams puts it in the "…" menu, so the main button keeps its full width on a phone.
+    return {"type": "Action.OpenUrl", "title": title, "url": url, "mode": "secondary"}
 
 
 def _camel(name: str) -> str:

@@ -295,7 +295,8 @@ def _footer(diagnosis: Diagnosis, kind: Kind) -> str:
         return "Checked the error text only: Graph access is not configured."
     if kind is Kind.GRAPH_UNAVAILABLE:
         return "Checked the error text only: " + " ".join(diagnosis.notes)
-    text = f"Checked with Microsoft Graph ({graph.mode.value}, {graph.round_trips} request(s))."
+    requests = "1 request" if graph.round_trips == 1 else f"{graph.round_trips} requests"
+    text = f"Checked with Microsoft Graph ({graph.mode.value}, {requests})."
     if graph.missing_permissions:
         text += f" Missing permission: {', '.join(graph.missing_permissions)}."
     return text
