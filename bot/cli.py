@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, NoReturn
 
 from bot.domain import Diagnosis
@@ -15,7 +16,9 @@ from bot.fakegraph import SnapshotError
 from bot.fakegraph.samples import sample_errors, sample_reference_time
 from bot.pictures import sample_pastes, shot_line, take_pictures
 from bot.preview import PreviewError
+from bot.server import serve
 from bot.settings import Settings
+from bot.teams_package import build_teams_package
 from bot.wiring import open_directory
 from cards.adaptive import render_adaptive
 from cards.blockkit import render_blockkit
@@ -53,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--now", type=_instant, help="reference time, ISO 8601 (default: now)")
     run.add_argument("--format", choices=tuple(RENDERERS), default="text")
     _add_render(commands)
+    commands.add_parser("serve", help="run the Slack and Teams server on $PORT (configuration from the environment)")
+    pkg = commands.add_parser("teams-package", help="build the Teams app package (zip) for your bot's app id")
+    pkg.add_argument("--bot-id", required=True, help="the Azure Bot's Microsoft App ID (a GUID)")
+    pkg.add_argument("--host", help="your public host name, e.g. bot.example.com (fills URLs and validDomains)")
+    pkg.add_argument("--out", type=Path, default=Path("secretbot-teams.zip"), help="zip to write")
+    pkg.add_argument("--manifest-dir", type=Path, help="the manifest/teams folder to use (default: the checkout's)")
     return parser
 
 
@@ -87,9 +96,15 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         if args.command == "render":
             return _render(args, settings)
+        if args.command == "serve":
+            serve(settings)
+            return 0
+        if args.command == "teams-package":
+            print(build_teams_package(args.bot_id, args.out, host=args.host, manifest_dir=args.manifest_dir))
+            return 0
         text = sys.stdin.read() if args.text == "-" else args.text
         result = asyncio.run(_diagnose(text, args.snapshot, args.now, settings))
-    except (UsageError, SnapshotError, PreviewError, ValueError) as error:
+    except (UsageError, SnapshotError, PreviewError, ValueError, OSError) as error:
         print(f"secretbot: {error}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:

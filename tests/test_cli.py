@@ -134,3 +134,40 @@ def test_az_ad_app_list_export_works_as_a_snapshot(tmp_path: Path) -> None:
     data = json.loads(result.stdout)
     assert data["findings"][0]["cause"] == "all_secrets_expired"
     assert data["app"]["display_name"] == "exported-app"
+
+
+def test_teams_package_command(tmp_path: Path) -> None:
+    out = tmp_path / "app.zip"
+    result = run("teams-package", "--bot-id", "5f2a1c3e-7b4d-4e8f-9a01-23456789abcd", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.exists()
+    bad = run("teams-package", "--bot-id", "not-a-guid", "--out", str(tmp_path / "x.zip"))
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_serve_answers_health_and_stops(tmp_path: Path) -> None:
+    import os
+    import time
+    import urllib.request
+
+    from tests.redis_server import free_port
+
+    port = free_port()
+    env = os.environ | {"PORT": str(port), "HOST": "127.0.0.1", "SECRETBOT_SNAPSHOT": "sample"}
+    server = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
+                    ready = json.loads(response.read())
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        assert ready == {"ready": True, "redis": "ok", "graph": "snapshot", "slack": False, "teams": False}
+    finally:
+        server.terminate()
+        _, logs = server.communicate(timeout=10)
+    assert all(json.loads(line)["level"] for line in logs.splitlines() if line.startswith("{"))
