@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from bot.fakegraph.samples import sample_errors
+from tests.redis_server import free_port
 
 SAMPLE = {s.cause: s for s in sample_errors()}
 NOW = "2026-11-20T09:00:00Z"
@@ -145,13 +149,7 @@ def test_teams_package_command(tmp_path: Path) -> None:
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
 
 
-def test_serve_answers_health_and_stops(tmp_path: Path) -> None:
-    import os
-    import time
-    import urllib.request
-
-    from tests.redis_server import free_port
-
+def test_serve_answers_health_and_stops() -> None:
     port = free_port()
     env = os.environ | {"PORT": str(port), "HOST": "127.0.0.1", "SECRETBOT_SNAPSHOT": "sample"}
     server = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, stderr=subprocess.PIPE, text=True)
