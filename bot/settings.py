@@ -27,6 +27,7 @@ _CREDENTIAL_MARKERS = (
 class Settings:
     graph_base_url: str = DEFAULT_GRAPH_BASE_URL
     snapshot: str | None = None
+    snapshot_latency: float = 0.0  # seconds the snapshot's fake Graph waits per request (demos, benchmarks)
     graph_credentials: bool = False
     port: int = 3978
     host: str = "0.0.0.0"
@@ -54,6 +55,7 @@ class Settings:
         return cls(
             graph_base_url=env.get("GRAPH_BASE_URL") or DEFAULT_GRAPH_BASE_URL,
             snapshot=env.get("SECRETBOT_SNAPSHOT") or None,
+            snapshot_latency=_milliseconds(env, "SECRETBOT_SNAPSHOT_LATENCY_MS"),
             graph_credentials=_has_credentials(env),
             port=_port(env.get("PORT")),
             host=env.get("HOST") or "0.0.0.0",
@@ -82,6 +84,14 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     if value in ("1", "true", "yes"):
         return True
     raise ValueError(f"{name} must be true or false, got {value!r}")
+
+
+def _milliseconds(env: Mapping[str, str], name: str) -> float:
+    value = env.get(name, "").strip()
+    try:
+        return max(float(value or 0), 0.0) / 1000
+    except ValueError:
+        raise ValueError(f"{name} must be a number of milliseconds, got {value!r}") from None
 
 
 def _port(value: str | None) -> int:

@@ -36,7 +36,7 @@ async def open_directory(settings: Settings, snapshot: str | None = None) -> Asy
     snapshot = snapshot or settings.snapshot
     if snapshot:
         tenant = load_snapshot(snapshot_path(snapshot))
-        async with FakeGraph(tenant) as graph:
+        async with FakeGraph(tenant, latency=settings.snapshot_latency) as graph:
             client = build_graph_client(graph.base_url, LocalTokenCredential())
             yield GraphDirectory(client, GraphMode.SNAPSHOT)
         return
