@@ -14,7 +14,6 @@ tests; every check is itself tested against deliberately broken cards (tests/tes
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Iterable, Iterator
@@ -29,6 +28,7 @@ from jsonschema.exceptions import ValidationError
 from slack_sdk.models.blocks import Block
 
 from cards.adaptive import attachment
+from tests.tools import missing_tool
 
 Json = dict[str, Any]
 
@@ -38,7 +38,6 @@ AC_BUNDLE = ROOT / "node_modules" / "adaptivecards" / "dist" / "adaptivecards.js
 TEAMS_HOST_CONFIG = (
     ROOT / "node_modules" / "adaptivecards-designer" / "lib" / "hostConfigs" / "microsoft-teams-light.json"
 )
-REQUIRE_TOOLS = "SECRETBOT_REQUIRE_TOOLS"
 
 TEAMS_VERSION = "1.5"
 TEAMS_MAX_ACTIONS = 6  # "up to six primary actions"; the Teams host config's actions.maxActions
@@ -207,10 +206,7 @@ def require_js_tools() -> None:
     missing = _missing_tools()
     if missing is None:
         return
-    reason = f"Microsoft's Adaptive Cards renderer cannot run: {missing}"
-    if os.environ.get(REQUIRE_TOOLS) == "1":
-        pytest.fail(f"{reason}, and {REQUIRE_TOOLS}=1 requires it")
-    pytest.skip(reason)
+    missing_tool(f"Microsoft's Adaptive Cards renderer cannot run: {missing}")
 
 
 def js_events(cards: list[Json]) -> list[list[str]]:

@@ -5,7 +5,6 @@ Skips when the binary is missing, unless SECRETBOT_REQUIRE_TOOLS=1 (CI), where t
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.tools import missing_tool
+
 START_TIMEOUT = 10.0
 
 
@@ -26,10 +27,7 @@ def require_redis_server() -> str:
     path = shutil.which("redis-server")
     if path:
         return path
-    reason = "redis-server is not on PATH (apt-get install redis-server) - real-Redis contract tests"
-    if os.environ.get("SECRETBOT_REQUIRE_TOOLS") == "1":
-        pytest.fail(f"{reason} are required because SECRETBOT_REQUIRE_TOOLS=1")
-    pytest.skip(f"{reason} skipped")
+    missing_tool("redis-server is not on PATH (apt-get install redis-server): real-Redis tests cannot run")
 
 
 def free_port() -> int:

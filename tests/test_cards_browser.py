@@ -34,6 +34,7 @@ from bot.preview import (
     screenshot_cards,
 )
 from bot.settings import Settings
+from tests.tools import missing_tool
 
 WIDTHS = (320, 560)
 NOW = sample_reference_time()
@@ -88,10 +89,8 @@ def _missing_tool() -> str | None:
 @pytest.fixture(scope="session")
 def tools() -> None:
     missing = _missing_tool()
-    if missing and os.environ.get("SECRETBOT_REQUIRE_TOOLS") == "1":
-        pytest.fail(f"SECRETBOT_REQUIRE_TOOLS=1 but {missing}")
     if missing:
-        pytest.skip(missing)
+        missing_tool(missing)
 
 
 @pytest.fixture(scope="session")

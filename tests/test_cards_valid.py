@@ -41,6 +41,7 @@ from tests.cardcheck import (
     teams_size,
     texts,
 )
+from tests.tools import REQUIRE_TOOLS
 
 Json = dict[str, Any]
 
@@ -341,9 +342,9 @@ def test_blockkit_checks_report_ids_and_values_over_the_limits() -> None:
 
 def test_missing_tools_skip_locally_but_fail_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cardcheck.shutil, "which", lambda name: None)
-    monkeypatch.delenv(cardcheck.REQUIRE_TOOLS, raising=False)
+    monkeypatch.delenv(REQUIRE_TOOLS, raising=False)
     with pytest.raises(pytest.skip.Exception, match="node is not installed"):
         js_events([])
-    monkeypatch.setenv(cardcheck.REQUIRE_TOOLS, "1")
+    monkeypatch.setenv(REQUIRE_TOOLS, "1")
     with pytest.raises(pytest.fail.Exception, match="SECRETBOT_REQUIRE_TOOLS=1"):
         js_events([])

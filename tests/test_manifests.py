@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
 import subprocess
 import uuid
@@ -25,6 +24,7 @@ from PIL import Image
 
 from bot.teams_package import PLACEHOLDER_HOST, PLACEHOLDER_ID, build_teams_package
 from tests.paths import ROOT, SHARED
+from tests.tools import missing_tool
 
 SLACK_MANIFEST = ROOT / "manifest" / "slack" / "manifest.yaml"
 SLACK_SCHEMA = SHARED / "schemas" / "slack-manifest.schema.1.0.0.json"
@@ -33,7 +33,6 @@ TEAMS_MANIFEST = TEAMS_DIR / "manifest.json"
 VALIDATE_JS = ROOT / "tests" / "js" / "validate-teams-manifest.js"
 APP_MANIFEST_PKG = ROOT / "node_modules" / "@microsoft" / "app-manifest"
 FS_EXTRA_PKG = ROOT / "node_modules" / "fs-extra"
-REQUIRE_TOOLS = "SECRETBOT_REQUIRE_TOOLS"
 
 REQUEST_URL = f"https://{PLACEHOLDER_HOST}/slack/events"
 SLACK_SCOPES = {
@@ -141,10 +140,7 @@ def _require_teams_validator() -> None:
                 break
     if missing is None:
         return
-    reason = f"Microsoft's Teams manifest validator cannot run: {missing}"
-    if os.environ.get(REQUIRE_TOOLS) == "1":
-        pytest.fail(f"{reason}, and {REQUIRE_TOOLS}=1 requires it")
-    pytest.skip(reason)
+    missing_tool(f"Microsoft's Teams manifest validator cannot run: {missing}")
 
 
 def teams_errors(*manifests: Path) -> list[list[str]]:
