@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.domain import Credential, Diagnosis, Finding, FoundIn, GraphMode
+from cards.view import FOUND_IN_WORDS
 
 EXAMPLE_PASTE = (
     "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is "
@@ -20,13 +21,6 @@ NOTHING_RECOGNISED = (
     f"  {EXAMPLE_PASTE}"
 )
 
-_FOUND_IN = {
-    FoundIn.TENANT: "registered in this tenant",
-    FoundIn.DELETED: "in deleted items",
-    FoundIn.OTHER_TENANT: "registered in another tenant",
-    FoundIn.NOWHERE: "not found in this tenant",
-}
-
 
 def render_text(diagnosis: Diagnosis) -> str:
     if not diagnosis.input.recognised:
@@ -41,9 +35,9 @@ def _headline(diagnosis: Diagnosis) -> str:
     codes = ", ".join(f"AADSTS{c}" for c in diagnosis.input.codes) or "no error code"
     subject = f"{codes} · app {diagnosis.input.app_id}" if diagnosis.input.app_id else codes
     if diagnosis.app and diagnosis.found_in:
-        subject += f" ('{diagnosis.app.display_name}', {_FOUND_IN[diagnosis.found_in]})"
+        subject += f" ('{diagnosis.app.display_name}', {FOUND_IN_WORDS[diagnosis.found_in]})"
     elif diagnosis.found_in is FoundIn.NOWHERE:
-        subject += f" ({_FOUND_IN[FoundIn.NOWHERE]})"
+        subject += f" ({FOUND_IN_WORDS[FoundIn.NOWHERE]})"
     if primary is None:
         meaning = diagnosis.errors[0].summary if diagnosis.errors else "No cause could be determined."
         return f"{subject}\n\n{meaning}"

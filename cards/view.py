@@ -126,7 +126,7 @@ _STATE_TONE = {
     CredentialState.EXPIRED: Tone.BAD,
     CredentialState.NOT_YET_VALID: Tone.WARN,
 }
-_FOUND_IN = {
+FOUND_IN_WORDS = {
     FoundIn.TENANT: "registered in this tenant",
     FoundIn.DELETED: "deleted",
     FoundIn.OTHER_TENANT: "registered in another tenant",
@@ -219,7 +219,7 @@ def _subject(diagnosis: Diagnosis) -> str:
     elif diagnosis.input.app_id:
         parts.append(f"app {diagnosis.input.app_id}")
     if diagnosis.found_in is not None:
-        parts.append(_FOUND_IN[diagnosis.found_in])
+        parts.append(FOUND_IN_WORDS[diagnosis.found_in])
     return " · ".join(parts) or "Entra ID error"
 
 

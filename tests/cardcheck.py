@@ -75,6 +75,17 @@ def _validator() -> Draft6Validator:
     return Draft6Validator(schema)
 
 
+def size_figures(cards: dict[str, tuple[Json, Json]]) -> str:
+    """Largest Teams card and most Slack blocks among `{name: (adaptive, blockkit)}`, asserted in limits."""
+    largest = max(cards, key=lambda name: teams_size(cards[name][0]))
+    most = max(cards, key=lambda name: len(cards[name][1]["blocks"]))
+    size, blocks = teams_size(cards[largest][0]), len(cards[most][1]["blocks"])
+    figures = f"largest Teams card {size / 1024:.1f} KB UTF-16 ({largest}); most Slack blocks {blocks} ({most})"
+    assert size <= TEAMS_MAX_BYTES, figures
+    assert blocks <= SLACK_MAX_BLOCKS, figures
+    return figures
+
+
 def teams_size(card: Json) -> int:
     """Bytes of the card's attachment as Teams counts them: JSON encoded as UTF-16."""
     return len(json.dumps(attachment(card), ensure_ascii=False).encode("utf-16-le"))

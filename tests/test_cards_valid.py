@@ -32,13 +32,11 @@ from cards.view import NOTHING_TITLE
 from handlers.diagnose import diagnose
 from tests import cardcheck
 from tests.cardcheck import (
-    SLACK_MAX_BLOCKS,
-    TEAMS_MAX_BYTES,
     adaptive_problems,
     blockkit_problems,
     js_events,
+    size_figures,
     slack_text_objects,
-    teams_size,
     texts,
 )
 from tests.tools import REQUIRE_TOOLS
@@ -220,14 +218,7 @@ def test_nothing_recognised_shows_what_to_paste(cases: dict[str, Case]) -> None:
 
 
 def test_card_sizes_stay_under_the_limits(cases: dict[str, Case]) -> None:
-    largest = max(cases, key=lambda name: teams_size(cases[name].adaptive))
-    most = max(cases, key=lambda name: len(cases[name].blockkit["blocks"]))
-    kb = teams_size(cases[largest].adaptive) / 1024
-    blocks = len(cases[most].blockkit["blocks"])
-    figures = f"largest Teams card {kb:.1f} KB UTF-16 ({largest}); most Slack blocks {blocks} ({most})"
-    print(figures)
-    assert kb * 1024 <= TEAMS_MAX_BYTES, figures
-    assert blocks <= SLACK_MAX_BLOCKS, figures
+    print(size_figures({name: (case.adaptive, case.blockkit) for name, case in cases.items()}))
 
 
 # --- the CLI prints the same cards ------------------------------------------------------------------
