@@ -5,13 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.domain import Credential, Diagnosis, Finding, FoundIn, GraphMode
-from cards.view import FOUND_IN_WORDS
-
-EXAMPLE_PASTE = (
-    "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is "
-    "the client secret value, not the client secret ID, for a secret added to app "
-    "'<application id>'. Trace ID: … Correlation ID: … Timestamp: 2026-11-20 09:00:00Z"
-)
+from cards.view import EXAMPLE_PASTE, FOUND_IN_WORDS
 
 NOTHING_RECOGNISED = (
     "I could not find an Entra ID error in that text.\n\n"
