@@ -68,7 +68,21 @@ class Settings:
             teams_app_secret=env.get(TEAMS_PREFIX + "CLIENTSECRET") or None,
             teams_tenant_id=env.get(TEAMS_PREFIX + "TENANTID") or None,
             teams_insecure_no_auth=_flag(env, INSECURE_TEAMS_FLAG),
-        )
+        )._checked()
+
+    def _checked(self) -> Settings:
+        # A Teams registration without its secret or tenant would accept messages and fail every
+        # reply; say so at start rather than on the first message.
+        if self.teams_app_id and not (self.teams_app_secret and self.teams_tenant_id):
+            missing = [
+                n for n, v in (("CLIENTSECRET", self.teams_app_secret), ("TENANTID", self.teams_tenant_id)) if not v
+            ]
+            names = " and ".join(TEAMS_PREFIX + name for name in missing)
+            raise ValueError(f"Teams is configured ({TEAMS_PREFIX}CLIENTID) but {names} is not set")
+        if self.slack_bot_token and not (self.slack_signing_secret or self.slack_app_token):
+            # Without either, no Slack request could be verified or received.
+            raise ValueError("SLACK_BOT_TOKEN is set but neither SLACK_SIGNING_SECRET nor SLACK_APP_TOKEN is")
+        return self
 
 
 def _has_credentials(env: Mapping[str, str]) -> bool:

@@ -1,4 +1,9 @@
-"""Teams adapter (placeholder until the Agents SDK adapter lands): registers nothing."""
+"""Teams adapter: `POST /api/messages` served by the Microsoft 365 Agents SDK, only when Teams is configured.
+
+The pieces: `teams_host` builds the SDK objects once at startup and guards the endpoint (Bot
+Framework JWT), `teams_turns` translates activities to Inbound objects and answers with Adaptive
+Cards.
+"""
 
 from __future__ import annotations
 
@@ -17,4 +22,9 @@ def register(
     dispatcher: Callable[[], Dispatcher],
     state: Callable[[], StateStore],
 ) -> None:
-    return None
+    if not settings.teams_enabled:
+        return  # no route: /api/messages answers 404
+    # Imported here: the SDK takes ~0.7 s to import, which the CLI and Slack-only servers never need.
+    from bot.platforms import teams_host
+
+    teams_host.mount(app, settings, dispatcher, state)

@@ -1,0 +1,217 @@
+"""Teams turns: activities become Inbound objects for the dispatcher, answers go back as Adaptive Cards.
+
+Replies go through the turn context, so the SDK sends them to the activity's own `serviceUrl` with
+the bot's token. Nothing here logs or echoes message text: it may hold a pasted secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+from microsoft_agents.activity import (
+    Activity,
+    ActivityTypes,
+    AdaptiveCardInvokeResponse,
+    AdaptiveCardInvokeValue,
+    Attachment,
+    InvokeResponse,
+)
+from microsoft_agents.hosting.core import (
+    AgentApplication,
+    ChannelServiceAdapter,
+    ClaimsIdentity,
+    RouteRank,
+    TurnContext,
+    TurnState,
+)
+
+from bot.domain import Diagnosis, StateUnavailable
+from bot.platforms.dispatch import Dispatcher
+from bot.ports import StateStore
+from cards.adaptive import CONTENT_TYPE, adaptive_card
+from cards.view import answer_view
+from handlers.inbound import Actor, InboundAction, InboundMessage
+
+log = logging.getLogger(__name__)
+
+Json = dict[str, Any]
+
+# Teams waits about 5 s for an invoke answer and then shows "Something went wrong"; 4 s leaves
+# room for the network. Slower work answers with an interim card and updates the card later.
+ACTION_BUDGET_SECONDS = 4.0
+SORRY = "Sorry, something went wrong on my side. Please try again in a minute."
+STILL_CHECKING = "Checking again… the card will update when the answer is ready."
+UNSUPPORTED = "This button is no longer supported. Paste the error again for a fresh answer."
+_GROUP_CONVERSATIONS = frozenset({"channel", "groupChat"})
+_ANY_VERB = re.compile(r"")  # every Action.Execute: the dispatcher's table decides which verbs exist
+
+
+class Turns:
+    def __init__(
+        self, adapter: ChannelServiceAdapter, dispatcher: Callable[[], Dispatcher], state: Callable[[], StateStore]
+    ) -> None:
+        self._adapter = adapter
+        self._dispatcher = dispatcher
+        self._state = state
+        self._pending: set[asyncio.Task[None]] = set()  # card updates still running after their invoke
+
+    def route(self, agent: AgentApplication[TurnState]) -> None:
+        agent.activity(ActivityTypes.message)(self.message)
+        agent.activity(ActivityTypes.conversation_update)(self.conversation_update)
+        agent.activity(ActivityTypes.installation_update)(self.installation_update)
+        agent.adaptive_card.action_execute(_ANY_VERB)(self.action)
+        # Anything else is ignored here, rather than by the SDK, which logs the text of unrouted activities.
+        agent.add_route(lambda _context: True, _ignore, rank=RouteRank.LAST)
+        agent.error(_on_error)
+
+    async def message(self, context: TurnContext, _state: TurnState) -> None:
+        activity = context.activity
+        await self._remember(activity)
+        # In channels and group chats only messages that @mention the bot are ours (Teams sends bots
+        # little else there). The SDK has already cut the mention out of the text.
+        if activity.conversation.conversation_type in _GROUP_CONVERSATIONS and not activity.is_recipient_mentioned():
+            return
+        await context.send_activity(Activity(type=ActivityTypes.typing))
+        text = activity.text or ""
+        diagnosis = await self._dispatcher().message(InboundMessage(text, _actor(activity), activity.conversation.id))
+        await context.send_activity(_card_message(diagnosis))
+
+    async def conversation_update(self, context: TurnContext, _state: TurnState) -> None:
+        activity = context.activity
+        await self._remember(activity)
+        bot = activity.recipient.id if activity.recipient else None
+        if bot and any(member.id == bot for member in activity.members_added or []):
+            # Welcome = the "nothing recognised" answer, which says what to paste.
+            inbound = InboundMessage("", _actor(activity), activity.conversation.id)
+            await context.send_activity(_card_message(await self._dispatcher().message(inbound)))
+
+    async def installation_update(self, context: TurnContext, _state: TurnState) -> None:
+        # Teams sends a conversationUpdate with the same install; the welcome goes out there, once.
+        await self._remember(context.activity)
+
+    async def action(self, context: TurnContext, _state: TurnState, data: object) -> AdaptiveCardInvokeResponse:
+        """An Action.Execute click, answered inside the invoke with the refreshed card."""
+        activity = context.activity
+        verb = AdaptiveCardInvokeValue.model_validate(activity.value).action.verb or ""
+        item = data.get("id") if isinstance(data, dict) else None
+        if not isinstance(item, str) or not item:
+            return _invoke_card(_notice_card(UNSUPPORTED))
+        inbound = InboundAction(verb, item, _actor(activity), activity.conversation.id)
+        work = asyncio.create_task(self._dispatcher().action(inbound))
+        done, _ = await asyncio.wait({work}, timeout=ACTION_BUDGET_SECONDS)  # never cancels `work`
+        if work in done:
+            return _invoke_card(_answer_card(work.result()))
+        self._update_later(context, work)
+        return _invoke_card(_notice_card(STILL_CHECKING))
+
+    def _update_later(self, context: TurnContext, work: asyncio.Task[Diagnosis | None]) -> None:
+        """Replace the clicked card once `work` is done. The invoke's own connection to Teams is
+        closed by then, so the update runs as a proactive turn from the clicked message's reference."""
+        card_id = context.activity.reply_to_id  # the bot message that carries the clicked card
+        continuation = context.activity.get_conversation_reference().get_continuation_activity()
+        identity = context.identity or ClaimsIdentity()
+
+        async def update() -> None:
+            try:
+                card = _answer_card(await work)
+            except Exception as error:
+                log.error("teams action failed error=%s", type(error).__name__)
+                card = _notice_card(SORRY)
+            if not card_id:
+                return
+
+            async def replace(turn: TurnContext) -> None:
+                await turn.update_activity(_card_activity(card, id=card_id))
+
+            try:
+                await self._adapter.continue_conversation_with_claims(identity, continuation, replace)
+            except Exception as error:
+                log.error("teams card update failed error=%s", type(error).__name__)
+
+        task = asyncio.create_task(update())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def finish(self, grace: float) -> None:
+        """At shutdown: let card updates in flight finish for `grace` seconds, then cancel them."""
+        if not self._pending:
+            return
+        _, late = await asyncio.wait(set(self._pending), timeout=grace)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+
+    async def _remember(self, activity: Activity) -> None:
+        """Where the bot can post later without being spoken to: the conversation reference, as JSON."""
+        reference = activity.get_conversation_reference().model_dump(
+            by_alias=True, exclude_none=True, mode="json", exclude={"request_id"}
+        )
+        try:
+            await self._state().save_conversation("teams", activity.conversation.id, reference)
+        except StateUnavailable:
+            log.warning("state store unavailable: teams conversation reference not saved")
+
+
+def _actor(activity: Activity) -> Actor:
+    sender = activity.from_property
+    if sender is None:
+        return Actor("teams", "")
+    return Actor("teams", sender.id or "", sender.name, sender.aad_object_id)
+
+
+def _answer_card(diagnosis: Diagnosis | None) -> Json:
+    return _notice_card(UNSUPPORTED) if diagnosis is None else adaptive_card(answer_view(diagnosis))
+
+
+def _card_message(diagnosis: Diagnosis) -> Activity:
+    view = answer_view(diagnosis)
+    return _card_activity(adaptive_card(view), summary=view.title)
+
+
+def _card_activity(card: Json, *, summary: str | None = None, id: str | None = None) -> Activity:
+    # `summary` is the Activity Protocol's text for where a card cannot be shown (notifications,
+    # chat list). Teams would print `text` above the card, repeating its title.
+    activity = Activity(type=ActivityTypes.message, attachments=[Attachment(content_type=CONTENT_TYPE, content=card)])
+    if summary:
+        activity.summary = summary
+    if id:
+        activity.id = id
+    return activity
+
+
+def _notice_card(text: str) -> Json:
+    return {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": "1.5",
+        "body": [{"type": "TextBlock", "text": text, "wrap": True}],
+    }
+
+
+def _invoke_card(card: Json) -> AdaptiveCardInvokeResponse:
+    return AdaptiveCardInvokeResponse(status_code=HTTPStatus.OK, type=CONTENT_TYPE, value=card)
+
+
+async def _ignore(_context: TurnContext, _state: TurnState) -> None:
+    return None
+
+
+async def _on_error(context: TurnContext, error: Exception) -> None:
+    """A turn failed: log the type, never the message; tell the person briefly, without details."""
+    activity = context.activity
+    log.error("teams turn failed error=%s activity=%s", type(error).__name__, activity.type)
+    try:
+        if activity.type == ActivityTypes.invoke:
+            body = _invoke_card(_notice_card(SORRY)).model_dump(mode="json", by_alias=True, exclude_none=True)
+            await context.send_activity(
+                Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=HTTPStatus.OK, body=body))
+            )
+        elif activity.type == ActivityTypes.message:
+            await context.send_activity(SORRY)
+    except Exception as again:
+        log.error("teams apology not sent error=%s", type(again).__name__)

@@ -1,0 +1,56 @@
+"""Configuration mistakes stop the server at start with a message naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.settings import INSECURE_TEAMS_FLAG, TEAMS_PREFIX, Settings
+
+
+def test_defaults_need_no_environment() -> None:
+    settings = Settings.from_env({})
+    assert (settings.port, settings.redis_url, settings.slack_enabled, settings.teams_enabled) == (
+        3978,
+        None,
+        False,
+        False,
+    )
+
+
+def test_teams_registration_without_secret_and_tenant_is_refused() -> None:
+    with pytest.raises(ValueError) as error:
+        Settings.from_env({TEAMS_PREFIX + "CLIENTID": "11111111-2222-3333-4444-555555555555"})
+    assert TEAMS_PREFIX + "CLIENTSECRET" in str(error.value)
+    assert TEAMS_PREFIX + "TENANTID" in str(error.value)
+
+
+def test_teams_registration_without_tenant_names_only_the_tenant() -> None:
+    env = {TEAMS_PREFIX + "CLIENTID": "11111111-2222-3333-4444-555555555555", TEAMS_PREFIX + "CLIENTSECRET": "s"}
+    with pytest.raises(ValueError) as error:
+        Settings.from_env(env)
+    assert "TENANTID" in str(error.value)
+    assert "CLIENTSECRET" not in str(error.value).split("but", 1)[1]
+
+
+def test_complete_teams_registration_enables_teams_with_authentication() -> None:
+    env = {TEAMS_PREFIX + "CLIENTID": "a", TEAMS_PREFIX + "CLIENTSECRET": "b", TEAMS_PREFIX + "TENANTID": "c"}
+    settings = Settings.from_env(env)
+    assert settings.teams_enabled and not settings.teams_insecure_no_auth
+
+
+def test_insecure_teams_flag_must_be_spelled_out() -> None:
+    assert Settings.from_env({INSECURE_TEAMS_FLAG: "true"}).teams_insecure_no_auth
+    with pytest.raises(ValueError, match=INSECURE_TEAMS_FLAG):
+        Settings.from_env({INSECURE_TEAMS_FLAG: "maybe"})
+
+
+def test_slack_bot_token_alone_is_refused() -> None:
+    with pytest.raises(ValueError, match="SLACK_SIGNING_SECRET"):
+        Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1"})
+    assert Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}).slack_enabled
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "eighty"])
+def test_bad_port_is_refused(port: str) -> None:
+    with pytest.raises(ValueError, match="PORT"):
+        Settings.from_env({"PORT": port})

@@ -1,0 +1,469 @@
+"""Teams end to end: the real Agents SDK in our aiohttp app, Activity JSON in, a local fake connector out.
+
+Most tests run with authentication off (the local-testing flag). The auth tests sign Bot Framework
+tokens with an RSA key made here, which the SDK's validator trusts through `tests/teams_signing.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+from microsoft_agents.authentication.msal import MsalAuth
+from microsoft_agents.hosting.core import AuthenticationConstants, JwtTokenValidator
+
+from bot.app import SERVICES, create_app
+from bot.domain import StateUnavailable
+from bot.fakegraph.samples import sample_errors
+from bot.platforms import teams_turns
+from bot.platforms.dispatch import Dispatcher
+from bot.settings import Settings
+from handlers.diagnose import diagnose
+from handlers.inbound import Actor, InboundMessage
+from tests.fake_connector import FakeConnector
+from tests.teams_signing import trusting_signing_keys_for_tests
+
+FIXTURES = Path(__file__).parent / "fixtures" / "teams"
+SAMPLE = {s.cause: s for s in sample_errors()}
+SEED = SAMPLE["expired_secret_in_use"].text
+LEAKED = SAMPLE["secret_value_pasted"].text
+SECRET = next(word for word in LEAKED.split() if "Q~" in word)
+PAYMENTS_APP = "dc36fc90-2248-4d70-aca4-a1a9f5b19f71"
+BOT_APP_ID = "4b1e7f2a-9c3d-4e8f-b6a0-1d2c3e4f5a6b"  # the fixtures' recipient is 28:<this>
+CARD = "application/vnd.microsoft.card.adaptive"
+KID = "secretbot-test-key"
+
+# The SDK's JWT middleware stores the caller under a plain string request key; aiohttp hides that
+# warning outside tests, and it is not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web.NotAppKeyWarning")
+
+
+def fixture(name: str, connector: FakeConnector, text: str | None = None) -> dict[str, Any]:
+    activity: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text("utf-8"))
+    activity["serviceUrl"] = connector.url
+    if text is not None:
+        mention = "<at>secretbot</at> " if activity["text"].startswith("<at>") else ""
+        activity["text"] = mention + text
+        activity["attachments"] = [{"contentType": "text/html", "content": f"<p>{mention}{text}</p>"}]
+    return activity
+
+
+@pytest.fixture
+async def connector() -> AsyncIterator[FakeConnector]:
+    fake = FakeConnector()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def teams() -> AsyncIterator[TestClient]:
+    async with TestClient(TestServer(create_app(Settings(snapshot="sample", teams_insecure_no_auth=True)))) as client:
+        yield client
+
+
+async def post(client: TestClient, activity: dict[str, Any], **headers: str) -> tuple[int, Any]:
+    response = await client.post("/api/messages", json=activity, headers=headers)
+    body = await response.json() if response.content_type == "application/json" else None
+    return response.status, body
+
+
+def text_of(call_body: dict[str, Any]) -> str:
+    return json.dumps(call_body, ensure_ascii=False)
+
+
+async def primary_summary(client: TestClient, paste: str) -> str:
+    """What the answer must say: the same diagnosis, against the bot's own (fake) Graph; the paste
+    carries its own timestamp, so the clock does not matter."""
+    directory = client.app[SERVICES].directory
+    diagnosis = await diagnose(paste, directory=directory, now=datetime.now(UTC))
+    assert diagnosis.primary is not None
+    return diagnosis.primary.summary
+
+
+async def eventually(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the bot")
+        await asyncio.sleep(0.02)
+
+
+# --- messages ------------------------------------------------------------------------------------
+
+
+async def test_personal_message_is_answered_with_one_card_naming_the_cause(
+    teams: TestClient, connector: FakeConnector
+) -> None:
+    activity = fixture("personal_message", connector, SEED)
+    status, _ = await post(teams, activity)
+    assert status == 202
+    replies = connector.sent("message")
+    assert len(replies) == 1
+    reply = replies[0]
+    conversation, message_id = activity["conversation"]["id"], activity["id"]
+    assert reply.path == f"/v3/conversations/{conversation}/activities/{message_id}"
+    assert reply.body["replyToId"] == message_id
+    [attachment] = reply.body["attachments"]
+    assert attachment["contentType"] == CARD
+    assert attachment["content"]["type"] == "AdaptiveCard"
+    assert await primary_summary(teams, SEED) in text_of(attachment["content"])
+    assert reply.body["summary"]  # the text shown where the card cannot be (notifications)
+    assert "AADSTS7000222" not in reply.body.get("text", "")  # the paste is never echoed
+    assert len(connector.sent("typing")) == 1  # typing first
+    assert connector.calls[0].body["type"] == "typing"
+
+
+async def test_group_chat_mention_is_stripped_and_answered(
+    teams: TestClient, connector: FakeConnector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[InboundMessage] = []
+    original = Dispatcher.message
+
+    async def spy(self: Dispatcher, message: InboundMessage) -> Any:
+        seen.append(message)
+        return await original(self, message)
+
+    monkeypatch.setattr(Dispatcher, "message", spy)
+    activity = fixture("group_chat_mention", connector, SEED)
+    assert activity["text"].startswith("<at>secretbot</at> ")
+    status, _ = await post(teams, activity)
+    assert status == 202
+    [inbound] = seen
+    assert inbound.text == SEED  # the mention is gone before the use case sees the text
+    assert inbound.actor == Actor("teams", activity["from"]["id"], "Alex Wilber", activity["from"]["aadObjectId"])
+    assert inbound.conversation_id == activity["conversation"]["id"]
+    [reply] = connector.sent("message")
+    assert await primary_summary(teams, SEED) in text_of(reply.body["attachments"][0]["content"])
+
+
+async def test_group_chat_message_without_a_mention_is_not_answered(
+    teams: TestClient, connector: FakeConnector
+) -> None:
+    activity = fixture("group_chat_mention", connector, SEED)
+    activity["text"] = SEED
+    activity["entities"] = [e for e in activity["entities"] if e["type"] != "mention"]
+    status, _ = await post(teams, activity)
+    assert status == 202
+    assert connector.calls == []
+
+
+async def test_channel_message_is_answered_in_its_thread(teams: TestClient, connector: FakeConnector) -> None:
+    activity = fixture("channel_message", connector, SEED)
+    status, _ = await post(teams, activity)
+    assert status == 202
+    [reply] = connector.sent("message")
+    assert reply.body["conversation"]["id"] == activity["conversation"]["id"]
+    assert await primary_summary(teams, SEED) in text_of(reply.body["attachments"][0]["content"])
+
+
+async def test_help_message_gets_the_help_card(teams: TestClient, connector: FakeConnector) -> None:
+    await post(teams, fixture("personal_message", connector, "hi"))
+    [reply] = connector.sent("message")
+    assert "No Entra ID error found" in text_of(reply.body)
+
+
+async def test_a_pasted_secret_is_called_leaked_and_never_sent_or_logged(
+    teams: TestClient, connector: FakeConnector, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    status, _ = await post(teams, fixture("personal_message", connector, LEAKED))
+    assert status == 202
+    [reply] = connector.sent("message")
+    assert "leak" in text_of(reply.body).lower()
+    for call in connector.calls:
+        assert SECRET not in call.raw and SECRET[6:] not in call.raw
+    assert SECRET not in caplog.text and SECRET[6:] not in caplog.text
+
+
+async def test_a_failing_turn_apologises_without_details(
+    teams: TestClient, connector: FakeConnector, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_: Any) -> Any:
+        raise RuntimeError("internal detail: /srv/secretbot/handlers.py line 42")
+
+    monkeypatch.setattr(Dispatcher, "message", broken)
+    status, _ = await post(teams, fixture("personal_message", connector, SEED))
+    assert status == 202
+    [reply] = connector.sent("message")
+    assert reply.body["text"] == teams_turns.SORRY
+    assert "internal detail" not in text_of(reply.body) and "Traceback" not in text_of(reply.body)
+    assert "error=RuntimeError" in caplog.text
+
+
+# --- conversation references and the welcome -----------------------------------------------------
+
+
+async def test_bot_added_to_a_team_stores_the_reference_and_says_hello(
+    teams: TestClient, connector: FakeConnector
+) -> None:
+    activity = fixture("conversation_update_bot_added", connector)
+    status, _ = await post(teams, activity)
+    assert status == 202
+    conversation = activity["conversation"]["id"]
+    stored = await teams.app[SERVICES].state.conversation("teams", conversation)
+    assert stored is not None
+    assert stored["conversation"]["id"] == conversation
+    assert stored["conversation"]["tenantId"] == activity["conversation"]["tenantId"]
+    assert stored["serviceUrl"] == connector.url
+    assert stored["channelId"] == "msteams"
+    assert stored["bot"]["id"] == f"28:{BOT_APP_ID}"  # Activity Protocol names, not SDK ones
+    assert "requestId" not in stored
+    [welcome] = connector.sent("message")
+    assert welcome.path.startswith(f"/v3/conversations/{conversation}/activities")
+    assert "No Entra ID error found" in text_of(welcome.body["attachments"][0]["content"])
+
+
+async def test_someone_else_joining_gets_no_welcome(teams: TestClient, connector: FakeConnector) -> None:
+    activity = fixture("conversation_update_bot_added", connector)
+    activity["membersAdded"] = [{"id": "29:1SomeoneElse", "aadObjectId": "1b2c3d4e-0000-4000-8000-000000000001"}]
+    await post(teams, activity)
+    assert connector.calls == []
+
+
+async def test_installation_update_stores_the_reference_quietly(teams: TestClient, connector: FakeConnector) -> None:
+    activity = fixture("installation_update_add", connector)
+    status, _ = await post(teams, activity)
+    assert status == 202
+    assert await teams.app[SERVICES].state.conversation("teams", activity["conversation"]["id"]) is not None
+    assert connector.calls == []
+
+
+async def test_first_message_stores_the_reference(teams: TestClient, connector: FakeConnector) -> None:
+    activity = fixture("personal_message", connector, "help")
+    await post(teams, activity)
+    stored = await teams.app[SERVICES].state.conversation("teams", activity["conversation"]["id"])
+    assert stored is not None and stored["user"]["aadObjectId"] == activity["from"]["aadObjectId"]
+
+
+async def test_state_store_down_still_answers(
+    teams: TestClient, connector: FakeConnector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def down(*_: Any) -> None:
+        raise StateUnavailable("redis is gone")
+
+    monkeypatch.setattr(teams.app[SERVICES].state, "save_conversation", down)
+    status, _ = await post(teams, fixture("personal_message", connector, SEED))
+    assert status == 202
+    assert len(connector.sent("message")) == 1
+
+
+# --- Action.Execute --------------------------------------------------------------------------------
+
+
+async def test_recheck_answers_inside_the_invoke_with_the_refreshed_card(
+    teams: TestClient, connector: FakeConnector
+) -> None:
+    status, body = await post(teams, fixture("invoke_recheck", connector))
+    assert status == 200
+    assert body["statusCode"] == 200
+    assert body["type"] == CARD
+    card = body["value"]
+    assert card["type"] == "AdaptiveCard"
+    assert "payments-api" in text_of(card)
+    assert any(a.get("verb") == "diagnosis.recheck" and a["data"] == {"id": PAYMENTS_APP} for a in card["actions"])
+    assert connector.calls == []  # answered in the invoke, nothing posted
+
+
+async def test_unknown_verb_gets_a_small_card(teams: TestClient, connector: FakeConnector) -> None:
+    activity = fixture("invoke_recheck", connector)
+    activity["value"]["action"]["verb"] = "rotation.approve.v0"
+    status, body = await post(teams, activity)
+    assert status == 200
+    assert body["statusCode"] == 200 and body["type"] == CARD
+    assert teams_turns.UNSUPPORTED in text_of(body["value"])
+
+
+async def test_button_without_an_id_gets_a_small_card(teams: TestClient, connector: FakeConnector) -> None:
+    activity = fixture("invoke_recheck", connector)
+    activity["value"]["action"]["data"] = {}
+    status, body = await post(teams, activity)
+    assert status == 200 and teams_turns.UNSUPPORTED in text_of(body["value"])
+
+
+async def test_slow_recheck_answers_in_time_and_updates_the_card_later(
+    teams: TestClient, connector: FakeConnector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(teams_turns, "ACTION_BUDGET_SECONDS", 0.0)  # as if Graph took longer than Teams waits
+    activity = fixture("invoke_recheck", connector)
+    status, body = await post(teams, activity)
+    assert status == 200
+    assert teams_turns.STILL_CHECKING in text_of(body["value"])
+    await eventually(lambda: bool(connector.sent("message", method="PUT")))
+    [update] = connector.sent("message", method="PUT")
+    conversation, card_id = activity["conversation"]["id"], activity["replyToId"]
+    assert update.path == f"/v3/conversations/{conversation}/activities/{card_id}"
+    assert update.body["id"] == card_id
+    assert "payments-api" in text_of(update.body["attachments"][0]["content"])
+
+
+async def test_shutdown_lets_a_card_update_in_flight_finish(
+    connector: FakeConnector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = Dispatcher.action
+
+    async def slow(self: Dispatcher, action: Any) -> Any:
+        await asyncio.sleep(0.3)
+        return await original(self, action)
+
+    monkeypatch.setattr(Dispatcher, "action", slow)
+    monkeypatch.setattr(teams_turns, "ACTION_BUDGET_SECONDS", 0.05)
+    async with TestClient(TestServer(create_app(Settings(snapshot="sample", teams_insecure_no_auth=True)))) as client:
+        status, body = await post(client, fixture("invoke_recheck", connector))
+        assert status == 200 and teams_turns.STILL_CHECKING in text_of(body["value"])
+        assert connector.calls == []
+    # The server has shut down, and the update went out first, while Graph was still there.
+    [update] = connector.sent("message", method="PUT")
+    assert "payments-api" in text_of(update.body["attachments"][0]["content"])
+
+
+# --- authentication ----------------------------------------------------------------------------------
+
+
+def test_teams_off_means_no_endpoint() -> None:
+    app = create_app(Settings(snapshot="sample"))
+    assert all(r.canonical != "/api/messages" for r in app.router.resources())
+
+
+async def test_startup_warns_when_authentication_is_off(caplog: pytest.LogCaptureFixture) -> None:
+    async with TestClient(TestServer(create_app(Settings(snapshot="sample", teams_insecure_no_auth=True)))):
+        pass
+    assert any(r.levelno == logging.WARNING and "authentication is OFF" in r.getMessage() for r in caplog.records)
+
+
+async def test_startup_is_quiet_about_authentication_when_it_is_on(caplog: pytest.LogCaptureFixture) -> None:
+    async with TestClient(TestServer(create_app(Settings(snapshot="sample", teams_app_id=BOT_APP_ID)))):
+        pass
+    assert not any("authentication is OFF" in r.getMessage() for r in caplog.records)
+
+
+class Signer:
+    """A Bot Framework stand-in: an RSA key, its JWKS, and tokens shaped like the ones Teams sends."""
+
+    def __init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        public = json.loads(RSAAlgorithm.to_jwk(self.key.public_key()))
+        self.jwks = {"keys": [public | {"kid": KID, "use": "sig", "endorsements": ["msteams"]}]}
+
+    def token(self, service_url: str, *, audience: str = BOT_APP_ID, expires_in: int = 3600) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": "https://api.botframework.com",
+            "aud": audience,
+            "serviceurl": service_url,
+            "nbf": now - 60,
+            "iat": now - 60,
+            "exp": now + expires_in,
+        }
+        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": KID})
+
+
+@pytest.fixture
+def signer() -> Signer:
+    return Signer()
+
+
+@pytest.fixture
+async def secured(signer: Signer, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[TestClient, list[Any]]]:
+    """The bot with authentication on. Outbound, the SDK would now fetch the bot's own token from
+    Entra (impossible offline), so exactly that call is faked: MsalAuth.get_access_token hands out a
+    fixed token and records what it was asked for. Everything around it is the SDK's real path."""
+    asked: list[Any] = []
+
+    async def token(self: MsalAuth, resource_url: str, scopes: list[str], force_refresh: bool = False) -> str:
+        asked.append((resource_url, scopes))
+        return "outbound-test-token"
+
+    monkeypatch.setattr(MsalAuth, "get_access_token", token)
+    settings = Settings(
+        snapshot="sample", teams_app_id=BOT_APP_ID, teams_tenant_id="5f2c9e1a-7b3d-4c8e-a6f0-9d1b2e4c7a85"
+    )
+    with trusting_signing_keys_for_tests(signer.jwks):
+        async with TestClient(TestServer(create_app(settings))) as client:
+            yield client, asked
+
+
+async def test_without_a_token_the_request_is_refused(
+    secured: tuple[TestClient, list[Any]], connector: FakeConnector
+) -> None:
+    client, _ = secured
+    status, _ = await post(client, fixture("personal_message", connector, SEED))
+    assert status == 401
+    assert connector.calls == []
+
+
+async def test_a_signed_token_is_accepted_and_the_reply_carries_the_bots_token(
+    secured: tuple[TestClient, list[Any]], connector: FakeConnector, signer: Signer
+) -> None:
+    client, asked = secured
+    activity = fixture("personal_message", connector, SEED)
+    status, _ = await post(client, activity, Authorization=f"Bearer {signer.token(connector.url)}")
+    assert status == 202
+    [reply] = connector.sent("message")
+    assert reply.authorization == "Bearer outbound-test-token"
+    assert await primary_summary(client, SEED) in text_of(reply.body["attachments"][0]["content"])
+    assert ("https://api.botframework.com", ["https://api.botframework.com/.default"]) in asked
+
+
+async def test_a_late_card_update_is_sent_with_the_bots_token_too(
+    secured: tuple[TestClient, list[Any]], connector: FakeConnector, signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _ = secured
+    monkeypatch.setattr(teams_turns, "ACTION_BUDGET_SECONDS", 0.0)
+    token = signer.token(connector.url)
+    status, _ = await post(client, fixture("invoke_recheck", connector), Authorization=f"Bearer {token}")
+    assert status == 200
+    await eventually(lambda: bool(connector.sent("message", method="PUT")))
+    assert connector.sent("message", method="PUT")[0].authorization == "Bearer outbound-test-token"
+
+
+@pytest.mark.parametrize(
+    ("problem", "reason"),
+    [
+        ("expired", "JWT validation error: ExpiredSignatureError"),
+        ("wrong audience", "JWT audience not accepted"),
+        ("another key", "JWT validation error: InvalidSignatureError"),
+        ("other service url", "serviceUrl is not the one the token was issued for"),
+        ("garbage", "JWT validation error: DecodeError"),
+    ],
+)
+async def test_bad_tokens_are_refused(
+    secured: tuple[TestClient, list[Any]],
+    connector: FakeConnector,
+    signer: Signer,
+    caplog: pytest.LogCaptureFixture,
+    problem: str,
+    reason: str,
+) -> None:
+    client, _ = secured
+    token = {
+        "expired": lambda: signer.token(connector.url, expires_in=-600),  # past the SDK's 5 min leeway
+        "wrong audience": lambda: signer.token(connector.url, audience="00000000-0000-0000-0000-000000000001"),
+        "another key": lambda: Signer().token(connector.url),  # same kid, not the trusted key
+        "other service url": lambda: signer.token("https://smba.trafficmanager.net/emea/"),
+        "garbage": lambda: "not.a.token",
+    }[problem]()
+    status, _ = await post(client, fixture("personal_message", connector, SEED), Authorization=f"Bearer {token}")
+    assert status == 401
+    assert reason in caplog.text  # refused for this reason, not by accident
+    assert connector.calls == []
+
+
+def test_the_trusted_key_is_forgotten_afterwards(signer: Signer) -> None:
+    cache = JwtTokenValidator._jwk_client_manager._cache
+    before = copy.copy(cache)
+    with trusting_signing_keys_for_tests(signer.jwks):
+        assert AuthenticationConstants.PUBLIC_ABS_JWKS_URL in cache
+    assert cache == before
