@@ -12,6 +12,10 @@ from bot.settings import INSECURE_TEAMS_FLAG, Settings
 
 log = logging.getLogger(__name__)
 
+# aiohttp's default (128) overflowed under a burst of 200 Slack events and delayed acks by the 1 s SYN
+# retransmit (docs/benchmarks.md); the kernel caps it at net.core.somaxconn anyway.
+LISTEN_BACKLOG = 1024
+
 
 def serve(settings: Settings) -> None:
     configure_logging()
@@ -19,4 +23,11 @@ def serve(settings: Settings) -> None:
         log.warning("neither Slack nor Teams is configured: only /healthz, /readyz and /metrics will answer")
     if settings.teams_insecure_no_auth:
         log.warning("%s is set: Teams requests are NOT authenticated; local testing only", INSECURE_TEAMS_FLAG)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        access_log=None,
+        backlog=LISTEN_BACKLOG,
+    )
