@@ -332,4 +332,12 @@ class DirectoryUnavailable(DirectoryError):
 
 
 class StateUnavailable(Exception):
-    """The shared state store (Redis) cannot be reached; callers degrade and log it."""
+    """The shared state store (Redis) cannot be reached; callers degrade and log it.
+
+    `reason` names the failure by exception types only (`ConnectionError from TimeoutError`), never a
+    message or value, so it can be logged anywhere.
+    """
+
+    def __init__(self, message: str, reason: str = "unknown") -> None:
+        super().__init__(message)
+        self.reason = reason

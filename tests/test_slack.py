@@ -223,13 +223,22 @@ async def test_pasted_secret_is_called_leaked_and_never_repeated(
     assert secret not in everything
 
 
-async def test_redis_down_still_answers_and_is_not_ready(fake_slack: FakeSlack) -> None:
-    down = settings(fake_slack, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+async def test_redis_down_still_answers_and_is_not_ready(
+    fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = free_port()
+    down = settings(fake_slack, redis_url=f"redis://127.0.0.1:{port}/0")
     async with TestClient(TestServer(create_app(down))) as client:
         ready = await client.get("/readyz")
         assert ready.status == 503 and (await ready.json())["redis"] == "unreachable"
         assert await post_json(client, event("message", SEED, event_id="EvNoRedis")) == 200
         await eventually(lambda: bool(fake_slack.called("chat.update")))
+    # The warning says why by exception types only: no host, port or message.
+    warnings = [r.getMessage() for r in caplog.records if r.name == "bot.platforms.slack"]
+    assert warnings == [
+        "state store unavailable (ConnectionError from ConnectionRefusedError): answering without de-duplication"
+    ]
+    assert str(port) not in warnings[0]
 
 
 async def test_health_and_metrics(slack_client: TestClient, fake_slack: FakeSlack) -> None:

@@ -17,6 +17,7 @@ import redis.asyncio as redis
 
 from bot.domain import StateUnavailable
 from bot.state import RedisStateStore, keys, open_state, redis_client
+from bot.state.factory import MAX_CONNECTIONS
 from tests.redis_server import free_port, redis_server, require_redis_server
 
 GENEROUS = 5.0  # seconds; "Redis is down" must be reported far sooner than this
@@ -229,6 +230,47 @@ async def test_errors_and_logs_never_show_the_redis_password(caplog: pytest.LogC
         assert PASSWORD not in str(error.__cause__)
     assert PASSWORD not in caplog.text
     assert ":***@127.0.0.1" in caplog.text
+
+
+async def test_unavailable_says_why_by_exception_types_only(down_store: RedisStateStore) -> None:
+    errors = await _assert_unavailable(down_store)
+    for error in errors:
+        assert error.reason.startswith("ConnectionError")  # redis-py's, refused or switched off
+        assert "127.0.0.1" not in error.reason and ":" not in error.reason  # type names, no message
+
+
+# --- bursts: the pool waits for a connection instead of failing --------------------------------
+
+# Well above the pool's size (and above redis-py's non-blocking default of 100, which used to fail).
+BURST = 3 * MAX_CONNECTIONS + 100
+
+
+@pytest.fixture(params=["embedded", "redis-server"])
+def state_url(request: pytest.FixtureRequest) -> str | None:
+    """What open_state is given: no URL (embedded fakeredis) or the session's real redis-server."""
+    if request.param == "embedded":
+        return None
+    url: str = request.getfixturevalue("real_redis_url")
+    return url
+
+
+async def test_a_burst_larger_than_the_pool_waits_and_every_claim_is_answered(state_url: str | None) -> None:
+    async with open_state(state_url) as store:
+        keys_ = [f"EvBurst{i % (BURST // 2)}" for i in range(BURST)]  # every key claimed twice
+        results = await asyncio.gather(*(store.claim("slack_event", key) for key in keys_))
+    assert results.count(True) == BURST // 2  # no StateUnavailable, and each key won exactly once
+
+
+async def test_the_pool_never_opens_more_than_its_maximum(real_redis_url: str) -> None:
+    async with open_state(real_redis_url) as store:
+        observer = redis_client(real_redis_url)
+        try:
+            before = (await observer.info("clients"))["connected_clients"]
+            await asyncio.gather(*(store.claim("slack_event", f"EvMax{i}") for i in range(BURST)))
+            after = (await observer.info("clients"))["connected_clients"]  # the pool keeps its connections
+        finally:
+            await observer.aclose()
+    assert 1 <= after - before <= MAX_CONNECTIONS
 
 
 # --- the embedded default --------------------------------------------------------------------

@@ -90,8 +90,8 @@ def _once_per_event(state: Callable[[], StateStore]) -> Callable[..., Awaitable[
                 if not await state().claim("slack-event", event_id):
                     log.info("repeated slack event dropped event_id=%s", event_id)
                     return BoltResponse(status=200, body="")
-            except StateUnavailable:
-                log.warning("state store unavailable: answering without de-duplication")
+            except StateUnavailable as error:
+                log.warning("state store unavailable (%s): answering without de-duplication", error.reason)
         return await next()
 
     return middleware

@@ -153,8 +153,8 @@ class Turns:
         )
         try:
             await self._state().save_conversation("teams", activity.conversation.id, reference)
-        except StateUnavailable:
-            log.warning("state store unavailable: teams conversation reference not saved")
+        except StateUnavailable as error:
+            log.warning("state store unavailable (%s): teams conversation reference not saved", error.reason)
 
 
 def _actor(activity: Activity) -> Actor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import fakeredis
 import redis.asyncio as redis
@@ -29,6 +30,26 @@ RETRY = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
 
 # Check a connection idle for longer than this before reuse, so an idle drop costs a PING, not an error.
 HEALTH_CHECK_INTERVAL = 30
+
+# The pool: redis-py's default asyncio ConnectionPool fails a command at once (MaxConnectionsError)
+# when 100 are in flight, so a burst of Slack events lost de-duplication exactly when retries are
+# likeliest. A blocking pool makes the burst queue for a connection instead. A claim holds its
+# connection for one round trip (about a millisecond), so 50 connections serve thousands of claims a
+# second, and every replica's pool counts against the Redis server's client limit (256 on the
+# smallest Azure Cache for Redis tier).
+MAX_CONNECTIONS = 50
+# Waiting longer for a free connection than this means Redis is slow or hung, not busy: give up with
+# StateUnavailable and degrade, keeping the wait well inside Slack's 3 s ack (the claim runs before
+# the ack) on top of SOCKET_TIMEOUT.
+POOL_TIMEOUT = 0.5
+
+
+class BlockingPool(redis.BlockingConnectionPool):
+    """redis-py's blocking pool with the bot's size and wait, for Redis and the embedded fakeredis alike."""
+
+    def __init__(self, *, max_connections: int | None = None, timeout: float | None = POOL_TIMEOUT, **kwargs: Any):
+        # fakeredis passes max_connections=None when it is not given; a URL's ?max_connections= wins.
+        super().__init__(max_connections=max_connections or MAX_CONNECTIONS, timeout=timeout, **kwargs)
 
 
 @asynccontextmanager
@@ -56,13 +77,14 @@ async def open_state(redis_url: str | None) -> AsyncIterator[RedisStateStore]:
 
 def _embedded() -> redis.Redis:
     log.info("state: in memory (embedded fakeredis), not shared between replicas and lost on restart; set REDIS_URL")
-    return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())  # own server: no sharing by host/port
+    # Own server: no sharing by host/port. The same blocking pool as with Redis, so a burst behaves alike.
+    return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), connection_pool_class=BlockingPool)
 
 
 def redis_client(url: str) -> redis.Redis:
-    """A client for `url` with the bot's short timeouts and single retry (not connected yet)."""
+    """A client for `url` with the bot's blocking pool, short timeouts and single retry (not connected yet)."""
     try:
-        client = redis.from_url(
+        pool = BlockingPool.from_url(
             url,
             socket_connect_timeout=SOCKET_CONNECT_TIMEOUT,
             socket_timeout=SOCKET_TIMEOUT,
@@ -71,4 +93,4 @@ def redis_client(url: str) -> redis.Redis:
         )
     except ValueError as exc:  # bad scheme, port or db; the message must not echo the password
         raise ValueError(f"REDIS_URL {mask_url(url)} is not usable: {redact(exc)}") from None
-    return client
+    return redis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes its connections

@@ -25,6 +25,20 @@ def mask_url(url: str) -> str:
     return _PASSWORD_PARAM.sub(r"\1***", masked)
 
 
+def error_types(exc: BaseException, depth: int = 3) -> str:
+    """The exception's type and what caused it, by type name only: `ConnectionError from TimeoutError`.
+
+    Says why Redis failed (a full pool, a refused or timed-out connection) without any message, which
+    may hold a host, a key or a password.
+    """
+    names: list[str] = []
+    current: BaseException | None = exc
+    while current is not None and len(names) < depth:
+        names.append(type(current).__name__)
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return " from ".join(names)
+
+
 def redact(exc: BaseException) -> str:
     """`ErrorClass: message` with any URL credentials masked and the length capped."""
     message = _URL_CREDENTIALS.sub(r"\g<scheme>\g<user>:***@", str(exc))

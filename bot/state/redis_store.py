@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 
 from bot.domain import StateUnavailable
 from bot.state import keys
-from bot.state.redact import redact
+from bot.state.redact import error_types, redact
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def _unavailable(operation: str) -> Iterator[None]:
     try:
         yield
     except UNAVAILABLE_ERRORS as exc:
-        raise StateUnavailable(f"state store unavailable ({operation}): {redact(exc)}") from exc
+        raise StateUnavailable(f"state store unavailable ({operation}): {redact(exc)}", error_types(exc)) from exc
 
 
 def _text(value: bytes | str) -> str:
