@@ -19,6 +19,7 @@ class SlackCall:
     method: str
     args: dict[str, Any]
     authorization: str | None
+    peer: tuple[str, int] | None = None  # the client's address and port: one per TCP connection
 
 
 @dataclass
@@ -46,10 +47,20 @@ class FakeSlack:
     def called(self, method: str) -> list[dict[str, Any]]:
         return [c.args for c in self.calls if c.method == method]
 
+    def api_connections(self) -> int:
+        """How many TCP connections the Web API calls so far arrived on."""
+        return len({c.peer for c in self.calls if c.method != "response_url"})
+
+    def open_connections(self) -> int:
+        """Client connections the server holds open right now (kept alive or busy)."""
+        assert self.server is not None and self.server.runner is not None and self.server.runner.server is not None
+        return len(self.server.runner.server.connections)
+
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args = await _arguments(request)
-        self.calls.append(SlackCall(method, args, request.headers.get("Authorization")))
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        self.calls.append(SlackCall(method, args, request.headers.get("Authorization"), tuple(peer) if peer else None))
         if method == "auth.test":
             return web.json_response({"ok": True, "user_id": BOT_USER, "bot_id": "B0SECRETBOT", "team_id": "T0TEAM"})
         if method in ("chat.postMessage", "chat.update"):

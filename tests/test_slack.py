@@ -99,6 +99,17 @@ async def test_direct_message_gets_checking_then_the_card(slack_client: TestClie
     assert SEED_HEADLINE in updated[0]["text"]
 
 
+async def test_web_api_calls_share_one_connection_closed_at_shutdown(fake_slack: FakeSlack) -> None:
+    async with TestClient(TestServer(create_app(settings(fake_slack)))) as client:
+        for n in range(3):  # one at a time: each answer is auth.test (once), chat.postMessage, chat.update
+            await post_json(client, event("message", SEED, event_id=f"EvConn{n}"))
+            await eventually(lambda n=n: len(fake_slack.called("chat.update")) == n + 1)
+        assert len(fake_slack.calls) == 7
+        assert fake_slack.api_connections() == 1  # slack_sdk without a session: one connection per call
+        assert fake_slack.open_connections() == 1  # kept alive for the next answer
+    await eventually(lambda: fake_slack.open_connections() == 0)  # the app's shutdown closed the session
+
+
 async def test_mention_in_a_channel_is_answered(slack_client: TestClient, fake_slack: FakeSlack) -> None:
     body = event("app_mention", f"<@{BOT_USER}> {SEED}", channel_type="channel")
     assert await post_json(slack_client, body) == 200

@@ -11,6 +11,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -33,6 +34,9 @@ CHECKING = "Checking… :hourglass_flowing_sand:"
 _CODE = re.compile(r"AADSTS\d{5,7}", re.IGNORECASE)
 # Message subtypes that are edits, joins, bot posts and the like, never a person pasting an error.
 _QUIET_SUBTYPES = frozenset({"bot_message", "message_changed", "message_deleted", "channel_join", "thread_broadcast"})
+# slack_sdk's own limit per Web API call when it makes its session; a shared session must set it itself
+# (aiohttp's default is 5 minutes).
+WEB_API_TIMEOUT = 30.0
 
 
 def register(
@@ -51,17 +55,21 @@ def _lifecycle(
     settings: Settings, dispatcher: Callable[[], Dispatcher], state: Callable[[], StateStore]
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
-        client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
-        bolt = AsyncApp(client=client, signing_secret=settings.slack_signing_secret or None)
-        _listen(bolt, dispatcher, state)
-        app[BOLT] = bolt
-        socket = None
-        if settings.slack_app_token:  # Socket Mode: for installs behind a firewall, no public URL
-            socket = AsyncSocketModeHandler(bolt, settings.slack_app_token)
-            await socket.connect_async()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
-        yield
-        if socket is not None:
-            await socket.close_async()  # type: ignore[no-untyped-call]
+        # One session for every Web API call, kept for the app's lifetime: without it slack_sdk opens
+        # (and closes) a session per call, a new TCP and TLS handshake for each of the two calls per
+        # answer. Bolt's per-request clients copy the session from this client.
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WEB_API_TIMEOUT)) as session:
+            client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, session=session)
+            bolt = AsyncApp(client=client, signing_secret=settings.slack_signing_secret or None)
+            _listen(bolt, dispatcher, state)
+            app[BOLT] = bolt
+            socket = None
+            if settings.slack_app_token:  # Socket Mode: for installs behind a firewall, no public URL
+                socket = AsyncSocketModeHandler(bolt, settings.slack_app_token)
+                await socket.connect_async()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
+            yield
+            if socket is not None:
+                await socket.close_async()  # type: ignore[no-untyped-call]
 
     return context
 
