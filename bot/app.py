@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+import bot.platforms.console as console_page
 import bot.platforms.slack as slack
 import bot.platforms.teams as teams
 from bot import logs
@@ -40,29 +41,41 @@ class Services:
 
 SERVICES = web.AppKey("services", Services)
 METRICS = web.AppKey("metrics", Metrics)
-_PLATFORM_BY_ROUTE = {"/slack/events": "slack", "/api/messages": "teams"}
+_PLATFORM_BY_ROUTE = {
+    "/slack/events": "slack",
+    "/api/messages": "teams",
+    "/console/api/messages": "console",
+    "/console/api/actions": "console",
+}
+Clock = Callable[[], datetime]
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(
+    settings: Settings, *, console: console_page.ConsoleOptions | None = None, clock: Clock | None = None
+) -> web.Application:
+    """The server. `console` adds the demo's web console at `/`; `clock` fixes "now" (the demo's
+    sample tenant is judged at the moment its samples were written for)."""
     metrics = Metrics()
     app = web.Application(middlewares=[_request_context])
     app[METRICS] = metrics
-    app.cleanup_ctx.append(_services(settings, metrics))
+    app.cleanup_ctx.append(_services(settings, metrics, clock or (lambda: datetime.now(UTC))))
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
     slack.register(app, settings, lambda: app[SERVICES].dispatcher, lambda: app[SERVICES].state)
     teams.register(app, settings, lambda: app[SERVICES].dispatcher, lambda: app[SERVICES].state)
+    if console is not None:
+        console_page.register(app, console, lambda: app[SERVICES].dispatcher)
     return app
 
 
-def _services(settings: Settings, metrics: Metrics) -> Callable[[web.Application], AsyncIterator[None]]:
+def _services(settings: Settings, metrics: Metrics, clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             state = await stack.enter_async_context(open_state(settings.redis_url))
             directory = await stack.enter_async_context(open_directory(settings))
             metered = MeteredDirectory(directory, metrics) if directory else None
-            deps = Deps(directory=metered, state=state, now=lambda: datetime.now(UTC))
+            deps = Deps(directory=metered, state=state, now=clock)
             app[SERVICES] = Services(settings, state, metered, metrics, Dispatcher(deps, metrics))
             log.info("started graph=%s", directory.mode.value if directory else "none")
             yield

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
+from bot.demo import LOOPBACK, run_demo
 from bot.domain import Diagnosis
 from bot.fakegraph import SnapshotError
 from bot.fakegraph.samples import sample_errors, sample_reference_time
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--now", type=_instant, help="reference time, ISO 8601 (default: now)")
     run.add_argument("--format", choices=tuple(RENDERERS), default="text")
     _add_render(commands)
+    _add_demo(commands)
     commands.add_parser("serve", help="run the Slack and Teams server on $PORT (configuration from the environment)")
     pkg = commands.add_parser("teams-package", help="build the Teams app package (zip) for your bot's app id")
     pkg.add_argument("--bot-id", required=True, help="the Azure Bot's Microsoft App ID (a GUID)")
@@ -74,6 +76,25 @@ def _add_render(commands: Any) -> None:
     run.add_argument("--out", default="cards-out", metavar="DIR", help="where the pictures go (default: ./cards-out)")
     run.add_argument("--snapshot", default="sample", metavar="FILE", help="tenant snapshot, or 'sample' (the default)")
     run.add_argument("--now", type=_instant, metavar="ISO", help="reference time (default: the samples' one)")
+
+
+def _add_demo(commands: Any) -> None:
+    run = commands.add_parser("demo", help="try secretbot in a browser: a local chat console on a sample tenant")
+    run.add_argument("--snapshot", default="sample", metavar="FILE", help="tenant snapshot, or 'sample' (the default)")
+    run.add_argument("--port", type=_port, help="port to listen on (default: $PORT or 3978)")
+    run.add_argument(
+        "--host",
+        default=LOOPBACK,
+        help=f"address to listen on (default: {LOOPBACK}, this machine only); the console has no sign-in",
+    )
+    run.add_argument("--now", type=_instant, metavar="ISO", help="reference time (default: the samples' one)")
+    run.add_argument("--no-browser", action="store_true", help="do not open a browser window")
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}")
+    return int(value)
 
 
 def _width(value: str) -> int:
@@ -96,6 +117,16 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         if args.command == "render":
             return _render(args, settings)
+        if args.command == "demo":
+            run_demo(
+                settings,
+                snapshot=args.snapshot,
+                host=args.host,
+                port=args.port or settings.port,
+                now=args.now,
+                open_browser=not args.no_browser,
+            )
+            return 0
         if args.command == "serve":
             serve(settings)
             return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from handlers.parse import parse
+from handlers.parse import parse, transcript_text
 from handlers.parse.secrets import REDACTED, redact
 
 # Invented values of the real shapes (modern `xxx8Q~` + 34, previous `xxx7Q~` + 31, legacy 32).
@@ -32,6 +32,27 @@ def test_modern_secret_is_detected_as_certain_in_any_wrapper(text: str) -> None:
     assert parsed.secret_value_detected
     assert parsed.secret_value_certain
     assert MODERN not in repr(parsed) and PREVIOUS not in repr(parsed)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"the secret is {MODERN} please help",
+        f"client_secret={MODERN.replace('~', '%7E')}&grant_type=client_credentials",
+        '"secret": "' + MODERN.replace("~", "\\u007e") + '"',
+        f"<p>secret: <code>{MODERN.replace('~', '&#126;')}</code></p>",
+    ],
+)
+def test_transcript_shows_no_secret_in_any_encoding(text: str) -> None:
+    shown = transcript_text(text)
+    assert REDACTED in shown
+    for encoded in (MODERN, MODERN.replace("~", "%7E"), MODERN.replace("~", "\\u007e"), MODERN.replace("~", "&#126;")):
+        assert encoded not in shown
+
+
+def test_transcript_keeps_a_paste_without_secrets_as_typed() -> None:
+    text = "AADSTS7000215: Invalid client secret provided.\n  Trace ID: 7f8e9d0c-aaaa-bbbb-cccc-1234567890ab &amp; more"
+    assert transcript_text(text) == text
 
 
 def test_redaction_keeps_the_hint_and_removes_the_value() -> None:

@@ -11,7 +11,7 @@ from handlers.parse import extract
 from handlers.parse.secrets import redact
 from handlers.parse.unwrap import unwrap
 
-__all__ = ["parse"]
+__all__ = ["parse", "transcript_text"]
 
 
 def parse(raw: str) -> ParsedInput:
@@ -41,3 +41,12 @@ def parse(raw: str) -> ParsedInput:
         common_authority=common,
         client_credentials=extract.client_credentials(text),
     )
+
+
+def transcript_text(raw: str) -> str:
+    """The paste as a chat transcript may show it back: every secret-shaped value cut out, also
+    one that only decoding revealed (then the decoded text is shown, since the raw one hides it)."""
+    first = redact(raw)
+    unwrapped = unwrap(first.text)
+    second = redact(unwrapped)
+    return first.text if second.text == unwrapped else second.text

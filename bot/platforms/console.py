@@ -1,0 +1,248 @@
+"""The demo's web console: a third chat platform, served at `/` by the same aiohttp app.
+
+Like the Slack and Teams adapters it only translates: a pasted message or a button press (JSON from
+the page) becomes an Inbound object for the dispatcher, and the answer goes back rendered for Teams
+(Adaptive Card), Slack (Block Kit) and as text. The page draws the Teams card with Microsoft's own
+renderer, served from the project's node_modules, never from a copy in the repository.
+
+Nothing here logs or returns pasted text, except the transcript copy with secret values cut out.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from bot.domain import Diagnosis
+from bot.platforms.dispatch import Dispatcher
+from bot.preview import Assets, PreviewError
+from cards.adaptive import render_adaptive
+from cards.blockkit import render_blockkit
+from cards.text import render_text
+from handlers.inbound import Actor, InboundAction, InboundMessage
+from handlers.parse import transcript_text
+
+log = logging.getLogger(__name__)
+
+MAX_PASTE_CHARS = 1_000_000  # the parser's measured worst case; a bigger paste is refused with 413
+MAX_BODY_BYTES = 8 * MAX_PASTE_CHARS  # room for JSON escapes (up to 6 bytes for one character)
+MAX_TRANSCRIPT_CHARS = 4000  # the echo of a paste in the chat is cut here; the bot reads all of it
+SORRY = "Sorry, something went wrong on my side. The server log says what; please try again."
+OLD_BUTTON = "This button is no longer supported. Paste the error again for a fresh answer."
+_STATIC = "console_page"
+_ME = Actor(platform="console", user_id="console-user", name="You")
+_CONVERSATION = "console"
+
+
+@dataclass(frozen=True)
+class Sample:
+    cause: str
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ConsoleOptions:
+    """What the demo tells the page about itself: the tenant it reads and the clock it uses."""
+
+    samples: Sequence[Sample]
+    tenant: str  # e.g. "Northwind Operations (bundled sample tenant)"
+    clock: str  # e.g. "fixed at 2026-11-20 09:00 UTC" or "now"
+    # Loopback hosts answer only to loopback names: a web page elsewhere cannot reach the console
+    # by pointing its own domain at 127.0.0.1 (DNS rebinding).
+    loopback_only: bool = True
+
+
+OPTIONS = web.AppKey("console_options", ConsoleOptions)
+ASSETS = web.AppKey("console_assets", object)  # Assets, or the PreviewError saying what is missing
+
+
+def register(app: web.Application, options: ConsoleOptions, dispatcher: Callable[[], Dispatcher]) -> None:
+    app.router.add_get("/", _page)
+    # A sub-application, so that its guard covers the console and nothing else.
+    console = web.Application(middlewares=[_guard])
+    console[OPTIONS] = options
+    console[ASSETS] = _find_assets()
+    console.router.add_static("/static", _static_dir(), append_version=True)
+    console.router.add_get("/vendor/{name}", _vendor)
+    console.router.add_get("/api/about", _about)
+    console.router.add_post("/api/messages", _handler(lambda body: _message(body, dispatcher())))
+    console.router.add_post("/api/actions", _handler(lambda body: _action(body, dispatcher())))
+    app.add_subapp("/console", console)
+
+
+# --- translation ------------------------------------------------------------------------------
+
+
+async def _message(body: dict[str, Any], dispatcher: Dispatcher) -> web.Response:
+    text = body.get("text")
+    if not isinstance(text, str):
+        return _error(400, "Send the paste as {'text': '…'}.")
+    diagnosis = await dispatcher.message(InboundMessage(text=text, actor=_ME, conversation_id=_CONVERSATION))
+    shown = transcript_text(text)
+    you = {
+        "text": shown if len(shown) <= MAX_TRANSCRIPT_CHARS else shown[:MAX_TRANSCRIPT_CHARS] + "\n…",
+        "secret_removed": diagnosis.input.secret_value_detected,
+    }
+    return web.json_response({"you": you, "answer": _answer(diagnosis)})
+
+
+async def _action(body: dict[str, Any], dispatcher: Dispatcher) -> web.Response:
+    verb, ident = body.get("verb"), body.get("id")
+    if not (isinstance(verb, str) and isinstance(ident, str)):
+        return _error(400, "Send the button as {'verb': '…', 'id': '…'}.")
+    diagnosis = await dispatcher.action(InboundAction(verb=verb, id=ident, actor=_ME, conversation_id=_CONVERSATION))
+    if diagnosis is None:
+        return _error(404, OLD_BUTTON)
+    return web.json_response({"answer": _answer(diagnosis)})
+
+
+def _answer(diagnosis: Diagnosis) -> dict[str, Any]:
+    primary = diagnosis.primary
+    return {
+        "cause": primary.cause.value if primary else None,
+        "teams": render_adaptive(diagnosis),
+        "slack": render_blockkit(diagnosis),
+        "text": render_text(diagnosis),
+    }
+
+
+def _handler(
+    translate: Callable[[dict[str, Any]], Awaitable[web.Response]],
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handle(request: web.Request) -> web.Response:
+        if request.content_type != "application/json":
+            # A page on another site can post forms and plain text here without asking; JSON it cannot.
+            return _error(415, "The console accepts application/json only.")
+        raw = await _read_body(request)
+        if raw is None:
+            return _error(413, "That paste is too large; the console reads up to 1 MB.")
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return _error(400, "The request body is not JSON.")
+        if not isinstance(body, dict):
+            return _error(400, "The request body must be a JSON object.")
+        if len(str(body.get("text", ""))) > MAX_PASTE_CHARS:
+            return _error(413, "That paste is too large; the console reads up to 1 MB.")
+        try:
+            return await translate(body)
+        except Exception as error:
+            # The type only: a message could quote the paste.
+            log.error("console request failed error=%s", type(error).__name__)
+            return _error(500, SORRY)
+
+    return handle
+
+
+async def _read_body(request: web.Request) -> bytes | None:
+    """The body, or None past MAX_BODY_BYTES. Read here rather than by `request.json()`, whose limit
+    (1 MiB, for the whole server) a 1 MB paste passes once JSON-escaped."""
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(1 << 16):
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            return None
+    return bytes(body)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+# --- the page ---------------------------------------------------------------------------------
+
+
+async def _page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(_static_dir() / "index.html", headers=_PAGE_HEADERS)
+
+
+async def _about(request: web.Request) -> web.Response:
+    options = request.app[OPTIONS]
+    assets = request.app[ASSETS]
+    return web.json_response(
+        {
+            "tenant": options.tenant,
+            "clock": options.clock,
+            "samples": [{"cause": s.cause, "title": s.title, "text": s.text} for s in options.samples],
+            # When the renderer is missing, the page says how to install it and shows text instead.
+            "renderer": None if isinstance(assets, Assets) else str(assets),
+        }
+    )
+
+
+async def _vendor(request: web.Request) -> web.StreamResponse:
+    assets = request.app[ASSETS]
+    files = _vendor_files(assets) if isinstance(assets, Assets) else {}
+    path = files.get(request.match_info["name"])
+    if path is None:
+        raise web.HTTPNotFound(text=str(assets) if not isinstance(assets, Assets) else "no such file")
+    return web.FileResponse(path, headers={"Cache-Control": "max-age=3600"})
+
+
+def _vendor_files(assets: Assets) -> dict[str, Path]:
+    return {
+        "adaptivecards.min.js": assets.renderer,
+        "markdown-it.min.js": assets.markdown,
+        "teams-host-config.json": assets.host_config,
+        "teams-container.css": assets.css,
+    }
+
+
+def _find_assets() -> Assets | PreviewError:
+    try:
+        return Assets.find()
+    except PreviewError as missing:
+        log.warning("console: %s; the console shows text answers until then", missing)
+        return missing
+
+
+def _static_dir() -> Path:
+    return Path(str(resources.files(__package__).joinpath(_STATIC)))
+
+
+# Only our own files run on the page; cards are drawn as DOM by the renderer, never as raw HTML.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+# --- who may talk to the console --------------------------------------------------------------
+
+
+@web.middleware
+async def _guard(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    options = request.app[OPTIONS]
+    if options.loopback_only and not _loopback_name(request.host):
+        return _error(403, "The demo console answers on 127.0.0.1 or localhost only.")
+    origin = request.headers.get("Origin")
+    if request.method == "POST" and origin is not None and origin != f"{request.scheme}://{request.host}":
+        return _error(403, "Requests from other sites are refused.")
+    return await handler(request)
+
+
+def _loopback_name(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,221 @@
+// The demo console's page: sends pastes and button presses to the bot as JSON and draws its answers,
+// the Teams card with Microsoft's Adaptive Cards renderer, the Slack message with SlackPreview.
+// A paste leaves the text box as soon as it is sent; the chat shows the copy the bot sends back,
+// with secret values cut out, never what was typed.
+(function () {
+  "use strict";
+
+  const transcript = document.getElementById("transcript");
+  const paste = document.getElementById("paste");
+  const send = document.getElementById("send");
+  const banner = document.getElementById("banner");
+  const answers = []; // {node, answer, version}
+  let view = "teams";
+  let hostConfig = null;
+  let rendererMissing = null;
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function scrollDown() {
+    transcript.scrollTop = transcript.scrollHeight;
+  }
+
+  async function post(path, body) {
+    let response;
+    try {
+      response = await fetch(path, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    } catch (error) {
+      return { error: "The demo server does not answer. Is `secretbot demo` still running?" };
+    }
+    try {
+      const data = await response.json();
+      return response.ok ? data : { error: data.error || "The server answered " + response.status + "." };
+    } catch (error) {
+      return { error: "The server answered " + response.status + " without a readable body." };
+    }
+  }
+
+  // --- the conversation ---------------------------------------------------------------------------
+
+  function youBubble() {
+    const item = el("li", "you");
+    item.appendChild(el("div", "who", "You"));
+    const bubble = el("div", "bubble", "…");
+    item.appendChild(bubble);
+    transcript.appendChild(item);
+    return { item: item, bubble: bubble };
+  }
+
+  function botMessage() {
+    const item = el("li", "bot");
+    item.appendChild(el("div", "who", "secretbot"));
+    const answer = el("div", "answer");
+    answer.appendChild(el("p", "plain", "Checking…"));
+    const note = el("div", "note");
+    item.appendChild(answer);
+    item.appendChild(note);
+    item.dataset.state = "checking";
+    transcript.appendChild(item);
+    return { item: item, answer: answer, note: note, data: null, version: 0 };
+  }
+
+  async function sendPaste(text) {
+    if (!text.trim()) return;
+    paste.value = ""; // the paste may hold a secret: it does not stay on the page
+    send.disabled = true;
+    const you = youBubble();
+    const bot = botMessage();
+    scrollDown();
+    const reply = await post("/console/api/messages", { text: text });
+    send.disabled = false;
+    if (reply.error) {
+      you.bubble.textContent = "(not shown)";
+      fail(bot, reply.error);
+      return;
+    }
+    you.bubble.textContent = reply.you.text;
+    if (reply.you.secret_removed) {
+      you.item.appendChild(el("span", "badge", "A secret value was removed from this copy; treat it as leaked."));
+    }
+    show(bot, reply.answer);
+    answers.push(bot);
+    scrollDown();
+  }
+
+  async function press(bot, verb, id) {
+    bot.note.classList.remove("error");
+    bot.note.textContent = "Checking again…";
+    bot.item.dataset.state = "checking";
+    const reply = await post("/console/api/actions", { verb: verb, id: id });
+    if (reply.error) {
+      fail(bot, reply.error);
+      return;
+    }
+    show(bot, reply.answer);
+    bot.note.textContent = "Updated " + new Date().toLocaleTimeString();
+  }
+
+  function fail(bot, message) {
+    if (!bot.data) bot.answer.replaceChildren(el("p", "plain", "No answer."));
+    bot.note.textContent = message;
+    bot.note.classList.add("error");
+    bot.item.dataset.state = bot.data ? "ready" : "failed";
+  }
+
+  function show(bot, answer) {
+    bot.data = answer;
+    bot.version += 1;
+    bot.item.dataset.cause = answer.cause || "none";
+    bot.item.dataset.version = String(bot.version);
+    draw(bot);
+    bot.item.dataset.state = "ready";
+  }
+
+  // --- drawing one answer in the chosen view ----------------------------------------------------
+
+  function draw(bot) {
+    const answer = bot.data;
+    let node;
+    if (view === "json") node = el("pre", "plain", JSON.stringify(answer.slack, null, 2));
+    else if (view === "slack") node = window.SlackPreview.render(answer.slack, (verb, id) => press(bot, verb, id));
+    else node = teamsCard(bot) || el("pre", "plain", answer.text);
+    bot.answer.replaceChildren(node);
+  }
+
+  function teamsCard(bot) {
+    const AC = window.AdaptiveCards;
+    if (!AC || !hostConfig || !window.markdownit) return null;
+    const md = window.markdownit({ html: false, linkify: false });
+    AC.AdaptiveCard.onProcessMarkdown = (text, result) => {
+      result.outputHtml = md.render(text);
+      result.didProcess = true;
+    };
+    const card = new AC.AdaptiveCard();
+    card.hostConfig = hostConfig;
+    card.onExecuteAction = (action) => {
+      if (action instanceof AC.ExecuteAction) press(bot, action.verb, (action.data && action.data.id) || "");
+      else if (action instanceof AC.OpenUrlAction && /^https?:/i.test(action.url)) {
+        window.open(action.url, "_blank", "noopener,noreferrer");
+      }
+    };
+    card.parse(bot.data.teams, new AC.SerializationContext(AC.Versions.v1_5));
+    const rendered = card.render();
+    if (!rendered) return null;
+    const frame = el("div", "teams-card");
+    frame.appendChild(rendered);
+    return frame;
+  }
+
+  function setView(next) {
+    view = next;
+    for (const button of document.querySelectorAll(".views button")) {
+      button.setAttribute("aria-checked", String(button.dataset.view === view));
+    }
+    for (const bot of answers) draw(bot);
+  }
+
+  // --- start ----------------------------------------------------------------------------------
+
+  async function start() {
+    let about;
+    try {
+      about = await (await fetch("/console/api/about")).json();
+    } catch (error) {
+      document.getElementById("about").textContent = "The demo server does not answer.";
+      return;
+    }
+    document.getElementById("about").textContent = "Tenant: " + about.tenant + " · clock " + about.clock;
+    rendererMissing = about.renderer;
+    if (rendererMissing || !window.AdaptiveCards) {
+      banner.textContent =
+        "Teams cards are shown as text: Microsoft's card renderer is not installed. " + (rendererMissing || "");
+      banner.hidden = false;
+    } else {
+      try {
+        hostConfig = new window.AdaptiveCards.HostConfig(await (await fetch("/console/vendor/teams-host-config.json")).json());
+      } catch (error) {
+        hostConfig = null;
+      }
+    }
+    const list = document.getElementById("sample-list");
+    if (!about.samples.length) {
+      document.getElementById("samples-note").textContent =
+        "No samples for this snapshot: paste an error, or an app id from it.";
+    }
+    for (const sample of about.samples) {
+      const button = el("button", null);
+      button.type = "button";
+      button.dataset.cause = sample.cause;
+      button.appendChild(document.createTextNode(sample.title));
+      button.appendChild(el("code", null, sample.cause));
+      button.addEventListener("click", () => sendPaste(sample.text));
+      const item = el("li");
+      item.appendChild(button);
+      list.appendChild(item);
+    }
+  }
+
+  document.getElementById("composer").addEventListener("submit", (event) => {
+    event.preventDefault();
+    sendPaste(paste.value);
+  });
+  paste.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      sendPaste(paste.value);
+    }
+  });
+  for (const button of document.querySelectorAll(".views button")) {
+    button.addEventListener("click", () => setView(button.dataset.view));
+  }
+  start();
+})();

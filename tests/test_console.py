@@ -1,0 +1,167 @@
+"""The demo console's HTTP side: pastes and buttons go through the same dispatcher as Slack and Teams,
+answers come back for both platforms, bad requests get a clear answer, other sites are refused, and
+`serve` has no console at all. The page itself is driven in test_console_browser.py.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import create_app
+from bot.fakegraph.samples import sample_errors, sample_reference_time
+from bot.platforms.console import MAX_PASTE_CHARS, OLD_BUTTON, ConsoleOptions, Sample
+from bot.settings import Settings
+from tests.paths import ROOT
+from tests.redis_server import free_port
+
+SECRET = "Zk38Q~pQ0vL2nA.r7Tc-Wm1xYb_3sGd9eHf4iJ~u"  # invented, of the real modern shape
+HR_SYNC = "e4d3921a-724a-47f6-a518-182b5e200159"
+NOW = sample_reference_time()
+OPTIONS = ConsoleOptions(
+    samples=tuple(Sample(s.cause, s.title, s.text) for s in sample_errors()),
+    tenant="Northwind Operations (the bundled sample tenant)",
+    clock="fixed",
+)
+
+
+def _clock() -> datetime:
+    return NOW
+
+
+@pytest.fixture
+async def console() -> AsyncIterator[TestClient]:
+    app = create_app(Settings(snapshot="sample"), console=OPTIONS, clock=_clock)
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+async def _post(client: TestClient, path: str, body: object) -> tuple[int, dict]:
+    response = await client.post(path, json=body)
+    return response.status, await response.json()
+
+
+async def test_a_paste_is_answered_for_teams_slack_and_text(console: TestClient) -> None:
+    paste = next(s.text for s in sample_errors() if s.cause == "expired_secret_in_use")
+    status, body = await _post(console, "/console/api/messages", {"text": paste})
+    assert status == 200
+    answer = body["answer"]
+    assert answer["cause"] == "expired_secret_in_use"
+    assert answer["teams"]["type"] == "AdaptiveCard" and answer["teams"]["version"] == "1.5"
+    assert answer["slack"]["blocks"][0]["type"] == "header" and answer["slack"]["text"]
+    assert "expired_secret_in_use" in answer["text"]
+    assert body["you"] == {"text": paste, "secret_removed": False}
+
+
+async def test_the_button_goes_through_the_shared_handler_table(console: TestClient) -> None:
+    status, body = await _post(console, "/console/api/actions", {"verb": "diagnosis.recheck", "id": HR_SYNC})
+    assert status == 200
+    assert "hr-sync" in body["answer"]["text"]
+    metrics = await (await console.get("/metrics")).text()
+    assert 'platform="console"' in metrics
+
+
+async def test_an_unknown_button_says_so(console: TestClient) -> None:
+    status, body = await _post(console, "/console/api/actions", {"verb": "rotation.launch_missiles", "id": HR_SYNC})
+    assert (status, body) == (404, {"error": OLD_BUTTON})
+
+
+async def test_a_pasted_secret_never_comes_back(console: TestClient) -> None:
+    paste = f"client_secret={SECRET} AADSTS7000215 for app '{HR_SYNC}'"
+    response = await console.post("/console/api/messages", json={"text": paste})
+    raw = await response.text()
+    assert SECRET not in raw and SECRET[:10] not in raw
+    body = await response.json()
+    assert body["you"]["secret_removed"] is True
+    assert body["answer"]["cause"] == "secret_value_pasted"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "says"),
+    [
+        ("text=AADSTS7000215", "application/x-www-form-urlencoded", 415, "application/json"),
+        ("{not json", "application/json", 400, "not JSON"),
+        ('["AADSTS7000215"]', "application/json", 400, "JSON object"),
+        ('{"text": 7000215}', "application/json", 400, "'text'"),
+    ],
+)
+async def test_bad_requests_get_a_clear_answer(
+    console: TestClient, body: str, content_type: str, status: int, says: str
+) -> None:
+    response = await console.post("/console/api/messages", data=body, headers={"Content-Type": content_type})
+    assert response.status == status
+    assert says in (await response.json())["error"]
+
+
+async def test_a_paste_over_1_mb_is_refused_and_1_mb_is_read(console: TestClient) -> None:
+    status, body = await _post(console, "/console/api/messages", {"text": "x" * (MAX_PASTE_CHARS + 1)})
+    assert status == 413 and "1 MB" in body["error"]
+    quotes = '"' * 1000  # each one is two bytes once JSON-escaped
+    text = ("AADSTS7000215 " + quotes) * (MAX_PASTE_CHARS // 1014)
+    status, body = await _post(console, "/console/api/messages", {"text": text})
+    assert status == 200 and body["answer"]["cause"] == "no_app_id"
+    assert len(body["you"]["text"]) < 5000  # the transcript copy is cut, the diagnosis read all of it
+
+
+async def test_other_hosts_and_other_sites_are_refused(console: TestClient) -> None:
+    rebound = await console.get("/console/api/about", headers={"Host": "attacker.example"})
+    assert rebound.status == 403
+    cross = await console.post(
+        "/console/api/messages", json={"text": "AADSTS7000215"}, headers={"Origin": "https://attacker.example"}
+    )
+    assert cross.status == 403
+    same = await console.post(
+        "/console/api/messages",
+        json={"text": "AADSTS7000215"},
+        headers={"Origin": str(console.make_url("")).rstrip("/")},
+    )
+    assert same.status == 200
+
+
+async def test_the_page_and_the_about_box(console: TestClient) -> None:
+    page = await console.get("/")
+    assert page.status == 200
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    assert "console.js" in await page.text()
+    about = await (await console.get("/console/api/about")).json()
+    assert about["tenant"] == OPTIONS.tenant
+    assert [s["cause"] for s in about["samples"]] == [s.cause for s in sample_errors()]
+
+
+async def test_serve_has_no_console() -> None:
+    async with TestClient(TestServer(create_app(Settings(snapshot="sample")))) as client:
+        assert (await client.get("/")).status == 404
+        assert (await client.post("/console/api/messages", json={"text": "AADSTS7000215"})).status == 404
+
+
+def _demo(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "demo", "--no-browser", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_demo_with_an_unreadable_snapshot_says_so_in_one_line(tmp_path: object) -> None:
+    result = _demo("--snapshot", "/nonexistent/tenant.json", "--port", str(free_port()))
+    assert result.returncode == 2
+    assert result.stderr.startswith("secretbot: ") and len(result.stderr.strip().splitlines()) == 1
+    assert "tenant.json" in result.stderr
+
+
+def test_demo_on_a_busy_port_suggests_another() -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        result = _demo("--port", str(busy.getsockname()[1]))
+    assert result.returncode == 2
+    assert "--port" in result.stderr and "Traceback" not in result.stderr
