@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ class SlackCall:
     method: str
     args: dict[str, Any]
     authorization: str | None
-    peer: tuple[str, int] | None = None  # the client's address and port: one per TCP connection
+    connection: int | None = None  # which TCP connection the call came on: 1, 2, … in order of arrival
 
 
 @dataclass
@@ -27,6 +28,7 @@ class FakeSlack:
     calls: list[SlackCall] = field(default_factory=list)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     server: TestServer | None = None
+    _connections: dict[asyncio.BaseTransport, int] = field(default_factory=dict)  # kept: numbers stay unique
 
     async def start(self) -> str:
         app = web.Application()
@@ -49,7 +51,7 @@ class FakeSlack:
 
     def api_connections(self) -> int:
         """How many TCP connections the Web API calls so far arrived on."""
-        return len({c.peer for c in self.calls if c.method != "response_url"})
+        return len({c.connection for c in self.calls if c.method != "response_url"})
 
     def open_connections(self) -> int:
         """Client connections the server holds open right now (kept alive or busy)."""
@@ -59,14 +61,19 @@ class FakeSlack:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args = await _arguments(request)
-        peer = request.transport.get_extra_info("peername") if request.transport else None
-        self.calls.append(SlackCall(method, args, request.headers.get("Authorization"), tuple(peer) if peer else None))
+        self.calls.append(SlackCall(method, args, request.headers.get("Authorization"), self._connection(request)))
         if method == "auth.test":
             return web.json_response({"ok": True, "user_id": BOT_USER, "bot_id": "B0SECRETBOT", "team_id": "T0TEAM"})
         if method in ("chat.postMessage", "chat.update"):
             ts = args.get("ts") or f"1700000000.{next(self._ts):06d}"
             return web.json_response({"ok": True, "channel": args.get("channel"), "ts": ts})
         return web.json_response({"ok": False, "error": "unknown_method"})
+
+    def _connection(self, request: web.Request) -> int | None:
+        # Keyed by the transport object, not the client's port: loopback reuses ports at once.
+        if request.transport is None:
+            return None
+        return self._connections.setdefault(request.transport, len(self._connections) + 1)
 
     async def _response_url(self, request: web.Request) -> web.Response:
         self.calls.append(SlackCall("response_url", await request.json(), None))
