@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 
@@ -9,6 +10,7 @@ import pytest
 
 from bot.domain import Cause, GraphMode, Severity
 from bot.fakegraph.samples import sample_errors, sample_reference_time
+from bot.graph.client import GRAPH_LIMITS
 from handlers.diagnose import diagnose
 from tests.conftest import SampleTenant
 
@@ -42,6 +44,22 @@ async def test_core_facts_take_one_round_trip(sample_tenant: SampleTenant) -> No
     assert result.graph.round_trips == 1
     assert result.app is not None and result.app.display_name == "payments-api"
     assert {o.label for o in result.app.owners}
+
+
+async def test_a_stream_of_lookups_reuses_graph_connections(sample_tenant: SampleTenant) -> None:
+    # A burst as the bot sees it: lookups keep starting while dozens are still waiting for Graph.
+    sample_tenant.graph.latency = 0.05
+    lookups = 150
+
+    async def lookup(n: int) -> None:
+        await asyncio.sleep(n * 0.002)  # staggered starts; no duration is asserted
+        await sample_tenant.directory.lookup(PAYMENTS_APP)
+
+    await asyncio.gather(*(lookup(n) for n in range(lookups)))
+    assert sample_tenant.graph.round_trips == lookups
+    # With httpx's default of 20 kept alive, every finished request closed its connection while more
+    # than 20 were open, and nearly each lookup opened a new one (150 for 150).
+    assert sample_tenant.graph.connections <= GRAPH_LIMITS.max_connections
 
 
 async def test_sign_in_evidence_is_the_second_and_last_round_trip(sample_tenant: SampleTenant) -> None:

@@ -9,9 +9,11 @@ requests skip the token and the latency (they ride on the outer request) but are
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 import uuid
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -44,6 +46,7 @@ class RecordedRequest:
     batch_id: str | None = None  # the inner request's id in its batch
     status: int | None = None
     elapsed: float | None = None  # seconds from arrival to response, injected latency included
+    connection: int | None = None  # which TCP connection an outer request came on: 1, 2, … in order of arrival
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class FakeGraph:
         self.latency = latency  # seconds added to every outer request; may be changed at any time
         self.requests: list[RecordedRequest] = []
         self._faults: list[Fault] = []
+        self._connections: weakref.WeakKeyDictionary[asyncio.BaseTransport, int] = weakref.WeakKeyDictionary()
+        self._connection_numbers = itertools.count(1)
         self._router = Router(snapshot)
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
@@ -111,6 +116,11 @@ class FakeGraph:
         """HTTP requests received (a `$batch` counts once, whatever it holds)."""
         return sum(1 for request in self.requests if not request.inner)
 
+    @property
+    def connections(self) -> int:
+        """TCP connections the recorded requests arrived on (a kept-alive connection counts once)."""
+        return len({request.connection for request in self.requests if not request.inner})
+
     def add_fault(
         self,
         path_pattern: str,
@@ -144,6 +154,7 @@ class FakeGraph:
             query_string=request.query_string,
             headers=dict(request.headers),
             time=time.monotonic(),
+            connection=self._connection(request),
         )
         self.requests.append(record)
         if self.latency > 0:
@@ -204,6 +215,15 @@ class FakeGraph:
         record.status = response.status
         record.elapsed = time.monotonic() - record.time
         return response
+
+    def _connection(self, request: web.Request) -> int | None:
+        # Keyed by the transport object, not the client's port: loopback reuses ports at once.
+        transport = request.transport
+        if transport is None:
+            return None
+        if transport not in self._connections:
+            self._connections[transport] = next(self._connection_numbers)
+        return self._connections[transport]
 
     def _apply_faults(self, method: str, path: str) -> None:
         for fault in self._faults:
