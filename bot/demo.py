@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import os
 import sys
@@ -22,7 +21,7 @@ from bot.app import create_app
 from bot.fakegraph import load_snapshot
 from bot.fakegraph.samples import sample_errors, sample_reference_time
 from bot.logs import configure_logging
-from bot.platforms.console import ConsoleOptions, Sample
+from bot.platforms.console import ConsoleOptions, Sample, is_loopback
 from bot.server import LISTEN_BACKLOG
 from bot.settings import Settings
 from bot.wiring import SAMPLE_SNAPSHOT, snapshot_path
@@ -52,7 +51,7 @@ def run_demo(
         samples=tuple(Sample(s.cause, s.title, s.text) for s in sample_errors()) if is_sample else (),
         tenant=_tenant_label(tenant.tenant, is_sample),
         clock=f"fixed at {now:%Y-%m-%d %H:%M} UTC" if now else "now",
-        loopback_only=_is_loopback(host),
+        loopback_only=is_loopback(host),
     )
     # Embedded state and the snapshot, whatever the environment says: the demo touches nothing real.
     settings = replace(settings, snapshot=snapshot, redis_url=None, host=host, port=port)
@@ -72,7 +71,7 @@ async def _serve(app: web.Application, host: str, port: int, open_browser: bool)
             raise OSError(f"cannot listen on {host}:{port} ({error.strerror}); try --port") from None
         url = f"http://{_url_host(host)}:{port}/"
         print(f"secretbot demo: open {url}  (Ctrl+C stops it)", flush=True)
-        if not _is_loopback(host):
+        if not is_loopback(host):
             log.warning("the demo console listens on %s: it has no sign-in, anyone who can reach it can use it", host)
         if open_browser and _has_display():
             webbrowser.open(url)
@@ -84,15 +83,6 @@ async def _serve(app: web.Application, host: str, port: int, open_browser: bool)
 def _tenant_label(tenant: dict[str, object], is_sample: bool) -> str:
     name = tenant.get("displayName") or tenant.get("defaultDomain") or tenant.get("id") or "tenant snapshot"
     return f"{name} (the bundled sample tenant)" if is_sample else f"{name} (snapshot)"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _url_host(host: str) -> str:

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
 from bot.fakegraph.samples import sample_errors, sample_reference_time
-from bot.platforms.console import MAX_PASTE_CHARS, OLD_BUTTON, ConsoleOptions, Sample
+from bot.platforms.console import MAX_PASTE_CHARS, OLD_BUTTON, ConsoleOptions, Sample, is_loopback
 from bot.settings import Settings
 from tests.paths import ROOT
 from tests.redis_server import free_port
@@ -121,6 +121,25 @@ async def test_other_hosts_and_other_sites_are_refused(console: TestClient) -> N
         headers={"Origin": str(console.make_url("")).rstrip("/")},
     )
     assert same.status == 200
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("localhost", True),
+        ("LOCALHOST", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("10.0.0.5", False),
+        ("localhost.attacker.example", False),
+        ("", False),
+    ],
+)
+def test_loopback_names(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
 
 
 async def test_the_page_and_the_about_box(console: TestClient) -> None:

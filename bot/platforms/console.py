@@ -229,7 +229,7 @@ async def _guard(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     options = request.app[OPTIONS]
-    if options.loopback_only and not _loopback_name(request.host):
+    if options.loopback_only and not is_loopback(request.url.host or ""):
         return _error(403, "The demo console answers on 127.0.0.1 or localhost only.")
     origin = request.headers.get("Origin")
     if request.method == "POST" and origin is not None and origin != f"{request.scheme}://{request.host}":
@@ -237,12 +237,11 @@ async def _guard(
     return await handler(request)
 
 
-def _loopback_name(host: str) -> bool:
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    name = name.strip("[]").lower()
-    if name == "localhost":
+def is_loopback(host: str) -> bool:
+    """A host name or address (no port) that only reaches this machine."""
+    if host.lower() == "localhost":
         return True
     try:
-        return ipaddress.ip_address(name).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
