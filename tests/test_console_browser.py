@@ -162,6 +162,16 @@ def test_check_again_updates_the_card_in_place(page: Any, shots_dir: Path) -> No
     answer.screenshot(path=str(shots_dir / "console-check-again.png"))
 
 
+def test_the_lookup_link_opens_microsofts_page_for_the_code(page: Any) -> None:
+    page.context.route("https://login.microsoftonline.com/**", lambda route: route.fulfill(body="lookup page"))
+    answer = _send(page, _seed(7000215))
+    answer.locator(".ac-adaptiveCard").get_by_role("button", name="More options").click()  # the overflow menu
+    with page.context.expect_page() as opened:
+        page.get_by_role("menuitem").filter(has_text="7000215").click()
+    opened.value.wait_for_load_state()
+    assert opened.value.url == "https://login.microsoftonline.com/error?code=7000215"
+
+
 def test_slack_view_shows_the_same_answer_and_its_buttons_work(page: Any, shots_dir: Path) -> None:
     answer = _send(page, _sample_text(page, "expired_secret_in_use"))
     page.get_by_role("radio", name="Slack message").click()
