@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -16,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import create_app
 from bot.fakegraph.samples import sample_errors, sample_reference_time
 from bot.platforms.console import MAX_PASTE_CHARS, OLD_BUTTON, ConsoleOptions, Sample, is_loopback
+from bot.preview.assets import ENV_NODE_MODULES
 from bot.settings import Settings
 from tests.paths import ROOT
 from tests.redis_server import free_port
@@ -150,6 +152,19 @@ async def test_the_page_and_the_about_box(console: TestClient) -> None:
     about = await (await console.get("/console/api/about")).json()
     assert about["tenant"] == OPTIONS.tenant
     assert [s["cause"] for s in about["samples"]] == [s.cause for s in sample_errors()]
+
+
+async def test_without_the_renderer_the_page_is_told_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(ENV_NODE_MODULES, str(tmp_path / "node_modules"))
+    app = create_app(Settings(snapshot="sample"), console=OPTIONS, clock=_clock)
+    async with TestClient(TestServer(app)) as client:
+        about = await (await client.get("/console/api/about")).json()
+        assert "npm ci" in about["renderer"]
+        assert (await client.get("/console/vendor/adaptivecards.min.js")).status == 404
+        status, body = await _post(client, "/console/api/messages", {"text": "AADSTS7000222"})
+        assert status == 200 and "AADSTS7000222" in body["answer"]["text"]  # what the page shows instead
 
 
 async def test_serve_has_no_console() -> None:
