@@ -235,3 +235,14 @@ def test_the_console_refuses_other_hosts_and_other_sites(demo_url: str) -> None:
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(cross_site, timeout=5)
     assert refused.value.code == 403
+
+
+def test_on_a_phone_the_text_box_stays_on_screen_after_a_long_answer(browser: Any, demo_url: str) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 800})
+    page = context.new_page()
+    page.goto(demo_url)
+    page.locator("#sample-list button").first.click()
+    page.locator("li.bot[data-state='ready']").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    box = page.locator("#paste").bounding_box()
+    context.close()
+    assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= 800
