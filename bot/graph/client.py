@@ -14,12 +14,17 @@ from msgraph_core import GraphClientFactory
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com"
 
-# httpx keeps only 20 idle connections by default: after a burst of diagnoses it closed the rest, and
-# the next wave opened them again, one TLS handshake per request against graph.microsoft.com (the
-# fake Graph saw ~400 connections for ~404 $batch requests). Keeping as many idle connections as the
-# pool may open lets a burst reuse them. httpx's other limits stay: 100 connections at most (Graph
-# throttles per app anyway), an idle connection closed after 5 s.
-GRAPH_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+# A small pool that keeps every connection it opens. httpx's defaults (100 connections, 20 kept
+# alive) closed each connection that fell idle while more than 20 were open, so in a burst nearly
+# every $batch opened a new one: a TLS handshake each against graph.microsoft.com (the fake Graph
+# saw ~400 connections for ~400 requests). Keeping 100 alive instead made it worse: httpcore's pool
+# bookkeeping is quadratic in its connections and in its queue, run on every request, and a burst
+# of 200 Slack pastes cost 40 instead of 20 ms of CPU each (docs/benchmarks.md). 20 connections carry
+# a batch each; GraphDirectory queues the rest in front of the pool (MAX_IN_FLIGHT), where waiting
+# is cheap. 20 batches at Graph's ~0.1-0.3 s each are 70-200 a second, more than one process's
+# CPU can diagnose. Idle connections still close after httpx's 5 s.
+MAX_IN_FLIGHT = 20
+GRAPH_LIMITS = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
 
 
 def build_graph_client(base_url: str, credential: Any) -> GraphServiceClient:

@@ -30,10 +30,13 @@ from bot.domain import (
     Throttled,
 )
 from bot.graph import mapping
+from bot.graph.client import MAX_IN_FLIGHT
 
 READ_PERMISSION = "Application.Read.All"
 AUDIT_PERMISSION = "AuditLog.Read.All"
 MAX_RETRY_WAIT = 30.0  # seconds; longer than this and the person is better told to retry
+# How long a batch may wait for one of the MAX_IN_FLIGHT slots (httpx's own pool wait would be 30 s).
+QUEUE_TIMEOUT = 30.0
 RETRYABLE = frozenset({429, 503, 504})
 _APP_FIELDS = ",".join(
     [
@@ -62,11 +65,15 @@ class GraphDirectory:
         *,
         max_retries: int = 3,
         retry_delay: float = 1.0,
+        max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
         self._client = client
         self._mode = mode
         self._max_retries = max_retries
         self._retry_delay = retry_delay  # back-off base when Graph gives no Retry-After
+        # Batches beyond the client's pool wait here, not in httpcore's queue, which costs CPU per
+        # waiting request on every request (see bot.graph.client.MAX_IN_FLIGHT).
+        self._in_flight = asyncio.Semaphore(max_in_flight)
 
     @property
     def mode(self) -> GraphMode:
@@ -175,12 +182,19 @@ class GraphDirectory:
         # Retries are ours (_batch), so that every attempt is counted and inner throttling is handled too.
         info.add_request_options([RetryHandlerOption(should_retry=False)])
         try:
+            async with asyncio.timeout(QUEUE_TIMEOUT):
+                await self._in_flight.acquire()
+        except TimeoutError:
+            raise DirectoryUnavailable("too many Microsoft Graph requests are waiting; try again shortly") from None
+        try:
             adapter: Any = self._client.request_adapter  # typed as returning None for "bytes"
             raw = await adapter.send_primitive_async(info, "bytes", None)
         except APIError as error:
             raise _translate(error) from None
         except httpx.HTTPError as error:
             raise DirectoryUnavailable(f"Microsoft Graph could not be reached ({type(error).__name__})") from None
+        finally:
+            self._in_flight.release()
         return _read_batch(raw or b"{}", requests)
 
     def _root(self) -> str:
