@@ -18,12 +18,13 @@ DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com"
 # alive) closed each connection that fell idle while more than 20 were open, so in a burst nearly
 # every $batch opened a new one: a TLS handshake each against graph.microsoft.com (the fake Graph
 # saw ~400 connections for ~400 requests). Keeping 100 alive instead made it worse: httpcore's pool
-# bookkeeping is quadratic in its connections and in its queue, run on every request, and a burst
-# of 200 Slack pastes cost 40 instead of 20 ms of CPU each (docs/benchmarks.md). 20 connections carry
-# a batch each; GraphDirectory queues the rest in front of the pool (MAX_IN_FLIGHT), where waiting
-# is cheap. 20 batches at Graph's ~0.1-0.3 s each are 70-200 a second, more than one process's
-# CPU can diagnose. Idle connections still close after httpx's 5 s.
-MAX_IN_FLIGHT = 20
+# bookkeeping is quadratic in its connections and in its queue and runs on every request, and a
+# burst of 200 Slack pastes cost ~40-55 instead of ~20 ms of CPU each. GraphDirectory queues the
+# batches beyond MAX_IN_FLIGHT in front of the pool, where waiting is cheap. The cap trades CPU
+# against throughput when Graph is slow: in the benchmark's burst (docs/benchmarks.md) 20 was best
+# at 0.1 s per request but took 13 s at 0.6 s; 50 was best at 0.3-0.6 s but cost 33 ms of CPU per
+# paste at 0.1 s; 32 is never far from the best. Idle connections still close after httpx's 5 s.
+MAX_IN_FLIGHT = 32
 GRAPH_LIMITS = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
 
 
