@@ -2,10 +2,11 @@
 
 The real app (`create_app`: Bolt mounted at POST /slack/events, the sample tenant behind the local
 fake Graph with injected latency, the embedded fakeredis state store) is served by aiohttp on
-127.0.0.1 with web.run_app's listen backlog (128). A small fake Slack Web API in this script answers
-auth.test, chat.postMessage and chat.update and notes when each call arrived. Signed `event_callback`
-message events (DMs, each with its own event_id and channel, text = the seed error) are sent by an
-aiohttp client, one new connection per request (as Slack's deliveries arrive):
+127.0.0.1 with `secretbot serve`'s listen backlog (bot.server.LISTEN_BACKLOG; `--backlog 128` is
+aiohttp's default, which serve used before). A small fake Slack Web API in this script answers
+auth.test, chat.postMessage and chat.update and notes when each call arrived and on which connection.
+Signed `event_callback` message events (DMs, each with its own event_id and channel, text = the seed
+error) are sent by an aiohttp client, one new connection per request (as Slack's deliveries arrive):
 
 - ack: request sent -> its HTTP response (Slack retries an event that is not acked within 3 s);
 - placeholder: request sent -> the fake Slack receives the "Checking…" chat.postMessage;
@@ -20,13 +21,14 @@ A figure-printing script, not a test: it asserts nothing about time. It exits 1 
 is missing or wrong (then the figures mean nothing), 2 when the whole run overran --timeout.
 
     .venv/bin/python benchmarks/slack_latency.py [--events 200] [--repeats 10] [--latency 0.1]
-        [--backlog 128] [--bot-process] [--timeout 120]
+        [--backlog 1024] [--bot-process] [--timeout 120]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import itertools
 import json
 import logging
@@ -51,7 +53,9 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.version import __version__ as slack_sdk_version
 
 from bot.app import create_app
+from bot.fakegraph import FakeGraph
 from bot.fakegraph.samples import sample_errors
+from bot.server import LISTEN_BACKLOG
 from bot.settings import Settings
 
 SIGNING_SECRET = "bench-signing-secret"
@@ -60,7 +64,6 @@ BOT_USER = "U0SECRETBOT"
 SEED = next(s for s in sample_errors() if s.cause == "expired_secret_in_use")
 SEED_HEADLINE = "The client still sends an old, expired secret"  # the seed error's card says this
 SLACK_ACK_LIMIT = 3.0  # seconds
-RUN_APP_BACKLOG = 128  # aiohttp.web.run_app's default, which `secretbot serve` uses
 FAKE_SLACK_BACKLOG = 4096  # the stand-in for Slack should never be the one refusing connections
 
 
@@ -72,6 +75,7 @@ class Call:
     method: str
     args: dict[str, Any]
     at: float  # time.perf_counter() once the call had been read
+    connection: int  # which TCP connection it came on: 1, 2, … in order of arrival
 
 
 @dataclass
@@ -85,6 +89,7 @@ class FakeSlackApi:
     update_seen: asyncio.Event = field(default_factory=asyncio.Event)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
+    _connections: dict[Any, int] = field(default_factory=dict)  # transport -> number (kept: numbers stay unique)
 
     async def start(self) -> None:
         app = web.Application()
@@ -101,6 +106,9 @@ class FakeSlackApi:
     def count(self, method: str) -> int:
         return sum(1 for call in self.calls if call.method == method)
 
+    def connections(self) -> int:
+        return len({call.connection for call in self.calls})
+
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         raw = await request.text()
@@ -110,7 +118,8 @@ class FakeSlackApi:
             args = dict(parse_qsl(raw))
             if isinstance(args.get("blocks"), str):
                 args["blocks"] = json.loads(args["blocks"])
-        call = Call(method, args, time.perf_counter())
+        connection = self._connections.setdefault(request.transport, len(self._connections) + 1)
+        call = Call(method, args, time.perf_counter(), connection)
         self.calls.append(call)
         if method == "auth.test":
             return web.json_response({"ok": True, "user_id": BOT_USER, "bot_id": "B0SECRETBOT", "team_id": "T0BENCH"})
@@ -140,6 +149,16 @@ class WarningCounter(logging.Handler):
         self.counts[f"{record.levelname} {record.name}: {record.getMessage()[:100]}"] += 1
 
 
+def fake_graph_counts() -> tuple[int, int]:
+    """HTTP requests and TCP connections the bot's fake Graph has seen so far in this process.
+
+    The fake Graph is started inside create_app (snapshot mode), out of this script's reach, so it is
+    found among the live objects; a measuring script may do that, the app never does.
+    """
+    graphs = [obj for obj in gc.get_objects() if isinstance(obj, FakeGraph)]
+    return sum(g.round_trips for g in graphs), sum(g.connections for g in graphs)
+
+
 async def serve_bot(settings: Settings, backlog: int) -> tuple[web.AppRunner, int]:
     runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
@@ -155,8 +174,8 @@ def child_main(settings: Settings, backlog: int, conn: Connection) -> None:
     async def serve() -> None:
         runner, port = await serve_bot(settings, backlog)
         conn.send(port)
-        while await asyncio.get_running_loop().run_in_executor(None, conn.recv) == "cpu":
-            conn.send(time.process_time())
+        while (command := await asyncio.get_running_loop().run_in_executor(None, conn.recv)) != "stop":
+            conn.send(time.process_time() if command == "cpu" else fake_graph_counts())
         await runner.cleanup()
 
     asyncio.run(serve())
@@ -194,6 +213,14 @@ class Bot:
             return time.process_time()
         self.conn.send("cpu")
         return float(await asyncio.get_running_loop().run_in_executor(None, self.conn.recv))
+
+    async def graph_counts(self) -> tuple[int, int]:
+        """Requests and connections the bot's fake Graph has seen so far."""
+        if self.conn is None:
+            return fake_graph_counts()
+        self.conn.send("graph")
+        requests, connections = await asyncio.get_running_loop().run_in_executor(None, self.conn.recv)
+        return int(requests), int(connections)
 
     async def stop(self) -> None:
         if self.runner is not None:
@@ -381,6 +408,8 @@ async def run(args: argparse.Namespace, warnings: WarningCounter) -> int:
 
             burst = [prepare("B") for _ in range(args.events)]  # signed before the clock starts
             overflows_before = listen_overflows()
+            graph_before = await bot.graph_counts()  # outside the timed CPU: it walks the live objects
+            slack_before = fake.connections()
             cpu_before, own_cpu_before = await bot.cpu_seconds(), time.process_time()
             began = time.perf_counter()
             sent = list(await asyncio.gather(*(send(session, bot.url, event) for event in burst)))
@@ -390,6 +419,8 @@ async def run(args: argparse.Namespace, warnings: WarningCounter) -> int:
             cards_done = time.perf_counter()
             cpu = await bot.cpu_seconds() - cpu_before
             own_cpu = time.process_time() - own_cpu_before
+            graph_after = await bot.graph_counts()
+            slack_after = fake.connections()
             concurrent = measure(fake, sent)
     finally:
         await bot.stop()
@@ -426,7 +457,12 @@ async def run(args: argparse.Namespace, warnings: WarningCounter) -> int:
     expected = args.events + args.repeats + 1
     print(
         f"fake Slack saw: auth.test {fake.count('auth.test')}, chat.postMessage {fake.count('chat.postMessage')}, "
-        f"chat.update {fake.count('chat.update')} (expected 1, {expected}, {expected})"
+        f"chat.update {fake.count('chat.update')} (expected 1, {expected}, {expected}); "
+        f"on {fake.connections()} connections, {slack_after - slack_before} of them opened during the burst"
+    )
+    print(
+        f"fake Graph saw during the burst: {graph_after[0] - graph_before[0]} requests on "
+        f"{graph_after[1] - graph_before[1]} new connections (whole run: {graph_after[0]} on {graph_after[1]})"
     )
 
     problems = baseline.problems + concurrent.problems
@@ -480,7 +516,10 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--repeats", type=positive, default=10, help="single events for the baseline (default 10)")
     parser.add_argument("--latency", type=float, default=0.1, help="seconds per fake Graph request (default 0.1)")
     parser.add_argument(
-        "--backlog", type=int, default=RUN_APP_BACKLOG, help="the bot's listen backlog (default 128, as web.run_app)"
+        "--backlog",
+        type=int,
+        default=LISTEN_BACKLOG,
+        help=f"the bot's listen backlog (default {LISTEN_BACKLOG}, as secretbot serve; aiohttp's own default is 128)",
     )
     parser.add_argument("--bot-process", action="store_true", help="serve the bot from a child process")
     parser.add_argument("--card-wait", type=float, default=60.0, help="seconds to wait for missing cards (60)")
