@@ -18,7 +18,7 @@ NOTHING_RECOGNISED = (
 
 def render_text(diagnosis: Diagnosis) -> str:
     if not diagnosis.input.recognised:
-        return NOTHING_RECOGNISED
+        return NOTHING_RECOGNISED + "\n"
     sections = [_headline(diagnosis), *_findings(diagnosis), _codes(diagnosis), _credentials(diagnosis)]
     sections.append(_graph(diagnosis))
     return "\n\n".join(s for s in sections if s).rstrip() + "\n"
