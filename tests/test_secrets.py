@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from handlers.parse import parse, transcript_text
-from handlers.parse.secrets import REDACTED, redact
+from handlers.parse.secrets import REDACTED, redact, redact_decoded
+from handlers.parse.unwrap import unwrap
 
 # Invented values of the real shapes (modern `xxx8Q~` + 34, previous `xxx7Q~` + 31, legacy 32).
 MODERN = "Zk38Q~pQ0vL2nA.r7Tc-Wm1xYb_3sGd9eHf4iJ~u"
@@ -104,3 +105,37 @@ def test_guid_given_as_secret_is_reported_as_secret_id_not_redacted() -> None:
 )
 def test_ordinary_text_is_not_a_secret(text: str) -> None:
     assert not redact(text).detected
+
+
+# A long paste that talks of secrets, so the second look after decoding reads only changed lines.
+_LOG_LINE = "2026-11-20 09:00:00 INFO token request for client secret credential flow, attempt {n} of many"
+_SECRET_LOG = "\n".join(_LOG_LINE.format(n=n) for n in range(40))
+_ENTITY_LEGACY = LEGACY.replace(":", "&#58;")
+_ESCAPED_MODERN = MODERN.replace("~", "\\u007e")
+
+
+def test_secret_that_only_decoding_reveals_is_found_among_unchanged_lines() -> None:
+    # An entity: raw, the token is too long to look like a secret.
+    text = f"{_SECRET_LOG}\nthe value was {_ENTITY_LEGACY} yesterday\n{_SECRET_LOG}"
+    assert not redact(text).detected
+    parsed = parse(text)
+    assert parsed.secret_value_detected and LEGACY[:3] in parsed.leaked_hints
+    assert LEGACY not in transcript_text(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"{_SECRET_LOG}\n&lt;p&gt; my client secret is {_ENTITY_LEGACY}",
+        f'{_SECRET_LOG}\n{{\\"client_secret\\": \\"{_ESCAPED_MODERN}\\"}}',
+        f"{_SECRET_LOG}\nAZURE_CLIENT_SECRET={MODERN}`x`{LEGACY}\n{_SECRET_LOG}",
+        f"password: {MODERN}\n{_SECRET_LOG}\n&amp; {LEGACY}",
+        # the marker that replaced a value makes a 32-character token with its neighbours
+        f"{_SECRET_LOG}\nXy9:{MODERN}:Qrstuvwxyz\n&amp; done",
+    ],
+)
+def test_reading_only_changed_lines_finds_what_reading_everything_finds(text: str) -> None:
+    first = redact(text)
+    decoded = unwrap(first.text)
+    assert decoded != first.text
+    assert redact_decoded(decoded, first) == redact(decoded)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bot.domain import ParsedInput
 from handlers.parse import extract
-from handlers.parse.secrets import redact
+from handlers.parse.secrets import redact, redact_decoded
 from handlers.parse.unwrap import unwrap
 
 __all__ = ["parse", "transcript_text"]
@@ -18,7 +18,7 @@ def parse(raw: str) -> ParsedInput:
     first = redact(raw)
     # Decoding (%7E, \u007e, entities) can reveal a secret the raw text hid, so look again.
     unwrapped = unwrap(first.text)
-    second = redact(unwrapped) if unwrapped != first.text else first
+    second = redact_decoded(unwrapped, first) if unwrapped != first.text else first
     text = second.text.lower()
     app_id, masked = extract.app_id(text)
     if app_id is None and extract.GUID_RE.fullmatch(text.strip()):
@@ -48,5 +48,5 @@ def transcript_text(raw: str) -> str:
     one that only decoding revealed (then the decoded text is shown, since the raw one hides it)."""
     first = redact(raw)
     unwrapped = unwrap(first.text)
-    second = redact(unwrapped)
+    second = redact_decoded(unwrapped, first)
     return first.text if second.text == unwrapped else second.text

@@ -9,7 +9,7 @@ linear in the length of the text.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 _HEX = "[0-9a-f]"
@@ -23,8 +23,12 @@ _SEP = r"""["']?[ \t]{0,3}(?:[:=][ \t\n]{0,4}["']?|["'])"""
 _ZERO_GUID = "00000000-0000-0000-0000-000000000000"
 
 GUID_RE = re.compile(rf"(?<![0-9a-z-]){GUID}")
-# Finds GUIDs from their first dash (a literal), which is much faster than a leading class.
-_GUID_TAIL = re.compile(rf"-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}(?![0-9a-z]|-[0-9a-z])")
+# Finds GUIDs from their first dash (a literal), which is much faster than a leading class; the
+# eight digits before it are checked behind it, and no letter, digit or dash may come before those.
+_GUID_FROM_DASH = re.compile(
+    rf"-(?=({_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}})(?![0-9a-z]|-[0-9a-z]))"
+    rf"(?<=({_HEX}{{8}})-)(?<![^\W_]{_HEX}{{8}}-)(?<!-{_HEX}{{8}}-)"
+)
 
 _APP_TIERS = (
     # "for app '…'", "Application with identifier '…'", "the application '…'(name)", "Client app ID: …"
@@ -111,16 +115,28 @@ _TRACE = _compile(_TRACE_TIERS)
 _CORRELATION = _compile(_CORRELATION_TIERS)
 
 
-def _hits(text: str, tier: tuple[re.Pattern[str], ...]) -> list[tuple[int, str]]:
-    return sorted((m.start(), m.group(1)) for pattern in tier for m in pattern.finditer(text))
+def _earliest(text: str, tier: tuple[re.Pattern[str], ...], usable: Callable[[str], bool]) -> str | None:
+    """The usable value that comes first in the text among the tier's patterns (on a tie, the
+    smaller value). Each pattern stops at its first usable match: a long log repeats ids."""
+    best: tuple[int, str] | None = None
+    for pattern in tier:
+        for match in pattern.finditer(text):
+            if usable(match.group(1)):
+                best = min(best, (match.start(), match.group(1))) if best else (match.start(), match.group(1))
+                break
+    return best[1] if best else None
+
+
+def _not_zero(value: str) -> bool:
+    return value != _ZERO_GUID
 
 
 def first_in_tiers(text: str, tiers: tuple[tuple[re.Pattern[str], ...], ...]) -> str | None:
     """The earliest usable value of the highest tier that has one."""
     for tier in tiers:
-        for _, value in _hits(text, tier):
-            if value != _ZERO_GUID:
-                return value
+        value = _earliest(text, tier, _not_zero)
+        if value is not None:
+            return value
     return None
 
 
@@ -131,10 +147,26 @@ def codes(text: str) -> tuple[int, ...]:
     if field:
         for number in re.findall(r"\d{5,7}", field.group(1)):
             found.setdefault(int(number))
-    mentions = sorted((m.start(), int(m.group(1))) for p in _CODE_MENTIONS for m in p.finditer(text))
-    for _, number in mentions:
+    first_seen: dict[int, int] = {}
+    for pattern in _CODE_MENTIONS:
+        for digits, start in _first_mentions(pattern, text).items():
+            number = int(digits)
+            first_seen[number] = min(start, first_seen.get(number, start))
+    for number in sorted(first_seen, key=first_seen.__getitem__):
         found.setdefault(number)
     return tuple(found)
+
+
+def _first_mentions(pattern: re.Pattern[str], text: str) -> dict[str, int]:
+    """Where each distinct number is first mentioned. A paste can repeat one code thousands of
+    times, so count the distinct ones in C first and stop walking matches once all were seen."""
+    distinct = len(set(pattern.findall(text)))
+    seen: dict[str, int] = {}
+    for match in pattern.finditer(text) if distinct else ():
+        seen.setdefault(match.group(1), match.start())
+        if len(seen) == distinct:
+            break
+    return seen
 
 
 def app_id(text: str) -> tuple[str | None, bool]:
@@ -143,12 +175,18 @@ def app_id(text: str) -> tuple[str | None, bool]:
     A real id anywhere beats a masked one: CI logs mask one line and print the id on another.
     """
     masked = False
+
+    def real_id(value: str) -> bool:
+        nonlocal masked
+        if value.startswith("*"):
+            masked = True
+            return False
+        return value != _ZERO_GUID
+
     for tier in _APP:
-        for _, value in _hits(text, tier):
-            if value.startswith("*"):
-                masked = True
-            elif value != _ZERO_GUID:
-                return value, False
+        value = _earliest(text, tier, real_id)
+        if value is not None:
+            return value, False
     return None, masked
 
 
@@ -210,19 +248,9 @@ def oauth_error(text: str) -> str | None:
 
 def guids(text: str) -> tuple[str, ...]:
     """Every well-formed GUID, in order of first appearance."""
-    found: dict[str, None] = {}
-    for match in _GUID_TAIL.finditer(text):
-        start = match.start() - 8
-        candidate = text[max(start, 0) : match.end()]
-        if start >= 0 and GUID_RE.fullmatch(candidate) and not _continues_left(text, start):
-            found.setdefault(candidate)
+    found = dict.fromkeys(f"{head}-{tail}" for tail, head in _GUID_FROM_DASH.findall(text))
     found.pop(_ZERO_GUID, None)
     return tuple(found)
-
-
-def _continues_left(text: str, start: int) -> bool:
-    before = text[start - 1 : start]
-    return before.isalnum() or before == "-"
 
 
 def client_credentials(text: str) -> bool:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass
-from itertools import compress
 
 REDACTED = "[redacted-secret]"
 
@@ -28,8 +27,10 @@ _GUID_RE = re.compile(_GUID + r"\Z")
 
 # A key that carries a secret, then an optional separator and quote, then the value. Every
 # alternative starts with a literal (boundaries are checked after it), which keeps the scan fast.
-# A whole value: no delimiter inside, and none of its characters right after it.
-_VALUE = r"""["']?([^\s"'`<>,;&()\[\]{}|]{16,64})(?![^\s"'`<>,;&()\[\]{}|])"""
+# A whole value: no delimiter inside, and none of its characters right after it. Possessive, since
+# giving characters back can never succeed (the next one would not be a delimiter): a run of keys
+# with no delimiter after them would otherwise retry every shorter length at each key.
+_VALUE = r"""["']?([^\s"'`<>,;&()\[\]{}|]{16,64}+)(?![^\s"'`<>,;&()\[\]{}|])"""
 _KEYED = tuple(
     re.compile(key + _VALUE)
     for key in (
@@ -45,8 +46,11 @@ _FILE_LIKE = re.compile(r"^(?:/|\./|~/|[a-z]:\\)|\.(?:pem|pfx|crt|cer|p12|key|js
 
 # Legacy secrets only count where the paste talks about secrets at all: their shapes are common.
 _SECRET_CONTEXT = ("secret", "password", "credential", "-p ")
-_DELIMITERS_TO_SPACE = str.maketrans(dict.fromkeys("'\"`<>(),;|", " "))
-_LEGACY_LENGTHS = frozenset({32, 34})
+# Delimiters and every kind of whitespace become a plain space, so a token of the right length is
+# found from the space before it (a literal): one fast scan instead of splitting out every word.
+_SPACES = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
+_TOKEN_BREAKS_TO_SPACE = str.maketrans(dict.fromkeys("'\"`<>(),;|" + _SPACES, " "))
+_LEGACY_TOKEN = re.compile(r" (\S{32}(?:\S\S)?)(?!\S)")
 _LEGACY32_CHARS = re.compile(r"[A-Za-z0-9.=\-:\[_@/*\]+?]{32}\Z")
 _LEGACY34_CHARS = re.compile(r"[A-Za-z0-9_~.-]{34}\Z")
 
@@ -58,6 +62,7 @@ class Redaction:
     possible: bool = False  # a value of a legacy shape that may be a secret
     hints: tuple[str, ...] = ()  # first three characters of each value: what Graph calls `hint`
     secret_guid: str | None = None  # a GUID passed where the secret value belongs
+    legacy_checked: bool = False  # the text talked of secrets, so legacy shapes were looked for
 
     @property
     def detected(self) -> bool:
@@ -66,10 +71,34 @@ class Redaction:
 
 def redact(text: str) -> Redaction:
     """Return `text` with every secret-shaped value replaced by a marker, and what was found."""
-    modern = _modern_values(text)
     lowered = _ascii_lower(text)
-    keyed, secret_guid = _keyed_values(text, lowered)
-    legacy = _legacy_values(text) if any(word in lowered for word in _SECRET_CONTEXT) else []
+    return _redact(text, text, lowered, _talks_of_secrets(lowered))
+
+
+def redact_decoded(decoded: str, earlier: Redaction) -> Redaction:
+    """`redact` for a decoded form of `earlier.text`, looking only at the lines decoding changed.
+
+    Every pattern here stays within one line, and a line that `earlier` scanned and that still
+    has no marker had nothing in it: each value found is cut everywhere. So only new lines (and
+    lines around a marker, which may now join it into a longer token) can hold something new.
+    """
+    lowered = _ascii_lower(decoded)
+    legacy = _talks_of_secrets(lowered)
+    # Comparing lines only pays for the slow legacy scan, and only when lines are long: per line it
+    # costs about what scanning 64 characters does.
+    short_lines = decoded.count("\n") * 64 > len(decoded)
+    if not legacy or short_lines or not earlier.legacy_checked:
+        return _redact(decoded, decoded, lowered, legacy)
+    scanned = set(earlier.text.split("\n"))
+    fresh = "\n".join(line for line in decoded.split("\n") if line not in scanned or REDACTED in line)
+    return _redact(decoded, fresh, _ascii_lower(fresh), legacy)
+
+
+def _redact(text: str, scan: str, scan_lowered: str, legacy_shapes: bool) -> Redaction:
+    """Cut from `text` every secret-shaped value found in `scan` (all or part of `text`)."""
+    modern = _modern_values(scan)
+    keyed, secret_guid = _keyed_values(scan, scan_lowered)
+    legacy = _legacy_values(scan) if legacy_shapes else []
     values = list(dict.fromkeys(modern + keyed + legacy))
     # Longest first, so a value that contains another is cut whole.
     for value in sorted(values, key=len, reverse=True):
@@ -80,7 +109,12 @@ def redact(text: str) -> Redaction:
         possible=bool(legacy) and not (modern or keyed),
         hints=tuple(dict.fromkeys(value[:3] for value in values)),
         secret_guid=secret_guid,
+        legacy_checked=legacy_shapes,
     )
+
+
+def _talks_of_secrets(lowered: str) -> bool:
+    return any(word in lowered for word in _SECRET_CONTEXT)
 
 
 def _ascii_lower(text: str) -> str:
@@ -104,9 +138,8 @@ def _keyed_values(text: str, lowered: str) -> tuple[list[str], str | None]:
 
 
 def _legacy_values(text: str) -> list[str]:
-    # Every word is looked at, so only C-level builtins touch them all; Python sees the few of length 32/34.
-    tokens = text.translate(_DELIMITERS_TO_SPACE).split()
-    candidates = compress(tokens, map(_LEGACY_LENGTHS.__contains__, map(len, tokens)))
+    # Only the regex engine touches every word; Python sees the few of length 32 or 34.
+    candidates = _LEGACY_TOKEN.findall(" " + text.translate(_TOKEN_BREAKS_TO_SPACE))
     return [token for token in candidates if _looks_like_legacy_secret(token)]
 
 
