@@ -28,7 +28,7 @@ _QUOTE_MARK = re.compile(r"\n[ \t]{0,8}(?:>[ \t]?){1,8}")
 _UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _ESCAPES = {"\\r\\n": "\n", "\\n": "\n", "\\r": "\n", "\\t": "\t", '\\"': '"', "\\'": "'", "\\/": "/"}
 _ESCAPE = re.compile(r"\\(?:r\\n|[nrt\"'/])")
-_FEW_ESCAPES = 20_000
+_FEW_ESCAPES = 20_000  # above this many backslashes, one str.replace per kind beats a call per escape
 # A whitespace-delimited token with an `=` in it: form-encoded when it also has + or %XX.
 _FORM_RUN = re.compile(r"(?<!\S)[^\s=]*+=\S*+")
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
