@@ -122,7 +122,8 @@ def _earliest(text: str, tier: tuple[re.Pattern[str], ...], usable: Callable[[st
     for pattern in tier:
         for match in pattern.finditer(text):
             if usable(match.group(1)):
-                best = min(best, (match.start(), match.group(1))) if best else (match.start(), match.group(1))
+                hit = (match.start(), match.group(1))
+                best = hit if best is None else min(best, hit)
                 break
     return best[1] if best else None
 
