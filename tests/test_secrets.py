@@ -83,6 +83,22 @@ def test_legacy_shape_is_only_possible_and_needs_context() -> None:
     assert LEGACY not in result.text
 
 
+# The 34-character legacy shape: letters, digits and at least one of - ~ _ .
+LEGACY34 = "Xq4-Tz8_Lm2.Vb6~Rn0-Wk5_Jh9.Pd3~Gs"
+
+
+@pytest.mark.parametrize("value", [LEGACY, LEGACY34])
+def test_legacy_shapes_of_both_lengths_are_found_between_any_delimiters(value: str) -> None:
+    for text in (f"client secret:\u3000{value}\u3000ok", f"secret=({value});", f"secret\t'{value}'"):
+        result = redact(text)
+        assert result.possible and value not in result.text, text
+
+
+@pytest.mark.parametrize("value", [LEGACY[:-1], LEGACY34 + "A", LEGACY34[:-1]])
+def test_legacy_shapes_of_other_lengths_are_not_secrets(value: str) -> None:
+    assert not redact(f"client secret ({value})").detected
+
+
 def test_guid_given_as_secret_is_reported_as_secret_id_not_redacted() -> None:
     guid = "0c1d2e3f-9999-8888-7777-fedcba987654"
     result = redact(f"az login --service-principal -u app -p {guid} --tenant t")
