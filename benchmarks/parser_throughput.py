@@ -27,7 +27,7 @@ from handlers.parse import extract, parse
 
 MB = 1_000_000  # characters; every input below is ASCII but the realistic one, which is measured in UTF-8 bytes
 GOAL_MS_PER_MB = 50.0
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "corpus"
 SEED = 20261120  # fixed, so every run parses the same text
 
 
@@ -46,9 +46,9 @@ class Case:
 
 
 def paste_texts() -> tuple[list[str], str]:
-    """Error texts people paste: the shared corpus and the sample errors (or the samples alone)."""
+    """Error texts people paste: the test corpus and the sample errors."""
     samples = [s.text for s in sample_errors()]
-    files = sorted(CORPUS.glob("*.jsonl")) if CORPUS.is_dir() else []
+    files = sorted(CORPUS.glob("*.jsonl"))
     corpus = [json.loads(line)["text"] for f in files for line in f.read_text("utf-8").splitlines() if line.strip()]
     source = f"{len(corpus)} corpus texts + {len(samples)} sample errors" if corpus else "sample errors only"
     return corpus + samples, source

@@ -1,7 +1,7 @@
-"""Where the shared reference material lives: ../shared beside the project checkout."""
+"""Where the tests' own data lives: everything a test reads is inside the project (tests/fixtures)."""
 
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-CORPUS = SHARED / "corpus"
+FIXTURES = ROOT / "tests" / "fixtures"
+CORPUS = FIXTURES / "corpus"

@@ -9,8 +9,9 @@ import pytest
 
 from bot.domain import Category, CodeInfo
 from handlers.catalog import Catalog, load_catalog, parse_catalog
+from tests.paths import FIXTURES
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "aadsts-codes.md"
+REFERENCE = FIXTURES / "aadsts-reference-codes.md"
 
 # A table row of the reference: `| AADSTS50012 † | AuthenticationFailed: ... |`.
 ROW = re.compile(r"^\|\s*AADSTS(\d+)(?:\s*†)?\s*\|\s*(.*?)\s*\|", re.MULTILINE)
@@ -35,8 +36,6 @@ summary = "The secret does not match."
 @pytest.fixture(scope="module")
 def reference() -> dict[int, str]:
     """Code number -> short meaning, from both tables of the reference file."""
-    if not REFERENCE.is_file():
-        pytest.skip(f"reference file not found: {REFERENCE}")
     rows = {int(code): meaning for code, meaning in ROW.findall(REFERENCE.read_text(encoding="utf-8"))}
     assert len(rows) > 300, "the reference parser found too few codes"
     return rows

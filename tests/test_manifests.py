@@ -1,6 +1,6 @@
 """The Slack and Teams app manifests in manifest/, the Teams icons and the Teams app package.
 
-Slack: validated with jsonschema against slackapi/manifest-schema (vendored in ../shared/schemas).
+Slack: validated with jsonschema against slackapi/manifest-schema (copied to tests/fixtures/schemas).
 Teams: validated by Microsoft's own @microsoft/app-manifest from node_modules, through
 tests/js/validate-teams-manifest.js (offline; skipped without node or the package unless
 SECRETBOT_REQUIRE_TOOLS=1, then failed).
@@ -23,11 +23,11 @@ from jsonschema import Draft7Validator
 from PIL import Image
 
 from bot.teams_package import PLACEHOLDER_HOST, PLACEHOLDER_ID, build_teams_package
-from tests.paths import ROOT, SHARED
+from tests.paths import FIXTURES, ROOT
 from tests.tools import missing_tool
 
 SLACK_MANIFEST = ROOT / "manifest" / "slack" / "manifest.yaml"
-SLACK_SCHEMA = SHARED / "schemas" / "slack-manifest.schema.1.0.0.json"
+SLACK_SCHEMA = FIXTURES / "schemas" / "slack-manifest.schema.1.0.0.json"
 TEAMS_DIR = ROOT / "manifest" / "teams"
 TEAMS_MANIFEST = TEAMS_DIR / "manifest.json"
 VALIDATE_JS = ROOT / "tests" / "js" / "validate-teams-manifest.js"
@@ -54,8 +54,6 @@ def slack() -> Json:
 
 
 def _slack_validator() -> Draft7Validator:
-    if not SLACK_SCHEMA.is_file():
-        pytest.skip(f"the Slack manifest schema is not at {SLACK_SCHEMA} (../shared is absent)")
     schema = json.loads(SLACK_SCHEMA.read_text(encoding="utf-8"))
     Draft7Validator.check_schema(schema)
     return Draft7Validator(schema)

@@ -19,9 +19,8 @@ CORRELATION = "0c1d2e3f-9999-8888-7777-fedcba987654"
 def _corpus() -> list[dict[str, object]]:
     cases = []
     for name in ("seed-errors.jsonl", "real-errors.jsonl"):
-        path = CORPUS / name
-        if path.exists():
-            cases += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        lines = (CORPUS / name).read_text(encoding="utf-8").splitlines()
+        cases += [json.loads(line) for line in lines if line.strip()]
     return cases
 
 
