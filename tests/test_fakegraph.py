@@ -602,7 +602,7 @@ async def test_directory_audits_by_target_and_category(raw: httpx.AsyncClient) -
 
 async def test_directory_audits_deserialize_without_leftovers(client: GraphServiceClient) -> None:
     audits = await client.audit_logs.directory_audits.get()
-    assert len(audits.value) == 4 and clean(audits.value) == []
+    assert len(audits.value) == 5 and clean(audits.value) == []
 
 
 async def test_export_without_audit_keys_answers_403() -> None:
