@@ -324,6 +324,7 @@ class GraphReport:
     mode: GraphMode
     round_trips: int = 0
     missing_permissions: tuple[str, ...] = ()
+    coverage: Coverage = Coverage()  # what the source held: a file may lack SPs, deleted apps, logs
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,7 @@ async def _with_directory(
     missing = facts.missing_permissions + (activity.missing_permissions if activity else ())
     if activity is not None:
         findings = _with_activity(findings, activity, facts.application or facts.deleted_application)
-    graph = GraphReport(directory.mode, round_trips, tuple(dict.fromkeys(missing)))
+    graph = GraphReport(directory.mode, round_trips, tuple(dict.fromkeys(missing)), facts.coverage)
     return _answer(parsed, known, findings, graph, ref, facts=facts, activity=activity)
 
 

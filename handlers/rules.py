@@ -501,9 +501,9 @@ def activity_evidence(activity: Activity, app: Application | None) -> tuple[str,
     audits = sorted(activity.audits, key=_audit_weight)[:MAX_AUDIT_LINES]
     lines.extend(_audit_line(entry, keys) for entry in sorted(audits, key=lambda e: e.when, reverse=True))
     if activity.not_in_source:
-        logs = " and ".join(activity.not_in_source)
+        logs = " or ".join(activity.not_in_source) + (" logs" if len(activity.not_in_source) > 1 else " log")
         lines.append(
-            f"This file holds no {logs} log, so evidence of failed sign-ins and of who changed the app's secrets "
+            f"This file holds no {logs}, so evidence of failed sign-ins and of who changed the app's secrets "
             "needs live Graph (with AuditLog.Read.All)."
         )
     return tuple(lines)
@@ -515,21 +515,25 @@ ACTIVITY_DAYS = 30  # how far back the logs are read (Entra ID keeps them 30 day
 
 def _sign_in_evidence(activity: Activity, app: Application | None) -> list[str]:
     lines = []
-    if activity.correlation_id and activity.correlated:
-        return _failures(activity.correlated, app, f"the request with correlation id {activity.correlation_id}")
-    if activity.correlation_id:
+    correlation = activity.correlation_id
+    if correlation and activity.correlated:
+        found = _failures(activity.correlated, app, f"correlation id {correlation}")
+        latest = max(activity.correlated, key=lambda s: s.created)
+        return found or [
+            f"Sign-in log: the sign-in with correlation id {correlation} succeeded at {when(latest.created)}."
+        ]
+    if correlation:
         lines.append(
-            f"Sign-in log: no sign-in with correlation id {activity.correlation_id} in the last {ACTIVITY_DAYS} days "
-            "of logs (a sign-in can take a few minutes to appear)."
+            f"Sign-in log: no sign-in with correlation id {correlation} in the last {ACTIVITY_DAYS} days of logs "
+            "(a sign-in can take a few minutes to appear)."
         )
     around = activity.around
+    scope = "this app's latest sign-ins"
     if around is not None:
-        scope = f"the app between {when(around - SIGN_IN_WINDOW)} and {when(around + SIGN_IN_WINDOW)}"
-    else:
-        scope = "the app's latest sign-ins"
+        scope = f"this app, {when(around - SIGN_IN_WINDOW)} to {when(around + SIGN_IN_WINDOW)}"
     found = _failures(activity.sign_ins, app, scope)
-    if not found and (around is not None or activity.correlation_id):
-        found = [f"Sign-in log: no failed sign-ins of {scope}."]
+    if not found and (around is not None or correlation):
+        found = [f"Sign-in log ({scope}): no failed sign-ins."]
     return lines + found
 
 
@@ -541,7 +545,7 @@ def _failures(sign_ins: tuple[SignIn, ...], app: Application | None, scope: str)
     ips = sorted({s.ip_address for s in failures if s.ip_address})
     codes = ", ".join(f"AADSTS{c}" for c in sorted({s.error_code for s in failures if s.error_code}))
     lines = [
-        f"Sign-in log, {scope}: {len(failures)} failed sign-in(s) ({codes}), the last at {when(latest.created)}"
+        f"Sign-in log ({scope}): {len(failures)} failed sign-in(s) with {codes}, the last at {when(latest.created)}"
         + (f" from {', '.join(ips[:5])}" if ips else "")
         + "."
     ]
