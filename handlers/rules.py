@@ -564,7 +564,7 @@ def _audit_weight(entry: AuditEntry) -> tuple[int, float]:
 
 def _audit_line(entry: AuditEntry, keys: dict[str, Credential]) -> str:
     actor = entry.actor or "an unknown actor"
-    where = " of the service principal" if entry.target_type == "ServicePrincipal" else ""
+    where = " on the service principal" if entry.target_type == "ServicePrincipal" else ""
     failed = "" if entry.result in (None, "success") else f" (result: {entry.result})"
     if entry.is_deletion:
         return f"Audit log: {actor} deleted the app at {when(entry.when)}{failed}."
