@@ -148,7 +148,14 @@ class NaiveDirectory:
         )
 
     async def activity(
-        self, app_id: str, object_id: str | None, *, correlation_id: str | None, since: datetime
+        self,
+        app_id: str,
+        object_id: str | None,
+        *,
+        correlation_id: str | None,
+        since: datetime,
+        around: datetime | None = None,  # the batched directory's later questions; not measured here
+        sp_object_id: str | None = None,
     ) -> Activity:
         stamp = since.strftime("%Y-%m-%dT%H:%M:%SZ")
         service_principal = "signInEventTypes/any(t: t eq 'servicePrincipal')"

@@ -7,7 +7,7 @@ edges, so the use cases in `handlers` never see a wire format.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -225,6 +225,23 @@ class Tenant:
 
 
 @dataclass(frozen=True)
+class Coverage:
+    """What a directory source holds. Live Graph holds it all; an exported file often less
+    (`az ad app list --all` prints applications only), and what a source lacks proves nothing."""
+
+    tenant: bool = True
+    service_principals: bool = True
+    deleted_applications: bool = True
+    sign_ins: bool = True
+    audits: bool = True
+
+    @property
+    def complete_directory(self) -> bool:
+        """True when an app missing from the source is missing from the tenant."""
+        return self.service_principals and self.deleted_applications
+
+
+@dataclass(frozen=True)
 class AppLookup:
     """Everything the core lookup learned about one appId, in one Graph round trip where possible."""
 
@@ -235,6 +252,7 @@ class AppLookup:
     tenant: Tenant | None = None
     missing_permissions: tuple[str, ...] = ()
     round_trips: int = 1
+    coverage: Coverage = Coverage()
 
 
 @dataclass(frozen=True)
@@ -248,21 +266,45 @@ class SignIn:
 
 
 @dataclass(frozen=True)
+class AuditedKey:
+    """A secret or certificate named in an audit entry's KeyDescription."""
+
+    key_id: str
+    kind: CredentialKind | None  # None: a key type other than Password or AsymmetricX509Cert
+    display_name: str | None
+
+
+@dataclass(frozen=True)
 class AuditEntry:
     when: datetime
     activity: str
     actor: str | None
     result: str | None = None
+    target_type: str | None = None  # "Application" or "ServicePrincipal"
+    added: tuple[AuditedKey, ...] = ()
+    removed: tuple[AuditedKey, ...] = ()
+    account_enabled: bool | None = None  # the new accountEnabled when the entry changed it
+
+    @property
+    def is_deletion(self) -> bool:
+        return self.activity.strip().lower().startswith("delete application")
+
+
+SIGN_IN_WINDOW = timedelta(minutes=15)  # sign-ins read either side of an error's timestamp
 
 
 @dataclass(frozen=True)
 class Activity:
     """Optional evidence from the audit logs; empty when the tenant or permissions do not allow it."""
 
-    sign_ins: tuple[SignIn, ...] = ()
+    sign_ins: tuple[SignIn, ...] = ()  # the app's sign-ins: around `around`, else the latest
     audits: tuple[AuditEntry, ...] = ()
     missing_permissions: tuple[str, ...] = ()
     round_trips: int = 1
+    correlation_id: str | None = None  # asked for; `correlated` holds the sign-ins that carry it
+    correlated: tuple[SignIn, ...] = ()
+    around: datetime | None = None  # `sign_ins` are from SIGN_IN_WINDOW either side of this time
+    not_in_source: tuple[str, ...] = ()  # logs the source does not hold ("sign-in", "audit"): a file
 
 
 # --- the answer --------------------------------------------------------------------------------
@@ -282,6 +324,7 @@ class GraphReport:
     mode: GraphMode
     round_trips: int = 0
     missing_permissions: tuple[str, ...] = ()
+    coverage: Coverage = Coverage()  # what the source held: a file may lack SPs, deleted apps, logs
 
 
 @dataclass(frozen=True)

@@ -60,11 +60,20 @@ class MeteredDirectory:
         return result
 
     async def activity(
-        self, app_id: str, object_id: str | None, *, correlation_id: str | None, since: datetime
+        self,
+        app_id: str,
+        object_id: str | None,
+        *,
+        correlation_id: str | None,
+        since: datetime,
+        around: datetime | None = None,
+        sp_object_id: str | None = None,
     ) -> Activity:
         started = time.perf_counter()
         try:
-            result = await self._inner.activity(app_id, object_id, correlation_id=correlation_id, since=since)
+            result = await self._inner.activity(
+                app_id, object_id, correlation_id=correlation_id, since=since, around=around, sp_object_id=sp_object_id
+            )
         except DirectoryError:
             self._observe("activity", "error", started)
             raise

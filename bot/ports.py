@@ -27,9 +27,20 @@ class Directory(Protocol):
         ...
 
     async def activity(
-        self, app_id: str, object_id: str | None, *, correlation_id: str | None, since: datetime
+        self,
+        app_id: str,
+        object_id: str | None,
+        *,
+        correlation_id: str | None,
+        since: datetime,
+        around: datetime | None = None,
+        sp_object_id: str | None = None,
     ) -> Activity:
-        """Recent sign-ins of the app's service principal and audit entries about its credentials."""
+        """Sign-ins of the app's service principal and audit entries about the app and its SP.
+
+        `correlation_id`: the failed request's sign-ins, if the log has them; `around`: the error's
+        time, to read the app's sign-ins near it (else its latest); `since`: where the logs end.
+        """
         ...
 
 

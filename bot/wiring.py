@@ -38,7 +38,7 @@ async def open_directory(settings: Settings, snapshot: str | None = None) -> Asy
         tenant = load_snapshot(snapshot_path(snapshot))
         async with FakeGraph(tenant, latency=settings.snapshot_latency) as graph:
             client = build_graph_client(graph.base_url, LocalTokenCredential())
-            yield GraphDirectory(client, GraphMode.SNAPSHOT)
+            yield GraphDirectory(client, GraphMode.SNAPSHOT, coverage=tenant.coverage)
         return
     if settings.graph_credentials:
         # kiota-authentication-azure >= 1.16 leaves the credential open (older ones closed it after

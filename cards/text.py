@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.domain import Credential, Diagnosis, Finding, FoundIn, GraphMode
-from cards.view import EXAMPLE_PASTE, FOUND_IN_WORDS
+from cards.view import EXAMPLE_PASTE, found_in_words
 
 NOTHING_RECOGNISED = (
     "I could not find an Entra ID error in that text.\n\n"
@@ -29,9 +29,9 @@ def _headline(diagnosis: Diagnosis) -> str:
     codes = ", ".join(f"AADSTS{c}" for c in diagnosis.input.codes) or "no error code"
     subject = f"{codes} · app {diagnosis.input.app_id}" if diagnosis.input.app_id else codes
     if diagnosis.app and diagnosis.found_in:
-        subject += f" ('{diagnosis.app.display_name}', {FOUND_IN_WORDS[diagnosis.found_in]})"
+        subject += f" ('{diagnosis.app.display_name}', {found_in_words(diagnosis, diagnosis.found_in)})"
     elif diagnosis.found_in is FoundIn.NOWHERE:
-        subject += f" ({FOUND_IN_WORDS[FoundIn.NOWHERE]})"
+        subject += f" ({found_in_words(diagnosis, FoundIn.NOWHERE)})"
     if primary is None:
         meaning = diagnosis.errors[0].summary if diagnosis.errors else "No cause could be determined."
         return f"{subject}\n\n{meaning}"

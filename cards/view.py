@@ -132,6 +132,13 @@ FOUND_IN_WORDS = {
     FoundIn.OTHER_TENANT: "registered in another tenant",
     FoundIn.NOWHERE: "not in this tenant",
 }
+# A file without service principals or deleted apps (`az ad app list --all`) speaks only for itself.
+EXPORT_FOUND_IN_WORDS = {**FOUND_IN_WORDS, FoundIn.TENANT: "in this export", FoundIn.NOWHERE: "not in this export"}
+
+
+def found_in_words(diagnosis: Diagnosis, found_in: FoundIn) -> str:
+    complete = diagnosis.graph.coverage.complete_directory
+    return (FOUND_IN_WORDS if complete else EXPORT_FOUND_IN_WORDS)[found_in]
 
 
 def answer_view(diagnosis: Diagnosis) -> AnswerView:
@@ -219,7 +226,7 @@ def _subject(diagnosis: Diagnosis) -> str:
     elif diagnosis.input.app_id:
         parts.append(f"app {diagnosis.input.app_id}")
     if diagnosis.found_in is not None:
-        parts.append(FOUND_IN_WORDS[diagnosis.found_in])
+        parts.append(found_in_words(diagnosis, diagnosis.found_in))
     return " · ".join(parts) or "Entra ID error"
 
 

@@ -73,23 +73,28 @@ async def _with_directory(
     round_trips = facts.round_trips + (activity.round_trips if activity else 0)
     missing = facts.missing_permissions + (activity.missing_permissions if activity else ())
     if activity is not None:
-        findings = _with_activity(findings, activity, facts.application)
-    graph = GraphReport(directory.mode, round_trips, tuple(dict.fromkeys(missing)))
+        findings = _with_activity(findings, activity, facts.application or facts.deleted_application)
+    graph = GraphReport(directory.mode, round_trips, tuple(dict.fromkeys(missing)), facts.coverage)
     return _answer(parsed, known, findings, graph, ref, facts=facts, activity=activity)
 
 
 def _wants_activity(parsed: ParsedInput, facts: AppLookup) -> bool:
-    return facts.application is not None and bool(parsed.codes or parsed.correlation_id)
+    # A deleted app too: its audit log says who deleted it and when.
+    app = facts.application or facts.deleted_application
+    return app is not None and bool(parsed.codes or parsed.correlation_id)
 
 
 async def _activity(parsed: ParsedInput, facts: AppLookup, directory: Directory, ref: datetime) -> Activity:
-    assert facts.application is not None
+    app = facts.application or facts.deleted_application
+    assert app is not None
     try:
         return await directory.activity(
             facts.app_id,
-            facts.application.object_id,
+            app.object_id,
             correlation_id=parsed.correlation_id,
             since=ref - ACTIVITY_WINDOW,
+            around=parsed.timestamp,
+            sp_object_id=facts.service_principal.object_id if facts.service_principal else None,
         )
     except DirectoryError as error:
         return Activity(missing_permissions=_permissions(error) or (AUDIT_PERMISSION,), round_trips=1)

@@ -10,9 +10,12 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from bot.domain import (
+    SIGN_IN_WINDOW,
     Activity,
     Application,
     AppLookup,
+    AuditedKey,
+    AuditEntry,
     Category,
     Cause,
     CodeInfo,
@@ -21,6 +24,7 @@ from bot.domain import (
     Finding,
     ParsedInput,
     Severity,
+    SignIn,
 )
 
 PRIORITY = (
@@ -222,6 +226,8 @@ def _disabled(parsed: ParsedInput, app: Application, facts: AppLookup) -> Findin
                 "Enable it under Enterprise applications > Properties > 'Enabled for users to sign in'.",
             ),
         )
+    if not facts.coverage.service_principals:
+        return None  # a file without service principals cannot say whether the app is enabled now
     if DISABLED_CODES & set(parsed.codes):
         return Finding(
             Cause.APP_DISABLED,
@@ -283,6 +289,8 @@ def _not_in_tenant(parsed: ParsedInput, facts: AppLookup) -> list[Finding]:
                 ),
             )
         ]
+    if not facts.coverage.complete_directory:
+        return [_not_in_export(facts)]
     return [
         Finding(
             Cause.APP_NOT_FOUND,
@@ -296,6 +304,33 @@ def _not_in_tenant(parsed: ParsedInput, facts: AppLookup) -> list[Finding]:
             ),
         )
     ]
+
+
+def _not_in_export(facts: AppLookup) -> Finding:
+    """An export without service principals or deleted apps (`az ad app list --all`) proves no absence."""
+    lacks = [
+        name
+        for name, held in (
+            ("service principals", facts.coverage.service_principals),
+            ("deleted applications", facts.coverage.deleted_applications),
+        )
+        if not held
+    ]
+    return Finding(
+        Cause.APP_NOT_FOUND,
+        Severity.WARNING,
+        "No app with this id is in this export; that alone does not say it is missing from the tenant.",
+        (
+            f"No application in the file has appId {facts.app_id}.",
+            f"The file holds no {' and no '.join(lacks)}, so the app may still exist in the tenant: deleted, "
+            "or registered in another tenant and present here only as a service principal.",
+        ),
+        (
+            "Check the client id for typos; the error quotes the id the client actually sent.",
+            "Diagnose against live Graph (or a full snapshot with servicePrincipals and deletedApplications) "
+            "for a definite answer.",
+        ),
+    )
 
 
 def credential_findings(parsed: ParsedInput, app: Application, ref: datetime) -> list[Finding]:
@@ -459,22 +494,94 @@ def _capacity(
 
 def activity_evidence(activity: Activity, app: Application | None) -> tuple[str, ...]:
     """Sentences about recent sign-ins and credential changes, to add to the headline finding."""
-    lines = []
-    failures = [s for s in activity.sign_ins if s.error_code]
-    if failures:
-        latest = max(failures, key=lambda s: s.created)
-        ips = sorted({s.ip_address for s in failures if s.ip_address})
+    lines: list[str] = []
+    if "sign-in" not in activity.not_in_source:
+        lines.extend(_sign_in_evidence(activity, app))
+    keys = {c.key_id: c for c in app.credentials} if app else {}
+    audits = sorted(activity.audits, key=_audit_weight)[:MAX_AUDIT_LINES]
+    lines.extend(_audit_line(entry, keys) for entry in sorted(audits, key=lambda e: e.when, reverse=True))
+    if activity.not_in_source:
+        logs = " or ".join(activity.not_in_source) + (" logs" if len(activity.not_in_source) > 1 else " log")
         lines.append(
-            f"Sign-in log: {len(failures)} failed sign-in(s), the last at {when(latest.created)}"
-            + (f" from {', '.join(ips[:5])}" if ips else "")
-            + "."
-        )
-        names = {c.key_id: c for c in app.credentials} if app else {}
-        for key_id in sorted({s.credential_key_id for s in failures if s.credential_key_id}):
-            known = names.get(key_id)
-            lines.append(f"Failed sign-ins used {describe(known)}." if known else f"Failed sign-ins used key {key_id}.")
-    for entry in activity.audits[:3]:
-        lines.append(
-            f"Audit log: {entry.activity.strip()} by {entry.actor or 'an unknown actor'} at {when(entry.when)}."
+            f"This file holds no {logs}, so evidence of failed sign-ins and of who changed the app's secrets "
+            "needs live Graph (with AuditLog.Read.All)."
         )
     return tuple(lines)
+
+
+MAX_AUDIT_LINES = 4
+ACTIVITY_DAYS = 30  # how far back the logs are read (Entra ID keeps them 30 days with P1)
+
+
+def _sign_in_evidence(activity: Activity, app: Application | None) -> list[str]:
+    lines = []
+    correlation = activity.correlation_id
+    if correlation and activity.correlated:
+        found = _failures(activity.correlated, app, f"correlation id {correlation}")
+        latest = max(activity.correlated, key=lambda s: s.created)
+        return found or [
+            f"Sign-in log: the sign-in with correlation id {correlation} succeeded at {when(latest.created)}."
+        ]
+    if correlation:
+        lines.append(
+            f"Sign-in log: no sign-in with correlation id {correlation} in the last {ACTIVITY_DAYS} days of logs "
+            "(a sign-in can take a few minutes to appear)."
+        )
+    around = activity.around
+    scope = "this app's latest sign-ins"
+    if around is not None:
+        scope = f"this app, {when(around - SIGN_IN_WINDOW)} to {when(around + SIGN_IN_WINDOW)}"
+    found = _failures(activity.sign_ins, app, scope)
+    if not found and (around is not None or correlation):
+        found = [f"Sign-in log ({scope}): no failed sign-ins."]
+    return lines + found
+
+
+def _failures(sign_ins: tuple[SignIn, ...], app: Application | None, scope: str) -> list[str]:
+    failures = [s for s in sign_ins if s.error_code]
+    if not failures:
+        return []
+    latest = max(failures, key=lambda s: s.created)
+    ips = sorted({s.ip_address for s in failures if s.ip_address})
+    codes = ", ".join(f"AADSTS{c}" for c in sorted({s.error_code for s in failures if s.error_code}))
+    lines = [
+        f"Sign-in log ({scope}): {len(failures)} failed sign-in(s) with {codes}, the last at {when(latest.created)}"
+        + (f" from {', '.join(ips[:5])}" if ips else "")
+        + "."
+    ]
+    names = {c.key_id: c for c in app.credentials} if app else {}
+    for key_id in sorted({s.credential_key_id for s in failures if s.credential_key_id}):
+        known = names.get(key_id)
+        lines.append(f"Failed sign-ins used {describe(known)}." if known else f"Failed sign-ins used key {key_id}.")
+    return lines
+
+
+def _audit_weight(entry: AuditEntry) -> tuple[int, float]:
+    """Deletions, credential changes and enabling or disabling first; newest first within each."""
+    telling = entry.is_deletion or entry.added or entry.removed or entry.account_enabled is not None
+    return (0 if telling else 1, -entry.when.timestamp())
+
+
+def _audit_line(entry: AuditEntry, keys: dict[str, Credential]) -> str:
+    actor = entry.actor or "an unknown actor"
+    where = " on the service principal" if entry.target_type == "ServicePrincipal" else ""
+    failed = "" if entry.result in (None, "success") else f" (result: {entry.result})"
+    if entry.is_deletion:
+        return f"Audit log: {actor} deleted the app at {when(entry.when)}{failed}."
+    changes = [f"added {_audited(key, keys)}" for key in entry.added]
+    changes += [f"removed {_audited(key, keys)}" for key in entry.removed]
+    if entry.account_enabled is not None:
+        changes.append(f"{'enabled' if entry.account_enabled else 'disabled'} the service principal")
+        where = ""
+    if changes:
+        return f"Audit log: {actor} {' and '.join(changes)}{where} at {when(entry.when)}{failed}."
+    return f"Audit log: {entry.activity.strip()} by {actor} at {when(entry.when)}{failed}."
+
+
+def _audited(key: AuditedKey, keys: dict[str, Credential]) -> str:
+    """The key as the audit names it, with the hint when the app still holds it."""
+    kind = key.kind.value if key.kind else "key"
+    name = f"'{key.display_name}'" if key.display_name else "unnamed"
+    held = keys.get(key.key_id)
+    hint = f"starts with '{held.hint}', " if held is not None and held.hint else ""
+    return f"{kind} {name} ({hint}ID {key.key_id})"

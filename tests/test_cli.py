@@ -169,3 +169,23 @@ def test_serve_answers_health_and_stops() -> None:
         server.terminate()
         _, logs = server.communicate(timeout=10)
     assert all(json.loads(line)["level"] for line in logs.splitlines() if line.startswith("{"))
+
+
+def test_deleted_app_answer_says_who_deleted_it_and_when() -> None:
+    result = run("diagnose", "--snapshot", "sample", "--now", NOW, "--format", "json", SAMPLE["app_deleted"].text)
+    assert result.returncode == 0, result.stderr
+    first = json.loads(result.stdout)["findings"][0]
+    assert first["cause"] == "app_deleted"
+    assert "Audit log: priya.raman@northwind-ops.example deleted the app at 2026-11-02 16:40 UTC." in first["evidence"]
+
+
+def test_correlation_id_missing_from_the_log_is_said_and_nearby_failures_shown() -> None:
+    paste = (
+        "AADSTS7000215: Invalid client secret provided for app '8c3f846c-c6a9-42d3-83f8-4c485e5c4176'. "
+        "Correlation ID: 00000000-1111-4222-8333-444444444444 Timestamp: 2026-11-20 08:54:00Z"
+    )
+    result = run("diagnose", "--snapshot", "sample", "--now", NOW, paste)
+    assert result.returncode == 0, result.stderr
+    assert "no sign-in with correlation id 00000000-1111-4222-8333-444444444444 in the last 30 days" in result.stdout
+    assert "1 failed sign-in(s) with AADSTS7000215, the last at 2026-11-20 08:53 UTC from 203.0.113.80" in result.stdout
+    assert "added secret 'agent-2026-11'" in result.stdout

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import UTC, datetime
 
 import pytest
 
-from bot.domain import Cause, GraphMode, Severity
+from bot.domain import Cause, Diagnosis, GraphMode, Severity
+from bot.fakegraph import FakeGraph, LocalTokenCredential, parse_snapshot
 from bot.fakegraph.samples import sample_errors, sample_reference_time
+from bot.graph import GraphDirectory, build_graph_client
 from bot.graph.client import GRAPH_LIMITS
 from handlers.diagnose import diagnose
 from tests.conftest import SampleTenant
@@ -184,3 +187,137 @@ async def test_graph_down_gives_a_paste_only_answer(sample_tenant: SampleTenant)
     assert [e.code for e in result.errors] == [7000215]
     assert any("503" in note for note in result.notes)
     assert result.graph.round_trips == sample_tenant.graph.round_trips == 3  # first try and two retries
+
+
+# --- sign-in and audit evidence ------------------------------------------------------------------
+
+BUILD_AGENT_APP = "8c3f846c-c6a9-42d3-83f8-4c485e5c4176"
+
+
+def evidence(result: Diagnosis) -> str:
+    assert result.primary is not None
+    return "\n".join(result.primary.evidence)
+
+
+async def test_unknown_correlation_id_falls_back_to_failures_around_the_error(sample_tenant: SampleTenant) -> None:
+    # Not in the log; the app failed at 08:19:37 and 08:33:02 (inside ±15 min of 08:20), and at 08:04 and 08:47 (not).
+    paste = (
+        f"AADSTS7000222: The provided client secret keys for app '{PAYMENTS_APP}' are expired. "
+        "Correlation ID: 00000000-1111-4222-8333-444444444444 Timestamp: 2026-11-20 08:20:00Z"
+    )
+    result = await diagnose(paste, directory=sample_tenant.directory, now=sample_reference_time())
+    lines = evidence(result)
+    assert "no sign-in with correlation id 00000000-1111-4222-8333-444444444444 in the last 30 days" in lines
+    assert "2026-11-20 08:05 UTC to 2026-11-20 08:35 UTC): 2 failed sign-in(s) with AADSTS7000222" in lines
+    assert "the last at 2026-11-20 08:33 UTC" in lines and "secret 'ci-2025'" in lines
+    # Both sign-in questions and the audit question rode in the one beta batch.
+    assert [r.path for r in sample_tenant.graph.requests if not r.inner] == ["/v1.0/$batch", "/beta/$batch"]
+    beta = [r for r in sample_tenant.graph.requests if r.inner and r.path.startswith("/beta/")]
+    assert sorted(r.path for r in beta).count("/beta/auditLogs/signIns") == 2
+    assert all(r.status == 200 for r in beta)
+    assert result.graph.round_trips == 2
+
+
+async def test_known_correlation_id_is_the_evidence(sample_tenant: SampleTenant) -> None:
+    result = await diagnose(
+        SAMPLES["expired_secret_in_use"].text, directory=sample_tenant.directory, now=sample_reference_time()
+    )
+    lines = evidence(result)
+    assert "correlation id 3b9d2f61-5c7e-4a08-b1d3-8e2f6a4c9d70): 1 failed sign-in(s)" in lines
+    assert "no sign-in with correlation id" not in lines
+
+
+async def test_no_timestamp_falls_back_to_the_latest_failures(sample_tenant: SampleTenant) -> None:
+    paste = (
+        f"AADSTS7000222: The provided client secret keys for app '{PAYMENTS_APP}' are expired. "
+        "Correlation ID: 00000000-1111-4222-8333-444444444444"
+    )
+    result = await diagnose(paste, directory=sample_tenant.directory, now=sample_reference_time())
+    lines = evidence(result)
+    assert "no sign-in with correlation id 00000000-1111-4222-8333-444444444444" in lines
+    assert "(this app's latest sign-ins): 5 failed sign-in(s)" in lines
+    assert "the last at 2026-11-20 08:58 UTC" in lines
+
+
+async def test_quiet_window_says_no_failed_sign_ins(sample_tenant: SampleTenant) -> None:
+    result = await diagnose(
+        SAMPLES["secret_mismatch"].text, directory=sample_tenant.directory, now=sample_reference_time()
+    )
+    # hr-sync's one failure (08:31) is outside 08:45-09:15.
+    assert "2026-11-20 08:45 UTC to 2026-11-20 09:15 UTC): no failed sign-ins." in evidence(result)
+
+
+async def test_audit_evidence_names_a_removed_secret(sample_tenant: SampleTenant) -> None:
+    result = await diagnose(
+        SAMPLES["secret_mismatch"].text, directory=sample_tenant.directory, now=sample_reference_time()
+    )
+    assert (
+        "Audit log: mei.zhou@northwind-ops.example removed secret 'hr-sync-2025' "
+        "(ID 3f9c2b7e-8a41-4d6c-b5e0-7c1a9d2e4f68) at 2026-11-19 16:02 UTC."
+    ) in evidence(result)
+
+
+async def test_audit_evidence_names_an_added_secret_with_its_hint(sample_tenant: SampleTenant) -> None:
+    paste = (
+        f"AADSTS7000215: Invalid client secret provided for app '{BUILD_AGENT_APP}'. Timestamp: 2026-11-20 08:53:40Z"
+    )
+    result = await diagnose(paste, directory=sample_tenant.directory, now=sample_reference_time())
+    assert (
+        "Audit log: tomas.ortega@northwind-ops.example added secret 'agent-2026-11' (starts with 'Hs3', "
+        "ID 5e571eaa-66c1-44e7-8859-90d2e844c762) at 2026-11-20 08:52 UTC."
+    ) in evidence(result)
+
+
+async def test_service_principal_audit_says_who_disabled_it(sample_tenant: SampleTenant) -> None:
+    result = await diagnose(
+        SAMPLES["app_disabled"].text, directory=sample_tenant.directory, now=sample_reference_time()
+    )
+    assert result.primary is not None and result.primary.cause is Cause.APP_DISABLED
+    assert "mei.zhou@northwind-ops.example disabled the service principal at 2026-11-18 17:25 UTC." in evidence(result)
+
+
+async def test_deleted_app_says_who_deleted_it_and_when(sample_tenant: SampleTenant) -> None:
+    result = await diagnose(SAMPLES["app_deleted"].text, directory=sample_tenant.directory, now=sample_reference_time())
+    assert result.primary is not None and result.primary.cause is Cause.APP_DELETED
+    assert "Audit log: priya.raman@northwind-ops.example deleted the app at 2026-11-02 16:40 UTC." in evidence(result)
+
+
+async def test_audit_key_descriptions_are_read_however_they_are_named() -> None:
+    # A certificate removed and a secret whose name has commas and brackets; one value is not JSON at all.
+    def key(key_id: str, kind: str, name: str) -> str:
+        return f"[KeyIdentifier={key_id},KeyType={kind},KeyUsage=Verify,DisplayName={name}]"
+
+    cert = key("1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f", "AsymmetricX509Cert", "CN=worker")
+    odd = key("2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a", "Password", "blue, [old], keep")
+    app = {"id": "3e4f5a6b-7c8d-4e9f-8a1b-2c3d4e5f6a7b", "appId": "4f5a6b7c-8d9e-4f0a-9b1c-3d4e5f6a7b8c"}
+    audit = {
+        "id": "Directory_1",
+        "activityDateTime": "2026-11-19T10:00:00Z",
+        "activityDisplayName": "Update application \u2013 Certificates and secrets management ",
+        "result": "success",
+        "initiatedBy": {"app": {"displayName": "deploy-pipeline"}, "user": None},
+        "targetResources": [
+            {
+                "id": app["id"],
+                "type": "Application",
+                "modifiedProperties": [
+                    {"displayName": "KeyDescription", "oldValue": json.dumps([cert]), "newValue": json.dumps([odd])},
+                    {"displayName": "AccountEnabled", "oldValue": "not json", "newValue": "[true"},
+                ],
+            }
+        ],
+    }
+    snapshot = parse_snapshot({"tenant": {"id": "5a6b7c8d-9e0f-4a1b-8c2d-4e5f6a7b8c9d"}, "applications": [app],
+                               "servicePrincipals": [], "deletedApplications": [], "signIns": [],
+                               "directoryAudits": [audit]})  # fmt: skip
+    async with FakeGraph(snapshot) as graph:
+        directory = GraphDirectory(build_graph_client(graph.base_url, LocalTokenCredential()), GraphMode.SNAPSHOT)
+        paste = (
+            f"AADSTS7000215: Invalid client secret provided for app '{app['appId']}'. Timestamp: 2026-11-20 08:00:00Z"
+        )
+        result = await diagnose(paste, directory=directory, now=sample_reference_time())
+    lines = evidence(result)
+    assert (
+        "Audit log: deploy-pipeline added secret 'blue, [old], keep' (ID 2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a) and "
+        "removed certificate 'CN=worker' (ID 1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f) at 2026-11-19 10:00 UTC."
+    ) in lines

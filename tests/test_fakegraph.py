@@ -568,6 +568,24 @@ async def test_beta_sign_ins_by_app_time_and_error_code(graph: FakeGraph, client
     assert len((await client.audit_logs.sign_ins.with_url(beta(graph, failures)).get()).value) == 3
 
 
+async def test_beta_sign_ins_in_a_window_around_an_error(graph: FakeGraph, client: GraphServiceClient) -> None:
+    # The fallback the bot sends when a correlation id is not in the log: ±15 min of the error's time.
+    window = "createdDateTime ge 2026-11-20T08:05:00Z and createdDateTime le 2026-11-20T08:35:00Z"
+    found = await client.audit_logs.sign_ins.with_url(
+        beta(graph, f"appId eq '{PAYMENTS}' and {window} and {SP_EVENTS}")
+    ).get()
+    assert [s.created_date_time.strftime("%H:%M:%S") for s in found.value] == ["08:33:02", "08:19:37", "08:10:05"]
+
+
+async def test_directory_audits_of_a_service_principal(client: GraphServiceClient) -> None:
+    reporting_bot_sp = "cb9b515f-e4ec-4f0d-be03-0f59e5e5b240"
+    query = f"activityDateTime ge 2026-10-21T09:00:00Z and targetResources/any(t: t/id eq '{reporting_bot_sp}')"
+    url = f"{client.request_adapter.base_url}/auditLogs/directoryAudits?$filter={query}"
+    [audit] = (await client.audit_logs.directory_audits.with_url(url).get()).value
+    assert audit.activity_display_name == "Update service principal"
+    assert audit.target_resources[0].modified_properties[0].new_value == "[false]"
+
+
 async def test_sign_ins_without_event_type_filter_are_interactive_only(
     graph: FakeGraph, client: GraphServiceClient
 ) -> None:
@@ -602,7 +620,7 @@ async def test_directory_audits_by_target_and_category(raw: httpx.AsyncClient) -
 
 async def test_directory_audits_deserialize_without_leftovers(client: GraphServiceClient) -> None:
     audits = await client.audit_logs.directory_audits.get()
-    assert len(audits.value) == 4 and clean(audits.value) == []
+    assert len(audits.value) == 5 and clean(audits.value) == []
 
 
 async def test_export_without_audit_keys_answers_403() -> None:

@@ -24,6 +24,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from bot.domain import Coverage
 from bot.fakegraph.schema import (
     APPLICATION,
     DIRECTORY_AUDIT,
@@ -72,6 +73,19 @@ class Snapshot:
     has_sign_ins: bool = False  # False: the export had no sign-in access (the fake answers 403)
     has_audits: bool = False
     tenant_synthetic: bool = False  # True: no `tenant` key, the tenant was derived or invented
+    has_service_principals: bool = False  # False: the export has no `servicePrincipals` key
+    has_deleted_applications: bool = False
+
+    @property
+    def coverage(self) -> Coverage:
+        """What this export can tell: a missing key is unknown, not empty (see ARCHITECTURE.md)."""
+        return Coverage(
+            tenant=not self.tenant_synthetic,
+            service_principals=self.has_service_principals,
+            deleted_applications=self.has_deleted_applications,
+            sign_ins=self.has_sign_ins,
+            audits=self.has_audits,
+        )
 
     def application(self, app_id: str) -> JsonObject | None:
         return _first(self.applications, "appId", app_id)
@@ -152,6 +166,8 @@ def parse_snapshot(data: object) -> Snapshot:
         has_sign_ins="signIns" in data,
         has_audits="directoryAudits" in data,
         tenant_synthetic="tenant" not in data,
+        has_service_principals="servicePrincipals" in data,
+        has_deleted_applications="deletedApplications" in data,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -21,8 +21,10 @@ from kiota_http.middleware.options import RetryHandlerOption
 from msgraph.graph_service_client import GraphServiceClient
 
 from bot.domain import (
+    SIGN_IN_WINDOW,
     Activity,
     AppLookup,
+    Coverage,
     DirectoryError,
     DirectoryUnavailable,
     GraphMode,
@@ -38,6 +40,7 @@ MAX_RETRY_WAIT = 30.0  # seconds; longer than this and the person is better told
 # How long a batch may wait for one of the MAX_IN_FLIGHT slots (httpx's own pool wait would be 30 s).
 QUEUE_TIMEOUT = 30.0
 RETRYABLE = frozenset({429, 503, 504})
+LIVE_COVERAGE = Coverage()  # live Graph holds the tenant, every object and (with permission) the logs
 _APP_FIELDS = ",".join(
     [
         *("id", "appId", "displayName", "signInAudience", "passwordCredentials", "keyCredentials"),
@@ -66,9 +69,11 @@ class GraphDirectory:
         max_retries: int = 3,
         retry_delay: float = 1.0,
         max_in_flight: int = MAX_IN_FLIGHT,
+        coverage: Coverage = LIVE_COVERAGE,
     ) -> None:
         self._client = client
         self._mode = mode
+        self._coverage = coverage  # what the source holds: a file may lack the tenant, SPs or logs
         self._max_retries = max_retries
         self._retry_delay = retry_delay  # back-off base when Graph gives no Retry-After
         # Batches beyond the client's pool wait here, not in httpcore's queue, which costs CPU per
@@ -80,6 +85,7 @@ class GraphDirectory:
         return self._mode
 
     async def lookup(self, app_id: str) -> AppLookup:
+        coverage = self._coverage
         requests = {
             "app": f"/applications(appId='{app_id}')?$select={_APP_FIELDS}",
             "sp": f"/servicePrincipals(appId='{app_id}')?$select={_SP_FIELDS}",
@@ -89,45 +95,85 @@ class GraphDirectory:
             "federated": f"/applications(appId='{app_id}')/federatedIdentityCredentials",
             "org": "/organization?$select=id,verifiedDomains",
         }
+        # What the source does not hold is not asked for: its absence would read as a fact.
+        held = {"sp": coverage.service_principals, "deleted": coverage.deleted_applications, "org": coverage.tenant}
+        requests = {key: url for key, url in requests.items() if held.get(key, True)}
         answers, round_trips = await self._batch("v1.0", requests)
         for key in ("app", "sp"):
-            if answers[key].status == 403:
+            if key in answers and answers[key].status == 403:
                 raise PermissionDenied(READ_PERMISSION, "reading app registrations")
         missing = tuple(READ_PERMISSION for a in answers.values() if a.status == 403)[:1]
+        sp = answers.get("sp")
         return AppLookup(
             app_id=app_id,
             application=self._application(answers),
-            service_principal=mapping.service_principal(answers["sp"].body) if _ok(answers["sp"]) else None,
-            deleted_application=_first(answers["deleted"], mapping.application),
-            tenant=_first(answers["org"], mapping.tenant),
+            service_principal=mapping.service_principal(sp.body) if sp is not None and _ok(sp) else None,
+            deleted_application=_first(answers.get("deleted"), mapping.application),
+            tenant=_first(answers.get("org"), mapping.tenant),
             missing_permissions=missing,
             round_trips=round_trips,
+            coverage=coverage,
         )
 
     async def activity(
-        self, app_id: str, object_id: str | None, *, correlation_id: str | None, since: datetime
+        self,
+        app_id: str,
+        object_id: str | None,
+        *,
+        correlation_id: str | None,
+        since: datetime,
+        around: datetime | None = None,
+        sp_object_id: str | None = None,
     ) -> Activity:
-        stamp = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+        """Sign-ins and audit entries in one `$batch`; only the logs the source holds are asked for.
+
+        With a correlation id, its sign-ins are read over the whole retention window and, in the
+        same batch, the app's sign-ins around the error (or its latest), to fall back on when the
+        correlation id is not in the log.
+        """
+        coverage = self._coverage
+        stamp = _stamp(since)
         # Without an event-type clause Graph returns interactive (user) sign-ins only.
         service_principal = "signInEventTypes/any(t: t eq 'servicePrincipal')"
-        if correlation_id:
-            sign_in_filter = f"correlationId eq '{correlation_id}' and {service_principal}"
-        else:
-            sign_in_filter = f"appId eq '{app_id}' and createdDateTime ge {stamp} and {service_principal}"
-        requests = {"signins": f"/auditLogs/signIns?$filter={sign_in_filter}&$top=50"}
-        if object_id:
-            requests["audits"] = (
-                f"/auditLogs/directoryAudits?$filter=activityDateTime ge {stamp}"
-                f" and targetResources/any(t: t/id eq '{object_id}')&$top=20"
+        window = f"createdDateTime ge {stamp}"
+        if around is not None:
+            start, end = _stamp(around - SIGN_IN_WINDOW), _stamp(around + SIGN_IN_WINDOW)
+            window = f"createdDateTime ge {start} and createdDateTime le {end}"
+        requests: dict[str, str] = {}
+        if coverage.sign_ins:
+            requests["signins"] = (
+                f"/auditLogs/signIns?$filter=appId eq '{app_id}' and {window} and {service_principal}&$top=50"
             )
+            if correlation_id:
+                requests["correlated"] = (
+                    f"/auditLogs/signIns?$filter=correlationId eq '{correlation_id}' and {service_principal}&$top=50"
+                )
+        if coverage.audits:
+            # An app's and its service principal's entries: secrets added or removed, deletion, disabling.
+            for key, target in (("audits", object_id), ("sp_audits", sp_object_id)):
+                if target:
+                    requests[key] = (
+                        f"/auditLogs/directoryAudits?$filter=activityDateTime ge {stamp}"
+                        f" and targetResources/any(t: t/id eq '{target}')&$top=20"
+                    )
+        not_in_source = tuple(
+            name for name, held in (("sign-in", coverage.sign_ins), ("audit", coverage.audits)) if not held
+        )
+        if not requests:
+            return Activity(correlation_id=correlation_id, around=around, not_in_source=not_in_source, round_trips=0)
         # Service-principal sign-ins exist only in the beta API.
         answers, round_trips = await self._batch("beta", requests)
         refused = any(a.status in (401, 403) for a in answers.values())
+        audits = [mapping.audit_entry(a) for key in ("audits", "sp_audits") for a in _values(answers.get(key))]
         return Activity(
-            sign_ins=tuple(mapping.sign_in(s) for s in _values(answers["signins"])),
-            audits=tuple(mapping.audit_entry(a) for a in _values(answers.get("audits"))),
+            sign_ins=tuple(mapping.sign_in(s) for s in _values(answers.get("signins"))),
+            audits=tuple(sorted(audits, key=lambda entry: entry.when, reverse=True)),
             missing_permissions=(AUDIT_PERMISSION,) if refused else (),
             round_trips=round_trips,
+            correlation_id=correlation_id,
+            correlated=tuple(mapping.sign_in(s) for s in _values(answers.get("correlated"))),
+            around=around,
+            not_in_source=not_in_source,
         )
 
     def _application(self, answers: dict[str, _Inner]) -> Any:
@@ -262,6 +308,10 @@ def _values(answer: _Inner | None) -> list[dict[str, Any]]:
     return [v for v in answer.body.get("value", []) if isinstance(v, dict)]
 
 
-def _first(answer: _Inner, read: Any) -> Any:
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _first(answer: _Inner | None, read: Any) -> Any:
     values = _values(answer)
     return read(values[0]) if values else None

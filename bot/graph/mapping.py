@@ -8,12 +8,15 @@ msgraph's models, so the shapes read here are Graph's own.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from bot.domain import (
     Application,
+    AuditedKey,
     AuditEntry,
     Credential,
     CredentialKind,
@@ -79,12 +82,55 @@ def audit_entry(data: dict[str, Any]) -> AuditEntry:
     user = initiated.get("user") or {}
     app = initiated.get("app") or {}
     actor = user.get("userPrincipalName") or user.get("displayName") or app.get("displayName")
+    target = next(iter(_list(data, "targetResources")), {})
+    changes = {str(p.get("displayName")): p for p in _list(target, "modifiedProperties")}
+    before = _audited_keys((changes.get("KeyDescription") or {}).get("oldValue"))
+    after = _audited_keys((changes.get("KeyDescription") or {}).get("newValue"))
     return AuditEntry(
         when=_parse_time(data.get("activityDateTime")) or datetime.min.replace(tzinfo=UTC),
         activity=str(data.get("activityDisplayName") or "change"),
         actor=actor,
         result=data.get("result"),
+        target_type=_text(target.get("type")),
+        added=tuple(key for key_id, key in after.items() if key_id not in before),
+        removed=tuple(key for key_id, key in before.items() if key_id not in after),
+        account_enabled=_new_flag((changes.get("AccountEnabled") or {}).get("newValue")),
     )
+
+
+# One KeyDescription entry: "[KeyIdentifier=<guid>,KeyType=Password,KeyUsage=Verify,DisplayName=<name>]".
+_KEY_DESCRIPTION = re.compile(
+    r"\[KeyIdentifier=(?P<key_id>[0-9a-fA-F-]{36}),KeyType=(?P<type>[^,\]]*)(?:,[^\]]*?)?"
+    r"(?:,DisplayName=(?P<name>.*))?\]$"
+)
+_KEY_KINDS = {"Password": CredentialKind.SECRET, "AsymmetricX509Cert": CredentialKind.CERTIFICATE}
+
+
+def _audited_keys(value: object) -> dict[str, AuditedKey]:
+    """The keys listed in a KeyDescription old or new value (a JSON-encoded array of strings)."""
+    keys = {}
+    for entry in _json_list(value):
+        match = _KEY_DESCRIPTION.match(str(entry).strip())
+        if match:
+            key_id = match["key_id"].lower()
+            keys[key_id] = AuditedKey(key_id, _KEY_KINDS.get(match["type"]), match["name"] or None)
+    return keys
+
+
+def _new_flag(value: object) -> bool | None:
+    """`[false]` / `[true]`, as audit entries write a changed boolean."""
+    values = _json_list(value)
+    return values[0] if values and isinstance(values[0], bool) else None
+
+
+def _json_list(value: object) -> list[Any]:
+    if not isinstance(value, str):
+        return []
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        return []
+    return decoded if isinstance(decoded, list) else []
 
 
 def _credential(data: Json, kind: CredentialKind) -> Credential:
