@@ -160,7 +160,7 @@ def _secret_id_fix(used: Credential | None, ref: datetime | None) -> tuple[str, 
     elif used.is_valid_at(ref):
         steps.append(f"Keep {_name(used)}: it is valid, and other clients may be using its value.")
     else:
-        steps.append(f"{_name(used).capitalize()} is {used.state_at(ref).value.replace('_', ' ')}: use a valid secret.")
+        steps.append(f"The {_name(used)} is {used.state_at(ref).value.replace('_', ' ')}: use a valid secret.")
     return tuple(steps)
 
 
@@ -375,19 +375,25 @@ _NATIONAL_GRAPH = {
 }
 
 
+_TOKEN_URL_TENANT = "the tenant in the error's token URL"
+
+
 def _app_elsewhere(parsed: ParsedInput, facts: AppLookup) -> Finding:
     """AADSTS7000215/7000222 come only after Entra ID found the app: the bot looks in the wrong place."""
     code = next(c for c in parsed.codes if c in APP_FOUND_CODES)
     ours, theirs = facts.tenant, parsed.tenant
     same = bool(ours and theirs and ours.names(theirs))
+    source = (
+        f"The error came from tenant {theirs}."
+        if theirs
+        else "The paste does not say which tenant the error came from; the token URL "
+        "(login.microsoftonline.com/<tenant>/oauth2/...) shows it."
+    )
     evidence = [
         f"AADSTS{code} is given only after Entra ID has found the app and checked its secrets.",
         f"No application or service principal has appId {facts.app_id} in the tenant this bot reads, "
         "and none was deleted recently.",
-        f"The error came from tenant {theirs}."
-        if theirs
-        else "The paste does not say which tenant the error "
-        "came from; the token URL (login.microsoftonline.com/<tenant>/oauth2/...) shows it.",
+        source,
     ]
     if ours:
         evidence.append(f"This bot reads tenant {ours.id} ({', '.join(ours.domains) or 'no domains'}).")
@@ -398,24 +404,26 @@ def _app_elsewhere(parsed: ParsedInput, facts: AppLookup) -> Finding:
         if same
         else "Entra ID found this app, so the error comes from another tenant or cloud than the one this bot reads."
     )
-    target = theirs if theirs and not same else "the tenant in the error's token URL"
-    fix = [
-        f"To diagnose it, point the bot at {target}: set AZURE_TENANT_ID to it and give the bot an app "
-        "registration there (AZURE_CLIENT_ID and its credential, Application.Read.All with admin consent).",
+    where = (
+        "If the bot reads a tenant snapshot, take a fresh one; an app deleted for good since the error "
+        "leaves no trace here."
+        if same
+        else f"To diagnose it, point the bot at {theirs or _TOKEN_URL_TENANT}: set "
+        "AZURE_TENANT_ID to it and give the bot an app registration there (AZURE_CLIENT_ID and its credential, "
+        "Application.Read.All with admin consent)."
+    )
+    cloud = (
         f"For this national cloud set GRAPH_BASE_URL to {_NATIONAL_GRAPH[parsed.login_host]} and "
         f"AZURE_AUTHORITY_HOST to https://{parsed.login_host}."
         if parsed.login_host
         else "If the client signs in to a national cloud (login.microsoftonline.us, login.chinacloudapi.cn), set "
-        "GRAPH_BASE_URL to that cloud's Graph (https://graph.microsoft.us, https://microsoftgraph.chinacloudapi.cn).",
+        "GRAPH_BASE_URL to that cloud's Graph (https://graph.microsoft.us, https://microsoftgraph.chinacloudapi.cn)."
+    )
+    secret = (
         "The client's app id and tenant are right where it signs in: what failed is its secret, so check the "
-        "secret against the app's secrets in that tenant.",
-    ]
-    if same:
-        fix[0] = (
-            "If the bot reads a tenant snapshot, take a fresh one; an app deleted for good since the error "
-            "leaves no trace here."
-        )
-    return Finding(Cause.APP_NOT_FOUND, Severity.ERROR, summary, tuple(evidence), tuple(fix))
+        "secret against the app's secrets in that tenant."
+    )
+    return Finding(Cause.APP_NOT_FOUND, Severity.ERROR, summary, tuple(evidence), (where, cloud, secret))
 
 
 def credential_findings(parsed: ParsedInput, app: Application, ref: datetime) -> list[Finding]:
