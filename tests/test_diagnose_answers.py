@@ -77,6 +77,17 @@ async def test_a_secret_id_where_the_value_goes_is_the_cause(sample_tenant: Samp
     assert not [step for step in fixes(result) if "delete" in step.lower()]
 
 
+async def test_the_id_of_an_expired_secret_is_not_to_be_kept(sample_tenant: SampleTenant) -> None:
+    nightly, expired_key = "0db317d9-4c8e-4fa3-969a-73bf4c83cf3b", "e500bddf-37b0-4307-8f0f-4c3c2052e52b"
+    text = (
+        f"client_secret={expired_key}\nAADSTS7000222: The provided client secret keys for app '{nightly}' are expired."
+    )
+    result = await diagnose(text, directory=sample_tenant.directory, now=NOW)
+    finding = next(f for f in result.findings if f.cause is Cause.SECRET_ID_USED_AS_VALUE)
+    assert "The secret 'export-2025a' is expired: use a valid secret." in finding.fix
+    assert not any(step.startswith("Keep") for step in finding.fix)
+
+
 async def test_a_bare_guid_that_is_a_secret_id_is_the_cause(sample_tenant: SampleTenant) -> None:
     # A bare GUID is looked up as an app id; when it is one of the app's secret IDs, it is the cause.
     facts = await sample_tenant.directory.lookup(HR_SYNC)
