@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -231,7 +232,7 @@ def test_cli_now_later_than_the_timestamp_reports_the_change() -> None:
     assert data["input"]["timestamp"] == "2026-11-20T08:40:00Z"
 
 
-def _cli_json(paste: str, *args: str) -> dict[str, object]:
+def _cli_json(paste: str, *args: str) -> dict[str, Any]:
     now = datetime(2026, 11, 20, 9, 0, tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     result = subprocess.run(
         [sys.executable, "-m", "bot", "diagnose", *args, "--now", now, "--format", "json", paste],
@@ -241,5 +242,5 @@ def _cli_json(paste: str, *args: str) -> dict[str, object]:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    data: dict[str, object] = json.loads(result.stdout)
+    data: dict[str, Any] = json.loads(result.stdout)
     return data
