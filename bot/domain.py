@@ -106,6 +106,8 @@ class ParsedInput:
     leaked_hints: tuple[str, ...] = ()  # first three characters of each pasted secret (Graph's `hint`)
     guids: tuple[str, ...] = ()  # every well-formed GUID, to compare with secret key ids
     secret_guid: str | None = None  # a GUID passed where a secret value belongs (-p, client_secret=)
+    bare_guid: bool = False  # the paste is one GUID alone: an app id to look up, or a secret's ID
+    login_host: str | None = None  # a national cloud's sign-in host the paste names (login.microsoftonline.us)
     common_authority: bool = False  # the token URL used /common, /organizations or /consumers
     client_credentials: bool = False  # the paste shows an app signing in with its own credential
 

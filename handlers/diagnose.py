@@ -54,11 +54,16 @@ async def diagnose(
     mode = directory.mode if directory else GraphMode.NONE
     if directory is None or not parsed.app_id:
         return _answer(parsed, known, findings, GraphReport(mode), ref)
-    return await _with_directory(parsed, known, findings, directory, ref)
+    return await _with_directory(parsed, known, findings, directory, ref, now)
 
 
 async def _with_directory(
-    parsed: ParsedInput, known: list[CodeInfo], findings: list[Finding], directory: Directory, ref: datetime
+    parsed: ParsedInput,
+    known: list[CodeInfo],
+    findings: list[Finding],
+    directory: Directory,
+    ref: datetime,
+    now: datetime,
 ) -> Diagnosis:
     assert parsed.app_id is not None
     try:
@@ -67,7 +72,7 @@ async def _with_directory(
         findings.extend(_missing(_permissions(error), "the app lookup"))
         graph = GraphReport(directory.mode, error.round_trips, _permissions(error))
         return _answer(parsed, known, findings, graph, ref, notes=(str(error),))
-    findings.extend(rules.from_directory(parsed, facts, ref))
+    findings.extend(rules.from_directory(parsed, facts, ref, now))
     findings.extend(_missing(facts.missing_permissions, "part of the app lookup"))
     activity = await _activity(parsed, facts, directory, ref) if _wants_activity(parsed, facts) else None
     round_trips = facts.round_trips + (activity.round_trips if activity else 0)

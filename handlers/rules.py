@@ -7,6 +7,7 @@ Each rule looks at one thing and returns zero or more findings in plain words. T
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot.domain import (
@@ -55,6 +56,8 @@ EXPIRED_SECRET_CODE = 7000222
 MISSING_SECRET_CODE = 7000218
 SECRET_CODES = WRONG_SECRET_CODES | {EXPIRED_SECRET_CODE}
 APP_NOT_FOUND_CODES = frozenset({700016, 700011})
+# Entra ID gives these only after finding the app and comparing its secrets: the app exists there.
+APP_FOUND_CODES = frozenset({7000215, EXPIRED_SECRET_CODE})
 DISABLED_CODES = frozenset({7000112, 70001})
 PROPAGATION_WINDOW = timedelta(minutes=15)
 EXPIRY_WARNING_WINDOW = timedelta(days=30)
@@ -144,16 +147,30 @@ def secret_id_from_paste(parsed: ParsedInput) -> Finding | None:
         Severity.ERROR,
         "A GUID is being sent as the client secret: that is the secret's ID, not its value.",
         (f"The paste passes {parsed.secret_guid} where the secret value belongs.",),
-        _SECRET_ID_FIX,
+        _secret_id_fix(None, None),
     )
 
 
-_SECRET_ID_FIX = (
-    "A secret's value is shown only once, right after it is created; the portal afterwards shows "
-    "its Secret ID, a GUID, which Entra ID rejects as a password.",
-    "If nobody kept the value, create a new secret, copy its Value column, and store it where the app reads it.",
-    "Then delete the secret whose value was lost, so it cannot be confused again.",
-)
+def _secret_id_fix(used: Credential | None, ref: datetime | None) -> tuple[str, ...]:
+    """Put the value in; never advise deleting the secret, which may be valid and used elsewhere."""
+    steps = [
+        "A secret's value is shown only once, right after it is created; the portal afterwards shows "
+        "its Secret ID, a GUID, which Entra ID rejects as a password.",
+        "Put the secret's value where the client reads its secret. If nobody kept the value, create a new "
+        "secret, copy its Value column, and store that.",
+    ]
+    if used is None or ref is None:
+        steps.append("Keep the secret with that ID: its value may be in use elsewhere.")
+    elif used.is_valid_at(ref):
+        steps.append(f"Keep {_name(used)}: it is valid, and other clients may be using its value.")
+    else:
+        steps.append(f"The {_name(used)} is {used.state_at(ref).value.replace('_', ' ')}: use a valid secret.")
+    return tuple(steps)
+
+
+def _name(secret: Credential) -> str:
+    label = f"'{secret.display_name}'" if secret.display_name else secret.key_id
+    return f"{secret.kind.value} {label}"
 
 
 def _secret_pasted(parsed: ParsedInput) -> Finding:
@@ -170,7 +187,8 @@ def _secret_pasted(parsed: ParsedInput) -> Finding:
         ("The value was removed before the message was processed; it is not stored or repeated.",),
         (
             "Create a new secret for the app and update every place that uses it.",
-            "Delete the leaked secret from the app registration; deleting the chat message is not enough.",
+            "Once nothing uses the leaked secret any more, delete it from the app registration; deleting the "
+            "chat message is not enough.",
             "Next time, share the secret's ID or its first three characters instead of the value.",
         ),
     )
@@ -189,10 +207,12 @@ def _unknown_code(code: int, others_known: bool) -> Finding:
 # --- rules that need the directory ------------------------------------------------------------
 
 
-def from_directory(parsed: ParsedInput, facts: AppLookup, ref: datetime) -> list[Finding]:
+def from_directory(parsed: ParsedInput, facts: AppLookup, ref: datetime, now: datetime | None = None) -> list[Finding]:
+    """Findings judged at `ref` (the error's time); with `now`, also what changed since the error."""
     findings: list[Finding] = []
     tenant = facts.tenant
-    if parsed.tenant and tenant and not tenant.names(parsed.tenant):
+    # When the error proves the app exists elsewhere, `app_not_found` names both tenants instead.
+    if parsed.tenant and tenant and not tenant.names(parsed.tenant) and not _found_elsewhere(parsed, facts):
         findings.append(_tenant_mismatch(parsed.tenant, facts))
     app = facts.application
     if app is None:
@@ -202,7 +222,48 @@ def from_directory(parsed: ParsedInput, facts: AppLookup, ref: datetime) -> list
     if disabled is not None:
         findings.append(disabled)
     findings.extend(credential_findings(parsed, app, ref))
+    if now is not None:
+        findings = _with_lines(findings, *since_the_error(app, ref, now))
     return findings
+
+
+def since_the_error(app: Application, ref: datetime, now: datetime) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Evidence and fix lines on secrets added or expired between the error and now, so a problem
+    already fixed is not fixed twice. A secret removed since cannot be seen in the app: not said."""
+    if now <= ref:
+        return (), ()
+    added = [s for s in app.secrets if s.start is not None and ref < s.start <= now]
+    ended = [s for s in app.secrets if s.end is not None and ref < s.end <= now]
+    evidence = [
+        f"Since the error ({when(ref)}) a new {_name(s)} was added at {when(s.start)}: "
+        "if the client now uses it, the error is fixed."
+        for s in added
+    ]
+    evidence += [f"Since the error ({when(ref)}) {_name(s)} has expired, at {when(s.end)}." for s in ended]
+    fix = [
+        f"First check whether the client already sends {_name(s)}, added after the error; if it does, "
+        "nothing more needs to change."
+        for s in added
+    ]
+    fix += [f"Do not switch the client to {_name(s)}: it has expired since the error." for s in ended]
+    return tuple(evidence), tuple(fix)
+
+
+def _with_lines(findings: list[Finding], evidence: tuple[str, ...], fix: tuple[str, ...]) -> list[Finding]:
+    """Add evidence and leading fix steps to the headline finding (the first error, else the first)."""
+    if not (evidence or fix) or not findings:
+        return findings
+    index = next((i for i, f in enumerate(findings) if f.severity is Severity.ERROR), 0)
+    headline = findings[index]
+    result = list(findings)
+    result[index] = replace(headline, evidence=headline.evidence + evidence, fix=fix + headline.fix)
+    return result
+
+
+def _found_elsewhere(parsed: ParsedInput, facts: AppLookup) -> bool:
+    """The error proves Entra ID found the app, yet this tenant has no trace of it."""
+    absent = facts.application is None and facts.deleted_application is None and facts.service_principal is None
+    return absent and bool(APP_FOUND_CODES & set(parsed.codes))
 
 
 def _disabled(parsed: ParsedInput, app: Application, facts: AppLookup) -> Finding | None:
@@ -291,6 +352,13 @@ def _not_in_tenant(parsed: ParsedInput, facts: AppLookup) -> list[Finding]:
         ]
     if not facts.coverage.complete_directory:
         return [_not_in_export(facts)]
+    if _found_elsewhere(parsed, facts):
+        return [_app_elsewhere(parsed, facts)]
+    bare = (
+        ("If this GUID is a secret's ID (the Secret ID column), it names no app: paste the error instead.",)
+        if parsed.bare_guid
+        else ()
+    )
     return [
         Finding(
             Cause.APP_NOT_FOUND,
@@ -301,6 +369,7 @@ def _not_in_tenant(parsed: ParsedInput, facts: AppLookup) -> list[Finding]:
                 "Check the client id for typos; the error quotes the id the client actually sent.",
                 "Check the tenant id and the cloud (login.microsoftonline.com vs. a national cloud).",
                 "A multi-tenant app must be consented in this tenant before it can sign in here.",
+                *bare,
             ),
         )
     ]
@@ -333,6 +402,65 @@ def _not_in_export(facts: AppLookup) -> Finding:
     )
 
 
+# Graph hosts of the national clouds, by the sign-in host their errors come from (reference/graph.md §4.3).
+_NATIONAL_GRAPH = {
+    "login.microsoftonline.us": "https://graph.microsoft.us (https://dod-graph.microsoft.us for DoD)",
+    "login.chinacloudapi.cn": "https://microsoftgraph.chinacloudapi.cn",
+    "login.partner.microsoftonline.cn": "https://microsoftgraph.chinacloudapi.cn",
+}
+
+
+_TOKEN_URL_TENANT = "the tenant in the error's token URL"
+
+
+def _app_elsewhere(parsed: ParsedInput, facts: AppLookup) -> Finding:
+    """AADSTS7000215/7000222 come only after Entra ID found the app: the bot looks in the wrong place."""
+    code = next(c for c in parsed.codes if c in APP_FOUND_CODES)
+    ours, theirs = facts.tenant, parsed.tenant
+    same = bool(ours and theirs and ours.names(theirs))
+    source = (
+        f"The error came from tenant {theirs}."
+        if theirs
+        else "The paste does not say which tenant the error came from; the token URL "
+        "(login.microsoftonline.com/<tenant>/oauth2/...) shows it."
+    )
+    evidence = [
+        f"AADSTS{code} is given only after Entra ID has found the app and checked its secrets.",
+        f"No application or service principal has appId {facts.app_id} in the tenant this bot reads, "
+        "and none was deleted recently.",
+        source,
+    ]
+    if ours:
+        evidence.append(f"This bot reads tenant {ours.id} ({', '.join(ours.domains) or 'no domains'}).")
+    if parsed.login_host:
+        evidence.append(f"The token request went to {parsed.login_host}, a national cloud.")
+    summary = (
+        "Entra ID found this app in this tenant when the error happened, but the bot cannot see it here now."
+        if same
+        else "Entra ID found this app, so the error comes from another tenant or cloud than the one this bot reads."
+    )
+    where = (
+        "If the bot reads a tenant snapshot, take a fresh one; an app deleted for good since the error "
+        "leaves no trace here."
+        if same
+        else f"To diagnose it, point the bot at {theirs or _TOKEN_URL_TENANT}: set "
+        "AZURE_TENANT_ID to it and give the bot an app registration there (AZURE_CLIENT_ID and its credential, "
+        "Application.Read.All with admin consent)."
+    )
+    cloud = (
+        f"For this national cloud set GRAPH_BASE_URL to {_NATIONAL_GRAPH[parsed.login_host]} and "
+        f"AZURE_AUTHORITY_HOST to https://{parsed.login_host}."
+        if parsed.login_host
+        else "If the client signs in to a national cloud (login.microsoftonline.us, login.chinacloudapi.cn), set "
+        "GRAPH_BASE_URL to that cloud's Graph (https://graph.microsoft.us, https://microsoftgraph.chinacloudapi.cn)."
+    )
+    secret = (
+        "The client's app id and tenant are right where it signs in: what failed is its secret, so check the "
+        "secret against the app's secrets in that tenant."
+    )
+    return Finding(Cause.APP_NOT_FOUND, Severity.ERROR, summary, tuple(evidence), (where, cloud, secret))
+
+
 def credential_findings(parsed: ParsedInput, app: Application, ref: datetime) -> list[Finding]:
     codes = set(parsed.codes)
     secrets = app.secrets
@@ -347,7 +475,7 @@ def credential_findings(parsed: ParsedInput, app: Application, ref: datetime) ->
                 Severity.ERROR,
                 "The client sends the secret's ID instead of the secret's value.",
                 (f"{used_id.key_id} in the paste is the ID of {describe(used_id)}.",),
-                _SECRET_ID_FIX,
+                _secret_id_fix(used_id, ref),
             )
         )
         specific = True
@@ -392,7 +520,7 @@ def credential_findings(parsed: ParsedInput, app: Application, ref: datetime) ->
     if codes & WRONG_SECRET_CODES and valid and not specific:
         findings.append(_mismatch(parsed, valid))
     findings.extend(_capacity(app, secrets, valid, ref))
-    return findings
+    return _with_lines(findings, _quoted_ids(parsed, app, ref, used_id), ())
 
 
 def _expired(secret: Credential, ref: datetime) -> bool:
@@ -400,8 +528,23 @@ def _expired(secret: Credential, ref: datetime) -> bool:
 
 
 def _secret_id_match(parsed: ParsedInput, secrets: tuple[Credential, ...]) -> Credential | None:
-    pasted = set(parsed.guids) | ({parsed.secret_guid} if parsed.secret_guid else set())
-    return next((s for s in secrets if s.key_id in pasted), None)
+    """The secret whose ID stands where the value goes, or is the whole paste; a mere mention is not."""
+    handed = {parsed.secret_guid, parsed.app_id if parsed.bare_guid else None} - {None}
+    return next((s for s in secrets if s.key_id in handed), None)
+
+
+def _quoted_ids(parsed: ParsedInput, app: Application, ref: datetime, used: Credential | None) -> tuple[str, ...]:
+    """Credential IDs the paste only mentions (a question, a log line): evidence of which one is meant."""
+    by_id = {c.key_id: c for c in app.credentials if c is not used}
+    lines = [
+        f"{key_id} in the paste is the ID of {_name(c)}, {c.state_at(ref).value.replace('_', ' ')} at "
+        f"{when(ref)} (valid {when(c.start)} to {when(c.end)})."
+        for key_id in parsed.guids
+        if (c := by_id.get(key_id)) is not None
+    ]
+    if lines and WRONG_SECRET_CODES & set(parsed.codes):
+        lines.append("If the client sends that ID as its secret, that is the error: it must send the value.")
+    return tuple(lines)
 
 
 def _all_expired(app: Application, secrets: tuple[Credential, ...], ref: datetime, codes: set[int]) -> Finding:
@@ -466,13 +609,23 @@ def _capacity(
 ) -> list[Finding]:
     findings = []
     if app.sign_in_audience in PERSONAL_AUDIENCES and len(secrets) >= PERSONAL_SECRET_LIMIT:
+        # Only an expired secret is offered for removal: a valid one may be what some client uses.
+        expired = [s for s in secrets if _expired(s, ref)]
+        room = (
+            (f"To add a new secret, first remove the expired {_name(expired[0])}.",)
+            if expired
+            else (
+                "Every slot holds a valid secret: have the client use one of them (whoever created it has its "
+                "value) rather than removing one to make room.",
+            )
+        )
         findings.append(
             Finding(
                 Cause.SECRET_LIMIT_REACHED,
                 Severity.WARNING,
                 f"'{app.display_name}' already holds the most secrets its audience allows ({PERSONAL_SECRET_LIMIT}).",
                 (f"Audience {app.sign_in_audience} allows {PERSONAL_SECRET_LIMIT} secrets; it has {len(secrets)}.",),
-                ("Delete a secret nobody uses before adding a new one.",),
+                room,
             )
         )
     soon = [s for s in valid if s.end is not None and s.end - ref <= EXPIRY_WARNING_WINDOW]
@@ -483,7 +636,10 @@ def _capacity(
                 Severity.WARNING,
                 f"A valid secret of '{app.display_name}' expires within 30 days.",
                 tuple(f"{s.days_left(ref)} days left: {describe(s)}" for s in soon),
-                ("Rotate it before it expires: add a new secret, switch the client over, then delete the old one.",),
+                (
+                    "Rotate it before it expires: add a new secret and switch every client over to it; the old "
+                    "one then simply runs out.",
+                ),
             )
         )
     return findings

@@ -91,6 +91,14 @@ def test_client_credential_codes_have_fix_steps(catalog: Catalog, code: int) -> 
     assert all(step.strip() for step in info.fix)
 
 
+def test_every_client_credential_code_has_fix_steps(catalog: Catalog) -> None:
+    # The codes about the app and its credentials are the ones the bot answers; each needs steps.
+    credential = [info for info in catalog if info.category is Category.CLIENT_CREDENTIAL]
+    assert {50001, 90112, 500014, 901002} <= {info.code for info in credential}
+    without = [info.code for info in credential if len(info.fix) < 2 or not all(step.strip() for step in info.fix)]
+    assert not without, f"client-credential codes without fix steps: {without}"
+
+
 def test_key_facts_in_fix_steps(catalog: Catalog) -> None:
     def fix_text(code: int) -> str:
         info = catalog.lookup(code)
@@ -102,6 +110,10 @@ def test_key_facts_in_fix_steps(catalog: Catalog) -> None:
     assert "case-sensitive" in fix_text(7002138)
     assert "empty" in fix_text(7000218)
     assert "tenant" in fix_text(700016) and "cloud" in fix_text(700016)
+    assert "scope" in fix_text(50001) and "enabled" in fix_text(50001)
+    assert "guid" in fix_text(90112) and "8-4-4-4-12" in fix_text(90112)
+    assert "service principal" in fix_text(500014) and "enabled for users to sign in" in fix_text(500014)
+    assert "/.default" in fix_text(901002) and "v2.0" in fix_text(901002) and "v1" in fix_text(901002)
 
 
 def test_sorted_and_categorised(catalog: Catalog) -> None:

@@ -221,6 +221,70 @@ def test_bare_guid_is_an_app_id() -> None:
     assert parse(f"  {APP.upper()}\n").app_id == APP
 
 
+# --- where a GUID stands: a secret's value, or a mention ----------------------------------------
+
+KEY = "dde5a881-1aaf-4366-8999-f49576886726"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"grant_type=client_credentials&client_secret={KEY}&scope=x",
+        f"az login --service-principal -u {APP} -p {KEY}",
+        f"az login --service-principal -u {APP} --password '{KEY}'",
+        f"az ad sp credential reset --client-secret={KEY}",
+        f'{{"clientId": "{APP}", "clientSecret": "{KEY}"}}',
+        f'"AzureAd": {{"ClientSecret": "{KEY}"}}',
+        f"AzureAd__ClientSecret={KEY}",
+        f"export AZURE_CLIENT_SECRET={KEY}",
+        f'env:\n  ARM_CLIENT_SECRET: "{KEY}"',
+        f"client_secret: {KEY}",
+        f"Secret Value: {KEY}",
+    ],
+)
+def test_guid_where_the_secret_value_goes(text: str) -> None:
+    parsed = parse(text)
+    assert parsed.secret_guid == KEY
+    assert not parsed.bare_guid
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"Is secret {KEY} still valid?",
+        f"the secret: {KEY} was created yesterday",
+        f"Secret ID: {KEY}",
+        f"AADSTS7000215: ... not the client secret ID, for a secret added to app '{KEY}'.",
+        f"az login --service-principal -u {KEY} -p <secret>",
+        f"client_secret_id={KEY}",
+    ],
+)
+def test_guid_only_mentioned_is_not_in_the_value_place(text: str) -> None:
+    parsed = parse(text)
+    assert parsed.secret_guid is None
+    assert KEY in parsed.guids
+
+
+def test_a_guid_alone_is_marked_bare() -> None:
+    parsed = parse(f"\n {KEY} \n")
+    assert parsed.bare_guid and parsed.app_id == KEY and parsed.secret_guid is None
+    assert not parse(f"app {KEY}").bare_guid
+
+
+@pytest.mark.parametrize(
+    ("host", "national"),
+    [
+        ("login.microsoftonline.us", True),
+        ("login.chinacloudapi.cn", True),
+        ("login.partner.microsoftonline.cn", True),
+        ("login.microsoftonline.com", False),
+    ],
+)
+def test_national_cloud_sign_in_host(host: str, national: bool) -> None:
+    parsed = parse(f"POST https://{host}/{TENANT}/oauth2/v2.0/token")
+    assert parsed.login_host == (host if national else None)
+
+
 # --- codes, timestamp, error ------------------------------------------------------------------
 
 

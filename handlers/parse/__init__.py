@@ -21,8 +21,9 @@ def parse(raw: str) -> ParsedInput:
     second = redact_decoded(unwrapped, first) if unwrapped != first.text else first
     text = second.text.lower()
     app_id, masked = extract.app_id(text)
-    if app_id is None and extract.GUID_RE.fullmatch(text.strip()):
-        app_id = text.strip()  # a bare GUID is someone asking about that app
+    bare = app_id is None and extract.GUID_RE.fullmatch(text.strip()) is not None
+    if bare:
+        app_id = text.strip()  # a bare GUID is someone asking about that app (or a secret's ID alone)
     tenant, common = extract.tenant(text)
     return ParsedInput(
         codes=extract.codes(text),
@@ -37,7 +38,9 @@ def parse(raw: str) -> ParsedInput:
         secret_value_certain=first.certain or second.certain,
         leaked_hints=tuple(dict.fromkeys(first.hints + second.hints)),
         guids=extract.guids(text),
-        secret_guid=first.secret_guid or second.secret_guid,
+        secret_guid=extract.secret_guid(text),
+        bare_guid=bare,
+        login_host=extract.national_login_host(text),
         common_authority=common,
         client_credentials=extract.client_credentials(text),
     )

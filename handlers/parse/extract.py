@@ -67,6 +67,8 @@ _TENANT_TIERS = (
         rf"-(?<![\w-]-)(?:-tenant|tenant|tenantid|t)[ \t=]{{1,3}}{_Q}({GUID}|{_DOMAIN})",
     ),
 )
+# Sign-in hosts of the national clouds: an app there is invisible to the global Graph, and the reverse.
+_NATIONAL_LOGIN = re.compile(r"login\.(?:microsoftonline\.us|chinacloudapi\.cn|partner\.microsoftonline\.cn)(?![\w.-])")
 _COMMON_SEGMENTS = frozenset({"common", "organizations", "consumers"})
 _TOKEN_PATH = re.compile(r"/oauth2/")  # "POST /{tenant}/oauth2/v2.0/token" without a host
 
@@ -79,6 +81,19 @@ _CORRELATION_TIERS = (
     (rf"correlation(?<![a-z]correlation)-?id{_SEP}({GUID})",),
 )
 _TIMESTAMP = re.compile(rf"timestamp(?<![a-z]timestamp){_SEP}(\d{{4}}-\d\d-\d\d)[ \tt\n]{{1,4}}(\d\d:\d\d:\d\d)")
+
+# Where a secret's value goes: a GUID there is the secret's ID handed over by mistake. Anywhere else
+# (a question quoting "secret dde5…", a log line) a GUID that is a secret's ID is only a mention.
+_VALUE_SEP = r"""["']?[ \t]{0,3}[:=][ \t]{0,3}["']?"""
+_SECRET_VALUE_AT = (
+    # client_secret=, "clientSecret": , ClientSecret=, AZURE_CLIENT_SECRET=, client_secret: (YAML)
+    rf"secret(?:(?<=client[_-]secret)|(?<=clientsecret)|(?<=[a-z0-9]_secret)){_VALUE_SEP}({GUID})",
+    # "Secret Value:", the portal's name for the value, and password keys (connection strings, JSON)
+    rf"secret(?<![a-z0-9]secret)[ _-]?value{_VALUE_SEP}({GUID})",
+    rf"password(?<![a-z]password){_VALUE_SEP}({GUID})",
+    # -p GUID, --password GUID, --client-secret=GUID, --secret GUID
+    rf"-(?<![\w-]-)(?:p|-password|-secret|-client-secret)[ \t=]{{1,3}}{_Q}({GUID})",
+)
 
 _CODE_MENTIONS = (
     re.compile(r"aadsts[ \t]?(\d{5,7})(?!\d)"),
@@ -113,6 +128,7 @@ _APP = _compile(_APP_TIERS)
 _TENANT = _compile(_TENANT_TIERS)
 _TRACE = _compile(_TRACE_TIERS)
 _CORRELATION = _compile(_CORRELATION_TIERS)
+_SECRET_VALUE = _compile((_SECRET_VALUE_AT,))
 
 
 def _earliest(text: str, tier: tuple[re.Pattern[str], ...], usable: Callable[[str], bool]) -> str | None:
@@ -217,6 +233,12 @@ def _tenant_before_token_path(text: str) -> str | None:
     return None
 
 
+def national_login_host(text: str) -> str | None:
+    """The sign-in host of a national cloud (`login.microsoftonline.us`), when the paste names one."""
+    match = _NATIONAL_LOGIN.search(text)
+    return match.group(0) if match else None
+
+
 def trace_id(text: str) -> str | None:
     return first_in_tiers(text, _TRACE)
 
@@ -245,6 +267,11 @@ def oauth_error(text: str) -> str | None:
         if not (before.isalnum() or (before in "_-" and before)):
             return text[start : match.end()]
     return None
+
+
+def secret_guid(text: str) -> str | None:
+    """A GUID standing where a secret's value goes (`client_secret=`, `-p`, `"clientSecret":`)."""
+    return first_in_tiers(text, _SECRET_VALUE)
 
 
 def guids(text: str) -> tuple[str, ...]:
