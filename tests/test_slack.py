@@ -18,7 +18,7 @@ from slack_sdk.signature import SignatureVerifier
 from bot.app import create_app
 from bot.fakegraph.samples import sample_errors
 from bot.settings import Settings
-from handlers.recheck import TOO_OLD
+from handlers.recheck import NOT_KEPT, TOO_OLD, UNREACHABLE
 from tests.conftest import SampleTenant
 from tests.fake_slack import BOT_USER, FakeSlack
 from tests.redis_server import free_port, redis_server
@@ -360,3 +360,23 @@ async def test_check_again_on_an_expired_question_says_so_to_the_presser_only(
     assert notice["text"] == TOO_OLD
     assert notice["replace_original"] is False and notice["response_type"] == "ephemeral"
     assert fake_slack.called("chat.update") == []  # the card stays as it was
+
+
+async def test_with_redis_down_the_answer_goes_out_and_a_press_says_why(
+    fake_slack: FakeSlack, sample_tenant: SampleTenant
+) -> None:
+    down = settings(fake_slack, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    async with TestClient(TestServer(create_app(down, directory=sample_tenant.directory))) as client:
+        await post_json(client, event("message", SEED, event_id="EvRecheckNoRedis"))
+        await eventually(lambda: bool(fake_slack.called("chat.update")))
+        first = fake_slack.called("chat.update")[0]
+        assert SEED_HEADLINE in card_text(first["blocks"])
+        assert recheck_button(first["blocks"]) == PAYMENTS_APP  # not kept: a press checks the app alone
+
+        await press(client, fake_slack, "AbCdEfGhIjKlMnOpQrStUv", ts=first["ts"])
+        await eventually(lambda: bool(fake_slack.called("response_url")))
+        assert fake_slack.called("response_url")[0]["text"] == UNREACHABLE
+
+        await press(client, fake_slack, PAYMENTS_APP, ts=first["ts"])
+        await eventually(lambda: len(fake_slack.called("chat.update")) == 2)
+        assert NOT_KEPT in card_text(fake_slack.called("chat.update")[1]["blocks"])

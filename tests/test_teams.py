@@ -391,6 +391,17 @@ async def test_check_again_on_an_expired_question_answers_with_a_message_and_kee
     assert connector.calls == []
 
 
+async def test_a_slow_check_again_on_an_expired_question_updates_the_card_with_the_notice(
+    teams_on_tenant: TestClient, connector: FakeConnector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(teams_turns, "ACTION_BUDGET_SECONDS", 0.0)  # the card already says "checking again"
+    status, body = await post(teams_on_tenant, invoke(connector, "AbCdEfGhIjKlMnOpQrStUv"))
+    assert status == 200 and teams_turns.STILL_CHECKING in text_of(body["value"])
+    await eventually(lambda: bool(connector.sent("message", method="PUT")))
+    [update] = connector.sent("message", method="PUT")
+    assert TOO_OLD in text_of(update.body["attachments"][0]["content"])
+
+
 # --- authentication ----------------------------------------------------------------------------------
 
 
