@@ -310,7 +310,7 @@ def change_lines(diagnosis: Diagnosis) -> tuple[str, ...]:
     if recheck is None:
         return ()
     lines = [clip(f"{c.what} {c.meaning}") for c in recheck.changes[:MAX_EVIDENCE]]
-    if recheck.first_answered_at is not None and not recheck.changes:
+    if recheck.first_answered_at is not None and not recheck.changes and diagnosis.found_in is not None:
         lines.append("Nothing changed in Graph since the first answer.")
     if recheck.note:
         lines.append(recheck.note)

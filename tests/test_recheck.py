@@ -210,3 +210,15 @@ async def test_a_store_that_is_down_still_answers_and_the_press_says_why(sample_
         )
     finally:
         await client.aclose()
+
+
+async def test_when_graph_cannot_be_asked_the_first_cause_stands_and_says_why(bot: Bot) -> None:
+    question_id = button_value(await bot.paste(SAMPLE["expired_secret_in_use"]))
+    bot.tenant.graph.add_fault(r"\$batch", 503)
+
+    again = await bot.press(question_id)
+    assert cause(again) == "expired_secret_in_use"
+    assert isinstance(again, Diagnosis) and again.recheck is not None
+    assert again.recheck.note == recheck_module.NO_GRAPH and not again.recheck.changes  # nothing to compare
+    assert "Nothing looks wrong" not in card(again) and "Nothing changed" not in card(again)
+    assert recheck_module.NO_GRAPH in card(again)
