@@ -51,14 +51,19 @@ Clock = Callable[[], datetime]
 
 
 def create_app(
-    settings: Settings, *, console: console_page.ConsoleOptions | None = None, clock: Clock | None = None
+    settings: Settings,
+    *,
+    console: console_page.ConsoleOptions | None = None,
+    clock: Clock | None = None,
+    directory: Directory | None = None,
 ) -> web.Application:
     """The server. `console` adds the demo's web console at `/`; `clock` fixes "now" (the demo's
-    sample tenant is judged at the moment its samples were written for)."""
+    sample tenant is judged at the moment its samples were written for); `directory`, owned by the
+    caller, replaces the one the settings pick (tests that change their fake tenant while it runs)."""
     metrics = Metrics()
     app = web.Application(middlewares=[_request_context])
     app[METRICS] = metrics
-    app.cleanup_ctx.append(_services(settings, metrics, clock or (lambda: datetime.now(UTC))))
+    app.cleanup_ctx.append(_services(settings, metrics, clock or (lambda: datetime.now(UTC)), directory))
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
@@ -69,11 +74,13 @@ def create_app(
     return app
 
 
-def _services(settings: Settings, metrics: Metrics, clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
+def _services(
+    settings: Settings, metrics: Metrics, clock: Clock, given: Directory | None
+) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             state = await stack.enter_async_context(open_state(settings.redis_url))
-            directory = await stack.enter_async_context(open_directory(settings))
+            directory = given or await stack.enter_async_context(open_directory(settings))
             metered = MeteredDirectory(directory, metrics) if directory else None
             deps = Deps(directory=metered, state=state, now=clock)
             app[SERVICES] = Services(settings, state, metered, metrics, Dispatcher(deps, metrics))

@@ -38,7 +38,8 @@ class Cause(StrEnum):
 class Verb(StrEnum):
     """Button verbs, shared by Slack (`action_id`) and Teams (`Action.Execute` verb)."""
 
-    RECHECK = "diagnosis.recheck"  # id: the app id; diagnose the app again, as it is now
+    # id: a stored question's id (old cards: a bare app id); ask the first question again, Graph as it is now
+    RECHECK = "diagnosis.recheck"
 
 
 class Severity(StrEnum):
@@ -330,6 +331,25 @@ class GraphReport:
 
 
 @dataclass(frozen=True)
+class Change:
+    """One difference in Graph between the first answer and a re-check, and what it means for the client."""
+
+    what: str
+    meaning: str
+
+
+@dataclass(frozen=True)
+class Recheck:
+    """How a re-checked answer relates to the first answer to the same question."""
+
+    checked_at: datetime
+    first_answered_at: datetime | None  # None: the question was not kept (old card, store down)
+    changes: tuple[Change, ...] = ()
+    cause_kept: bool = False  # the first answer's cause stands although Graph no longer shows its evidence
+    note: str | None = None
+
+
+@dataclass(frozen=True)
 class Diagnosis:
     input: ParsedInput
     errors: tuple[CodeInfo, ...]
@@ -340,6 +360,13 @@ class Diagnosis:
     reference_time: datetime
     activity: Activity | None = None
     notes: tuple[str, ...] = field(default=())
+    question_id: str | None = None  # where the question is kept for Check again; the button carries it
+    recheck: Recheck | None = None
+
+    @property
+    def recheckable(self) -> bool:
+        """Check again needs an app to look up and a Graph to ask."""
+        return bool(self.input.app_id) and self.graph.mode is not GraphMode.NONE
 
     @property
     def primary(self) -> Finding | None:
@@ -348,6 +375,37 @@ class Diagnosis:
             if finding.severity is Severity.ERROR:
                 return finding
         return self.findings[0] if self.findings else None
+
+
+@dataclass(frozen=True)
+class FirstAnswer:
+    """What the first answer said and saw, kept to tell what changed when the question is asked again."""
+
+    answered_at: datetime
+    finding: Finding | None  # the primary finding
+    found_in: FoundIn | None
+    credentials: tuple[Credential, ...] = ()
+
+
+@dataclass(frozen=True)
+class Question:
+    """A pasted error as facts (never a secret value) plus its first answer: what Check again re-asks."""
+
+    input: ParsedInput
+    first: FirstAnswer
+
+
+class NoticeReason(StrEnum):
+    EXPIRED = "expired"  # no question under that id: too old, or never kept
+    UNAVAILABLE = "unavailable"  # the state store could not be asked
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A short answer to a button when there is no diagnosis to show; the card it was on stays as it is."""
+
+    reason: NoticeReason
+    text: str
 
 
 # --- failures of the directory port -------------------------------------------------------------

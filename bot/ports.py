@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from bot.domain import Activity, AppLookup, GraphMode
+from bot.domain import Activity, AppLookup, GraphMode, Question
 
 
 class Directory(Protocol):
@@ -65,6 +65,14 @@ class StateStore(Protocol):
     async def conversation(self, platform: str, conversation_id: str) -> dict[str, Any] | None: ...
 
     async def conversations(self, platform: str) -> list[dict[str, Any]]: ...
+
+    async def save_question(self, question_id: str, question: Question) -> None:
+        """Keep the question behind an answer's Check again button, for a while (keys.QUESTION_TTL)."""
+        ...
+
+    async def question(self, question_id: str) -> Question | None:
+        """The question saved under `question_id`, or None when it expired, never existed or is unreadable."""
+        ...
 
     async def ping(self) -> bool:
         """True when the store answers; never raises."""

@@ -29,6 +29,9 @@ def attachment(card: Json) -> Json:
 
 def adaptive_card(view: AnswerView) -> Json:
     body: list[Json] = [_banner(view)]
+    if view.rechecked:
+        body.append(_rich([_run(view.rechecked, size="Small", is_subtle=True)], spacing="Small"))
+    body += _list("What changed", [_run(line) for line in view.changes], bullet="•")
     body += _list("What we found", [_run(e) for e in view.evidence], bullet="•")
     body += _list("How to fix it", [_run(step) for step in view.fix], numbered=True)
     if view.example:

@@ -35,6 +35,9 @@ def blockkit_message(view: AnswerView) -> Json:
     if len(heading) > MAX_HEADER:  # the header was cut: show the whole title under it
         blocks.append(_section(_plain(view.title)))
     blocks.append({"type": "context", "elements": [_plain(view.subject)]})
+    if view.rechecked:
+        blocks.append({"type": "context", "elements": [_plain(view.rechecked)]})
+    blocks += _list("What changed", [f"• {line}" for line in view.changes])
     blocks += _list("What we found", [f"• {e}" for e in view.evidence])
     blocks += _list("How to fix it", [f"{n}. {step}" for n, step in enumerate(view.fix, 1)])
     if view.example:

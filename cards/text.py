@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.domain import Credential, Diagnosis, Finding, FoundIn, GraphMode
-from cards.view import EXAMPLE_PASTE, found_in_words
+from cards.view import EXAMPLE_PASTE, change_lines, found_in_words, rechecked_line
 
 NOTHING_RECOGNISED = (
     "I could not find an Entra ID error in that text.\n\n"
@@ -20,6 +20,7 @@ def render_text(diagnosis: Diagnosis) -> str:
     if not diagnosis.input.recognised:
         return NOTHING_RECOGNISED + "\n"
     sections = [_headline(diagnosis), *_findings(diagnosis), _codes(diagnosis), _credentials(diagnosis)]
+    sections.insert(1, _recheck(diagnosis))  # a re-checked answer says when, and what changed, under its headline
     sections.append(_graph(diagnosis))
     return "\n\n".join(s for s in sections if s).rstrip() + "\n"
 
@@ -36,6 +37,13 @@ def _headline(diagnosis: Diagnosis) -> str:
         meaning = diagnosis.errors[0].summary if diagnosis.errors else "No cause could be determined."
         return f"{subject}\n\n{meaning}"
     return f"{subject}\n\n{_label(primary)}: {primary.summary}"
+
+
+def _recheck(diagnosis: Diagnosis) -> str:
+    line = rechecked_line(diagnosis)
+    if line is None:
+        return ""
+    return "\n".join([line, "What changed:", *(f"  • {change}" for change in change_lines(diagnosis))])
 
 
 def _findings(diagnosis: Diagnosis) -> list[str]:

@@ -102,6 +102,8 @@ class AnswerView:
     footer: str
     example: str | None = None  # what to paste, on the "nothing recognised" answer
     buttons: tuple[Button, ...] = ()
+    rechecked: str | None = None  # "Re-checked … UTC", on an answer to Check again
+    changes: tuple[str, ...] = ()  # the "What changed" section of a re-checked answer
 
     @property
     def lookup_url(self) -> str | None:
@@ -167,6 +169,8 @@ def answer_view(diagnosis: Diagnosis) -> AnswerView:
         codes=codes + _unknown_codes(diagnosis, len(codes)),
         footer=_footer(diagnosis, kind),
         buttons=_buttons(diagnosis),
+        rechecked=rechecked_line(diagnosis),
+        changes=change_lines(diagnosis),
     )
 
 
@@ -289,11 +293,39 @@ def _day(moment: datetime | None) -> str:
 
 
 def _buttons(diagnosis: Diagnosis) -> tuple[Button, ...]:
-    """Only buttons whose feature works here: re-checking needs an app id and Graph."""
-    app_id = diagnosis.input.app_id
-    if not app_id or diagnosis.graph.mode is GraphMode.NONE:
+    """Only buttons whose feature works here: re-checking needs an app id and Graph.
+
+    The button carries the id of the question kept server side; without one (the state store was
+    down) the bare app id, which re-checks the app alone."""
+    if not diagnosis.recheckable or diagnosis.input.app_id is None:
         return ()
-    return (Button(Verb.RECHECK.value, app_id, "Check again"),)
+    return (Button(Verb.RECHECK.value, diagnosis.question_id or diagnosis.input.app_id, "Check again"),)
+
+
+def rechecked_line(diagnosis: Diagnosis) -> str | None:
+    recheck = diagnosis.recheck
+    if recheck is None:
+        return None
+    text = f"Re-checked {_minute(recheck.checked_at)}"
+    if recheck.first_answered_at is not None:
+        text += f" (first answered {_minute(recheck.first_answered_at)})"
+    return text + "."
+
+
+def change_lines(diagnosis: Diagnosis) -> tuple[str, ...]:
+    recheck = diagnosis.recheck
+    if recheck is None:
+        return ()
+    lines = [clip(f"{c.what} {c.meaning}") for c in recheck.changes[:MAX_EVIDENCE]]
+    if recheck.first_answered_at is not None and not recheck.changes and diagnosis.found_in is not None:
+        lines.append("Nothing changed in Graph since the first answer.")
+    if recheck.note:
+        lines.append(recheck.note)
+    return tuple(lines)
+
+
+def _minute(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _footer(diagnosis: Diagnosis, kind: Kind) -> str:

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from bot.domain import Diagnosis, Verb
-from handlers.diagnose import diagnose
+from bot.domain import Diagnosis, Notice, Verb
 from handlers.inbound import Deps, InboundAction
+from handlers.recheck import recheck
 
-ActionHandler = Callable[[InboundAction, Deps], Awaitable[Diagnosis]]
-
-
-async def recheck(action: InboundAction, deps: Deps) -> Diagnosis:
-    """Diagnose the app as it is now, e.g. after someone replaced its secret."""
-    return await diagnose(action.id, directory=deps.directory, now=deps.now())
-
+# A handler answers with a new card (Diagnosis) or, when there is nothing to show, a short Notice.
+ActionHandler = Callable[[InboundAction, Deps], Awaitable[Diagnosis | Notice]]
 
 ACTIONS: dict[str, ActionHandler] = {Verb.RECHECK: recheck}
 

@@ -45,9 +45,22 @@ async def diagnose(
     catalog: Catalog | None = None,
 ) -> Diagnosis:
     """The full answer to one paste. Never raises for bad input or an unhappy Graph."""
-    catalog = catalog or load_catalog()
     parsed = parse(text)
-    ref = parsed.timestamp or now
+    return await diagnose_parsed(parsed, directory=directory, now=now, catalog=catalog)
+
+
+async def diagnose_parsed(
+    parsed: ParsedInput,
+    *,
+    directory: Directory | None,
+    now: datetime,
+    ref: datetime | None = None,
+    catalog: Catalog | None = None,
+) -> Diagnosis:
+    """Answer facts already read from a paste (a stored question), judging credentials at `ref`: by
+    default the error's time, else `now`."""
+    ref = ref or parsed.timestamp or now
+    catalog = catalog or load_catalog()
     known = [info for code in parsed.codes if (info := catalog.lookup(code))]
     unknown = [code for code in parsed.codes if code not in catalog]
     findings = rules.from_paste(parsed, known, unknown)

@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -29,7 +30,8 @@ from bot.wiring import open_directory
 from cards.adaptive import render_adaptive
 from cards.blockkit import render_blockkit
 from cards.view import NOTHING_TITLE
-from handlers.diagnose import diagnose
+from handlers.diagnose import diagnose, diagnose_parsed
+from handlers.recheck import compare, question_of
 from tests import cardcheck
 from tests.cardcheck import (
     adaptive_problems,
@@ -39,6 +41,7 @@ from tests.cardcheck import (
     slack_text_objects,
     texts,
 )
+from tests.tenant_edits import PAYMENTS_APP, add_secret, edited, remove_secret
 from tests.tools import REQUIRE_TOOLS
 
 Json = dict[str, Any]
@@ -54,6 +57,7 @@ CASES = [
     "nothing",
     "partial",
     "graph-unavailable",
+    "rechecked",
 ]
 
 
@@ -73,6 +77,7 @@ async def _diagnose_all() -> dict[str, Diagnosis]:
         for cause, sample in SAMPLES.items():
             graph.reset()
             results[f"graph-{cause}"] = await diagnose(sample.text, directory=directory, now=NOW)
+        results["rechecked"] = await _rechecked(graph, directory, results[f"graph-{PARTIAL_SAMPLE}"])
         graph.reset()
         graph.add_fault(r"/auditLogs/", 403)
         results["partial"] = await diagnose(SAMPLES[PARTIAL_SAMPLE].text, directory=directory, now=NOW)
@@ -83,6 +88,17 @@ async def _diagnose_all() -> dict[str, Diagnosis]:
         results[f"text-{cause}"] = await diagnose(sample.text, directory=None, now=NOW)
     results["nothing"] = await diagnose("hello", directory=None, now=NOW)
     return results
+
+
+async def _rechecked(graph: FakeGraph, directory: GraphDirectory, first: Diagnosis) -> Diagnosis:
+    """Check again after a secret was added and the expired one removed: a card with both changes."""
+    start = NOW - timedelta(minutes=3)
+    graph.use_snapshot(
+        edited(remove_secret(PAYMENTS_APP, "ci-2025"), add_secret(PAYMENTS_APP, "ci-2026b", "Xy7", start, NOW))
+    )
+    fresh = await diagnose_parsed(first.input, directory=directory, now=NOW, ref=NOW)
+    graph.use_snapshot(load_snapshot(sample_snapshot_path()))
+    return compare(question_of(first, NOW).first, fresh, NOW)
 
 
 @pytest.fixture(scope="module")
@@ -205,6 +221,15 @@ def test_graph_unavailable_answer_says_it_read_the_text_only(cases: dict[str, Ca
         joined = "\n".join(shown)
         assert "error text only" in joined
         assert "503" in joined  # why: Graph's answer, in our words
+
+
+def test_rechecked_card_says_when_and_what_changed(cases: dict[str, Case]) -> None:
+    case = cases["rechecked"]
+    for shown in (texts(case.adaptive), slack_block_texts(case.blockkit)):
+        assert any("Re-checked 2026-11-20 09:00 UTC" in text for text in shown)
+        assert any("What changed" in text for text in shown)
+        assert any("Removed: secret 'ci-2025'" in text for text in shown)
+        assert any("secret 'ci-2026b'" in text for text in shown)
 
 
 def test_nothing_recognised_shows_what_to_paste(cases: dict[str, Case]) -> None:

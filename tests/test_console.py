@@ -5,6 +5,7 @@ answers come back for both platforms, bad requests get a clear answer, other sit
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -19,8 +20,11 @@ from bot.fakegraph.samples import sample_errors, sample_reference_time
 from bot.platforms.console import MAX_PASTE_CHARS, OLD_BUTTON, ConsoleOptions, Sample, is_loopback
 from bot.preview.assets import ENV_NODE_MODULES
 from bot.settings import Settings
+from handlers.recheck import TOO_OLD
+from tests.conftest import SampleTenant
 from tests.paths import ROOT
 from tests.redis_server import free_port
+from tests.tenant_edits import PAYMENTS_APP, edited, remove_secret
 
 SECRET = "Zk38Q~pQ0vL2nA.r7Tc-Wm1xYb_3sGd9eHf4iJ~u"  # invented, of the real modern shape
 HR_SYNC = "e4d3921a-724a-47f6-a518-182b5e200159"
@@ -66,6 +70,29 @@ async def test_the_button_goes_through_the_shared_handler_table(console: TestCli
     assert "hr-sync" in body["answer"]["text"]
     metrics = await (await console.get("/metrics")).text()
     assert 'platform="console"' in metrics
+
+
+async def test_check_again_keeps_the_question_and_says_what_changed(sample_tenant: SampleTenant) -> None:
+    app = create_app(Settings(), console=OPTIONS, clock=_clock, directory=sample_tenant.directory)
+    async with TestClient(TestServer(app)) as client:
+        paste = next(s.text for s in sample_errors() if s.cause == "expired_secret_in_use")
+        _, body = await _post(client, "/console/api/messages", {"text": paste})
+        [action] = body["answer"]["teams"]["actions"][:1]
+        assert action["verb"] == "diagnosis.recheck" and action["data"]["id"] != PAYMENTS_APP
+        button = {"verb": action["verb"], "id": action["data"]["id"]}
+
+        status, body = await _post(client, "/console/api/actions", button)
+        assert status == 200 and body["answer"]["cause"] == "expired_secret_in_use"
+        assert "Re-checked 2026-11-20 09:00 UTC" in body["answer"]["text"]
+
+        sample_tenant.graph.use_snapshot(edited(remove_secret(PAYMENTS_APP, "ci-2025")))
+        status, body = await _post(client, "/console/api/actions", button)
+        assert status == 200 and body["answer"]["cause"] == "expired_secret_in_use"  # removal fixes no client
+        assert "Removed: secret 'ci-2025'" in body["answer"]["text"]
+        assert "Removed: secret 'ci-2025'" in json.dumps(body["answer"]["slack"]["blocks"])
+
+        status, body = await _post(client, "/console/api/actions", {**button, "id": "AbCdEfGhIjKlMnOpQrStUv"})
+        assert (status, body) == (410, {"error": TOO_OLD})
 
 
 async def test_an_unknown_button_says_so(console: TestClient) -> None:

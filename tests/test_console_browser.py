@@ -156,8 +156,10 @@ def test_check_again_updates_the_card_in_place(page: Any, shots_dir: Path) -> No
     after = answer.locator(".ac-adaptiveCard").inner_text()
     assert page.locator("li.bot").count() == 1, "the card is updated, not answered anew"
     assert after != before
-    # Judged now (the demo's clock), not at the error's time: orders-2025 has expired since.
-    assert "matches none" not in after and "expired" in after
+    # The same question (the error's codes and facts) against Graph now (the demo's clock): the client's
+    # value still matches none of the valid secrets, and the card says when it looked again.
+    assert "matches none" in after and "Re-checked 2026-11-20 09:00 UTC" in after
+    assert "Nothing changed in Graph since the first answer." in after
     assert answer.locator(".note").inner_text().startswith("Updated")
     answer.screenshot(path=str(shots_dir / "console-check-again.png"))
 

@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,8 +18,11 @@ from slack_sdk.signature import SignatureVerifier
 from bot.app import create_app
 from bot.fakegraph.samples import sample_errors
 from bot.settings import Settings
+from handlers.recheck import NOT_KEPT, TOO_OLD, UNREACHABLE
+from tests.conftest import SampleTenant
 from tests.fake_slack import BOT_USER, FakeSlack
 from tests.redis_server import free_port, redis_server
+from tests.tenant_edits import add_secret, edited
 
 SIGNING_SECRET = "test-signing-secret"
 SAMPLE = {s.cause: s for s in sample_errors()}
@@ -261,3 +265,118 @@ async def test_health_and_metrics(slack_client: TestClient, fake_slack: FakeSlac
     assert 'secretbot_diagnoses_total{cause="expired_secret_in_use",platform="slack"} 1.0' in metrics
     assert 'secretbot_graph_calls_total{call="lookup",outcome="ok"}' in metrics
     assert 'secretbot_requests_total{route="/slack/events",status="200"}' in metrics
+
+
+# --- Check again ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def slack_on_tenant(fake_slack: FakeSlack, sample_tenant: SampleTenant) -> AsyncIterator[TestClient]:
+    """The bot on a fake tenant the test can change while it runs."""
+    app = create_app(settings(fake_slack), directory=sample_tenant.directory)
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+def recheck_button(blocks: list[dict[str, Any]]) -> str:
+    [button] = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    assert button["action_id"] == "diagnosis.recheck"
+    return str(button["value"])
+
+
+async def press(client: TestClient, fake: FakeSlack, value: str, *, ts: str | None, ephemeral: bool = False) -> None:
+    container: dict[str, Any] = {"type": "message", "message_ts": ts or "1700000000.000077", "channel_id": "D0CHAN"}
+    payload: dict[str, Any] = {
+        "type": "block_actions",
+        "user": {"id": "U0ALICE", "name": "alice"},
+        "channel": {"id": "D0CHAN"},
+        "container": container | ({"is_ephemeral": True} if ephemeral else {}),
+        "actions": [{"action_id": "diagnosis.recheck", "value": value, "type": "button", "block_id": "b"}],
+        "response_url": fake.url("/response/press"),
+        "trigger_id": "1.2.3",
+    }
+    if not ephemeral:
+        payload["message"] = {"ts": ts}
+    body = urlencode({"payload": json.dumps(payload)})
+    headers = signed(body) | {"Content-Type": "application/x-www-form-urlencoded"}
+    assert (await client.post("/slack/events", data=body, headers=headers)).status == 200
+
+
+async def test_check_again_keeps_the_cause_then_says_what_changed(
+    slack_on_tenant: TestClient, fake_slack: FakeSlack, sample_tenant: SampleTenant
+) -> None:
+    await post_json(slack_on_tenant, event("message", SEED, event_id="EvRecheck"))
+    await eventually(lambda: len(fake_slack.called("chat.update")) == 1)
+    first = fake_slack.called("chat.update")[0]
+    question_id = recheck_button(first["blocks"])
+    assert question_id != PAYMENTS_APP  # the button carries an id; the question stays on the server
+
+    await press(slack_on_tenant, fake_slack, question_id, ts=first["ts"])
+    await eventually(lambda: len(fake_slack.called("chat.update")) == 2)
+    again = fake_slack.called("chat.update")[1]
+    assert again["ts"] == first["ts"]
+    assert SEED_HEADLINE in card_text(again["blocks"])  # still the expired secret in use
+    assert "Re-checked " in card_text(again["blocks"])
+    assert "Nothing changed in Graph since the first answer." in card_text(again["blocks"])
+
+    added = datetime.now(UTC) - timedelta(minutes=3)
+    sample_tenant.graph.use_snapshot(
+        edited(add_secret(PAYMENTS_APP, "ci-2026b", "Xy7", added, added + timedelta(days=180)))
+    )
+    await press(slack_on_tenant, fake_slack, recheck_button(again["blocks"]), ts=first["ts"])
+    await eventually(lambda: len(fake_slack.called("chat.update")) == 3)
+    changed = card_text(fake_slack.called("chat.update")[2]["blocks"])
+    assert SEED_HEADLINE in changed
+    assert "What changed" in changed and "secret 'ci-2026b' (starts with 'Xy7'" in changed
+    assert "The client must be updated to use it" in changed
+    assert fake_slack.called("response_url") == []
+
+
+async def test_check_again_on_an_ephemeral_answer_replaces_it_through_response_url(
+    slack_on_tenant: TestClient, fake_slack: FakeSlack
+) -> None:
+    form = {"command": "/secretbot", "text": SEED, "user_id": "U0ALICE", "channel_id": "C0CHAN"}
+    form["response_url"] = fake_slack.url("/response/command")
+    body = urlencode(form)
+    headers = signed(body) | {"Content-Type": "application/x-www-form-urlencoded"}
+    await slack_on_tenant.post("/slack/events", data=body, headers=headers)
+    await eventually(lambda: len(fake_slack.called("response_url")) == 1)
+    question_id = recheck_button(fake_slack.called("response_url")[0]["blocks"])
+
+    await press(slack_on_tenant, fake_slack, question_id, ts="1700000000.000042", ephemeral=True)
+    await eventually(lambda: len(fake_slack.called("response_url")) == 2)
+    replaced = fake_slack.called("response_url")[1]
+    assert replaced["replace_original"] is True and replaced["response_type"] == "ephemeral"
+    assert SEED_HEADLINE in card_text(replaced["blocks"]) and "Re-checked " in card_text(replaced["blocks"])
+    assert fake_slack.called("chat.update") == []  # chat.update cannot edit an ephemeral message
+
+
+async def test_check_again_on_an_expired_question_says_so_to_the_presser_only(
+    slack_on_tenant: TestClient, fake_slack: FakeSlack
+) -> None:
+    await press(slack_on_tenant, fake_slack, "AbCdEfGhIjKlMnOpQrStUv", ts="1700000000.000009")
+    await eventually(lambda: bool(fake_slack.called("response_url")))
+    [notice] = fake_slack.called("response_url")
+    assert notice["text"] == TOO_OLD
+    assert notice["replace_original"] is False and notice["response_type"] == "ephemeral"
+    assert fake_slack.called("chat.update") == []  # the card stays as it was
+
+
+async def test_with_redis_down_the_answer_goes_out_and_a_press_says_why(
+    fake_slack: FakeSlack, sample_tenant: SampleTenant
+) -> None:
+    down = settings(fake_slack, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    async with TestClient(TestServer(create_app(down, directory=sample_tenant.directory))) as client:
+        await post_json(client, event("message", SEED, event_id="EvRecheckNoRedis"))
+        await eventually(lambda: bool(fake_slack.called("chat.update")))
+        first = fake_slack.called("chat.update")[0]
+        assert SEED_HEADLINE in card_text(first["blocks"])
+        assert recheck_button(first["blocks"]) == PAYMENTS_APP  # not kept: a press checks the app alone
+
+        await press(client, fake_slack, "AbCdEfGhIjKlMnOpQrStUv", ts=first["ts"])
+        await eventually(lambda: bool(fake_slack.called("response_url")))
+        assert fake_slack.called("response_url")[0]["text"] == UNREACHABLE
+
+        await press(client, fake_slack, PAYMENTS_APP, ts=first["ts"])
+        await eventually(lambda: len(fake_slack.called("chat.update")) == 2)
+        assert NOT_KEPT in card_text(fake_slack.called("chat.update")[1]["blocks"])

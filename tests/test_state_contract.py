@@ -8,14 +8,26 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 from typing import Any
 
 import fakeredis
 import pytest
 import redis.asyncio as redis
 
-from bot.domain import StateUnavailable
+from bot.domain import (
+    Cause,
+    Credential,
+    CredentialKind,
+    Finding,
+    FirstAnswer,
+    FoundIn,
+    ParsedInput,
+    Question,
+    Severity,
+    StateUnavailable,
+)
 from bot.state import RedisStateStore, keys, open_state, redis_client
 from bot.state.factory import MAX_CONNECTIONS
 from tests.redis_server import free_port, redis_server, require_redis_server
@@ -33,6 +45,47 @@ REFERENCE_A: dict[str, Any] = {
     "user": {"id": "29:user-1", "aadObjectId": "00000000-0000-0000-0000-000000000001"},
 }
 REFERENCE_B: dict[str, Any] = {**REFERENCE_A, "conversation": {"id": "a:1Hx-personal-chat", "tenantId": "tenant-1"}}
+
+# A question as the Check again button keeps it: every field of the parsed paste and the first answer set.
+QUESTION = Question(
+    ParsedInput(
+        codes=(7000222, 50012),
+        app_id="dc36fc90-2248-4d70-aca4-a1a9f5b19f71",
+        app_id_masked=True,
+        tenant="northwind-ops.onmicrosoft.com",
+        trace_id="1f2e3d4c-5b6a-4798-8a9b-0c1d2e3f4a5b",
+        correlation_id="3b9d2f61-5c7e-4a08-b1d3-8e2f6a4c9d70",
+        timestamp=datetime(2026, 11, 20, 8, 58, 12, tzinfo=UTC),
+        error="invalid_client",
+        secret_value_detected=True,
+        secret_value_certain=True,
+        leaked_hints=("7Rm",),
+        guids=("62f746b4-84e6-4ceb-95bd-447e7184d454",),
+        secret_guid="62f746b4-84e6-4ceb-95bd-447e7184d454",
+        bare_guid=True,
+        login_host="login.microsoftonline.us",
+        common_authority=True,
+        client_credentials=True,
+    ),
+    FirstAnswer(
+        answered_at=datetime(2026, 11, 20, 9, 0, tzinfo=UTC),
+        finding=Finding(
+            Cause.EXPIRED_SECRET_IN_USE, Severity.ERROR, "The client sends ci-2025.", ("e1", "e2"), ("f1",)
+        ),
+        found_in=FoundIn.TENANT,
+        credentials=(
+            Credential(
+                CredentialKind.SECRET,
+                "62f746b4-84e6-4ceb-95bd-447e7184d454",
+                "ci-2025",
+                "7Rm",
+                datetime(2025, 10, 1, tzinfo=UTC),
+                datetime(2026, 10, 1, tzinfo=UTC),
+            ),
+            Credential(CredentialKind.CERTIFICATE, "b61e6ba5-3682-4dd6-b804-69b84b2d451c", None, None, None, None),
+        ),
+    ),
+)
 
 
 @dataclass
@@ -163,6 +216,51 @@ async def test_an_unreadable_reference_is_skipped(backend: Backend, store: Redis
     assert await store.conversations("teams") == [REFERENCE_A]
 
 
+# --- questions (Check again) -------------------------------------------------------------------
+
+
+async def test_question_round_trip(store: RedisStateStore) -> None:
+    await store.save_question("AbCdEfGhIjKlMnOpQrStUv", QUESTION)
+    assert await store.question("AbCdEfGhIjKlMnOpQrStUv") == QUESTION
+    bare = Question(ParsedInput(), FirstAnswer(datetime(2026, 11, 20, 9, 0, tzinfo=UTC), None, None))
+    await store.save_question("bare", bare)
+    assert await store.question("bare") == bare
+
+
+def test_the_sample_question_sets_every_fact_of_a_paste() -> None:
+    # So the round trip above covers every field: a fact added to ParsedInput must be stored too.
+    defaults = ParsedInput()
+    unset = [f.name for f in fields(ParsedInput) if getattr(QUESTION.input, f.name) == getattr(defaults, f.name)]
+    assert unset == []
+
+
+async def test_unknown_question_is_none(store: RedisStateStore) -> None:
+    assert await store.question("never-saved") is None
+
+
+async def test_questions_are_plain_json_and_expire_within_their_ttl(backend: Backend, store: RedisStateStore) -> None:
+    await store.save_question("q1", QUESTION)
+    client = backend.client()
+    raw = await client.get(keys.question_key("q1"))
+    assert raw is not None
+    stored = json.loads(raw)
+    assert stored["input"]["codes"] == [7000222, 50012] and stored["input"]["timestamp"] == "2026-11-20T08:58:12+00:00"
+    assert stored["first"]["credentials"][0]["key_id"] == "62f746b4-84e6-4ceb-95bd-447e7184d454"
+    assert 0 < await client.ttl(keys.question_key("q1")) <= keys.QUESTION_TTL.total_seconds()
+
+
+async def test_an_unreadable_question_is_none_and_logged(
+    backend: Backend, store: RedisStateStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = backend.client()
+    await client.set(keys.question_key("pickle"), b"\x80\x04pickle")
+    await client.set(keys.question_key("future"), json.dumps({"v": 99}))
+    await client.set(keys.question_key("half"), json.dumps({"v": 1, "input": {}}))
+    for name in ("pickle", "future", "half"):
+        assert await store.question(name) is None
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 3
+
+
 async def test_ping_answers_true(store: RedisStateStore) -> None:
     assert await store.ping() is True
 
@@ -193,6 +291,8 @@ def _every_call(store: RedisStateStore) -> list[Callable[[], Awaitable[object]]]
         lambda: store.save_conversation("teams", "c1", REFERENCE_A),
         lambda: store.conversation("teams", "c1"),
         lambda: store.conversations("teams"),
+        lambda: store.save_question("q1", QUESTION),
+        lambda: store.question("q1"),
     ]
 
 
@@ -293,5 +393,6 @@ def test_keys_are_namespaced_and_names_cannot_collide() -> None:
     assert keys.claim_key("slack_event", "Ev01") == "secretbot:claim:slack_event:Ev01"
     assert keys.conversation_key("teams", "19:a;b").startswith("secretbot:conv:teams:")
     assert keys.conversation_index_key("teams") == "secretbot:convs:teams"
+    assert keys.question_key("AbCd-_12") == "secretbot:question:AbCd-_12"
     with pytest.raises(ValueError):
         keys.claim_key("slack:event", "Ev01")  # a `:` in a kind could alias another kind's keys

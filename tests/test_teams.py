@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,11 @@ from bot.platforms.dispatch import Dispatcher
 from bot.settings import Settings
 from handlers.diagnose import diagnose
 from handlers.inbound import Actor, InboundMessage
+from handlers.recheck import NOT_KEPT, TOO_OLD
+from tests.conftest import SampleTenant
 from tests.fake_connector import FakeConnector
 from tests.teams_signing import trusting_signing_keys_for_tests
+from tests.tenant_edits import add_secret, edited
 
 FIXTURES = Path(__file__).parent / "fixtures" / "teams"
 SAMPLE = {s.cause: s for s in sample_errors()}
@@ -274,6 +277,7 @@ async def test_recheck_answers_inside_the_invoke_with_the_refreshed_card(
     assert card["type"] == "AdaptiveCard"
     assert "payments-api" in text_of(card)
     assert any(a.get("verb") == "diagnosis.recheck" and a["data"] == {"id": PAYMENTS_APP} for a in card["actions"])
+    assert NOT_KEPT in text_of(card)  # an old card's bare app id: the app alone was checked, and it says so
     assert connector.calls == []  # answered in the invoke, nothing posted
 
 
@@ -327,6 +331,75 @@ async def test_shutdown_lets_a_card_update_in_flight_finish(
     # The server has shut down, and the update went out first, while Graph was still there.
     [update] = connector.sent("message", method="PUT")
     assert "payments-api" in text_of(update.body["attachments"][0]["content"])
+
+
+@pytest.fixture
+async def teams_on_tenant(sample_tenant: SampleTenant) -> AsyncIterator[TestClient]:
+    """The bot on a fake tenant the test can change while it runs."""
+    app = create_app(Settings(teams_insecure_no_auth=True), directory=sample_tenant.directory)
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+def recheck_id(card: dict[str, Any]) -> str:
+    [action] = [a for a in card["actions"] if a.get("verb") == "diagnosis.recheck"]
+    assert action["type"] == "Action.Execute"
+    return str(action["data"]["id"])
+
+
+def invoke(connector: FakeConnector, question_id: str) -> dict[str, Any]:
+    activity = fixture("invoke_recheck", connector)
+    activity["value"]["action"]["data"] = {"id": question_id}
+    return activity
+
+
+async def test_check_again_keeps_the_cause_then_says_what_changed(
+    teams_on_tenant: TestClient, connector: FakeConnector, sample_tenant: SampleTenant
+) -> None:
+    await post(teams_on_tenant, fixture("personal_message", connector, SEED))
+    [reply] = connector.sent("message")
+    first = reply.body["attachments"][0]["content"]
+    question_id = recheck_id(first)
+    assert question_id != PAYMENTS_APP  # the card carries an id; the question stays on the server
+    headline = await primary_summary(teams_on_tenant, SEED)
+
+    status, body = await post(teams_on_tenant, invoke(connector, question_id))
+    assert status == 200 and body["type"] == CARD
+    again = body["value"]
+    assert headline in text_of(again) and "Re-checked " in text_of(again)
+    assert "Nothing changed in Graph since the first answer." in text_of(again)
+    assert recheck_id(again) == question_id
+
+    added = datetime.now(UTC) - timedelta(minutes=3)
+    sample_tenant.graph.use_snapshot(
+        edited(add_secret(PAYMENTS_APP, "ci-2026b", "Xy7", added, added + timedelta(days=180)))
+    )
+    status, body = await post(teams_on_tenant, invoke(connector, question_id))
+    changed = text_of(body["value"])
+    assert headline in changed  # the client still sends the expired secret
+    assert "What changed" in changed and "secret 'ci-2026b' (starts with 'Xy7'" in changed
+    assert "The client must be updated to use it" in changed
+    assert len(connector.calls) == 2  # typing and the first card; re-checks answer inside the invoke
+
+
+async def test_check_again_on_an_expired_question_answers_with_a_message_and_keeps_the_card(
+    teams_on_tenant: TestClient, connector: FakeConnector
+) -> None:
+    status, body = await post(teams_on_tenant, invoke(connector, "AbCdEfGhIjKlMnOpQrStUv"))
+    assert status == 200
+    assert body == {"statusCode": 200, "type": teams_turns.MESSAGE_TYPE, "value": TOO_OLD}
+    assert connector.calls == []
+
+
+async def test_a_slow_check_again_on_an_expired_question_updates_the_card_with_the_notice(
+    teams_on_tenant: TestClient, connector: FakeConnector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(teams_turns, "ACTION_BUDGET_SECONDS", 0.0)  # the card already says "checking again"
+    status, body = await post(teams_on_tenant, invoke(connector, "AbCdEfGhIjKlMnOpQrStUv"))
+    assert status == 200 and teams_turns.STILL_CHECKING in text_of(body["value"])
+    await eventually(lambda: bool(connector.sent("message", method="PUT")))
+    [update] = connector.sent("message", method="PUT")
+    assert TOO_OLD in text_of(update.body["attachments"][0]["content"])
 
 
 # --- authentication ----------------------------------------------------------------------------------

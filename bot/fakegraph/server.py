@@ -140,6 +140,11 @@ class FakeGraph:
         self._faults.append(fault)
         return fault
 
+    def use_snapshot(self, snapshot: Snapshot) -> None:
+        """Serve `snapshot` from the next request on, as if the tenant had changed (a secret added)."""
+        self.snapshot = snapshot
+        self._router = Router(snapshot)
+
     def reset(self) -> None:
         """Forget recorded requests and faults."""
         self.requests.clear()

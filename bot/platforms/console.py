@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.domain import Diagnosis
+from bot.domain import Diagnosis, Notice, NoticeReason
 from bot.platforms.dispatch import Dispatcher
 from bot.preview import Assets, PreviewError
 from cards.adaptive import render_adaptive
@@ -37,6 +37,7 @@ MAX_BODY_BYTES = 8 * MAX_PASTE_CHARS  # room for JSON escapes (up to 6 bytes for
 MAX_TRANSCRIPT_CHARS = 4000  # the echo of a paste in the chat is cut here; the bot reads all of it
 SORRY = "Sorry, something went wrong on my side. The server log says what; please try again."
 OLD_BUTTON = "This button is no longer supported. Paste the error again for a fresh answer."
+_NOTICE_STATUS = {NoticeReason.EXPIRED: 410, NoticeReason.UNAVAILABLE: 503}
 _STATIC = "console_page"
 _ME = Actor(platform="console", user_id="console-user", name="You")
 _CONVERSATION = "console"
@@ -99,10 +100,12 @@ async def _action(body: dict[str, Any], dispatcher: Dispatcher) -> web.Response:
     verb, ident = body.get("verb"), body.get("id")
     if not (isinstance(verb, str) and isinstance(ident, str)):
         return _error(400, "Send the button as {'verb': '…', 'id': '…'}.")
-    diagnosis = await dispatcher.action(InboundAction(verb=verb, id=ident, actor=_ME, conversation_id=_CONVERSATION))
-    if diagnosis is None:
+    answer = await dispatcher.action(InboundAction(verb=verb, id=ident, actor=_ME, conversation_id=_CONVERSATION))
+    if answer is None:
         return _error(404, OLD_BUTTON)
-    return web.json_response({"answer": _answer(diagnosis)})
+    if isinstance(answer, Notice):  # the page shows the text under the card and keeps the card
+        return _error(_NOTICE_STATUS[answer.reason], answer.text)
+    return web.json_response({"answer": _answer(answer)})
 
 
 def _answer(diagnosis: Diagnosis) -> dict[str, Any]:

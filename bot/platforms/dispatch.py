@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from bot.domain import Diagnosis
+from bot.domain import Diagnosis, Notice
 from bot.metrics import Metrics
 from handlers.actions import handler_for
 from handlers.conversation import answer
@@ -24,13 +24,17 @@ class Dispatcher:
         self.metrics.diagnosed(message.actor.platform, diagnosis)
         return diagnosis
 
-    async def action(self, action: InboundAction) -> Diagnosis | None:
-        """The answer to a button, or None for a verb this bot does not know (an old card, a forgery)."""
+    async def action(self, action: InboundAction) -> Diagnosis | Notice | None:
+        """The answer to a button: a card, a Notice when there is nothing to show (a question too old to
+        check again), or None for a verb this bot does not know (an old card, a forgery)."""
         handler = handler_for(action.verb)
         if handler is None:
             log.warning("unknown action verb=%s", action.verb[:64])
             self.metrics.errors.labels("unknown_action").inc()
             return None
-        diagnosis = await handler(action, self.deps)
-        self.metrics.diagnosed(action.actor.platform, diagnosis)
-        return diagnosis
+        answer = await handler(action, self.deps)
+        if isinstance(answer, Notice):
+            self.metrics.errors.labels(f"action_{answer.reason.value}").inc()
+        else:
+            self.metrics.diagnosed(action.actor.platform, answer)
+        return answer

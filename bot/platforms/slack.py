@@ -20,7 +20,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.domain import Diagnosis, StateUnavailable
+from bot.domain import Diagnosis, Notice, StateUnavailable
 from bot.platforms.dispatch import Dispatcher
 from bot.ports import StateStore
 from bot.settings import Settings
@@ -136,22 +136,35 @@ def _on_command(dispatcher: Callable[[], Dispatcher]) -> Callable[..., Awaitable
 
 def _on_action(dispatcher: Callable[[], Dispatcher]) -> Callable[..., Awaitable[None]]:
     async def listener(
-        ack: Callable[[], Awaitable[None]], body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+        ack: Callable[[], Awaitable[None]],
+        body: dict[str, Any],
+        action: dict[str, Any],
+        client: AsyncWebClient,
+        respond: Any,
     ) -> None:
         await ack()
         user = body.get("user") or {}
-        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
+        container = body.get("container") or {}
+        channel = (body.get("channel") or {}).get("id") or container.get("channel_id", "")
         inbound = InboundAction(
             verb=str(action.get("action_id", "")),
             id=str(action.get("value", "")),
             actor=Actor("slack", str(user.get("id", "")), user.get("name")),
             conversation_id=channel,
         )
-        diagnosis = await dispatcher().action(inbound)
-        ts = (body.get("message") or {}).get("ts") or (body.get("container") or {}).get("message_ts")
-        if diagnosis is None or not ts:
+        answer = await dispatcher().action(inbound)
+        if answer is None:
             return
-        await client.chat_update(channel=channel, ts=ts, **_message(diagnosis))
+        if isinstance(answer, Notice):  # only the person who pressed sees it; the card stays
+            await respond(text=answer.text, response_type="ephemeral", replace_original=False)
+            return
+        ts = (body.get("message") or {}).get("ts") or container.get("message_ts")
+        if container.get("is_ephemeral") or not ts:
+            # An ephemeral answer (the slash command's) has no message chat.update could edit: only
+            # the action's response_url can replace it.
+            await respond(replace_original=True, response_type="ephemeral", **_message(answer))
+            return
+        await client.chat_update(channel=channel, ts=ts, **_message(answer))
 
     return listener
 

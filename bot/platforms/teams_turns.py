@@ -30,7 +30,7 @@ from microsoft_agents.hosting.core import (
     TurnState,
 )
 
-from bot.domain import Diagnosis, StateUnavailable
+from bot.domain import Diagnosis, Notice, StateUnavailable
 from bot.platforms.dispatch import Dispatcher
 from bot.ports import StateStore
 from cards.adaptive import CONTENT_TYPE, adaptive_card
@@ -47,6 +47,7 @@ ACTION_BUDGET_SECONDS = 4.0
 SORRY = "Sorry, something went wrong on my side. Please try again in a minute."
 STILL_CHECKING = "Checking again… the card will update when the answer is ready."
 UNSUPPORTED = "This button is no longer supported. Paste the error again for a fresh answer."
+MESSAGE_TYPE = "application/vnd.microsoft.activity.message"  # Universal Actions' text-only answer
 _GROUP_CONVERSATIONS = frozenset({"channel", "groupChat"})
 _ANY_VERB = re.compile(r"")  # every Action.Execute: the dispatcher's table decides which verbs exist
 
@@ -105,11 +106,11 @@ class Turns:
         work = asyncio.create_task(self._dispatcher().action(inbound))
         done, _ = await asyncio.wait({work}, timeout=ACTION_BUDGET_SECONDS)  # never cancels `work`
         if work in done:
-            return _invoke_card(_answer_card(work.result()))
+            return _invoke_answer(work.result())
         self._update_later(context, work)
         return _invoke_card(_notice_card(STILL_CHECKING))
 
-    def _update_later(self, context: TurnContext, work: asyncio.Task[Diagnosis | None]) -> None:
+    def _update_later(self, context: TurnContext, work: asyncio.Task[Diagnosis | Notice | None]) -> None:
         """Replace the clicked card once `work` is done. The invoke's own connection to Teams is
         closed by then, so the update runs as a proactive turn from the clicked message's reference."""
         card_id = context.activity.reply_to_id  # the bot message that carries the clicked card
@@ -164,8 +165,19 @@ def _actor(activity: Activity) -> Actor:
     return Actor("teams", sender.id or "", sender.name, sender.aad_object_id)
 
 
-def _answer_card(diagnosis: Diagnosis | None) -> Json:
-    return _notice_card(UNSUPPORTED) if diagnosis is None else adaptive_card(answer_view(diagnosis))
+def _answer_card(answer: Diagnosis | Notice | None) -> Json:
+    if answer is None:
+        return _notice_card(UNSUPPORTED)
+    if isinstance(answer, Notice):
+        return _notice_card(answer.text)
+    return adaptive_card(answer_view(answer))
+
+
+def _invoke_answer(answer: Diagnosis | Notice | None) -> AdaptiveCardInvokeResponse:
+    if isinstance(answer, Notice):
+        # A message response: Teams shows the text to the person who pressed and leaves the card as it is.
+        return AdaptiveCardInvokeResponse(status_code=HTTPStatus.OK, type=MESSAGE_TYPE, value=answer.text)
+    return _invoke_card(_answer_card(answer))
 
 
 def _card_message(diagnosis: Diagnosis) -> Activity:

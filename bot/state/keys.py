@@ -35,6 +35,17 @@ CONVERSATION_PREFIX = f"{PREFIX}conv:"
 # No TTL, like the references it indexes.
 CONVERSATION_INDEX_PREFIX = f"{PREFIX}convs:"
 
+# --- questions (Check again) ---------------------------------------------------------------------
+
+# One JSON question per answer that has a Check again button, under the button's random id: the
+# pasted error's facts (never a secret value) and what the first answer saw. Buttons carry only the id.
+QUESTION_PREFIX = f"{PREFIX}question:"
+
+# 7 days: an outage is usually worked on within hours and re-checked the same week, and a card
+# scrolled out of sight after a week is better answered by pasting the error again. It bounds what
+# a busy workspace keeps in Redis (a few kB per answer).
+QUESTION_TTL = timedelta(days=7)
+
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 
 
@@ -61,3 +72,8 @@ def conversation_key(platform: str, conversation_id: str) -> str:
 def conversation_index_key(platform: str) -> str:
     """`secretbot:convs:<platform>`: the set of conversation ids saved for that platform."""
     return f"{CONVERSATION_INDEX_PREFIX}{_name('platform', platform)}"
+
+
+def question_key(question_id: str) -> str:
+    """`secretbot:question:<id>`: the id is the button's value, random and opaque."""
+    return f"{QUESTION_PREFIX}{question_id}"

@@ -16,8 +16,8 @@ from typing import Any
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from bot.domain import StateUnavailable
-from bot.state import keys
+from bot.domain import Question, StateUnavailable
+from bot.state import keys, questions
 from bot.state.redact import error_types, redact
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,23 @@ class RedisStateStore:
             values = await self._client.mget(names) if names else []
         decoded = (_decode(name, raw) for name, raw in zip(names, values, strict=True))
         return [reference for reference in decoded if reference is not None]
+
+    async def save_question(self, question_id: str, question: Question) -> None:
+        value = questions.encode(question)
+        with _unavailable("save_question"):
+            await self._client.set(keys.question_key(question_id), value, ex=keys.QUESTION_TTL)
+
+    async def question(self, question_id: str) -> Question | None:
+        name = keys.question_key(question_id)
+        with _unavailable("question"):
+            raw = await self._client.get(name)
+        if raw is None:
+            return None
+        try:
+            return questions.decode(raw)
+        except ValueError as error:
+            log.warning("ignoring %s: %s", name, error)  # another release's format, or not ours; never crash
+            return None
 
     async def ping(self) -> bool:
         try:
