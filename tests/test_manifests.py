@@ -1,6 +1,6 @@
 """The Slack and Teams app manifests in manifest/, the Teams icons and the Teams app package.
 
-Slack: validated with jsonschema against slackapi/manifest-schema (vendored in ../shared/schemas).
+Slack: validated with jsonschema against slackapi/manifest-schema (copied into tests/fixtures/slack).
 Teams: validated by Microsoft's own @microsoft/app-manifest from node_modules, through
 tests/js/validate-teams-manifest.js (offline; skipped without node or the package unless
 SECRETBOT_REQUIRE_TOOLS=1, then failed).
@@ -19,15 +19,19 @@ from typing import Any
 
 import pytest
 import yaml
+from aiohttp.test_utils import TestClient, TestServer
 from jsonschema import Draft7Validator
 from PIL import Image
+from yarl import URL
 
+from bot.app import create_app
+from bot.settings import Settings
 from bot.teams_package import PLACEHOLDER_HOST, PLACEHOLDER_ID, build_teams_package
-from tests.paths import ROOT, SHARED
+from tests.paths import ROOT
 from tests.tools import missing_tool
 
 SLACK_MANIFEST = ROOT / "manifest" / "slack" / "manifest.yaml"
-SLACK_SCHEMA = SHARED / "schemas" / "slack-manifest.schema.1.0.0.json"
+SLACK_SCHEMA = ROOT / "tests" / "fixtures" / "slack" / "manifest.schema.1.0.0.json"
 TEAMS_DIR = ROOT / "manifest" / "teams"
 TEAMS_MANIFEST = TEAMS_DIR / "manifest.json"
 VALIDATE_JS = ROOT / "tests" / "js" / "validate-teams-manifest.js"
@@ -54,8 +58,6 @@ def slack() -> Json:
 
 
 def _slack_validator() -> Draft7Validator:
-    if not SLACK_SCHEMA.is_file():
-        pytest.skip(f"the Slack manifest schema is not at {SLACK_SCHEMA} (../shared is absent)")
     schema = json.loads(SLACK_SCHEMA.read_text(encoding="utf-8"))
     Draft7Validator.check_schema(schema)
     return Draft7Validator(schema)
@@ -96,6 +98,21 @@ def test_slack_manifest_has_what_the_bot_relies_on(slack: Json) -> None:
     # The schema only names this pattern under a non-standard "regex" keyword, so check it here.
     assert len(slack["display_information"]["background_color"]) == 7
     int(slack["display_information"]["background_color"][1:], 16)
+
+
+def test_people_can_message_the_slack_bot_directly(slack: Json) -> None:
+    # Without the App Home Messages tab, Slack shows "Sending messages to this app has been turned off".
+    assert slack["features"]["app_home"]["messages_tab_enabled"] is True
+    assert slack["features"]["app_home"]["messages_tab_read_only_enabled"] is False
+    assert "message.im" in slack["settings"]["event_subscriptions"]["bot_events"]
+    assert "im:history" in slack["oauth_config"]["scopes"]["bot"]
+
+
+def test_the_slack_schema_knows_the_app_home_settings(slack: Json) -> None:
+    misspelt = copy.deepcopy(slack)
+    misspelt["features"]["app_home"]["messages_tab_enabeld"] = True
+    errors = _schema_errors(_slack_validator(), misspelt)
+    assert len(errors) == 1 and "messages_tab_enabeld" in errors[0], errors
 
 
 def test_every_slack_request_url_is_the_documented_placeholder(slack: Json) -> None:
@@ -294,6 +311,20 @@ def test_package_puts_the_host_in_urls_and_valid_domains(tmp_path: Path) -> None
     assert manifest["validDomains"] == ["bot.example.com"]
     assert manifest["developer"]["privacyUrl"] == "https://bot.example.com/privacy"
     assert PLACEHOLDER_HOST not in json.dumps(manifest)
+
+
+async def test_every_developer_url_in_the_package_is_served(tmp_path: Path) -> None:
+    out = build_teams_package(str(uuid.uuid4()), tmp_path / "app.zip", host="bot.example.com")
+    with zipfile.ZipFile(out) as archive:
+        developer = json.loads(archive.read("manifest.json"))["developer"]
+    urls = [developer[key] for key in ("websiteUrl", "privacyUrl", "termsOfUseUrl")]
+    async with TestClient(TestServer(create_app(Settings()))) as client:
+        for url in urls:
+            assert url.startswith("https://bot.example.com/")
+            response = await client.get(URL(url).path)
+            assert response.status == 200, url
+            assert response.content_type == "text/html"
+            assert "secretbot" in await response.text()
 
 
 def test_package_is_reproducible(tmp_path: Path) -> None:
