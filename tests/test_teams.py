@@ -46,10 +46,6 @@ CARD = "application/vnd.microsoft.card.adaptive"
 KID = "secretbot-test-key"
 OTHER_APP_ID = "00000000-0000-0000-0000-000000000001"
 
-# The SDK's JWT middleware stores the caller under a plain string request key; aiohttp hides that
-# warning outside tests, and it is not ours to fix.
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web.NotAppKeyWarning")
-
 
 def fixture(name: str, connector: FakeConnector, text: str | None = None) -> dict[str, Any]:
     activity: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text("utf-8"))

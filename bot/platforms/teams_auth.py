@@ -21,13 +21,14 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import jwt
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from jwt import PyJWK, PyJWKSet
 from jwt.exceptions import PyJWKClientError, PyJWTError
 from microsoft_agents.hosting.core import AgentAuthConfiguration, JwtTokenValidator
@@ -46,7 +47,7 @@ ALGORITHM = "RS256"  # the only one the SDK verifies with
 # Tests point every key fetch at a local server (tests/teams_signing.py); nothing else sets this.
 key_endpoint_for_tests: str | None = None
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_SDK_CLAIMS_KEY = "claims_identity"  # where the SDK's adapter looks for the caller
 _UNAUTHORIZED = {"error": "Invalid token or authentication failed."}
 
 
@@ -58,7 +59,7 @@ class KeysUnavailable(Exception):
     """Microsoft's signing keys could not be fetched in time; the message names the failure's type."""
 
 
-def guard(config: AgentAuthConfiguration, keys: SigningKeys) -> Any:
+def guard(config: AgentAuthConfiguration, keys: SigningKeys) -> Middleware:
     """The aiohttp middleware for the `/api` sub-application."""
     # The SDK's validator logs a WARNING of its own for some refusals; ours says why, once.
     logging.getLogger(JwtTokenValidator.__module__).setLevel(logging.ERROR)
@@ -85,7 +86,9 @@ def guard(config: AgentAuthConfiguration, keys: SigningKeys) -> Any:
                 status=503,
                 headers={"Retry-After": str(int(RETRY_FETCH_AFTER))},
             )
-        request["claims_identity"] = claims  # where the SDK's adapter looks for the caller
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", web.NotAppKeyWarning)  # the SDK's adapter reads this plain key
+            request[_SDK_CLAIMS_KEY] = claims
         return await handler(request)
 
     return middleware
