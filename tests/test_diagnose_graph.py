@@ -18,6 +18,7 @@ from bot.fakegraph import LocalTokenCredential
 from bot.fakegraph.samples import sample_errors, sample_reference_time
 from bot.graph import GraphDirectory, build_graph_client
 from bot.graph.client import GRAPH_LIMITS
+from bot.graph.directory import MAX_RETRY_AFTER
 from bot.settings import graph_credential_source
 from handlers.diagnose import diagnose
 from tests.conftest import SampleTenant
@@ -214,6 +215,29 @@ async def test_a_distant_http_date_is_reported_in_seconds(sample_tenant: SampleT
         SAMPLES["secret_id_used_as_value"].text, directory=sample_tenant.directory, now=sample_reference_time()
     )
     assert any("throttling" in note and ("120 s" in note or "119 s" in note) for note in result.notes), result.notes
+
+
+async def test_a_retry_after_days_ahead_is_capped(sample_tenant: SampleTenant) -> None:
+    sample_tenant.graph.add_fault(r"/servicePrincipals", 429, retry_after=3 * 86400, retry_after_as_date=True)
+    result = await diagnose(
+        SAMPLES["secret_id_used_as_value"].text, directory=sample_tenant.directory, now=sample_reference_time()
+    )
+    assert any(f"retry after {MAX_RETRY_AFTER:g} s" in note for note in result.notes), result.notes
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"AZURE_CLIENT_CERTIFICATE_PATH": "/etc/bot.pem"}, "certificate in AZURE_CLIENT_CERTIFICATE_PATH"),
+        ({"AZURE_FEDERATED_TOKEN_FILE": "/var/run/token"}, "federated token in AZURE_FEDERATED_TOKEN_FILE"),
+        ({"IDENTITY_ENDPOINT": "http://169.254.169.254/"}, "managed identity"),
+        ({"SECRETBOT_GRAPH_CREDENTIAL": "default"}, "DefaultAzureCredential"),
+    ],
+)
+def test_each_credential_source_is_named(variables: dict[str, str], named: str) -> None:
+    source = graph_credential_source(variables | {"AZURE_CLIENT_ID": BOT_CLIENT, "AZURE_TENANT_ID": BOT_TENANT})
+    assert named in source
+    assert "AZURE_CLIENT_SECRET" not in source
 
 
 def credential_source() -> str:
