@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -112,7 +113,7 @@ def check_unverified(header: str | None, app_id: str | None, now: float) -> str:
     if not isinstance(head.get("kid"), str) or not head["kid"]:
         raise Refused("no key id (kid) in the token")
     expiry = claims.get("exp")
-    if not isinstance(expiry, int | float) or isinstance(expiry, bool):
+    if not isinstance(expiry, int | float) or isinstance(expiry, bool) or not math.isfinite(expiry):
         raise Refused("no expiry in the token")
     if expiry + LEEWAY < now:
         raise Refused("token expired")
@@ -193,7 +194,8 @@ class SigningKeys(_JwkClientManager):
 
     async def _fetch(self, url: str) -> dict[str, PyJWK]:
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            # trust_env: HTTPS_PROXY and NO_PROXY apply, as they did to the SDK's urllib-based fetch.
+            self._session = aiohttp.ClientSession(trust_env=True)
         try:
             async with asyncio.timeout(KEY_FETCH_TIMEOUT):
                 async with self._session.get(url, allow_redirects=False) as response:
