@@ -282,6 +282,7 @@ async def test_no_token_for_graph_says_the_bots_own_credential_was_refused(
         result = await diagnose(SAMPLES["secret_mismatch"].text, directory=directory, now=sample_reference_time())
     assert_names_the_bots_credential(result)
     assert sample_tenant.graph.requests == []  # Graph was never asked without a token
+    assert result.graph.round_trips == 0
 
 
 @pytest.mark.parametrize("output", ["text", "json"])
@@ -301,6 +302,6 @@ def test_the_cli_names_the_bots_credential_when_it_gets_no_graph_token(output: s
         assert f"AZURE_CLIENT_SECRET for client id {BOT_CLIENT} in tenant {BOT_TENANT}" in result.stdout
     else:  # the JSON contract has no notes: it must at least not blame a permission
         data = json.loads(result.stdout)
-        assert data["graph"] == {"mode": "live", "round_trips": 1, "missing_permissions": []}
+        assert data["graph"] == {"mode": "live", "round_trips": 0, "missing_permissions": []}  # nothing sent
         assert "permission_missing" not in [f["cause"] for f in data["findings"]]
         assert [e["code"] for e in data["errors"]] == [7000215]

@@ -209,11 +209,12 @@ class GraphDirectory:
         except ClientAuthenticationError as error:
             # No token at all: the message is Entra's (and may quote the request), so only its code is kept.
             code = _AADSTS.search(str(error))
-            raise GraphAuthFailed(
+            refused = GraphAuthFailed(
                 self._credential_source, f" (no token: {code.group()})" if code else " (no token)"
-            ) from None
+            )
+            raise _unsent(refused) from None
         except AzureError as error:  # the token endpoint could not be reached
-            raise DirectoryUnavailable(f"no token for Microsoft Graph ({type(error).__name__})") from None
+            raise _unsent(DirectoryUnavailable(f"no token for Microsoft Graph ({type(error).__name__})")) from None
         except httpx.HTTPError as error:
             raise DirectoryUnavailable(f"Microsoft Graph could not be reached ({type(error).__name__})") from None
         finally:
@@ -250,6 +251,11 @@ class _Busy(Exception):
         super().__init__(str(error))
         self.error = error
         self.retry_after = retry_after
+
+
+def _unsent(error: DirectoryError) -> DirectoryError:
+    error.round_trips = 0  # without a token nothing was sent to Graph
+    return error
 
 
 def _translate(error: APIError, credential_source: str) -> Exception:
