@@ -18,7 +18,7 @@ from aiohttp import web
 import bot.platforms.console as console_page
 import bot.platforms.slack as slack
 import bot.platforms.teams as teams
-from bot import logs
+from bot import install_pages, logs
 from bot.metrics import MeteredDirectory, Metrics
 from bot.platforms.dispatch import Dispatcher
 from bot.ports import Directory, StateStore
@@ -67,6 +67,7 @@ def create_app(
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
+    install_pages.register(app)
     slack.register(app, settings, lambda: app[SERVICES].dispatcher, lambda: app[SERVICES].state)
     teams.register(app, settings, lambda: app[SERVICES].dispatcher, lambda: app[SERVICES].state)
     if console is not None:

@@ -61,7 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("serve", help="run the Slack and Teams server on $PORT (configuration from the environment)")
     pkg = commands.add_parser("teams-package", help="build the Teams app package (zip) for your bot's app id")
     pkg.add_argument("--bot-id", required=True, help="the Azure Bot's Microsoft App ID (a GUID)")
-    pkg.add_argument("--host", help="your public host name, e.g. bot.example.com (fills URLs and validDomains)")
+    pkg.add_argument(
+        "--host",
+        required=True,  # without it the package would link Teams to YOUR-HOST
+        help="the public host name that serves the bot, e.g. bot.example.com (fills URLs and validDomains)",
+    )
     pkg.add_argument("--out", type=Path, default=Path("secretbot-teams.zip"), help="zip to write")
     pkg.add_argument("--manifest-dir", type=Path, help="the manifest/teams folder to use (default: the checkout's)")
     return parser

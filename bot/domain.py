@@ -434,6 +434,21 @@ class DirectoryUnavailable(DirectoryError):
     pass
 
 
+class GraphAuthFailed(DirectoryError):
+    """The bot's own Graph credential was refused (HTTP 401, or no token): not a missing permission.
+
+    `credential` names where that credential comes from (variable names, tenant and client ids),
+    never a secret value.
+    """
+
+    def __init__(self, credential: str, detail: str = "") -> None:
+        super().__init__(
+            f"Microsoft Graph did not accept the bot's own credential{detail}: check {credential}."
+            " The bot could not sign in to Graph; this is not a missing permission."
+        )
+        self.credential = credential
+
+
 class StateUnavailable(Exception):
     """The shared state store (Redis) cannot be reached; callers degrade and log it.
 

@@ -29,6 +29,8 @@ class Settings:
     snapshot: str | None = None
     snapshot_latency: float = 0.0  # seconds the snapshot's fake Graph waits per request (demos, benchmarks)
     graph_credentials: bool = False
+    # Where the Graph credential comes from, for the answer when Graph refuses it; never its value.
+    graph_credential_source: str = "the bot's Graph credential (the AZURE_* variables)"
     port: int = 3978
     host: str = "0.0.0.0"
     redis_url: str | None = None
@@ -57,6 +59,7 @@ class Settings:
             snapshot=env.get("SECRETBOT_SNAPSHOT") or None,
             snapshot_latency=_milliseconds(env, "SECRETBOT_SNAPSHOT_LATENCY_MS"),
             graph_credentials=_has_credentials(env),
+            graph_credential_source=graph_credential_source(env),
             port=_port(env.get("PORT")),
             host=env.get("HOST") or "0.0.0.0",
             redis_url=env.get("REDIS_URL") or None,
@@ -89,6 +92,27 @@ def _has_credentials(env: Mapping[str, str]) -> bool:
     if env.get("SECRETBOT_GRAPH_CREDENTIAL", "").lower() == "default":
         return True  # e.g. a system-assigned managed identity, which sets no variable we can see
     return any(env.get(name) for name in _CREDENTIAL_MARKERS)
+
+
+def graph_credential_source(env: Mapping[str, str]) -> str:
+    """Which credential DefaultAzureCredential will use, in its own order, named by its variables."""
+    ids = f"client id {env.get('AZURE_CLIENT_ID') or '(AZURE_CLIENT_ID not set)'}"
+    ids += f" in tenant {env.get('AZURE_TENANT_ID') or '(AZURE_TENANT_ID not set)'}"
+    if env.get("AZURE_CLIENT_SECRET"):
+        return f"the client secret in AZURE_CLIENT_SECRET for {ids} (azure-identity EnvironmentCredential)"
+    if env.get("AZURE_CLIENT_CERTIFICATE_PATH"):
+        return f"the certificate in AZURE_CLIENT_CERTIFICATE_PATH for {ids} (azure-identity EnvironmentCredential)"
+    if env.get("AZURE_FEDERATED_TOKEN_FILE"):
+        return (
+            f"the federated token in AZURE_FEDERATED_TOKEN_FILE for {ids} (azure-identity WorkloadIdentityCredential)"
+        )
+    if env.get("IDENTITY_ENDPOINT") or env.get("MSI_ENDPOINT"):
+        which = f"client id {env['AZURE_CLIENT_ID']}" if env.get("AZURE_CLIENT_ID") else "system-assigned"
+        return f"this host's managed identity ({which}; azure-identity ManagedIdentityCredential)"
+    return (
+        "the credential DefaultAzureCredential found (SECRETBOT_GRAPH_CREDENTIAL=default: a managed identity"
+        " or an Azure CLI login)"
+    )
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

@@ -46,6 +46,7 @@ async def open_directory(settings: Settings, snapshot: str | None = None) -> Asy
         from azure.identity.aio import DefaultAzureCredential
 
         async with DefaultAzureCredential() as credential:
-            yield GraphDirectory(build_graph_client(settings.graph_base_url, credential), GraphMode.LIVE)
+            client = build_graph_client(settings.graph_base_url, credential)
+            yield GraphDirectory(client, GraphMode.LIVE, credential_source=settings.graph_credential_source)
         return
     yield None

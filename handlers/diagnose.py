@@ -20,6 +20,7 @@ from bot.domain import (
     DirectoryError,
     Finding,
     FoundIn,
+    GraphAuthFailed,
     GraphMode,
     GraphReport,
     ParsedInput,
@@ -115,7 +116,9 @@ async def _activity(parsed: ParsedInput, facts: AppLookup, directory: Directory,
             sp_object_id=facts.service_principal.object_id if facts.service_principal else None,
         )
     except DirectoryError as error:
-        return Activity(missing_permissions=_permissions(error) or (AUDIT_PERMISSION,), round_trips=1)
+        # A refused credential is not a missing AuditLog permission.
+        refused = () if isinstance(error, GraphAuthFailed) else (AUDIT_PERMISSION,)
+        return Activity(missing_permissions=_permissions(error) or refused, round_trips=1)
 
 
 def _with_activity(findings: list[Finding], activity: Activity, app: Application | None) -> list[Finding]:

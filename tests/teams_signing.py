@@ -1,64 +1,67 @@
-"""Make the Agents SDK's JWT validator trust a signing key that a test made itself.
+"""Microsoft's signing-key endpoint, played by a local server, so tests can send really signed tokens.
 
-The SDK checks Bot Framework tokens against the keys published at a hard-coded URL
-(`AuthenticationConstants.PUBLIC_ABS_JWKS_URL`, https://login.botframework.com/v1/.well-known/keys),
-through a class-level table of `PyJWKClient`s (`JwtTokenValidator._jwk_client_manager`). It has no
-setting, hook or environment variable to trust other keys (1.9.0), so a test that wants to send a
-really signed token puts a client for that URL into the table, and takes it out again afterwards.
+The Agents SDK names the key sets it wants by Microsoft's URLs (for Bot Framework tokens
+https://login.botframework.com/v1/.well-known/keys). The bot fetches them through its own cache
+(`bot.platforms.teams_auth.SigningKeys`), which a test can point at one local URL instead: that is
+`teams_auth.key_endpoint_for_tests`, read when the app is created. Only code can set it, on purpose:
+nothing in `serve` does and no environment variable reaches it.
 
-Only code can do this, on purpose: nothing in `serve` calls it and no environment variable reaches
-it. It touches private SDK names; when they change, it fails loudly instead of letting a test fall
-through to the real key endpoint.
+The server counts the requests it gets (`hits`), so tests can tell which tokens made the bot fetch
+keys; with `hang=True` it takes requests and never answers, like an unreachable endpoint.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from jwt import PyJWKClient
-from microsoft_agents.hosting.core import AuthenticationConstants, JwtTokenValidator
-from microsoft_agents.hosting.core.authorization.jwt import jwt_token_validator
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from bot.platforms import teams_auth
 
 
-@contextmanager
-def trusting_signing_keys_for_tests(jwks: dict[str, Any]) -> Iterator[None]:
-    """Within the block, Bot Framework tokens (issuer https://api.botframework.com) are checked
-    against `jwks` (a JSON Web Key Set: `{"keys": [{"kid", "kty", "n", "e", …}]}`) instead of
-    Microsoft's published keys. Everything else the validator does (signature, expiry, audience,
-    issuer) stays as it is. Process-wide while it lasts: use it around one test."""
-    cache = _client_table()
-    url = AuthenticationConstants.PUBLIC_ABS_JWKS_URL
-    previous = cache.get(url)
-    cache[url] = jwt_token_validator._JwkClientCacheEntry(_InMemoryJwksClient(url, jwks), threading.Lock())
+class KeyServer:
+    def __init__(self, jwks: dict[str, Any], *, hang: bool = False) -> None:
+        self.jwks = jwks
+        self.hang = hang
+        self.hits = 0
+        self.url = ""
+        self._release = asyncio.Event()
+        self._server: TestServer | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/keys", self._keys)
+        self._server = TestServer(app, host="127.0.0.1", port=0)
+        await self._server.start_server()
+        self.url = str(self._server.make_url("/keys"))
+
+    async def stop(self) -> None:
+        self._release.set()  # a hanging request ends, so the server can close
+        if self._server is not None:
+            await self._server.close()
+
+    async def _keys(self, request: web.Request) -> web.Response:
+        self.hits += 1
+        if self.hang:
+            await self._release.wait()
+        return web.json_response(self.jwks)
+
+
+@asynccontextmanager
+async def serving_signing_keys(jwks: dict[str, Any], *, hang: bool = False) -> AsyncIterator[KeyServer]:
+    """Within the block, apps created fetch every signing-key set from a local server serving `jwks`
+    (a JSON Web Key Set: `{"keys": [{"kid", "kty", "n", "e", …}]}`). Everything else the validator
+    does (signature, expiry, audience, issuer) stays as it is."""
+    server = KeyServer(jwks, hang=hang)
+    await server.start()
+    previous = teams_auth.key_endpoint_for_tests
+    teams_auth.key_endpoint_for_tests = server.url
     try:
-        yield
+        yield server
     finally:
-        if previous is None:
-            cache.pop(url, None)
-        else:
-            cache[url] = previous
-
-
-class _InMemoryJwksClient(PyJWKClient):
-    """PyJWKClient's own key selection (kid, `use`, key type) over a key set held in memory.
-
-    PyJWT documents `fetch_data` as the method a subclass may override; nothing is fetched.
-    """
-
-    def __init__(self, uri: str, jwks: dict[str, Any]) -> None:
-        super().__init__(uri, cache_jwk_set=False)
-        self._jwks = jwks
-
-    def fetch_data(self) -> Any:
-        return self._jwks
-
-
-def _client_table() -> dict[str, Any]:
-    manager = getattr(JwtTokenValidator, "_jwk_client_manager", None)
-    cache = getattr(manager, "_cache", None)
-    if not isinstance(cache, dict) or not hasattr(jwt_token_validator, "_JwkClientCacheEntry"):
-        raise RuntimeError("the Agents SDK's JWKS client cache moved; update tests/teams_signing.py")
-    return cache
+        teams_auth.key_endpoint_for_tests = previous
+        await server.stop()

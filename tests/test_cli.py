@@ -142,9 +142,14 @@ def test_az_ad_app_list_export_works_as_a_snapshot(tmp_path: Path) -> None:
 
 def test_teams_package_command(tmp_path: Path) -> None:
     out = tmp_path / "app.zip"
-    result = run("teams-package", "--bot-id", "5f2a1c3e-7b4d-4e8f-9a01-23456789abcd", "--out", str(out))
+    bot_id = "5f2a1c3e-7b4d-4e8f-9a01-23456789abcd"
+    result = run("teams-package", "--bot-id", bot_id, "--host", "bot.example.com", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert out.exists()
+    hostless = run("teams-package", "--bot-id", bot_id, "--out", str(tmp_path / "hostless.zip"))
+    assert hostless.returncode == 2 and "--host" in hostless.stderr
+    assert len(hostless.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "hostless.zip").exists()  # no package that points Teams at YOUR-HOST
     bad = run("teams-package", "--bot-id", "not-a-guid", "--out", str(tmp_path / "x.zip"))
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
 

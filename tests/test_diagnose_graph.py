@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 
 import pytest
+from azure.identity.aio import DefaultAzureCredential
 
 from bot.domain import Cause, Diagnosis, GraphMode, Severity
 from bot.fakegraph import FakeGraph, LocalTokenCredential, parse_snapshot
 from bot.fakegraph.samples import sample_errors, sample_reference_time
 from bot.graph import GraphDirectory, build_graph_client
 from bot.graph.client import GRAPH_LIMITS
+from bot.graph.directory import MAX_RETRY_AFTER
+from bot.settings import graph_credential_source
 from handlers.diagnose import diagnose
 from tests.conftest import SampleTenant
 
@@ -22,6 +28,10 @@ SAMPLES = {sample.cause: sample for sample in sample_errors()}
 SECONDARY = {Cause.SECRET_LIMIT_REACHED: Cause.SECRET_MISMATCH}
 PAYMENTS_APP = "dc36fc90-2248-4d70-aca4-a1a9f5b19f71"
 NIGHTLY_APP = "0db317d9-4c8e-4fa3-969a-73bf4c83cf3b"
+# The bot's own (made-up) Graph registration, for the answers about its credential.
+BOT_CLIENT = "11111111-2222-4333-8444-555555555555"
+BOT_TENANT = "66666666-7777-4888-9999-000000000000"
+BOT_SECRET = "bot~graph~secret~value~not~real~0123456789"
 
 
 def test_every_cause_but_permission_missing_has_a_sample() -> None:
@@ -321,3 +331,109 @@ async def test_audit_key_descriptions_are_read_however_they_are_named() -> None:
         "Audit log: deploy-pipeline added secret 'blue, [old], keep' (ID 2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a) and "
         "removed certificate 'CN=worker' (ID 1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f) at 2026-11-19 10:00 UTC."
     ) in lines
+async def test_retry_after_as_an_http_date_is_waited_for(sample_tenant: SampleTenant) -> None:
+    # "Retry-After: Sun, 06 Dec 2026 20:30:05 GMT" means "in about 3 s", not the 1 s of an unreadable header.
+    sample_tenant.graph.add_fault(r"^/v1\.0/\$batch$", 429, times=1, retry_after=3, retry_after_as_date=True)
+    result = await diagnose(PAYMENTS_APP, directory=sample_tenant.directory, now=sample_reference_time())
+    batches = [r for r in sample_tenant.graph.requests if not r.inner and r.path == "/v1.0/$batch"]
+    assert [r.status for r in batches] == [429, 200]
+    assert batches[1].time - batches[0].time >= 2.0  # the date has whole seconds: 2-3 s from the first answer
+    assert result.app is not None and result.app.app_id == PAYMENTS_APP
+
+
+async def test_a_distant_http_date_is_reported_in_seconds(sample_tenant: SampleTenant) -> None:
+    sample_tenant.graph.add_fault(r"/servicePrincipals", 429, retry_after=120, retry_after_as_date=True)
+    result = await diagnose(
+        SAMPLES["secret_id_used_as_value"].text, directory=sample_tenant.directory, now=sample_reference_time()
+    )
+    assert any("throttling" in note and ("120 s" in note or "119 s" in note) for note in result.notes), result.notes
+
+
+async def test_a_retry_after_days_ahead_is_capped(sample_tenant: SampleTenant) -> None:
+    sample_tenant.graph.add_fault(r"/servicePrincipals", 429, retry_after=3 * 86400, retry_after_as_date=True)
+    result = await diagnose(
+        SAMPLES["secret_id_used_as_value"].text, directory=sample_tenant.directory, now=sample_reference_time()
+    )
+    assert any(f"retry after {MAX_RETRY_AFTER:g} s" in note for note in result.notes), result.notes
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"AZURE_CLIENT_CERTIFICATE_PATH": "/etc/bot.pem"}, "certificate in AZURE_CLIENT_CERTIFICATE_PATH"),
+        ({"AZURE_FEDERATED_TOKEN_FILE": "/var/run/token"}, "federated token in AZURE_FEDERATED_TOKEN_FILE"),
+        ({"IDENTITY_ENDPOINT": "http://169.254.169.254/"}, "managed identity"),
+        ({"SECRETBOT_GRAPH_CREDENTIAL": "default"}, "DefaultAzureCredential"),
+    ],
+)
+def test_each_credential_source_is_named(variables: dict[str, str], named: str) -> None:
+    source = graph_credential_source(variables | {"AZURE_CLIENT_ID": BOT_CLIENT, "AZURE_TENANT_ID": BOT_TENANT})
+    assert named in source
+    assert "AZURE_CLIENT_SECRET" not in source
+
+
+def credential_source() -> str:
+    return graph_credential_source(
+        {"AZURE_CLIENT_SECRET": BOT_SECRET, "AZURE_CLIENT_ID": BOT_CLIENT, "AZURE_TENANT_ID": BOT_TENANT}
+    )
+
+
+def assert_names_the_bots_credential(result: Diagnosis) -> None:
+    """The answer blames the bot's own sign-in and names its source, never a permission or the secret."""
+    [note] = result.notes
+    assert "bot's own credential" in note and "not a missing permission" in note
+    assert "AZURE_CLIENT_SECRET" in note and BOT_CLIENT in note and BOT_TENANT in note
+    assert BOT_SECRET not in note
+    assert result.graph.missing_permissions == ()
+    assert Cause.PERMISSION_MISSING not in [f.cause for f in result.findings]
+    assert [e.code for e in result.errors] == [7000215]  # the paste is still explained
+
+
+@pytest.mark.parametrize("where", [r"^/v1\.0/\$batch$", r"/applications"])
+async def test_graph_401_says_the_bots_own_credential_was_refused(sample_tenant: SampleTenant, where: str) -> None:
+    sample_tenant.graph.add_fault(where, 401)  # the whole batch, or the app's part of it
+    client = build_graph_client(sample_tenant.graph.base_url, LocalTokenCredential())
+    directory = GraphDirectory(client, GraphMode.LIVE, credential_source=credential_source())
+    result = await diagnose(SAMPLES["secret_mismatch"].text, directory=directory, now=sample_reference_time())
+    assert_names_the_bots_credential(result)
+    assert "HTTP 401" in result.notes[0]
+
+
+async def test_no_token_for_graph_says_the_bots_own_credential_was_refused(
+    sample_tenant: SampleTenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The credential the server builds, from the same variables, its token endpoint unreachable (a
+    # closed local port).
+    for name, value in (("SECRET", BOT_SECRET), ("ID", BOT_CLIENT)):
+        monkeypatch.setenv(f"AZURE_CLIENT_{name}", value)
+    monkeypatch.setenv("AZURE_TENANT_ID", BOT_TENANT)
+    monkeypatch.setenv("AZURE_AUTHORITY_HOST", "https://127.0.0.1:9")
+    async with DefaultAzureCredential(retry_total=0) as credential:
+        client = build_graph_client(sample_tenant.graph.base_url, credential)
+        directory = GraphDirectory(client, GraphMode.LIVE, credential_source=credential_source())
+        result = await diagnose(SAMPLES["secret_mismatch"].text, directory=directory, now=sample_reference_time())
+    assert_names_the_bots_credential(result)
+    assert sample_tenant.graph.requests == []  # Graph was never asked without a token
+    assert result.graph.round_trips == 0
+
+
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_the_cli_names_the_bots_credential_when_it_gets_no_graph_token(output: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "IDENTITY_", "MSI_", "GRAPH_"))}
+    env |= {"AZURE_CLIENT_SECRET": BOT_SECRET, "AZURE_CLIENT_ID": BOT_CLIENT, "AZURE_TENANT_ID": BOT_TENANT}
+    env |= {"AZURE_AUTHORITY_HOST": "https://127.0.0.1:9", "GRAPH_BASE_URL": "http://127.0.0.1:9"}  # closed ports
+    paste = SAMPLES["secret_mismatch"].text
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "diagnose", "--format", output, paste],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert BOT_SECRET not in result.stdout + result.stderr
+    if output == "text":
+        assert "bot's own credential" in result.stdout and "not a missing permission" in result.stdout
+        assert f"AZURE_CLIENT_SECRET for client id {BOT_CLIENT} in tenant {BOT_TENANT}" in result.stdout
+    else:  # the JSON contract has no notes: it must at least not blame a permission
+        data = json.loads(result.stdout)
+        assert data["graph"] == {"mode": "live", "round_trips": 0, "missing_permissions": []}  # nothing sent
+        assert "permission_missing" not in [f["cause"] for f in data["findings"]]
+        assert [e["code"] for e in data["errors"]] == [7000215]

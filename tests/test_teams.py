@@ -1,17 +1,18 @@
 """Teams end to end: the real Agents SDK in our aiohttp app, Activity JSON in, a local fake connector out.
 
 Most tests run with authentication off (the local-testing flag). The auth tests sign Bot Framework
-tokens with an RSA key made here, which the SDK's validator trusts through `tests/teams_signing.py`.
+tokens with an RSA key made here, whose key set a local key server (`tests/teams_signing.py`) publishes
+in place of Microsoft's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from microsoft_agents.authentication.msal import MsalAuth
-from microsoft_agents.hosting.core import AuthenticationConstants, JwtTokenValidator
 
 from bot.app import SERVICES, create_app
 from bot.domain import StateUnavailable
 from bot.fakegraph.samples import sample_errors
-from bot.platforms import teams_turns
+from bot.platforms import teams_auth, teams_turns
 from bot.platforms.dispatch import Dispatcher
 from bot.settings import Settings
 from handlers.diagnose import diagnose
@@ -35,7 +35,7 @@ from handlers.inbound import Actor, InboundMessage
 from handlers.recheck import NOT_KEPT, TOO_OLD
 from tests.conftest import SampleTenant
 from tests.fake_connector import FakeConnector
-from tests.teams_signing import trusting_signing_keys_for_tests
+from tests.teams_signing import KeyServer, serving_signing_keys
 from tests.tenant_edits import add_secret, edited
 
 FIXTURES = Path(__file__).parent / "fixtures" / "teams"
@@ -47,10 +47,7 @@ PAYMENTS_APP = "dc36fc90-2248-4d70-aca4-a1a9f5b19f71"
 BOT_APP_ID = "4b1e7f2a-9c3d-4e8f-b6a0-1d2c3e4f5a6b"  # the fixtures' recipient is 28:<this>
 CARD = "application/vnd.microsoft.card.adaptive"
 KID = "secretbot-test-key"
-
-# The SDK's JWT middleware stores the caller under a plain string request key; aiohttp hides that
-# warning outside tests, and it is not ours to fix.
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web.NotAppKeyWarning")
+OTHER_APP_ID = "00000000-0000-0000-0000-000000000001"
 
 
 def fixture(name: str, connector: FakeConnector, text: str | None = None) -> dict[str, Any]:
@@ -425,22 +422,34 @@ async def test_startup_is_quiet_about_authentication_when_it_is_on(caplog: pytes
 class Signer:
     """A Bot Framework stand-in: an RSA key, its JWKS, and tokens shaped like the ones Teams sends."""
 
-    def __init__(self) -> None:
+    def __init__(self, kid: str = KID) -> None:
+        self.kid = kid
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         public = json.loads(RSAAlgorithm.to_jwk(self.key.public_key()))
-        self.jwks = {"keys": [public | {"kid": KID, "use": "sig", "endorsements": ["msteams"]}]}
+        self.jwks = {"keys": [public | {"kid": kid, "use": "sig", "endorsements": ["msteams"]}]}
 
-    def token(self, service_url: str, *, audience: str = BOT_APP_ID, expires_in: int = 3600) -> str:
+    def token(
+        self,
+        service_url: str,
+        *,
+        audience: str = BOT_APP_ID,
+        expires_in: int = 3600,
+        issuer: str = "https://api.botframework.com",
+        with_kid: bool = True,
+        without: str = "",
+    ) -> str:
         now = int(time.time())
         claims = {
-            "iss": "https://api.botframework.com",
+            "iss": issuer,
             "aud": audience,
             "serviceurl": service_url,
             "nbf": now - 60,
             "iat": now - 60,
             "exp": now + expires_in,
         }
-        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": KID})
+        claims.pop(without, None)
+        headers = {"kid": self.kid} if with_kid else {}
+        return jwt.encode(claims, self.key, algorithm="RS256", headers=headers)
 
 
 @pytest.fixture
@@ -449,10 +458,10 @@ def signer() -> Signer:
 
 
 @pytest.fixture
-async def secured(signer: Signer, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[TestClient, list[Any]]]:
-    """The bot with authentication on. Outbound, the SDK would now fetch the bot's own token from
-    Entra (impossible offline), so exactly that call is faked: MsalAuth.get_access_token hands out a
-    fixed token and records what it was asked for. Everything around it is the SDK's real path."""
+def outbound_tokens(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """With authentication on, the SDK fetches the bot's own token from Entra for its replies
+    (impossible offline), so exactly that call is faked: MsalAuth.get_access_token hands out a fixed
+    token and records what it was asked for. Everything around it is the SDK's real path."""
     asked: list[Any] = []
 
     async def token(self: MsalAuth, resource_url: str, scopes: list[str], force_refresh: bool = False) -> str:
@@ -460,12 +469,26 @@ async def secured(signer: Signer, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
         return "outbound-test-token"
 
     monkeypatch.setattr(MsalAuth, "get_access_token", token)
+    return asked
+
+
+@asynccontextmanager
+async def secured_bot(jwks: dict[str, Any], *, hang: bool = False) -> AsyncIterator[tuple[TestClient, KeyServer]]:
+    """The bot with authentication on, its signing keys served by a local key server."""
     settings = Settings(
         snapshot="sample", teams_app_id=BOT_APP_ID, teams_tenant_id="5f2c9e1a-7b3d-4c8e-a6f0-9d1b2e4c7a85"
     )
-    with trusting_signing_keys_for_tests(signer.jwks):
-        async with TestClient(TestServer(create_app(settings))) as client:
-            yield client, asked
+    async with (
+        serving_signing_keys(jwks, hang=hang) as keys,
+        TestClient(TestServer(create_app(settings))) as client,
+    ):
+        yield client, keys
+
+
+@pytest.fixture
+async def secured(signer: Signer, outbound_tokens: list[Any]) -> AsyncIterator[tuple[TestClient, list[Any]]]:
+    async with secured_bot(signer.jwks) as (client, _):
+        yield client, outbound_tokens
 
 
 async def test_without_a_token_the_request_is_refused(
@@ -502,41 +525,126 @@ async def test_a_late_card_update_is_sent_with_the_bots_token_too(
     assert connector.sent("message", method="PUT")[0].authorization == "Bearer outbound-test-token"
 
 
+def _bad_authorization(problem: str, signer: Signer, service_url: str) -> str | None:
+    claims = {"iss": "https://api.botframework.com", "aud": BOT_APP_ID, "exp": int(time.time()) + 3600}
+    return {
+        "no header": lambda: None,
+        "not bearer": lambda: "Basic c2VjcmV0Ym90OnNlY3JldA==",
+        "empty bearer": lambda: "Bearer",
+        "two tokens": lambda: f"Bearer {signer.token(service_url)} {signer.token(service_url)}",
+        "garbage": lambda: "Bearer not.a.token",
+        "bad base64": lambda: "Bearer %%%.$$$.***",
+        "shared-key algorithm": lambda: (
+            "Bearer " + jwt.encode(claims, "a-shared-key-of-32-bytes-or-more!", algorithm="HS256", headers={"kid": KID})
+        ),
+        "unsigned": lambda: "Bearer " + jwt.encode(claims, None, algorithm="none", headers={"kid": KID}),
+        "no kid": lambda: f"Bearer {signer.token(service_url, with_kid=False)}",
+        "no expiry": lambda: f"Bearer {signer.token(service_url, without='exp')}",
+        "expired": lambda: f"Bearer {signer.token(service_url, expires_in=-600)}",  # past the 5 min leeway
+        "wrong audience": lambda: f"Bearer {signer.token(service_url, audience=OTHER_APP_ID)}",
+        "unknown kid": lambda: f"Bearer {Signer(kid='another-key').token(service_url)}",
+        "another key": lambda: f"Bearer {Signer().token(service_url)}",  # same kid, not the published key
+        "wrong issuer": lambda: f"Bearer {signer.token(service_url, issuer='https://issuer.example.com/')}",
+        "other service url": lambda: f"Bearer {signer.token('https://smba.trafficmanager.net/emea/')}",
+    }[problem]()
+
+
 @pytest.mark.parametrize(
-    ("problem", "reason"),
+    ("problem", "reason", "key_fetches"),
     [
-        ("expired", "JWT validation error: ExpiredSignatureError"),
-        ("wrong audience", "JWT audience not accepted"),
-        ("another key", "JWT validation error: InvalidSignatureError"),
-        ("other service url", "serviceUrl is not the one the token was issued for"),
-        ("garbage", "JWT validation error: DecodeError"),
+        ("no header", "no Authorization header", 0),
+        ("not bearer", "not a Bearer token", 0),
+        ("empty bearer", "not a Bearer token", 0),
+        ("two tokens", "not a Bearer token", 0),
+        ("garbage", "not a JWT", 0),
+        ("bad base64", "not a JWT", 0),
+        ("shared-key algorithm", "not signed with RS256", 0),
+        ("unsigned", "not signed with RS256", 0),
+        ("no kid", "no key id (kid)", 0),
+        ("no expiry", "no expiry", 0),
+        ("expired", "token expired", 0),
+        ("wrong audience", "another audience", 0),
+        ("unknown kid", "token not valid (PyJWKClientError)", 1),
+        ("another key", "token not valid (InvalidSignatureError)", 1),
+        ("wrong issuer", "token not valid (Invalid issuer.)", 1),
+        ("other service url", "serviceUrl is not the one the token was issued for", 1),
     ],
 )
-async def test_bad_tokens_are_refused(
-    secured: tuple[TestClient, list[Any]],
-    connector: FakeConnector,
+async def test_bad_tokens_are_refused_with_401_and_one_warning(
     signer: Signer,
+    connector: FakeConnector,
     caplog: pytest.LogCaptureFixture,
     problem: str,
     reason: str,
+    key_fetches: int,
 ) -> None:
-    client, _ = secured
-    token = {
-        "expired": lambda: signer.token(connector.url, expires_in=-600),  # past the SDK's 5 min leeway
-        "wrong audience": lambda: signer.token(connector.url, audience="00000000-0000-0000-0000-000000000001"),
-        "another key": lambda: Signer().token(connector.url),  # same kid, not the trusted key
-        "other service url": lambda: signer.token("https://smba.trafficmanager.net/emea/"),
-        "garbage": lambda: "not.a.token",
-    }[problem]()
-    status, _ = await post(client, fixture("personal_message", connector, SEED), Authorization=f"Bearer {token}")
-    assert status == 401
-    assert reason in caplog.text  # refused for this reason, not by accident
+    async with secured_bot(signer.jwks) as (client, keys):
+        authorization = _bad_authorization(problem, signer, connector.url)
+        headers = {"Authorization": authorization} if authorization is not None else {}
+        caplog.clear()
+        status, body = await post(client, fixture("personal_message", connector, SEED), **headers)
+        loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert status == 401 and set(body) == {"error"}
+    assert [r.levelno for r in loud] == [logging.WARNING], [r.getMessage() for r in loud]
+    assert reason in loud[0].getMessage()  # refused for this reason, not by accident
+    assert not loud[0].exc_info and "Traceback" not in caplog.text
+    assert keys.hits == key_fetches  # only a token that could be right costs a key fetch
     assert connector.calls == []
 
 
-def test_the_trusted_key_is_forgotten_afterwards(signer: Signer) -> None:
-    cache = JwtTokenValidator._jwk_client_manager._cache
-    before = copy.copy(cache)
-    with trusting_signing_keys_for_tests(signer.jwks):
-        assert AuthenticationConstants.PUBLIC_ABS_JWKS_URL in cache
-    assert cache == before
+async def test_a_token_without_kid_is_refused_before_any_key_fetch(signer: Signer, connector: FakeConnector) -> None:
+    # The key endpoint takes requests and never answers: had the bot asked it, this would be a 503.
+    async with secured_bot(signer.jwks, hang=True) as (client, keys):
+        token = signer.token(connector.url, with_kid=False)
+        status, _ = await post(client, fixture("personal_message", connector, SEED), Authorization=f"Bearer {token}")
+    assert status == 401
+    assert keys.hits == 0
+
+
+async def test_an_unreachable_key_endpoint_answers_503_without_holding_every_request(
+    signer: Signer, connector: FakeConnector, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(teams_auth, "KEY_FETCH_TIMEOUT", 0.2)
+    async with secured_bot(signer.jwks, hang=True) as (client, keys):
+        activity = fixture("personal_message", connector, SEED)
+        token = signer.token(connector.url)
+        response = await client.post("/api/messages", json=activity, headers={"Authorization": f"Bearer {token}"})
+        assert response.status == 503
+        assert response.headers["Retry-After"] == str(int(teams_auth.RETRY_FETCH_AFTER))
+        again = await client.post("/api/messages", json=activity, headers={"Authorization": f"Bearer {token}"})
+        assert again.status == 503
+    assert keys.hits == 1  # the second request did not wait for the same dead endpoint again
+    assert "signing keys unavailable (TimeoutError)" in caplog.text
+    assert "Traceback" not in caplog.text
+    assert connector.calls == []
+
+
+async def test_signing_keys_are_fetched_once_for_many_requests(
+    signer: Signer, connector: FakeConnector, outbound_tokens: list[Any]
+) -> None:
+    async with secured_bot(signer.jwks) as (client, keys):
+
+        async def send(text: str) -> int:
+            activity = fixture("personal_message", connector, text)
+            status, _ = await post(client, activity, Authorization=f"Bearer {signer.token(connector.url)}")
+            return status
+
+        assert await asyncio.gather(*(send("help") for _ in range(5))) == [202] * 5  # all at once, cache cold
+        assert [await send("help") for _ in range(3)] == [202] * 3
+        stranger = Signer(kid="rotated-key").token(connector.url)
+        for _ in range(3):  # an unknown kid refetches at most once a minute, not per request
+            status, _ = await post(
+                client, fixture("personal_message", connector, "help"), Authorization=f"Bearer {stranger}"
+            )
+            assert status == 401
+    assert keys.hits == 1
+    assert len(connector.sent("message")) == 8
+
+
+def test_the_key_endpoint_is_microsofts_again_afterwards(signer: Signer) -> None:
+    async def use() -> None:
+        async with serving_signing_keys(signer.jwks) as keys:
+            assert teams_auth.key_endpoint_for_tests == keys.url
+
+    asyncio.run(use())
+    assert teams_auth.key_endpoint_for_tests is None

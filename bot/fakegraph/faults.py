@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 from bot.fakegraph.errors import GraphError, standard_error
 
@@ -18,6 +20,7 @@ class Fault:
     times: int | None = None  # None: every matching request
     retry_after: float | None = None
     method: str | None = None  # None: any method
+    retry_after_as_date: bool = False  # send Retry-After as an HTTP date instead of seconds
     hits: int = 0
 
     @property
@@ -31,14 +34,24 @@ class Fault:
 
     def error(self) -> GraphError:
         headers = {}
-        if self.retry_after is not None:
+        if self.retry_after is not None and self.retry_after_as_date:
+            # HTTP's other form, e.g. "Sun, 06 Dec 2026 20:30:05 GMT" (RFC 9110 §10.2.3).
+            when = datetime.now(UTC) + timedelta(seconds=math.ceil(self.retry_after))
+            headers["Retry-After"] = format_datetime(when, usegmt=True)
+        elif self.retry_after is not None:
             # HTTP's Retry-After is whole seconds, and kiota's RetryHandler only parses integers.
             headers["Retry-After"] = str(math.ceil(self.retry_after))
         return standard_error(self.status, headers)
 
 
 def make_fault(
-    path_pattern: str, status: int, *, times: int | None, retry_after: float | None, method: str | None
+    path_pattern: str,
+    status: int,
+    *,
+    times: int | None,
+    retry_after: float | None,
+    method: str | None,
+    retry_after_as_date: bool = False,
 ) -> Fault:
     if not 400 <= status <= 599:
         raise ValueError(f"a fault status must be 4xx or 5xx, not {status}")
@@ -46,4 +59,6 @@ def make_fault(
         raise ValueError(f"times must be at least 1 (or None for always), not {times}")
     if retry_after is not None and retry_after < 0:
         raise ValueError(f"retry_after must not be negative, not {retry_after}")
-    return Fault(re.compile(path_pattern), status, times, retry_after, method.upper() if method else None)
+    return Fault(
+        re.compile(path_pattern), status, times, retry_after, method.upper() if method else None, retry_after_as_date
+    )

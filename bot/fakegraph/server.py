@@ -129,14 +129,23 @@ class FakeGraph:
         times: int | None = None,
         retry_after: float | None = None,
         method: str | None = None,
+        retry_after_as_date: bool = False,
     ) -> Fault:
         """Answer requests whose path matches the regex `path_pattern` with a Graph error `status`.
 
         Applies to outer and inner `$batch` requests alike; the path includes the version
         ("/beta/auditLogs/signIns"). `times=None` means every time. `retry_after` adds a
-        `Retry-After` header (whole seconds, rounded up). The first matching active fault wins.
+        `Retry-After` header (whole seconds, rounded up; with `retry_after_as_date`, as the HTTP date
+        that many seconds from now). The first matching active fault wins.
         """
-        fault = make_fault(path_pattern, status, times=times, retry_after=retry_after, method=method)
+        fault = make_fault(
+            path_pattern,
+            status,
+            times=times,
+            retry_after=retry_after,
+            method=method,
+            retry_after_as_date=retry_after_as_date,
+        )
         self._faults.append(fault)
         return fault
 

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+from azure.core.exceptions import AzureError, ClientAuthenticationError
 from kiota_abstractions.api_error import APIError
 from kiota_abstractions.method import Method
 from kiota_abstractions.request_information import RequestInformation
@@ -27,6 +31,7 @@ from bot.domain import (
     Coverage,
     DirectoryError,
     DirectoryUnavailable,
+    GraphAuthFailed,
     GraphMode,
     PermissionDenied,
     Throttled,
@@ -37,6 +42,12 @@ from bot.graph.client import MAX_IN_FLIGHT
 READ_PERMISSION = "Application.Read.All"
 AUDIT_PERMISSION = "AuditLog.Read.All"
 MAX_RETRY_WAIT = 30.0  # seconds; longer than this and the person is better told to retry
+# The longest Retry-After believed: beyond MAX_RETRY_WAIT it is only reported, and a date days ahead
+# (a wrong clock on either side) should not tell anyone to come back tomorrow.
+MAX_RETRY_AFTER = 3600.0
+UNREADABLE_RETRY_AFTER = 1.0  # seconds, when Retry-After is neither a number nor an HTTP date
+SNAPSHOT_CREDENTIAL = "the snapshot's local token"
+_AADSTS = re.compile(r"AADSTS\d{5,6}")
 # How long a batch may wait for one of the MAX_IN_FLIGHT slots (httpx's own pool wait would be 30 s).
 QUEUE_TIMEOUT = 30.0
 RETRYABLE = frozenset({429, 503, 504})
@@ -70,8 +81,10 @@ class GraphDirectory:
         retry_delay: float = 1.0,
         max_in_flight: int = MAX_IN_FLIGHT,
         coverage: Coverage = LIVE_COVERAGE,
+        credential_source: str = SNAPSHOT_CREDENTIAL,
     ) -> None:
         self._client = client
+        self._credential_source = credential_source  # named in the answer when Graph refuses it
         self._mode = mode
         self._coverage = coverage  # what the source holds: a file may lack the tenant, SPs or logs
         self._max_retries = max_retries
@@ -100,6 +113,8 @@ class GraphDirectory:
         requests = {key: url for key, url in requests.items() if held.get(key, True)}
         answers, round_trips = await self._batch("v1.0", requests)
         for key in ("app", "sp"):
+            if key in answers and answers[key].status == 401:
+                raise GraphAuthFailed(self._credential_source, " (HTTP 401)")
             if key in answers and answers[key].status == 403:
                 raise PermissionDenied(READ_PERMISSION, "reading app registrations")
         missing = tuple(READ_PERMISSION for a in answers.values() if a.status == 403)[:1]
@@ -236,7 +251,16 @@ class GraphDirectory:
             adapter: Any = self._client.request_adapter  # typed as returning None for "bytes"
             raw = await adapter.send_primitive_async(info, "bytes", None)
         except APIError as error:
-            raise _translate(error) from None
+            raise _translate(error, self._credential_source) from None
+        except ClientAuthenticationError as error:
+            # No token at all: the message is Entra's (and may quote the request), so only its code is kept.
+            code = _AADSTS.search(str(error))
+            refused = GraphAuthFailed(
+                self._credential_source, f" (no token: {code.group()})" if code else " (no token)"
+            )
+            raise _unsent(refused) from None
+        except AzureError as error:  # the token endpoint could not be reached
+            raise _unsent(DirectoryUnavailable(f"no token for Microsoft Graph ({type(error).__name__})")) from None
         except httpx.HTTPError as error:
             raise DirectoryUnavailable(f"Microsoft Graph could not be reached ({type(error).__name__})") from None
         finally:
@@ -275,11 +299,18 @@ class _Busy(Exception):
         self.retry_after = retry_after
 
 
-def _translate(error: APIError) -> Exception:
+def _unsent(error: DirectoryError) -> DirectoryError:
+    error.round_trips = 0  # without a token nothing was sent to Graph
+    return error
+
+
+def _translate(error: APIError, credential_source: str) -> Exception:
     status = error.response_status_code or 0
     headers = {k.lower(): v for k, v in (error.response_headers or {}).items()}
     retry_after = _seconds(headers["retry-after"]) if "retry-after" in headers else None
-    if status in (401, 403):
+    if status == 401:
+        return GraphAuthFailed(credential_source, " (HTTP 401)")
+    if status == 403:
         return PermissionDenied(READ_PERMISSION, "the batch request")
     if status == 429:
         return _Busy(Throttled(retry_after or 0.0), retry_after)
@@ -289,12 +320,23 @@ def _translate(error: APIError) -> Exception:
 
 
 def _seconds(value: object) -> float:
+    """A Retry-After header in either of HTTP's forms: delta-seconds ("120") or an HTTP date."""
     if isinstance(value, list):
         value = value[0] if value else None
+    text = str(value).strip() if value is not None else ""
     try:
-        return max(float(str(value)), 0.0)
-    except (TypeError, ValueError):
-        return 1.0
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return UNREADABLE_RETRY_AFTER
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)  # HTTP dates are GMT; "-0000" parses as naive
+        seconds = math.ceil((when - datetime.now(UTC)).total_seconds())  # a date has whole seconds
+    if not math.isfinite(seconds):
+        return UNREADABLE_RETRY_AFTER
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 def _ok(answer: _Inner | None) -> bool:

@@ -1,19 +1,18 @@
 """The Agents SDK objects behind `POST /api/messages`, built once at startup, and the endpoint's guard.
 
-`/api` is a sub-application so that the SDK's JWT middleware covers this endpoint and nothing else
-(health checks and Slack keep their own rules). The turn handlers live in `teams_turns`.
+`/api` is a sub-application so that the token guard (`teams_auth`) covers this endpoint and nothing
+else (health checks and Slack keep their own rules). The turn handlers live in `teams_turns`.
 """
 
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
 from microsoft_agents.authentication.msal import MsalConnectionManager
-from microsoft_agents.hosting.aiohttp import CloudAdapter, jwt_authorization_middleware, start_agent_process
+from microsoft_agents.hosting.aiohttp import CloudAdapter, start_agent_process
 from microsoft_agents.hosting.core import (
     AgentApplication,
     AgentAuthConfiguration,
@@ -25,6 +24,7 @@ from microsoft_agents.hosting.core import (
 )
 from yarl import URL
 
+from bot.platforms import teams_auth
 from bot.platforms.dispatch import Dispatcher
 from bot.platforms.teams_turns import Turns
 from bot.ports import StateStore
@@ -33,8 +33,6 @@ from bot.settings import INSECURE_TEAMS_FLAG, Settings
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_SECONDS = 10.0  # card updates still running at shutdown get this long to finish
-# The key under which the SDK's aiohttp middleware looks for its configuration (a plain string).
-_SDK_CONFIG_KEY = "agent_configuration"
 
 
 class TeamsHost:
@@ -55,15 +53,13 @@ def mount(
     state: Callable[[], StateStore],
 ) -> None:
     config = _auth_configuration(settings)
-    api = web.Application(middlewares=[jwt_authorization_middleware])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", web.NotAppKeyWarning)  # the SDK chose the string key, not us
-        api[_SDK_CONFIG_KEY] = config
+    keys = teams_auth.SigningKeys(endpoint=teams_auth.key_endpoint_for_tests)
+    api = web.Application(middlewares=[teams_auth.guard(config, keys)])
     api.router.add_post("/messages", _messages)
     app.add_subapp("/api", api)
     # On the root app, after the shared services: on shutdown it finishes first, while Graph and
     # the state store are still open for card updates in flight.
-    app.cleanup_ctx.append(_lifecycle(settings, config, dispatcher, state))
+    app.cleanup_ctx.append(_lifecycle(settings, config, keys, dispatcher, state))
 
 
 def _auth_configuration(settings: Settings) -> AgentAuthConfiguration:
@@ -83,6 +79,7 @@ def _auth_configuration(settings: Settings) -> AgentAuthConfiguration:
 def _lifecycle(
     settings: Settings,
     config: AgentAuthConfiguration,
+    keys: teams_auth.SigningKeys,
     dispatcher: Callable[[], Dispatcher],
     state: Callable[[], StateStore],
 ) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -100,6 +97,7 @@ def _lifecycle(
         _log_auth_mode(settings)
         yield
         await turns.finish(SHUTDOWN_GRACE_SECONDS)
+        await keys.close()
 
     return context
 
