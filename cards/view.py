@@ -6,9 +6,10 @@ credentials table fit, and where long content is cut ("and N more").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeVar
 
 from bot.domain import (
     LOOKUP_URL,
@@ -23,6 +24,8 @@ from bot.domain import (
     Severity,
     Verb,
 )
+from cards.limits import shorten
+from cards.words import and_more
 
 MAX_CREDENTIAL_ROWS = 10
 MAX_EVIDENCE = 8
@@ -32,6 +35,9 @@ MAX_CODES = 4
 MAX_TITLE = 300
 MAX_NAME = 120
 MAX_TEXT = 400  # characters of one line of evidence or one step; the card stays readable on a phone
+MAX_SUBJECT_CODES = 5  # codes named in the subject line; the rest are counted
+SHORT_TEXT = 160  # a line's length once `shrink` has cut every list as far as it goes
+_T = TypeVar("_T")
 
 
 class Kind(StrEnum):
@@ -86,6 +92,16 @@ class Button:
 
 
 @dataclass(frozen=True)
+class LeftOut:
+    """How many items of each list the view does not show; the renderers say "and N more ..."."""
+
+    evidence: int = 0
+    fix: int = 0
+    others: int = 0
+    codes: int = 0
+
+
+@dataclass(frozen=True)
 class AnswerView:
     kind: Kind
     title: str  # the primary cause in plain words
@@ -102,6 +118,7 @@ class AnswerView:
     footer: str
     example: str | None = None  # what to paste, on the "nothing recognised" answer
     buttons: tuple[Button, ...] = ()
+    left_out: LeftOut = LeftOut()
 
     @property
     def lookup_url(self) -> str | None:
@@ -142,6 +159,7 @@ def answer_view(diagnosis: Diagnosis) -> AnswerView:
     codes = tuple(_code_line(c) for c in diagnosis.errors[:MAX_CODES])
     title, tone, evidence, fix = _headline(diagnosis, primary, kind)
     rows, more = _credentials(diagnosis)
+    others = tuple(_note(f) for f in diagnosis.findings if f is not primary or primary.summary != title)
     return AnswerView(
         kind=kind,
         title=clip(title, MAX_TITLE),
@@ -151,20 +169,72 @@ def answer_view(diagnosis: Diagnosis) -> AnswerView:
         evidence=tuple(clip(e) for e in evidence[:MAX_EVIDENCE]),
         fix=tuple(clip(f) for f in fix[:MAX_FIX_STEPS]),
         # The primary finding is the headline, unless the headline had to explain the code instead.
-        others=tuple(_note(f) for f in diagnosis.findings if f is not primary or primary.summary != title)[
-            :MAX_OTHER_FINDINGS
-        ],
+        others=others[:MAX_OTHER_FINDINGS],
         credentials=rows,
         more_credentials=more,
         credentials_title=_credentials_title(diagnosis),
         codes=codes + _unknown_codes(diagnosis, len(codes)),
         footer=_footer(diagnosis, kind),
         buttons=_buttons(diagnosis),
+        left_out=LeftOut(
+            evidence=max(len(evidence) - MAX_EVIDENCE, 0),
+            fix=max(len(fix) - MAX_FIX_STEPS, 0),
+            others=max(len(others) - MAX_OTHER_FINDINGS, 0),
+            codes=max(len(diagnosis.input.codes) - MAX_CODES, 0),
+        ),
     )
 
 
 def clip(text: str, limit: int = MAX_TEXT) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    return shorten(text, limit)
+
+
+def shrink(view: AnswerView) -> AnswerView | None:
+    """The same answer, smaller, for a platform whose size limit the view passes; None when nothing
+    more can go. Halves every list down to a few items, counting what it leaves out, then shortens
+    long lines."""
+    evidence, fix, others = _half(view.evidence, 2), _half(view.fix, 3), _half(view.others, 1)
+    credentials, codes = _half(view.credentials, 3), _half(view.codes, 1)
+    left = view.left_out
+    cut = (evidence, fix, others, credentials, codes) != (
+        view.evidence,
+        view.fix,
+        view.others,
+        view.credentials,
+        view.codes,
+    )
+    if cut:
+        return replace(
+            view,
+            evidence=evidence,
+            fix=fix,
+            others=others,
+            credentials=credentials,
+            more_credentials=view.more_credentials + len(view.credentials) - len(credentials),
+            codes=codes,
+            left_out=LeftOut(
+                evidence=left.evidence + len(view.evidence) - len(evidence),
+                fix=left.fix + len(view.fix) - len(fix),
+                others=left.others + len(view.others) - len(others),
+                codes=left.codes + len(view.codes) - len(codes),
+            ),
+        )
+    lines = (view.title, view.subject, *view.evidence, *view.fix, *(n.text for n in view.others))
+    if all(len(line) <= SHORT_TEXT for line in lines):
+        return None
+    return replace(
+        view,
+        title=clip(view.title, SHORT_TEXT),
+        subject=clip(view.subject, SHORT_TEXT),
+        evidence=tuple(clip(e, SHORT_TEXT) for e in view.evidence),
+        fix=tuple(clip(f, SHORT_TEXT) for f in view.fix),
+        others=tuple(replace(n, text=clip(n.text, SHORT_TEXT)) for n in view.others),
+        credentials=tuple(replace(r, name=clip(r.name, 40)) for r in view.credentials),
+    )
+
+
+def _half(items: tuple[_T, ...], floor: int) -> tuple[_T, ...]:
+    return items[: max(len(items) // 2, floor)]
 
 
 def _nothing() -> AnswerView:
@@ -212,7 +282,7 @@ def _headline(
 
 
 def _subject(diagnosis: Diagnosis) -> str:
-    parts = [", ".join(f"AADSTS{c}" for c in diagnosis.input.codes)] if diagnosis.input.codes else []
+    parts = [_code_list(diagnosis.input.codes)] if diagnosis.input.codes else []
     app = diagnosis.app
     if app is not None and app.display_name:
         parts.append(f"{clip(app.display_name, MAX_NAME)} ({app.app_id})")
@@ -221,6 +291,12 @@ def _subject(diagnosis: Diagnosis) -> str:
     if diagnosis.found_in is not None:
         parts.append(FOUND_IN_WORDS[diagnosis.found_in])
     return " · ".join(parts) or "Entra ID error"
+
+
+def _code_list(codes: tuple[int, ...]) -> str:
+    named = ", ".join(f"AADSTS{c}" for c in codes[:MAX_SUBJECT_CODES])
+    rest = len(codes) - MAX_SUBJECT_CODES
+    return f"{named} {and_more(rest, 'code')}" if rest > 0 else named
 
 
 def _note(finding: Finding) -> Note:
