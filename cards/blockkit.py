@@ -56,7 +56,9 @@ def _message(view: AnswerView) -> Json:
         blocks.append(_section(_plain(view.title)))
     blocks.append({"type": "context", "elements": [_plain(view.subject)]})
     left = view.left_out
-    blocks += _list("What we found", [f"• {e}" for e in view.evidence], left.evidence, "piece of evidence")
+    blocks += _list(
+        "What we found", [f"• {e}" for e in view.evidence], left.evidence, "piece of evidence", "pieces of evidence"
+    )
     steps = [f"{n}. {step}" for n, step in enumerate(view.fix, 1)]
     blocks += _list("How to fix it", steps, left.fix, "step")
     if view.example:

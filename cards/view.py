@@ -35,7 +35,6 @@ MAX_CODES = 4
 MAX_TITLE = 300
 MAX_NAME = 120
 MAX_TEXT = 400  # characters of one line of evidence or one step; the card stays readable on a phone
-MAX_SUBJECT_CODES = 5  # codes named in the subject line; the rest are counted
 SHORT_TEXT = 160  # a line's length once `shrink` has cut every list as far as it goes
 _T = TypeVar("_T")
 
@@ -294,8 +293,8 @@ def _subject(diagnosis: Diagnosis) -> str:
 
 
 def _code_list(codes: tuple[int, ...]) -> str:
-    named = ", ".join(f"AADSTS{c}" for c in codes[:MAX_SUBJECT_CODES])
-    rest = len(codes) - MAX_SUBJECT_CODES
+    named = ", ".join(f"AADSTS{c}" for c in codes[:MAX_CODES])
+    rest = len(codes) - MAX_CODES
     return f"{named} {and_more(rest, 'code')}" if rest > 0 else named
 
 

@@ -329,6 +329,16 @@ def test_blockkit_checks_report_ids_and_values_over_the_limits() -> None:
     assert "/blocks/0/elements/0: button value of 2001 characters" in problems
 
 
+def test_blockkit_checks_report_a_message_too_long_in_total() -> None:
+    long_button = {"type": "button", "text": {"type": "plain_text", "text": "b" * 76}, "action_id": "x", "value": "1"}
+    sections = [{"type": "section", "text": {"type": "plain_text", "text": "s" * 2500}} for _ in range(5)]
+    message = {"text": "t" * 40_001, "blocks": [*sections, {"type": "actions", "elements": [long_button]}]}
+    problems = "\n".join(blockkit_problems(message))
+    assert "top-level 'text' of 40001 characters" in problems
+    assert "12576 characters of block text" in problems
+    assert "/blocks/5/elements/0: button text of 76 characters" in problems
+
+
 def test_missing_tools_skip_locally_but_fail_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cardcheck.shutil, "which", lambda name: None)
     monkeypatch.delenv(REQUIRE_TOOLS, raising=False)
