@@ -142,6 +142,28 @@ _STATE_TONE = {
     CredentialState.EXPIRED: Tone.BAD,
     CredentialState.NOT_YET_VALID: Tone.WARN,
 }
+# What each cause is called wherever it is named: card notes, the terminal report.
+CAUSE_NAMES = {
+    Cause.SECRET_VALUE_PASTED: "Secret value pasted",
+    Cause.SECRET_ID_USED_AS_VALUE: "Secret ID used as the secret",
+    Cause.ALL_SECRETS_EXPIRED: "All secrets expired",
+    Cause.EXPIRED_SECRET_IN_USE: "Expired secret still in use",
+    Cause.SECRET_MISMATCH: "Wrong secret",
+    Cause.SECRET_RECENTLY_ADDED: "Secret just added",
+    Cause.NO_SECRETS: "No secrets",
+    Cause.SECRET_MISSING_FROM_REQUEST: "No secret sent",
+    Cause.APP_NOT_FOUND: "App not found",
+    Cause.APP_DELETED: "App deleted",
+    Cause.APP_IN_OTHER_TENANT: "App from another tenant",
+    Cause.APP_DISABLED: "App disabled",
+    Cause.TENANT_MISMATCH: "Wrong tenant",
+    Cause.SECRET_LIMIT_REACHED: "Secret limit reached",
+    Cause.SECRET_EXPIRING_SOON: "Secret expiring soon",
+    Cause.APP_ID_MASKED: "App id masked",
+    Cause.NO_APP_ID: "No app id",
+    Cause.UNKNOWN_CODE: "Unknown code",
+    Cause.PERMISSION_MISSING: "Permission missing",
+}
 FOUND_IN_WORDS = {
     FoundIn.TENANT: "registered in this tenant",
     FoundIn.DELETED: "deleted",
@@ -268,7 +290,7 @@ def _kind(diagnosis: Diagnosis) -> Kind:
 def _headline(
     diagnosis: Diagnosis, primary: Finding | None, kind: Kind
 ) -> tuple[str, Tone, tuple[str, ...], tuple[str, ...]]:
-    if primary is not None and (primary.severity is not Severity.INFO or not diagnosis.errors):
+    if leading_finding(diagnosis) is not None and primary is not None:
         return primary.summary, _SEVERITY_TONE[primary.severity], primary.evidence, primary.fix
     if diagnosis.errors:  # no finding of weight: explain the code itself
         info = diagnosis.errors[0]
@@ -278,6 +300,19 @@ def _headline(
     if kind is Kind.PARSE_ONLY:
         return "Graph access is not configured, so this app's credentials were not checked.", Tone.NEUTRAL, (), ()
     return "Nothing looks wrong with this app's credentials.", Tone.GOOD, (), ()
+
+
+def cause_name(cause: Cause) -> str:
+    return CAUSE_NAMES.get(cause) or cause.value.replace("_", " ").capitalize()
+
+
+def leading_finding(diagnosis: Diagnosis) -> Finding | None:
+    """The finding an answer leads with; None when the error code explains more than any finding
+    (only notes such as "no app id" were found), so the answer leads with the code's meaning and fix."""
+    primary = diagnosis.primary
+    if primary is not None and (primary.severity is not Severity.INFO or not diagnosis.errors):
+        return primary
+    return None
 
 
 def _subject(diagnosis: Diagnosis) -> str:
@@ -299,7 +334,7 @@ def _code_list(codes: tuple[int, ...]) -> str:
 
 
 def _note(finding: Finding) -> Note:
-    label = finding.cause.value.replace("_", " ").capitalize()
+    label = cause_name(finding.cause)
     text = finding.summary
     if finding.cause is Cause.PERMISSION_MISSING and finding.evidence:
         text = f"{text} {finding.evidence[0]}"

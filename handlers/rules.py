@@ -388,9 +388,11 @@ def _all_expired(app: Application, secrets: tuple[Credential, ...], ref: datetim
 def _no_secrets(app: Application, codes: set[int]) -> Finding:
     others = []
     if app.certificates:
-        others.append(f"{len(app.certificates)} certificate(s)")
+        others.append(f"{len(app.certificates)} certificate{'' if len(app.certificates) == 1 else 's'}")
     if app.federated_credentials:
-        others.append(f"{len(app.federated_credentials)} federated credential(s)")
+        others.append(
+            f"{len(app.federated_credentials)} federated credential{'' if len(app.federated_credentials) == 1 else 's'}"
+        )
     evidence = (
         f"It has {' and '.join(others)} instead."
         if others
@@ -465,7 +467,8 @@ def activity_evidence(activity: Activity, app: Application | None) -> tuple[str,
         latest = max(failures, key=lambda s: s.created)
         ips = sorted({s.ip_address for s in failures if s.ip_address})
         lines.append(
-            f"Sign-in log: {len(failures)} failed sign-in(s), the last at {when(latest.created)}"
+            f"Sign-in log: {len(failures)} failed sign-in{'' if len(failures) == 1 else 's'},"
+            + f" the last at {when(latest.created)}"
             + (f" from {', '.join(ips[:5])}" if ips else "")
             + "."
         )
