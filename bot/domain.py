@@ -295,6 +295,7 @@ class Diagnosis:
     reference_time: datetime
     activity: Activity | None = None
     notes: tuple[str, ...] = field(default=())
+    asked_for_help: bool = False  # the message asked what the bot does: answered with the welcome
 
     @property
     def primary(self) -> Finding | None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.domain import Diagnosis
 from cards.limits import TEAMS_CARD_BYTES
-from cards.view import AnswerView, CredentialRow, Tone, answer_view, shrink
+from cards.view import AnswerView, CredentialRow, Section, Tone, answer_view, shrink
 from cards.words import and_more
 
 Json = dict[str, Any]
@@ -53,6 +53,8 @@ def _card(view: AnswerView) -> Json:
     body += _more(left.fix, "step")
     if view.example:
         body.append(_rich([_run(view.example, font_type="Monospace")], spacing="Small"))
+    for section in view.sections:
+        body += _fixed_section(section)
     body += _others(view)
     body += _more(left.others, "finding")
     body += _credentials(view)
@@ -92,6 +94,14 @@ def _list(heading: str, runs: list[Json], *, bullet: str = "", numbered: bool = 
     for number, run in enumerate(runs, 1):
         mark = f"{number}. " if numbered else f"{bullet} "
         items.append(_rich([_run(mark, weight="Bolder"), run], spacing="Small"))
+    return items
+
+
+def _fixed_section(section: Section) -> list[Json]:
+    items: list[Json] = [_text(section.heading, weight="Bolder", spacing="Medium")]
+    for line in section.lines:
+        run = _run(line, font_type="Monospace") if section.examples else _run(line)
+        items.append(_rich([run], spacing="Small"))
     return items
 
 

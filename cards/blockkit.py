@@ -22,7 +22,7 @@ from cards.limits import (
     fit_lines,
     shorten,
 )
-from cards.view import AnswerView, Button, CredentialRow, Tone, answer_view, shrink
+from cards.view import AnswerView, Button, CredentialRow, Section, Tone, answer_view, shrink
 from cards.words import and_more
 
 Json = dict[str, Any]
@@ -63,6 +63,8 @@ def _message(view: AnswerView) -> Json:
     blocks += _list("How to fix it", steps, left.fix, "step")
     if view.example:
         blocks.append(_section(_plain(view.example)))
+    for section in view.sections:
+        blocks += _fixed_section(section)
     blocks += _others(view)
     blocks += _credentials(view)
     blocks += _codes(view)
@@ -98,6 +100,14 @@ def _list(heading: str, lines: list[str], left_out: int, noun: str, plural: str 
         return []
     text = fit_lines(lines, SLACK_TEXT, lambda n: and_more(n, noun, plural), left_out=left_out)
     return [_section(_mrkdwn(f"*{heading}*")), _section(_plain(text))]
+
+
+def _fixed_section(section: Section) -> list[Json]:
+    """Our own wording, so mrkdwn: examples as code blocks, escaped, which Slack shows as typed."""
+    heading = _section(_mrkdwn(f"*{escape(section.heading)}*"))
+    if section.examples:
+        return [heading, *(_section(_mrkdwn(f"```{escape(line)}```")) for line in section.lines)]
+    return [heading, _section(_mrkdwn(escape("\n".join(section.lines))))]
 
 
 def _others(view: AnswerView) -> list[Json]:

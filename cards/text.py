@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.domain import CodeInfo, Credential, Diagnosis, Finding, FoundIn, GraphMode
-from cards.view import EXAMPLE_PASTE, FOUND_IN_WORDS, cause_name, leading_finding
+from cards.view import EXAMPLE_PASTE, FOUND_IN_WORDS, AnswerView, cause_name, help_view, leading_finding
 from cards.words import plural
 
 NOTHING_RECOGNISED = (
@@ -22,11 +22,22 @@ NOTHING_RECOGNISED = (
 
 
 def render_text(diagnosis: Diagnosis) -> str:
+    if diagnosis.asked_for_help:
+        return _fixed(help_view())
     if not diagnosis.input.recognised:
         return NOTHING_RECOGNISED + "\n"
     sections = [_headline(diagnosis), *_findings(diagnosis), _codes(diagnosis), _credentials(diagnosis)]
     sections.append(_graph(diagnosis))
     return "\n\n".join(s for s in sections if s).rstrip() + "\n"
+
+
+def _fixed(view: AnswerView) -> str:
+    """The welcome as the cards show it: title, subject, each section, the footer."""
+    parts = [f"{view.title}\n{view.subject}."]
+    for section in view.sections:
+        indent = "    " if section.examples else "  "
+        parts.append(f"{section.heading}:\n" + "\n".join(indent + line for line in section.lines))
+    return "\n\n".join([*parts, view.footer]) + "\n"
 
 
 def _headline(diagnosis: Diagnosis) -> str:

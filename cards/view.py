@@ -43,6 +43,7 @@ class Kind(StrEnum):
     DIAGNOSIS = "diagnosis"  # Graph answered
     PARSE_ONLY = "parse_only"  # no Graph configured: the text alone
     NOTHING = "nothing"  # no error recognised in the paste
+    HELP = "help"  # the message asked what the bot does
     PARTIAL = "partial"  # Graph refused part of the lookup
     GRAPH_UNAVAILABLE = "graph_unavailable"  # Graph failed or throttled: the text alone
 
@@ -84,6 +85,16 @@ class Note:
 
 
 @dataclass(frozen=True)
+class Section:
+    """A headed block of our own fixed wording (the welcome, "nothing recognised"); `examples` are
+    pastes, each shown as typed in a monospace font."""
+
+    heading: str
+    lines: tuple[str, ...]
+    examples: bool = False
+
+
+@dataclass(frozen=True)
 class Button:
     verb: str
     id: str
@@ -118,6 +129,7 @@ class AnswerView:
     example: str | None = None  # what to paste, on the "nothing recognised" answer
     buttons: tuple[Button, ...] = ()
     left_out: LeftOut = LeftOut()
+    sections: tuple[Section, ...] = ()
 
     @property
     def lookup_url(self) -> str | None:
@@ -135,6 +147,54 @@ NOTHING_TEXT = (
     "Terraform, GitHub Actions), including the app id, Trace ID and Timestamp lines, or just an application "
     "(client) id."
 )
+HELP_TITLE = "secretbot finds out why an app cannot sign in to Entra ID"
+HELP_SUBJECT = "Paste an error, a log or an app id; I check the app's secrets and tell you the fix"
+HELP_SECTIONS = (
+    Section(
+        "What I do",
+        (
+            "I read Entra ID (Azure AD) sign-in errors such as AADSTS7000215 or AADSTS7000222, look the app up "
+            "in your tenant with Microsoft Graph, and answer with the cause, the evidence and the steps to fix "
+            "it: an expired secret still in use, a secret ID sent as the secret, a deleted app, the wrong "
+            "tenant, and more.",
+        ),
+    ),
+    Section(
+        "What to paste",
+        (
+            "• The error message, as your tool printed it: Azure CLI, PowerShell, MSAL, Terraform, a token "
+            "endpoint's JSON answer.",
+            "• A log or stack trace around it: I pick out the code, the app id, the tenant and the time.",
+            "• Or just an application (client) id, to have that app's secrets checked.",
+        ),
+    ),
+    Section(
+        "For example",
+        (
+            EXAMPLE_PASTE,
+            "AADSTS7000222: The provided client secret keys for app '<application id>' are expired.",
+            "<application id>",
+        ),
+        examples=True,
+    ),
+    Section(
+        "Your secrets",
+        (
+            "Never paste a secret's value: I do not need it. If a paste holds one, I say so and tell you to "
+            "replace it; I never repeat, store or log it. From Graph I read only a secret's name, its first "
+            "three characters and its dates.",
+        ),
+    ),
+    Section(
+        "Where to find me",
+        (
+            "Slack: /secretbot followed by the paste, a direct message, or @secretbot in a channel.",
+            "Teams: a chat with secretbot, or @secretbot in a channel.",
+            "A terminal: secretbot diagnose, with the paste as an argument or on stdin.",
+        ),
+    ),
+)
+HELP_FOOTER = "Say help at any time to see this again."
 
 _SEVERITY_TONE = {Severity.ERROR: Tone.BAD, Severity.WARNING: Tone.WARN, Severity.INFO: Tone.NEUTRAL}
 _STATE_TONE = {
@@ -173,6 +233,8 @@ FOUND_IN_WORDS = {
 
 
 def answer_view(diagnosis: Diagnosis) -> AnswerView:
+    if diagnosis.asked_for_help:
+        return help_view()
     if not diagnosis.input.recognised:
         return _nothing()
     primary = diagnosis.primary
@@ -258,22 +320,36 @@ def _half(items: tuple[_T, ...], floor: int) -> tuple[_T, ...]:
     return items[: max(len(items) // 2, floor)]
 
 
+def help_view() -> AnswerView:
+    """The welcome: what the bot does, what to paste, what it never does with secrets, where to find it."""
+    return _fixed(Kind.HELP, HELP_TITLE, HELP_SUBJECT, HELP_SECTIONS, HELP_FOOTER)
+
+
 def _nothing() -> AnswerView:
+    """A real paste with nothing recognisable in it: say so, say what is read, show one example."""
+    sections = (Section("What I read", (NOTHING_TEXT,)), Section("For example", (EXAMPLE_PASTE,), examples=True))
+    footer = "Say help to see everything secretbot does."
+    return _fixed(
+        Kind.NOTHING, NOTHING_TITLE, "I read AADSTS errors, the logs around them, and app ids", sections, footer
+    )
+
+
+def _fixed(kind: Kind, title: str, subject: str, sections: tuple[Section, ...], footer: str) -> AnswerView:
     return AnswerView(
-        kind=Kind.NOTHING,
-        title=NOTHING_TITLE,
+        kind=kind,
+        title=title,
         tone=Tone.NEUTRAL,
-        subject="secretbot explains Entra ID (Azure AD) sign-in errors of apps",
+        subject=subject,
         cause=None,
-        evidence=(NOTHING_TEXT,),
+        evidence=(),
         fix=(),
         others=(),
         credentials=(),
         more_credentials=0,
         credentials_title="",
         codes=(),
-        footer="For example:",
-        example=EXAMPLE_PASTE,
+        footer=footer,
+        sections=sections,
     )
 
 

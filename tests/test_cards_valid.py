@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from bot import cli
-from bot.domain import Diagnosis, GraphMode
+from bot.domain import Cause, Diagnosis, GraphMode
 from bot.fakegraph import FakeGraph, LocalTokenCredential, load_snapshot, sample_snapshot_path
 from bot.fakegraph.samples import sample_errors, sample_reference_time
 from bot.graph import GraphDirectory, build_graph_client
@@ -28,7 +28,7 @@ from bot.settings import Settings
 from bot.wiring import open_directory
 from cards.adaptive import render_adaptive
 from cards.blockkit import render_blockkit
-from cards.view import NOTHING_TITLE
+from cards.view import CAUSE_NAMES, NOTHING_TITLE
 from handlers.diagnose import diagnose
 from tests import cardcheck
 from tests.cardcheck import (
@@ -347,3 +347,9 @@ def test_missing_tools_skip_locally_but_fail_in_ci(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv(REQUIRE_TOOLS, "1")
     with pytest.raises(pytest.fail.Exception, match="SECRETBOT_REQUIRE_TOOLS=1"):
         js_events([])
+
+
+def test_every_cause_has_a_name_in_words() -> None:
+    """The cards' notes and the terminal report name causes from one table; a new cause needs its name."""
+    assert set(CAUSE_NAMES) == set(Cause)
+    assert all(name[0].isupper() and "_" not in name for name in CAUSE_NAMES.values())
