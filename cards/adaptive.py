@@ -11,7 +11,8 @@ from typing import Any
 
 from bot.domain import Diagnosis
 from cards.limits import TEAMS_CARD_BYTES
-from cards.view import AnswerView, CredentialRow, Section, Tone, answer_view, shrink
+from cards.view import AnswerView, CredentialRow, Tone, answer_view, shrink
+from cards.welcome import Section
 from cards.words import and_more
 
 Json = dict[str, Any]
@@ -51,8 +52,6 @@ def _card(view: AnswerView) -> Json:
     body += _more(left.evidence, "piece of evidence", "pieces of evidence")
     body += _list("How to fix it", [_run(step) for step in view.fix], numbered=True)
     body += _more(left.fix, "step")
-    if view.example:
-        body.append(_rich([_run(view.example, font_type="Monospace")], spacing="Small"))
     for section in view.sections:
         body += _fixed_section(section)
     body += _others(view)

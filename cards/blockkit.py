@@ -22,7 +22,8 @@ from cards.limits import (
     fit_lines,
     shorten,
 )
-from cards.view import AnswerView, Button, CredentialRow, Section, Tone, answer_view, shrink
+from cards.view import AnswerView, Button, CredentialRow, Tone, answer_view, shrink
+from cards.welcome import Section
 from cards.words import and_more
 
 Json = dict[str, Any]
@@ -61,8 +62,6 @@ def _message(view: AnswerView) -> Json:
     )
     steps = [f"{n}. {step}" for n, step in enumerate(view.fix, 1)]
     blocks += _list("How to fix it", steps, left.fix, "step")
-    if view.example:
-        blocks.append(_section(_plain(view.example)))
     for section in view.sections:
         blocks += _fixed_section(section)
     blocks += _others(view)

@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.domain import CodeInfo, Credential, Diagnosis, Finding, FoundIn, GraphMode
-from cards.view import EXAMPLE_PASTE, FOUND_IN_WORDS, AnswerView, cause_name, help_view, leading_finding
+from cards.view import FOUND_IN_WORDS, AnswerView, cause_name, help_view, leading_finding
+from cards.welcome import EXAMPLE_PASTE
 from cards.words import plural
 
 NOTHING_RECOGNISED = (

@@ -25,6 +25,7 @@ from bot.domain import (
     Verb,
 )
 from cards.limits import shorten
+from cards.welcome import EXAMPLE_PASTE, HELP_FOOTER, HELP_SECTIONS, HELP_SUBJECT, HELP_TITLE, Section
 from cards.words import and_more
 
 MAX_CREDENTIAL_ROWS = 10
@@ -85,16 +86,6 @@ class Note:
 
 
 @dataclass(frozen=True)
-class Section:
-    """A headed block of our own fixed wording (the welcome, "nothing recognised"); `examples` are
-    pastes, each shown as typed in a monospace font."""
-
-    heading: str
-    lines: tuple[str, ...]
-    examples: bool = False
-
-
-@dataclass(frozen=True)
 class Button:
     verb: str
     id: str
@@ -126,7 +117,6 @@ class AnswerView:
     credentials_title: str
     codes: tuple[CodeLine, ...]
     footer: str
-    example: str | None = None  # what to paste, on the "nothing recognised" answer
     buttons: tuple[Button, ...] = ()
     left_out: LeftOut = LeftOut()
     sections: tuple[Section, ...] = ()
@@ -136,66 +126,12 @@ class AnswerView:
         return self.codes[0].url if self.codes else None
 
 
-EXAMPLE_PASTE = (
-    "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client "
-    "secret value, not the client secret ID, for a secret added to app '<application id>'. "
-    "Trace ID: … Correlation ID: … Timestamp: 2026-11-20 09:00:00Z"
-)
 NOTHING_TITLE = "No Entra ID error found in that message"
 NOTHING_TEXT = (
     "Paste the whole error as your tool printed it (token endpoint JSON, Azure CLI, PowerShell, MSAL, "
     "Terraform, GitHub Actions), including the app id, Trace ID and Timestamp lines, or just an application "
     "(client) id."
 )
-HELP_TITLE = "secretbot finds out why an app cannot sign in to Entra ID"
-HELP_SUBJECT = "Paste an error, a log or an app id; I check the app's secrets and tell you the fix"
-HELP_SECTIONS = (
-    Section(
-        "What I do",
-        (
-            "I read Entra ID (Azure AD) sign-in errors such as AADSTS7000215 or AADSTS7000222, look the app up "
-            "in your tenant with Microsoft Graph, and answer with the cause, the evidence and the steps to fix "
-            "it: an expired secret still in use, a secret ID sent as the secret, a deleted app, the wrong "
-            "tenant, and more.",
-        ),
-    ),
-    Section(
-        "What to paste",
-        (
-            "• The error message, as your tool printed it: Azure CLI, PowerShell, MSAL, Terraform, a token "
-            "endpoint's JSON answer.",
-            "• A log or stack trace around it: I pick out the code, the app id, the tenant and the time.",
-            "• Or just an application (client) id, to have that app's secrets checked.",
-        ),
-    ),
-    Section(
-        "For example",
-        (
-            EXAMPLE_PASTE,
-            "AADSTS7000222: The provided client secret keys for app '<application id>' are expired.",
-            "<application id>",
-        ),
-        examples=True,
-    ),
-    Section(
-        "Your secrets",
-        (
-            "Never paste a secret's value: I do not need it. If a paste holds one, I say so and tell you to "
-            "replace it; I never repeat, store or log it. From Graph I read only a secret's name, its first "
-            "three characters and its dates.",
-        ),
-    ),
-    Section(
-        "Where to find me",
-        (
-            "Slack: /secretbot followed by the paste, a direct message, or @secretbot in a channel.",
-            "Teams: a chat with secretbot, or @secretbot in a channel.",
-            "A terminal: secretbot diagnose, with the paste as an argument or on stdin.",
-        ),
-    ),
-)
-HELP_FOOTER = "Say help at any time to see this again."
-
 _SEVERITY_TONE = {Severity.ERROR: Tone.BAD, Severity.WARNING: Tone.WARN, Severity.INFO: Tone.NEUTRAL}
 _STATE_TONE = {
     CredentialState.ACTIVE: Tone.GOOD,
@@ -279,14 +215,7 @@ def shrink(view: AnswerView) -> AnswerView | None:
     evidence, fix, others = _half(view.evidence, 2), _half(view.fix, 3), _half(view.others, 1)
     credentials, codes = _half(view.credentials, 3), _half(view.codes, 1)
     left = view.left_out
-    cut = (evidence, fix, others, credentials, codes) != (
-        view.evidence,
-        view.fix,
-        view.others,
-        view.credentials,
-        view.codes,
-    )
-    if cut:
+    if len(evidence) + len(fix) + len(others) + len(credentials) + len(codes) < _shown(view):
         return replace(
             view,
             evidence=evidence,
@@ -314,6 +243,10 @@ def shrink(view: AnswerView) -> AnswerView | None:
         others=tuple(replace(n, text=clip(n.text, SHORT_TEXT)) for n in view.others),
         credentials=tuple(replace(r, name=clip(r.name, 40)) for r in view.credentials),
     )
+
+
+def _shown(view: AnswerView) -> int:
+    return len(view.evidence) + len(view.fix) + len(view.others) + len(view.credentials) + len(view.codes)
 
 
 def _half(items: tuple[_T, ...], floor: int) -> tuple[_T, ...]:

@@ -21,7 +21,8 @@ from bot.fakegraph.samples import sample_errors, sample_reference_time
 from cards.adaptive import render_adaptive
 from cards.blockkit import render_blockkit
 from cards.text import render_text
-from cards.view import HELP_TITLE, NOTHING_TITLE
+from cards.view import NOTHING_TITLE
+from cards.welcome import HELP_TITLE
 from handlers.conversation import reply
 from tests.cardcheck import adaptive_problems, blockkit_problems, slack_text_objects, strings, texts
 

@@ -17,7 +17,7 @@ from slack_sdk.signature import SignatureVerifier
 from bot.app import create_app
 from bot.fakegraph.samples import sample_errors
 from bot.settings import Settings
-from cards.view import HELP_TITLE
+from cards.welcome import HELP_TITLE
 from tests.fake_slack import BOT_USER, FakeSlack
 from tests.redis_server import free_port, redis_server
 

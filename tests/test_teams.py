@@ -30,7 +30,7 @@ from bot.fakegraph.samples import sample_errors
 from bot.platforms import teams_turns
 from bot.platforms.dispatch import Dispatcher
 from bot.settings import Settings
-from cards.view import HELP_TITLE
+from cards.welcome import HELP_TITLE
 from handlers.diagnose import diagnose
 from handlers.inbound import Actor, InboundMessage
 from tests.fake_connector import FakeConnector
