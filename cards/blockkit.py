@@ -88,8 +88,8 @@ def escape(text: str) -> str:
 def _escaped(text: str, limit: int) -> str:
     """Escaped, then within `limit`: shortened before escaping, so no entity is cut in half."""
     escaped = escape(text)
-    while len(escaped) > limit:
-        text = shorten(text, limit - (len(escaped) - limit) - 1)
+    while len(escaped) > limit:  # each round keeps the share of the text that escaping leaves room for
+        text = shorten(text, len(text) * limit // len(escaped) - 1)
         escaped = escape(text)
     return escaped
 

@@ -36,7 +36,7 @@ def shorten(text: str, limit: int) -> str:
     """
     if len(text) <= limit:
         return text
-    head = text[: limit - 1]
+    head = text[: max(limit, 1) - 1]
     space = head.rfind(" ")
     if space >= limit // 2:  # a word boundary near the end; a 5000-letter "word" is cut where it must be
         head = head[:space]

@@ -189,3 +189,13 @@ def test_the_largest_possible_answer_still_fits_both_platforms() -> None:
     for shown in (teams_texts(card), slack_texts(message)):
         for noun in ("pieces of evidence", "steps", "findings", "credentials", "codes"):
             assert re.search(rf"and \d+ more {noun}", shown), noun
+
+
+def test_a_footer_full_of_characters_slack_escapes_stays_within_limits() -> None:
+    """Graph's refusal is quoted in the footer; escaping & < > can make it five times longer."""
+    base = hostile_diagnosis("payments-api")
+    unavailable = replace(base, found_in=None, app=None, notes=("&<>" * 5000,))
+    message = render_blockkit(unavailable)
+    assert blockkit_problems(message) == []
+    footer = message["blocks"][-1]["elements"][0]["text"]
+    assert footer.startswith("Checked the error text only: &amp;&lt;&gt;") and footer.endswith("…")
