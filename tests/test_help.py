@@ -24,7 +24,7 @@ from cards.text import render_text
 from cards.view import NOTHING_TITLE
 from cards.welcome import HELP_TITLE
 from handlers.conversation import reply
-from tests.cardcheck import adaptive_problems, blockkit_problems, slack_text_objects, strings, texts
+from tests.cardcheck import adaptive_problems, blockkit_problems, js_events, slack_text_objects, strings, texts
 
 NOW = sample_reference_time()
 HELP_WORDS = ["hi", "help", "Hello!", "HELP", "  ?  ", "", "/help"]
@@ -90,6 +90,11 @@ def test_the_welcome_and_nothing_cards_are_valid(text: str) -> None:
     diagnosis = answer(text)
     assert adaptive_problems(render_adaptive(diagnosis)) == []
     assert blockkit_problems(render_blockkit(diagnosis)) == []
+
+
+def test_microsofts_renderer_accepts_the_welcome_and_nothing_cards() -> None:
+    cards = [render_adaptive(answer(text)) for text in ("help", "the nightly build is red again")]
+    assert js_events(cards) == [[], []]
 
 
 def test_examples_are_shown_as_typed() -> None:
