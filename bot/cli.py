@@ -25,7 +25,7 @@ from cards.adaptive import render_adaptive
 from cards.blockkit import render_blockkit
 from cards.jsonview import render_json
 from cards.text import render_text
-from handlers.diagnose import diagnose
+from handlers.conversation import reply
 
 USAGE_ERROR = 2
 CARD_PROBLEMS = 1  # `render`: a card is invalid or does not fit its width
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
 
 async def _diagnose(text: str, snapshot: str | None, now: datetime | None, settings: Settings) -> Diagnosis:
     async with open_directory(settings, snapshot) as directory:
-        return await diagnose(text, directory=directory, now=now or datetime.now(UTC))
+        return await reply(text, directory=directory, now=now or datetime.now(UTC))
 
 
 def _render(args: argparse.Namespace, settings: Settings) -> int:

@@ -368,6 +368,8 @@ class Diagnosis:
         """Check again needs an app to look up and a Graph to ask."""
         return bool(self.input.app_id) and self.graph.mode is not GraphMode.NONE
 
+    asked_for_help: bool = False  # the message asked what the bot does: answered with the welcome
+
     @property
     def primary(self) -> Finding | None:
         """The first error finding is the headline cause; else the most important finding."""

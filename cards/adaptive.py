@@ -6,10 +6,14 @@ quote them) goes into `TextRun`s, which Teams never reads as markdown, so it sta
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from bot.domain import Diagnosis
-from cards.view import AnswerView, CredentialRow, Tone, answer_view
+from cards.limits import TEAMS_CARD_BYTES
+from cards.view import AnswerView, CredentialRow, Tone, answer_view, shrink
+from cards.welcome import Section
+from cards.words import and_more
 
 Json = dict[str, Any]
 
@@ -28,17 +32,36 @@ def attachment(card: Json) -> Json:
 
 
 def adaptive_card(view: AnswerView) -> Json:
+    """The card within Teams' size limit: a card that passes it is drawn again from a smaller view."""
+    card = _card(view)
+    while card_bytes(card) > TEAMS_CARD_BYTES and (smaller := shrink(view)) is not None:
+        view = smaller
+        card = _card(view)
+    return card
+
+
+def card_bytes(card: Json) -> int:
+    """The size Teams counts: the attachment as JSON in UTF-16."""
+    return len(json.dumps(attachment(card), ensure_ascii=False).encode("utf-16-le"))
+
+
+def _card(view: AnswerView) -> Json:
+    left = view.left_out
     body: list[Json] = [_banner(view)]
     if view.rechecked:
         body.append(_rich([_run(view.rechecked, size="Small", is_subtle=True)], spacing="Small"))
     body += _list("What changed", [_run(line) for line in view.changes], bullet="•")
     body += _list("What we found", [_run(e) for e in view.evidence], bullet="•")
+    body += _more(left.evidence, "piece of evidence", "pieces of evidence")
     body += _list("How to fix it", [_run(step) for step in view.fix], numbered=True)
-    if view.example:
-        body.append(_rich([_run(view.example, font_type="Monospace")], spacing="Small"))
+    body += _more(left.fix, "step")
+    for section in view.sections:
+        body += _fixed_section(section)
     body += _others(view)
+    body += _more(left.others, "finding")
     body += _credentials(view)
     body += _codes(view)
+    body += _more(left.codes, "code")
     body.append(_rich([_run(view.footer, size="Small", is_subtle=True)], spacing="Medium"))
     card: Json = {
         "type": "AdaptiveCard",
@@ -76,6 +99,14 @@ def _list(heading: str, runs: list[Json], *, bullet: str = "", numbered: bool = 
     return items
 
 
+def _fixed_section(section: Section) -> list[Json]:
+    items: list[Json] = [_text(section.heading, weight="Bolder", spacing="Medium")]
+    for line in section.lines:
+        run = _run(line, font_type="Monospace") if section.examples else _run(line)
+        items.append(_rich([run], spacing="Small"))
+    return items
+
+
 def _others(view: AnswerView) -> list[Json]:
     if not view.others:
         return []
@@ -103,8 +134,13 @@ def _credentials(view: AnswerView) -> list[Json]:
         },
     ]
     if view.more_credentials:
-        items.append(_text(f"… and {view.more_credentials} more", is_subtle=True, spacing="Small"))
+        items += _more(view.more_credentials, "credential")
     return items
+
+
+def _more(count: int, noun: str, plural: str | None = None) -> list[Json]:
+    """The line that says how many items of a list are not shown."""
+    return [_text(f"… {and_more(count, noun, plural)}", is_subtle=True, spacing="Small")] if count else []
 
 
 def _credential_row(row: CredentialRow) -> Json:

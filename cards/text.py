@@ -1,11 +1,17 @@
-"""Plain-text rendering of a diagnosis: the terminal report, and the fallback for chat and logs."""
+"""Plain-text rendering of a diagnosis: the terminal report, and the fallback for chat and logs.
+
+It says what the cards say, in full: the cause by the same name, the evidence, the fix steps, every
+credential. A terminal has no size limit, so nothing is summarised away.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from bot.domain import Credential, Diagnosis, Finding, FoundIn, GraphMode
-from cards.view import EXAMPLE_PASTE, change_lines, found_in_words, rechecked_line
+from bot.domain import CodeInfo, Credential, Diagnosis, Finding, FoundIn, GraphMode
+from cards.view import AnswerView, cause_name, change_lines, found_in_words, help_view, leading_finding, rechecked_line
+from cards.welcome import EXAMPLE_PASTE
+from cards.words import plural
 
 NOTHING_RECOGNISED = (
     "I could not find an Entra ID error in that text.\n\n"
@@ -17,6 +23,8 @@ NOTHING_RECOGNISED = (
 
 
 def render_text(diagnosis: Diagnosis) -> str:
+    if diagnosis.asked_for_help:
+        return _fixed(help_view())
     if not diagnosis.input.recognised:
         return NOTHING_RECOGNISED + "\n"
     sections = [_headline(diagnosis), *_findings(diagnosis), _codes(diagnosis), _credentials(diagnosis)]
@@ -25,18 +33,30 @@ def render_text(diagnosis: Diagnosis) -> str:
     return "\n\n".join(s for s in sections if s).rstrip() + "\n"
 
 
+def _fixed(view: AnswerView) -> str:
+    """The welcome as the cards show it: title, subject, each section, the footer."""
+    parts = [f"{view.title}\n{view.subject}."]
+    for section in view.sections:
+        indent = "    " if section.examples else "  "
+        parts.append(f"{section.heading}:\n" + "\n".join(indent + line for line in section.lines))
+    return "\n\n".join([*parts, view.footer]) + "\n"
+
+
 def _headline(diagnosis: Diagnosis) -> str:
-    primary = diagnosis.primary
     codes = ", ".join(f"AADSTS{c}" for c in diagnosis.input.codes) or "no error code"
     subject = f"{codes} · app {diagnosis.input.app_id}" if diagnosis.input.app_id else codes
     if diagnosis.app and diagnosis.found_in:
         subject += f" ('{diagnosis.app.display_name}', {found_in_words(diagnosis, diagnosis.found_in)})"
     elif diagnosis.found_in is FoundIn.NOWHERE:
         subject += f" ({found_in_words(diagnosis, FoundIn.NOWHERE)})"
-    if primary is None:
-        meaning = diagnosis.errors[0].summary if diagnosis.errors else "No cause could be determined."
-        return f"{subject}\n\n{meaning}"
-    return f"{subject}\n\n{_label(primary)}: {primary.summary}"
+    lead = leading_finding(diagnosis)
+    if lead is not None:
+        return f"{subject}\n\n{_label(lead)}: {lead.summary}"
+    if not diagnosis.errors:
+        return f"{subject}\n\nNo cause could be determined."
+    # Only notes were found (no app id, say): the code's own meaning and fix lead, as on the cards.
+    info = diagnosis.errors[0]
+    return "\n".join([subject, "", info.summary, *_steps(info.fix)])
 
 
 def _recheck(diagnosis: Diagnosis) -> str:
@@ -47,29 +67,33 @@ def _recheck(diagnosis: Diagnosis) -> str:
 
 
 def _findings(diagnosis: Diagnosis) -> list[str]:
+    lead = leading_finding(diagnosis)
     blocks = []
-    for index, finding in enumerate(diagnosis.findings):
-        lines = [] if index == 0 else [f"{_label(finding)}: {finding.summary}"]
+    for finding in diagnosis.findings:
+        lines = [] if finding is lead else [f"{_label(finding)}: {finding.summary}"]
         lines += [f"  • {line}" for line in finding.evidence]
-        if finding.fix:
-            lines.append("  Fix:")
-            lines += [f"    {n}. {step}" for n, step in enumerate(finding.fix, 1)]
+        lines += _steps(finding.fix)
         blocks.append("\n".join(lines))
     return blocks
 
 
+def _steps(fix: tuple[str, ...]) -> list[str]:
+    if not fix:
+        return []
+    return ["  How to fix it:", *(f"    {n}. {step}" for n, step in enumerate(fix, 1))]
+
+
 def _label(finding: Finding) -> str:
-    return f"[{finding.severity.value}] {finding.cause.value}"
+    return f"[{finding.severity.value}] {cause_name(finding.cause)}"
 
 
 def _codes(diagnosis: Diagnosis) -> str:
-    lines = []
-    for info in diagnosis.errors:
-        lines.append(f"AADSTS{info.code} {info.name} ({info.category.value}): {info.summary}")
-        if not diagnosis.findings:
-            lines += [f"    {n}. {step}" for n, step in enumerate(info.fix, 1)]
-        lines.append(f"    {info.lookup_url}")
+    lines = [line for info in diagnosis.errors for line in _code(info)]
     return "What the error code means:\n" + "\n".join(lines) if lines else ""
+
+
+def _code(info: CodeInfo) -> list[str]:
+    return [f"AADSTS{info.code} {info.name} ({info.category.value}): {info.summary}", f"    {info.lookup_url}"]
 
 
 def _credentials(diagnosis: Diagnosis) -> str:
@@ -94,7 +118,7 @@ def _row(credential: Credential, ref: datetime) -> tuple[str, ...]:
         credential.hint or "-",
         _day(credential.start),
         _day(credential.end),
-        credential.state_at(ref).value,
+        credential.state_at(ref).value.replace("_", " "),
         "-" if days is None else str(days),
     )
 
@@ -107,9 +131,12 @@ def _graph(diagnosis: Diagnosis) -> str:
     graph = diagnosis.graph
     if graph.mode is GraphMode.NONE:
         line = "Checked the error text only (no Graph access configured)."
+    elif graph.round_trips == 0:
+        line = "Checked the error text only: without an app id there was nothing to ask Microsoft Graph."
     else:
-        line = f"Graph: {graph.mode.value}, {graph.round_trips} round trip(s)."
+        line = f"Checked with Microsoft Graph ({graph.mode.value}, {plural(graph.round_trips, 'request')})."
     if graph.missing_permissions:
-        line += f" Missing permissions: {', '.join(graph.missing_permissions)}."
+        missing = ", ".join(graph.missing_permissions)
+        line += f" Missing {'permission' if len(graph.missing_permissions) == 1 else 'permissions'}: {missing}."
     notes = "".join(f"\nNote: {note}" for note in diagnosis.notes)
     return line + notes

@@ -6,9 +6,10 @@ credentials table fit, and where long content is cut ("and N more").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeVar
 
 from bot.domain import (
     LOOKUP_URL,
@@ -23,6 +24,9 @@ from bot.domain import (
     Severity,
     Verb,
 )
+from cards.limits import shorten
+from cards.welcome import EXAMPLE_PASTE, HELP_FOOTER, HELP_SECTIONS, HELP_SUBJECT, HELP_TITLE, Section
+from cards.words import and_more
 
 MAX_CREDENTIAL_ROWS = 10
 MAX_EVIDENCE = 8
@@ -32,12 +36,15 @@ MAX_CODES = 4
 MAX_TITLE = 300
 MAX_NAME = 120
 MAX_TEXT = 400  # characters of one line of evidence or one step; the card stays readable on a phone
+SHORT_TEXT = 160  # a line's length once `shrink` has cut every list as far as it goes
+_T = TypeVar("_T")
 
 
 class Kind(StrEnum):
     DIAGNOSIS = "diagnosis"  # Graph answered
     PARSE_ONLY = "parse_only"  # no Graph configured: the text alone
     NOTHING = "nothing"  # no error recognised in the paste
+    HELP = "help"  # the message asked what the bot does
     PARTIAL = "partial"  # Graph refused part of the lookup
     GRAPH_UNAVAILABLE = "graph_unavailable"  # Graph failed or throttled: the text alone
 
@@ -86,6 +93,16 @@ class Button:
 
 
 @dataclass(frozen=True)
+class LeftOut:
+    """How many items of each list the view does not show; the renderers say "and N more ..."."""
+
+    evidence: int = 0
+    fix: int = 0
+    others: int = 0
+    codes: int = 0
+
+
+@dataclass(frozen=True)
 class AnswerView:
     kind: Kind
     title: str  # the primary cause in plain words
@@ -100,33 +117,50 @@ class AnswerView:
     credentials_title: str
     codes: tuple[CodeLine, ...]
     footer: str
-    example: str | None = None  # what to paste, on the "nothing recognised" answer
     buttons: tuple[Button, ...] = ()
     rechecked: str | None = None  # "Re-checked … UTC", on an answer to Check again
     changes: tuple[str, ...] = ()  # the "What changed" section of a re-checked answer
+    left_out: LeftOut = LeftOut()
+    sections: tuple[Section, ...] = ()
 
     @property
     def lookup_url(self) -> str | None:
         return self.codes[0].url if self.codes else None
 
 
-EXAMPLE_PASTE = (
-    "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client "
-    "secret value, not the client secret ID, for a secret added to app '<application id>'. "
-    "Trace ID: … Correlation ID: … Timestamp: 2026-11-20 09:00:00Z"
-)
 NOTHING_TITLE = "No Entra ID error found in that message"
 NOTHING_TEXT = (
     "Paste the whole error as your tool printed it (token endpoint JSON, Azure CLI, PowerShell, MSAL, "
     "Terraform, GitHub Actions), including the app id, Trace ID and Timestamp lines, or just an application "
     "(client) id."
 )
-
 _SEVERITY_TONE = {Severity.ERROR: Tone.BAD, Severity.WARNING: Tone.WARN, Severity.INFO: Tone.NEUTRAL}
 _STATE_TONE = {
     CredentialState.ACTIVE: Tone.GOOD,
     CredentialState.EXPIRED: Tone.BAD,
     CredentialState.NOT_YET_VALID: Tone.WARN,
+}
+# What each cause is called wherever it is named: card notes, the terminal report.
+CAUSE_NAMES = {
+    Cause.SECRET_VALUE_PASTED: "Secret value pasted",
+    Cause.SECRET_ID_USED_AS_VALUE: "Secret ID used as the secret",
+    Cause.ALL_SECRETS_EXPIRED: "All secrets expired",
+    Cause.EXPIRED_SECRET_IN_USE: "Expired secret still in use",
+    Cause.SECRET_MISMATCH: "Wrong secret",
+    Cause.SECRET_RECENTLY_ADDED: "Secret just added",
+    Cause.NO_SECRETS: "No secrets",
+    Cause.SECRET_MISSING_FROM_REQUEST: "No secret sent",
+    Cause.APP_NOT_FOUND: "App not found",
+    Cause.APP_DELETED: "App deleted",
+    Cause.APP_IN_OTHER_TENANT: "App from another tenant",
+    Cause.APP_DISABLED: "App disabled",
+    Cause.TENANT_MISMATCH: "Wrong tenant",
+    Cause.SECRET_LIMIT_REACHED: "Secret limit reached",
+    Cause.SECRET_EXPIRING_SOON: "Secret expiring soon",
+    Cause.APP_ID_MASKED: "App id masked",
+    Cause.NO_APP_ID: "No app id",
+    Cause.UNKNOWN_CODE: "Unknown code",
+    Cause.PERMISSION_MISSING: "Permission missing",
 }
 FOUND_IN_WORDS = {
     FoundIn.TENANT: "registered in this tenant",
@@ -144,6 +178,8 @@ def found_in_words(diagnosis: Diagnosis, found_in: FoundIn) -> str:
 
 
 def answer_view(diagnosis: Diagnosis) -> AnswerView:
+    if diagnosis.asked_for_help:
+        return help_view()
     if not diagnosis.input.recognised:
         return _nothing()
     primary = diagnosis.primary
@@ -151,6 +187,7 @@ def answer_view(diagnosis: Diagnosis) -> AnswerView:
     codes = tuple(_code_line(c) for c in diagnosis.errors[:MAX_CODES])
     title, tone, evidence, fix = _headline(diagnosis, primary, kind)
     rows, more = _credentials(diagnosis)
+    others = tuple(_note(f) for f in diagnosis.findings if f is not primary or primary.summary != title)
     return AnswerView(
         kind=kind,
         title=clip(title, MAX_TITLE),
@@ -160,9 +197,7 @@ def answer_view(diagnosis: Diagnosis) -> AnswerView:
         evidence=tuple(clip(e) for e in evidence[:MAX_EVIDENCE]),
         fix=tuple(clip(f) for f in fix[:MAX_FIX_STEPS]),
         # The primary finding is the headline, unless the headline had to explain the code instead.
-        others=tuple(_note(f) for f in diagnosis.findings if f is not primary or primary.summary != title)[
-            :MAX_OTHER_FINDINGS
-        ],
+        others=others[:MAX_OTHER_FINDINGS],
         credentials=rows,
         more_credentials=more,
         credentials_title=_credentials_title(diagnosis),
@@ -171,29 +206,94 @@ def answer_view(diagnosis: Diagnosis) -> AnswerView:
         buttons=_buttons(diagnosis),
         rechecked=rechecked_line(diagnosis),
         changes=change_lines(diagnosis),
+        left_out=LeftOut(
+            evidence=max(len(evidence) - MAX_EVIDENCE, 0),
+            fix=max(len(fix) - MAX_FIX_STEPS, 0),
+            others=max(len(others) - MAX_OTHER_FINDINGS, 0),
+            codes=max(len(diagnosis.input.codes) - MAX_CODES, 0),
+        ),
     )
 
 
 def clip(text: str, limit: int = MAX_TEXT) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    return shorten(text, limit)
+
+
+def shrink(view: AnswerView) -> AnswerView | None:
+    """The same answer, smaller, for a platform whose size limit the view passes; None when nothing
+    more can go. Halves every list down to a few items, counting what it leaves out, then shortens
+    long lines."""
+    evidence, fix, others = _half(view.evidence, 2), _half(view.fix, 3), _half(view.others, 1)
+    credentials, codes = _half(view.credentials, 3), _half(view.codes, 1)
+    left = view.left_out
+    if len(evidence) + len(fix) + len(others) + len(credentials) + len(codes) < _shown(view):
+        return replace(
+            view,
+            evidence=evidence,
+            fix=fix,
+            others=others,
+            credentials=credentials,
+            more_credentials=view.more_credentials + len(view.credentials) - len(credentials),
+            codes=codes,
+            left_out=LeftOut(
+                evidence=left.evidence + len(view.evidence) - len(evidence),
+                fix=left.fix + len(view.fix) - len(fix),
+                others=left.others + len(view.others) - len(others),
+                codes=left.codes + len(view.codes) - len(codes),
+            ),
+        )
+    lines = (view.title, view.subject, *view.evidence, *view.fix, *(n.text for n in view.others))
+    if all(len(line) <= SHORT_TEXT for line in lines):
+        return None
+    return replace(
+        view,
+        title=clip(view.title, SHORT_TEXT),
+        subject=clip(view.subject, SHORT_TEXT),
+        evidence=tuple(clip(e, SHORT_TEXT) for e in view.evidence),
+        fix=tuple(clip(f, SHORT_TEXT) for f in view.fix),
+        others=tuple(replace(n, text=clip(n.text, SHORT_TEXT)) for n in view.others),
+        credentials=tuple(replace(r, name=clip(r.name, 40)) for r in view.credentials),
+    )
+
+
+def _shown(view: AnswerView) -> int:
+    return len(view.evidence) + len(view.fix) + len(view.others) + len(view.credentials) + len(view.codes)
+
+
+def _half(items: tuple[_T, ...], floor: int) -> tuple[_T, ...]:
+    return items[: max(len(items) // 2, floor)]
+
+
+def help_view() -> AnswerView:
+    """The welcome: what the bot does, what to paste, what it never does with secrets, where to find it."""
+    return _fixed(Kind.HELP, HELP_TITLE, HELP_SUBJECT, HELP_SECTIONS, HELP_FOOTER)
 
 
 def _nothing() -> AnswerView:
+    """A real paste with nothing recognisable in it: say so, say what is read, show one example."""
+    sections = (Section("What I read", (NOTHING_TEXT,)), Section("For example", (EXAMPLE_PASTE,), examples=True))
+    footer = "Say help to see everything secretbot does."
+    return _fixed(
+        Kind.NOTHING, NOTHING_TITLE, "I read AADSTS errors, the logs around them, and app ids", sections, footer
+    )
+
+
+def _fixed(kind: Kind, title: str, subject: str, sections: tuple[Section, ...], footer: str) -> AnswerView:
     return AnswerView(
-        kind=Kind.NOTHING,
-        title=NOTHING_TITLE,
+        kind=kind,
+        title=title,
         tone=Tone.NEUTRAL,
-        subject="secretbot explains Entra ID (Azure AD) sign-in errors of apps",
+        subject=subject,
         cause=None,
-        evidence=(NOTHING_TEXT,),
+        evidence=(),
         fix=(),
         others=(),
         credentials=(),
         more_credentials=0,
         credentials_title="",
         codes=(),
-        footer="For example:",
-        example=EXAMPLE_PASTE,
+        footer=footer,
+        sections=sections,
     )
 
 
@@ -210,7 +310,7 @@ def _kind(diagnosis: Diagnosis) -> Kind:
 def _headline(
     diagnosis: Diagnosis, primary: Finding | None, kind: Kind
 ) -> tuple[str, Tone, tuple[str, ...], tuple[str, ...]]:
-    if primary is not None and (primary.severity is not Severity.INFO or not diagnosis.errors):
+    if leading_finding(diagnosis) is not None and primary is not None:
         return primary.summary, _SEVERITY_TONE[primary.severity], primary.evidence, primary.fix
     if diagnosis.errors:  # no finding of weight: explain the code itself
         info = diagnosis.errors[0]
@@ -222,8 +322,21 @@ def _headline(
     return "Nothing looks wrong with this app's credentials.", Tone.GOOD, (), ()
 
 
+def cause_name(cause: Cause) -> str:
+    return CAUSE_NAMES.get(cause) or cause.value.replace("_", " ").capitalize()
+
+
+def leading_finding(diagnosis: Diagnosis) -> Finding | None:
+    """The finding an answer leads with; None when the error code explains more than any finding
+    (only notes such as "no app id" were found), so the answer leads with the code's meaning and fix."""
+    primary = diagnosis.primary
+    if primary is not None and (primary.severity is not Severity.INFO or not diagnosis.errors):
+        return primary
+    return None
+
+
 def _subject(diagnosis: Diagnosis) -> str:
-    parts = [", ".join(f"AADSTS{c}" for c in diagnosis.input.codes)] if diagnosis.input.codes else []
+    parts = [_code_list(diagnosis.input.codes)] if diagnosis.input.codes else []
     app = diagnosis.app
     if app is not None and app.display_name:
         parts.append(f"{clip(app.display_name, MAX_NAME)} ({app.app_id})")
@@ -234,8 +347,14 @@ def _subject(diagnosis: Diagnosis) -> str:
     return " · ".join(parts) or "Entra ID error"
 
 
+def _code_list(codes: tuple[int, ...]) -> str:
+    named = ", ".join(f"AADSTS{c}" for c in codes[:MAX_CODES])
+    rest = len(codes) - MAX_CODES
+    return f"{named} {and_more(rest, 'code')}" if rest > 0 else named
+
+
 def _note(finding: Finding) -> Note:
-    label = finding.cause.value.replace("_", " ").capitalize()
+    label = cause_name(finding.cause)
     text = finding.summary
     if finding.cause is Cause.PERMISSION_MISSING and finding.evidence:
         text = f"{text} {finding.evidence[0]}"

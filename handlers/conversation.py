@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from datetime import datetime
 
 from bot.domain import Diagnosis
+from bot.ports import Directory
 from handlers.diagnose import diagnose
 from handlers.inbound import Deps, InboundMessage
 from handlers.recheck import remember
 
-_HELP = re.compile(r"\s*(?:help|\?|hi|hello)\s*[.!?]?\s*\Z", re.IGNORECASE)
+_HELP = re.compile(r"\s*/?(?:help|\?|hi|hello|hey|usage)\s*[.!?]?\s*\Z", re.IGNORECASE)
 
 
 def wants_help(text: str) -> bool:
@@ -17,6 +20,12 @@ def wants_help(text: str) -> bool:
 
 
 async def answer(message: InboundMessage, deps: Deps) -> Diagnosis:
-    """Help is the "nothing recognised" answer: it says what the bot reads and shows an example."""
-    text = "" if wants_help(message.text) else message.text
-    return await remember(await diagnose(text, directory=deps.directory, now=deps.now()), deps)
+    return await remember(await reply(message.text, directory=deps.directory, now=deps.now()), deps)
+
+
+async def reply(text: str, *, directory: Directory | None, now: datetime) -> Diagnosis:
+    """The welcome for "hi", "help" or nothing at all; anything else is diagnosed, and a paste with
+    nothing recognisable in it gets its own answer saying so."""
+    if wants_help(text):
+        return replace(await diagnose("", directory=None, now=now), asked_for_help=True)
+    return await diagnose(text, directory=directory, now=now)

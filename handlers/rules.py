@@ -566,9 +566,11 @@ def _all_expired(app: Application, secrets: tuple[Credential, ...], ref: datetim
 def _no_secrets(app: Application, codes: set[int]) -> Finding:
     others = []
     if app.certificates:
-        others.append(f"{len(app.certificates)} certificate(s)")
+        others.append(f"{len(app.certificates)} certificate{'' if len(app.certificates) == 1 else 's'}")
     if app.federated_credentials:
-        others.append(f"{len(app.federated_credentials)} federated credential(s)")
+        others.append(
+            f"{len(app.federated_credentials)} federated credential{'' if len(app.federated_credentials) == 1 else 's'}"
+        )
     evidence = (
         f"It has {' and '.join(others)} instead."
         if others
@@ -701,9 +703,8 @@ def _failures(sign_ins: tuple[SignIn, ...], app: Application | None, scope: str)
     ips = sorted({s.ip_address for s in failures if s.ip_address})
     codes = ", ".join(f"AADSTS{c}" for c in sorted({s.error_code for s in failures if s.error_code}))
     lines = [
-        f"Sign-in log ({scope}): {len(failures)} failed sign-in(s) with {codes}, the last at {when(latest.created)}"
-        + (f" from {', '.join(ips[:5])}" if ips else "")
-        + "."
+        f"Sign-in log ({scope}): {len(failures)} failed sign-in{'' if len(failures) == 1 else 's'} with {codes}, "
+        f"the last at {when(latest.created)}" + (f" from {', '.join(ips[:5])}" if ips else "") + "."
     ]
     names = {c.key_id: c for c in app.credentials} if app else {}
     for key_id in sorted({s.credential_key_id for s in failures if s.credential_key_id}):

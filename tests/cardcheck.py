@@ -8,7 +8,11 @@ tests; every check is itself tested against deliberately broken cards (tests/tes
 - `js_events`: Microsoft's own renderer (npm `adaptivecards`) with the Teams host config, run once
   per batch of cards through `tests/js/validate-card.js`.
 - `blockkit_problems`: slack_sdk's parser and its `to_dict()` validation, plus the Slack limits
-  slack_sdk does not check (50 blocks, 2000-character fields, 3000-character text objects, ...).
+  slack_sdk does not check (50 blocks, 2000-character fields, 3000-character text objects, 40,000
+  characters of `text`, about 13K characters of block text, ...).
+
+The numbers are written out here from /work/shared/reference rather than imported from
+`cards.limits`, so a wrong number in the renderers cannot also pass its own check.
 """
 
 from __future__ import annotations
@@ -53,6 +57,10 @@ SLACK_MAX_FIELD_TEXT = 2000
 SLACK_MAX_HEADER_TEXT = 150
 SLACK_MAX_CONTEXT_ELEMENTS = 10
 SLACK_MAX_BUTTON_VALUE = 2000
+SLACK_MAX_BUTTON_TEXT = 75
+SLACK_MAX_MESSAGE_TEXT = 40_000  # the top-level `text`
+# msg_blocks_too_long was seen at about 13.2K characters of block text (bolt-js #2509); our margin.
+SLACK_MAX_BLOCK_TEXT_TOTAL = 12_000
 SLACK_MAX_ID = 255  # action_id and block_id
 _MESSAGE_LIMIT = 300  # characters of one reported problem; a 5000-character value stays readable
 
@@ -251,12 +259,17 @@ def blockkit_problems(message: Json) -> list[str]:
     text = message.get("text")
     if not isinstance(text, str) or not text.strip():
         problems.append("no top-level 'text': Slack needs it for notifications and screen readers")
+    elif len(text) > SLACK_MAX_MESSAGE_TEXT:
+        problems.append(f"top-level 'text' of {len(text)} characters (max {SLACK_MAX_MESSAGE_TEXT})")
     blocks = message.get("blocks")
     if not isinstance(blocks, list) or not blocks:
         return [*problems, "no 'blocks' list"]
     if len(blocks) > SLACK_MAX_BLOCKS:
         problems.append(f"{len(blocks)} blocks; a message holds at most {SLACK_MAX_BLOCKS}")
     problems += _sdk_problems(blocks)
+    total = sum(len(str(node.get("text", ""))) for node in slack_text_objects(message))
+    if total > SLACK_MAX_BLOCK_TEXT_TOTAL:
+        problems.append(f"{total} characters of block text; Slack refused messages from about 13.2K")
     for index, block in enumerate(blocks):
         problems += [f"/blocks/{index}{p}" for p in _block_limits(block)]
     return problems
@@ -319,6 +332,8 @@ def _object_limits(node: Json) -> list[str]:
             problems.append(f": empty {kind} text object (Slack needs at least 1 character)")
         elif len(text) > SLACK_MAX_TEXT:
             problems.append(f": {kind} text of {len(text)} characters (max {SLACK_MAX_TEXT})")
+    if kind == "button" and len(str((node.get("text") or {}).get("text", ""))) > SLACK_MAX_BUTTON_TEXT:
+        problems.append(f": button text of {len(node['text']['text'])} characters (max {SLACK_MAX_BUTTON_TEXT})")
     if kind == "button" and len(str(node.get("value", ""))) > SLACK_MAX_BUTTON_VALUE:
         problems.append(f": button value of {len(node['value'])} characters (max {SLACK_MAX_BUTTON_VALUE})")
     for key in ("action_id", "block_id"):

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from bot import cli
-from bot.domain import Diagnosis, GraphMode
+from bot.domain import Cause, Diagnosis, GraphMode
 from bot.fakegraph import FakeGraph, LocalTokenCredential, load_snapshot, sample_snapshot_path
 from bot.fakegraph.samples import sample_errors, sample_reference_time
 from bot.graph import GraphDirectory, build_graph_client
@@ -29,7 +29,7 @@ from bot.settings import Settings
 from bot.wiring import open_directory
 from cards.adaptive import render_adaptive
 from cards.blockkit import render_blockkit
-from cards.view import NOTHING_TITLE
+from cards.view import CAUSE_NAMES, NOTHING_TITLE
 from handlers.diagnose import diagnose, diagnose_parsed
 from handlers.recheck import compare, question_of
 from tests import cardcheck
@@ -354,6 +354,16 @@ def test_blockkit_checks_report_ids_and_values_over_the_limits() -> None:
     assert "/blocks/0/elements/0: button value of 2001 characters" in problems
 
 
+def test_blockkit_checks_report_a_message_too_long_in_total() -> None:
+    long_button = {"type": "button", "text": {"type": "plain_text", "text": "b" * 76}, "action_id": "x", "value": "1"}
+    sections = [{"type": "section", "text": {"type": "plain_text", "text": "s" * 2500}} for _ in range(5)]
+    message = {"text": "t" * 40_001, "blocks": [*sections, {"type": "actions", "elements": [long_button]}]}
+    problems = "\n".join(blockkit_problems(message))
+    assert "top-level 'text' of 40001 characters" in problems
+    assert "12576 characters of block text" in problems
+    assert "/blocks/5/elements/0: button text of 76 characters" in problems
+
+
 def test_missing_tools_skip_locally_but_fail_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cardcheck.shutil, "which", lambda name: None)
     monkeypatch.delenv(REQUIRE_TOOLS, raising=False)
@@ -362,3 +372,9 @@ def test_missing_tools_skip_locally_but_fail_in_ci(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv(REQUIRE_TOOLS, "1")
     with pytest.raises(pytest.fail.Exception, match="SECRETBOT_REQUIRE_TOOLS=1"):
         js_events([])
+
+
+def test_every_cause_has_a_name_in_words() -> None:
+    """The cards' notes and the terminal report name causes from one table; a new cause needs its name."""
+    assert set(CAUSE_NAMES) == set(Cause)
+    assert all(name[0].isupper() and "_" not in name for name in CAUSE_NAMES.values())

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.fakegraph import sample_snapshot_path
 from bot.fakegraph.samples import sample_errors
 from tests.redis_server import free_port
 
@@ -69,12 +70,50 @@ def test_text_report_leads_with_the_cause() -> None:
     result = run("diagnose", "--snapshot", "sample", SAMPLE["all_secrets_expired"].text)
     assert result.returncode == 0
     lines = result.stdout.splitlines()
-    assert "[error] all_secrets_expired" in lines[2]
+    assert "[error] All secrets expired: " in lines[2]
     assert "Credentials of 'nightly-export'" in result.stdout
 
 
+def test_text_report_names_causes_as_the_cards_do_and_shows_the_fix() -> None:
+    result = run("diagnose", "--snapshot", "sample", "--now", NOW, SAMPLE["expired_secret_in_use"].text)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "[error] Expired secret still in use: " in out
+    assert "expired_secret_in_use" not in out and "_" not in out.split("What the error code means")[0]
+    steps = out.split("How to fix it:\n", 1)[1].splitlines()
+    assert steps[0].strip().startswith("1. ") and steps[1].strip().startswith("2. ")
+    assert "1 failed sign-in with" in out and "(s)" not in out
+    assert "Checked with Microsoft Graph (snapshot, 2 requests)." in out
+
+
+def test_text_report_without_an_app_id_leads_with_the_codes_fix() -> None:
+    """Only a note ("no app id") was found: the code's meaning and its fix steps lead, as on the cards."""
+    result = run("diagnose", "--snapshot", "sample", "--now", NOW, SAMPLE["no_app_id"].text)
+    assert result.returncode == 0, result.stderr
+    headline, rest = result.stdout.split("[info] No app id: ", 1)
+    assert "How to fix it:\n    1. " in headline and "\n    2. " in headline
+    assert "Paste the application (client) id" in rest
+    assert "without an app id there was nothing to ask Microsoft Graph" in result.stdout
+
+
+def test_text_report_counts_sign_ins_with_real_plurals(tmp_path: Path) -> None:
+    """A tenant snapshot where the app failed three times: "3 failed sign-ins", not "sign-in(s)"."""
+    tenant = json.loads(sample_snapshot_path().read_text("utf-8"))
+    failed = next(s for s in tenant["signIns"] if s["status"]["errorCode"] == 7000222)
+    for n in (1, 2):
+        tenant["signIns"].append(
+            failed | {"id": f"00000000-0000-4000-8000-00000000000{n}", "ipAddress": f"198.51.100.{n}"}
+        )
+    path = tmp_path / "tenant.json"
+    path.write_text(json.dumps(tenant))
+    result = run("diagnose", "--snapshot", str(path), "--now", NOW, SAMPLE["expired_secret_in_use"].text)
+    assert result.returncode == 0, result.stderr
+    assert ": 3 failed sign-ins with AADSTS7000222, the last at" in result.stdout
+    assert "(s)" not in result.stdout
+
+
 def test_nothing_recognised_is_a_normal_answer() -> None:
-    for paste in ("", "the build is red, any idea?"):
+    for paste in ("the build is red, any idea?", "AADSTS"):
         result = run("diagnose", stdin=paste)
         assert result.returncode == 0
         assert "could not find an Entra ID error" in result.stdout
@@ -192,5 +231,5 @@ def test_correlation_id_missing_from_the_log_is_said_and_nearby_failures_shown()
     result = run("diagnose", "--snapshot", "sample", "--now", NOW, paste)
     assert result.returncode == 0, result.stderr
     assert "no sign-in with correlation id 00000000-1111-4222-8333-444444444444 in the last 30 days" in result.stdout
-    assert "1 failed sign-in(s) with AADSTS7000215, the last at 2026-11-20 08:53 UTC from 203.0.113.80" in result.stdout
+    assert "1 failed sign-in with AADSTS7000215, the last at 2026-11-20 08:53 UTC from 203.0.113.80" in result.stdout
     assert "added secret 'agent-2026-11'" in result.stdout

@@ -60,7 +60,7 @@ async def test_a_paste_is_answered_for_teams_slack_and_text(console: TestClient)
     assert answer["cause"] == "expired_secret_in_use"
     assert answer["teams"]["type"] == "AdaptiveCard" and answer["teams"]["version"] == "1.5"
     assert answer["slack"]["blocks"][0]["type"] == "header" and answer["slack"]["text"]
-    assert "expired_secret_in_use" in answer["text"]
+    assert "Expired secret still in use" in answer["text"]  # the text report names the cause as the cards do
     assert body["you"] == {"text": paste, "secret_removed": False}
 
 

@@ -218,7 +218,7 @@ async def test_unknown_correlation_id_falls_back_to_failures_around_the_error(sa
     result = await diagnose(paste, directory=sample_tenant.directory, now=sample_reference_time())
     lines = evidence(result)
     assert "no sign-in with correlation id 00000000-1111-4222-8333-444444444444 in the last 30 days" in lines
-    assert "2026-11-20 08:05 UTC to 2026-11-20 08:35 UTC): 2 failed sign-in(s) with AADSTS7000222" in lines
+    assert "2026-11-20 08:05 UTC to 2026-11-20 08:35 UTC): 2 failed sign-ins with AADSTS7000222" in lines
     assert "the last at 2026-11-20 08:33 UTC" in lines and "secret 'ci-2025'" in lines
     # Both sign-in questions and the audit question rode in the one beta batch.
     assert [r.path for r in sample_tenant.graph.requests if not r.inner] == ["/v1.0/$batch", "/beta/$batch"]
@@ -233,7 +233,7 @@ async def test_known_correlation_id_is_the_evidence(sample_tenant: SampleTenant)
         SAMPLES["expired_secret_in_use"].text, directory=sample_tenant.directory, now=sample_reference_time()
     )
     lines = evidence(result)
-    assert "correlation id 3b9d2f61-5c7e-4a08-b1d3-8e2f6a4c9d70): 1 failed sign-in(s)" in lines
+    assert "correlation id 3b9d2f61-5c7e-4a08-b1d3-8e2f6a4c9d70): 1 failed sign-in" in lines
     assert "no sign-in with correlation id" not in lines
 
 
@@ -245,7 +245,7 @@ async def test_no_timestamp_falls_back_to_the_latest_failures(sample_tenant: Sam
     result = await diagnose(paste, directory=sample_tenant.directory, now=sample_reference_time())
     lines = evidence(result)
     assert "no sign-in with correlation id 00000000-1111-4222-8333-444444444444" in lines
-    assert "(this app's latest sign-ins): 5 failed sign-in(s)" in lines
+    assert "(this app's latest sign-ins): 5 failed sign-ins" in lines
     assert "the last at 2026-11-20 08:58 UTC" in lines
 
 
@@ -331,6 +331,8 @@ async def test_audit_key_descriptions_are_read_however_they_are_named() -> None:
         "Audit log: deploy-pipeline added secret 'blue, [old], keep' (ID 2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a) and "
         "removed certificate 'CN=worker' (ID 1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f) at 2026-11-19 10:00 UTC."
     ) in lines
+
+
 async def test_retry_after_as_an_http_date_is_waited_for(sample_tenant: SampleTenant) -> None:
     # "Retry-After: Sun, 06 Dec 2026 20:30:05 GMT" means "in about 3 s", not the 1 s of an unreadable header.
     sample_tenant.graph.add_fault(r"^/v1\.0/\$batch$", 429, times=1, retry_after=3, retry_after_as_date=True)

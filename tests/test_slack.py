@@ -18,6 +18,7 @@ from slack_sdk.signature import SignatureVerifier
 from bot.app import create_app
 from bot.fakegraph.samples import sample_errors
 from bot.settings import Settings
+from cards.welcome import HELP_TITLE
 from handlers.recheck import NOT_KEPT, TOO_OLD, UNREACHABLE
 from tests.conftest import SampleTenant
 from tests.fake_slack import BOT_USER, FakeSlack
@@ -166,7 +167,19 @@ async def test_slash_command_help(slack_client: TestClient, fake_slack: FakeSlac
         "/slack/events", data=body, headers=signed(body) | {"Content-Type": "application/x-www-form-urlencoded"}
     )
     await eventually(lambda: bool(fake_slack.called("response_url")))
-    assert "AADSTS7000215" in card_text(fake_slack.called("response_url")[0]["blocks"])  # the example to paste
+    answer = fake_slack.called("response_url")[0]
+    shown = card_text(answer["blocks"])
+    assert answer["blocks"][0]["text"]["text"].endswith(HELP_TITLE) and HELP_TITLE in answer["text"]
+    assert "AADSTS7000215" in shown  # an example to paste
+    assert "/secretbot" in shown and "No Entra ID error found" not in shown
+
+
+async def test_a_message_with_nothing_recognisable_says_so(slack_client: TestClient, fake_slack: FakeSlack) -> None:
+    assert await post_json(slack_client, event("message", "the nightly build is red again, any idea?")) == 200
+    await eventually(lambda: bool(fake_slack.called("chat.update")))
+    [updated] = fake_slack.called("chat.update")
+    assert "No Entra ID error found" in updated["text"]
+    assert HELP_TITLE not in card_text(updated["blocks"]) and "AADSTS7000215" in card_text(updated["blocks"])
 
 
 async def test_button_routes_by_verb_and_updates_the_message(slack_client: TestClient, fake_slack: FakeSlack) -> None:

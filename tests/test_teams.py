@@ -30,6 +30,7 @@ from bot.fakegraph.samples import sample_errors
 from bot.platforms import teams_auth, teams_turns
 from bot.platforms.dispatch import Dispatcher
 from bot.settings import Settings
+from cards.welcome import HELP_TITLE
 from handlers.diagnose import diagnose
 from handlers.inbound import Actor, InboundMessage
 from handlers.recheck import NOT_KEPT, TOO_OLD
@@ -172,7 +173,7 @@ async def test_channel_message_is_answered_in_its_thread(teams: TestClient, conn
 async def test_help_message_gets_the_help_card(teams: TestClient, connector: FakeConnector) -> None:
     await post(teams, fixture("personal_message", connector, "hi"))
     [reply] = connector.sent("message")
-    assert "No Entra ID error found" in text_of(reply.body)
+    assert HELP_TITLE in text_of(reply.body) and "@secretbot in a channel" in text_of(reply.body)
 
 
 async def test_a_pasted_secret_is_called_leaked_and_never_sent_or_logged(
@@ -223,7 +224,7 @@ async def test_bot_added_to_a_team_stores_the_reference_and_says_hello(
     assert "requestId" not in stored
     [welcome] = connector.sent("message")
     assert welcome.path.startswith(f"/v3/conversations/{conversation}/activities")
-    assert "No Entra ID error found" in text_of(welcome.body["attachments"][0]["content"])
+    assert HELP_TITLE in text_of(welcome.body["attachments"][0]["content"])
 
 
 async def test_someone_else_joining_gets_no_welcome(teams: TestClient, connector: FakeConnector) -> None:

@@ -87,7 +87,7 @@ class Turns:
         await self._remember(activity)
         bot = activity.recipient.id if activity.recipient else None
         if bot and any(member.id == bot for member in activity.members_added or []):
-            # Welcome = the "nothing recognised" answer, which says what to paste.
+            # An empty message is a help request: the welcome says what the bot does and what to paste.
             inbound = InboundMessage("", _actor(activity), activity.conversation.id)
             await context.send_activity(_card_message(await self._dispatcher().message(inbound)))
 

@@ -32,45 +32,90 @@
     return text.replace(/:[a-z0-9_+-]+:/g, (code) => EMOJI[code] || code);
   }
 
-  // *bold*, _italic_, ~strike~ and `code` inside one run of text (no links in it).
-  function inline(parent, text) {
-    const pattern = /(`[^`\n]+`|\*[^*\n]+\*|_[^_\n]+_|~[^~\n]+~)/g;
-    let last = 0;
-    for (const match of text.matchAll(pattern)) {
-      if (match.index > last) parent.appendChild(document.createTextNode(decode(text.slice(last, match.index))));
-      const token = match[0];
-      const inner = decode(token.slice(1, -1));
-      const tag = { "`": "code", "*": "b", _: "i", "~": "s" }[token[0]];
-      parent.appendChild(el(tag, null, tag === "code" ? inner : emoji(inner)));
-      last = match.index + token.length;
-    }
-    if (last < text.length) parent.appendChild(document.createTextNode(emoji(decode(text.slice(last)))));
+  const STYLE = { "*": "b", _: "i", "~": "s" };
+  const WORD = /[\p{L}\p{N}]/u;
+
+  // A *, _ or ~ opens a style only at the start of a word and before a non-space, as in Slack, so
+  // snake_case and 2*3*4 stay as typed.
+  function opensAt(text, i) {
+    return (i === 0 || !WORD.test(text[i - 1])) && i + 1 < text.length && !/\s/.test(text[i + 1]);
   }
 
-  // <url|label>, <url>, <@U123>, <#C123|name>, <!here>: links and mentions, the rest inline.
-  function mrkdwn(parent, text) {
-    const pattern = /<([^<>|]+)(?:\|([^<>]*))?>/g;
-    let last = 0;
-    for (const match of text.matchAll(pattern)) {
-      inline(parent, text.slice(last, match.index));
-      const target = match[1];
-      const label = match[2] !== undefined ? match[2] : target;
-      if (/^[@#!]/.test(target)) {
-        const name = target[0] === "!" ? "@" + target.slice(1) : target[0] + (match[2] || target.slice(1));
-        parent.appendChild(el("span", "mention", decode(name)));
-      } else if (SAFE_LINK.test(decode(target))) {
-        const link = el("a", null);
-        link.href = decode(target);
-        link.target = "_blank";
-        link.rel = "noopener noreferrer";
-        inline(link, label);
-        parent.appendChild(link);
-      } else {
-        inline(parent, match[0]);
+  // Where the style opened at `i` closes: the same mark after a non-space, at the end of a word, on
+  // the same line. Links are skipped whole, so a mark inside a URL closes nothing. -1 when unclosed.
+  function closeOf(text, i) {
+    const mark = text[i];
+    for (let j = i + 1; j < text.length; j++) {
+      const ch = text[j];
+      if (ch === "\n") return -1;
+      if (ch === "<") {
+        const end = text.indexOf(">", j);
+        if (end > j) j = end;
+        continue;
       }
-      last = match.index + match[0].length;
+      if (ch === mark && j > i + 1 && !/\s/.test(text[j - 1]) && (j + 1 === text.length || !WORD.test(text[j + 1]))) {
+        return j;
+      }
     }
-    inline(parent, text.slice(last));
+    return -1;
+  }
+
+  // <url|label>, <url>, <@U123>, <#C123|name>, <!here>: a link or a mention, never markup.
+  function link(parent, inside) {
+    const bar = inside.indexOf("|");
+    const target = bar < 0 ? inside : inside.slice(0, bar);
+    const label = bar < 0 ? target : inside.slice(bar + 1);
+    if (/^[@#!]/.test(target)) {
+      const name = target[0] === "!" ? "@" + target.slice(1) : target[0] + (bar < 0 ? target.slice(1) : label);
+      parent.appendChild(el("span", "mention", decode(name)));
+    } else if (SAFE_LINK.test(decode(target))) {
+      const node = el("a", null);
+      node.href = decode(target);
+      node.target = "_blank";
+      node.rel = "noopener noreferrer";
+      mrkdwn(node, label);
+      parent.appendChild(node);
+    } else {
+      parent.appendChild(document.createTextNode(decode("<" + inside + ">")));
+    }
+  }
+
+  // Slack's mrkdwn: ```blocks```, `code`, links, and *bold*, _italic_, ~strike~ around any of them
+  // (our lookup links are bold: *<url|AADSTS7000215>*). Entities are decoded into text nodes only.
+  function mrkdwn(parent, text) {
+    let plain = "";
+    const flush = () => {
+      if (plain) parent.appendChild(document.createTextNode(emoji(decode(plain))));
+      plain = "";
+    };
+    let i = 0;
+    while (i < text.length) {
+      const ch = text[i];
+      let end = -1;
+      if (text.startsWith("```", i) && (end = text.indexOf("```", i + 3)) > i + 3) {
+        flush();
+        parent.appendChild(el("pre", "slack-pre", decode(text.slice(i + 3, end))));
+        i = end + 3;
+      } else if (ch === "`" && (end = text.indexOf("`", i + 1)) > i + 1 && !text.slice(i, end).includes("\n")) {
+        flush();
+        parent.appendChild(el("code", null, decode(text.slice(i + 1, end))));
+        i = end + 1;
+      } else if (ch === "<" && (end = text.indexOf(">", i + 1)) > i + 1 && !text.slice(i + 1, end).includes("<")) {
+        flush();
+        link(parent, text.slice(i + 1, end));
+        i = end + 1;
+      } else if (STYLE[ch] && opensAt(text, i) && (end = closeOf(text, i)) > 0) {
+        flush();
+        const node = el(STYLE[ch], null);
+        mrkdwn(node, text.slice(i + 1, end));
+        parent.appendChild(node);
+        i = end + 1;
+      } else {
+        plain += ch;
+        i += 1;
+      }
+    }
+    flush();
   }
 
   function textObject(parent, object) {
