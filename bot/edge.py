@@ -83,7 +83,9 @@ def bounded_body(limits: Limits) -> Middleware:
         limit = limit or limits.max_body_bytes
         if (request.content_length or 0) > limit:
             return refuse(413, f"the body is larger than {limit} bytes")
-        bounded = request.clone(client_max_size=limit)  # chunked bodies are counted as they are read
+        # request.read() counts chunked bodies as they come, up to the app's client_max_size (set from
+        # limits.max_body_bytes); only a sub-application's own limit needs a copy of the request.
+        bounded = request if limit == limits.max_body_bytes else request.clone(client_max_size=limit)
         try:
             async with asyncio.timeout(limits.body_timeout):
                 await bounded.read()

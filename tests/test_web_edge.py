@@ -26,6 +26,7 @@ from bot.edge import MAX_BODY_BYTES, Limits
 from bot.logs import JsonFormatter
 from bot.platforms.console import ConsoleOptions
 from tests.fake_slack import FakeSlack
+from tests.redis_server import free_port
 from tests.test_slack import PAYMENTS_APP, SEED, SIGNING_SECRET, event, eventually, settings, signed
 
 JSON = {"Content-Type": "application/json"}
@@ -197,6 +198,20 @@ async def test_the_same_command_signed_anew_is_a_new_request(client: TestClient,
     # A person typing the same command again a second later: Slack signs it with a new timestamp.
     assert (await client.post("/slack/events", data=body, headers=FORM | signed(body, age=-1))).status == 200
     await eventually(lambda: len(fake_slack.called("response_url")) == 2)
+
+
+async def test_with_the_state_store_down_a_command_is_answered_with_one_warning(
+    fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    down = settings(fake_slack, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    async with TestClient(TestServer(create_app(down))) as client:
+        caplog.clear()
+        body = slash_command(fake_slack)
+        assert (await client.post("/slack/events", data=body, headers=FORM | signed(body))).status == 200
+        await eventually(lambda: bool(fake_slack.called("response_url")))
+    assert [r.getMessage() for r in problems(caplog)] == [
+        "state store unavailable (ConnectionError from ConnectionRefusedError): answering without de-duplication"
+    ]
 
 
 # --- slow and oversized clients on a real socket -------------------------------------------------
