@@ -64,11 +64,12 @@ class Limits:
 LIMITS = Limits()  # the server's
 
 
-def refuse(status: int, reason: str) -> web.Response:
+def refuse(status: int, reason: str, *, answer: str | None = None) -> web.Response:
     """The answer to a request the server will not serve, and its one log line (a warning: the
-    client's doing, never a stack). `reason` must not quote the request."""
+    client's doing, never a stack). `reason` must not quote the request; the client is told `answer`
+    when given (e.g. not which check a forged request failed), else `reason`."""
     log.warning("refused %d: %s", status, reason)
-    return web.json_response({"error": reason}, status=status)
+    return web.json_response({"error": answer or reason}, status=status)
 
 
 def bounded_body(limits: Limits) -> Middleware:

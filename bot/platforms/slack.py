@@ -103,7 +103,7 @@ async def _events(request: web.Request) -> web.Response:
         request.headers.get("X-Slack-Signature"),
     )
     if problem:
-        return refuse(401, f"slack request not verified: {problem}")
+        return refuse(401, f"slack request not verified: {problem}", answer="not a verified Slack request")
     if request.content_type not in _SLACK_CONTENT_TYPES:
         return refuse(400, "signed slack request with a malformed body (content type)")
     try:
