@@ -24,6 +24,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import create_app
 from bot.edge import MAX_BODY_BYTES, Limits
 from bot.logs import JsonFormatter
+from bot.platforms.console import MAX_BODY_BYTES as CONSOLE_MAX
 from bot.platforms.console import ConsoleOptions
 from tests.fake_slack import FakeSlack
 from tests.redis_server import free_port
@@ -282,6 +283,19 @@ async def test_a_declared_oversize_body_gets_413_before_it_is_sent(client: TestC
     async with asyncio.timeout(GIVE_UP):
         assert (await reader.readline()).startswith(b"HTTP/1.1 413 ")
     writer.close()
+
+
+async def test_the_console_takes_its_own_larger_limit_and_no_more(fake_slack: FakeSlack) -> None:
+    async with serving(fake_slack, console=LOOPBACK_CONSOLE) as client:
+        paste = {"text": "AADSTS7000215 " + "é" * (MAX_BODY_BYTES // 2)}  # over 1 MiB once JSON-escaped
+        assert (await client.post("/console/api/messages", json=paste)).status == 200
+        head = f"POST /console/api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {CONSOLE_MAX + 1}\r\n\r\n"
+        assert client.port is not None
+        reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+        writer.write(head.encode())
+        async with asyncio.timeout(GIVE_UP):
+            assert (await reader.readline()).startswith(b"HTTP/1.1 413 ")
+        writer.close()
 
 
 @pytest.mark.parametrize(
