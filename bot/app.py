@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 import bot.platforms.console as console_page
 import bot.platforms.slack as slack
 import bot.platforms.teams as teams
-from bot import install_pages, logs
+from bot import edge, install_pages, logs
 from bot.metrics import MeteredDirectory, Metrics
 from bot.platforms.dispatch import Dispatcher
 from bot.ports import Directory, StateStore
@@ -56,12 +56,18 @@ def create_app(
     console: console_page.ConsoleOptions | None = None,
     clock: Clock | None = None,
     directory: Directory | None = None,
+    limits: edge.Limits = edge.LIMITS,
 ) -> web.Application:
     """The server. `console` adds the demo's web console at `/`; `clock` fixes "now" (the demo's
     sample tenant is judged at the moment its samples were written for); `directory`, owned by the
-    caller, replaces the one the settings pick (tests that change their fake tenant while it runs)."""
+    caller, replaces the one the settings pick (tests that change their fake tenant while it runs).
+    Run it with `limits.server_options()`, the same limits' bounds for the headers."""
     metrics = Metrics()
-    app = web.Application(middlewares=[_request_context])
+    middlewares: list[Middleware] = [_request_context]
+    if console is not None and console.loopback_only:
+        middlewares.append(console_page.loopback_only)  # every route: the whole server is on loopback
+    middlewares.append(edge.bounded_body(limits))
+    app = web.Application(middlewares=middlewares, client_max_size=limits.max_body_bytes)
     app[METRICS] = metrics
     app.cleanup_ctx.append(_services(settings, metrics, clock or (lambda: datetime.now(UTC)), directory))
     app.router.add_get("/healthz", _healthz)
@@ -95,7 +101,7 @@ def _services(
 async def _request_context(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    logs.request_id.set(request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16])
+    logs.request_id.set(logs.request_id_from(request.headers.get("X-Request-Id")))
     logs.platform.set(_PLATFORM_BY_ROUTE.get(request.path))
     started = time.perf_counter()
     status = 500

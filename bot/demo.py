@@ -18,6 +18,7 @@ from datetime import datetime
 from aiohttp import web
 
 from bot.app import create_app
+from bot.edge import LIMITS
 from bot.fakegraph import load_snapshot
 from bot.fakegraph.samples import sample_errors, sample_reference_time
 from bot.logs import configure_logging
@@ -61,7 +62,7 @@ def run_demo(
 
 
 async def _serve(app: web.Application, host: str, port: int, open_browser: bool) -> None:
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, **LIMITS.server_options())
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port, backlog=LISTEN_BACKLOG)

@@ -5,12 +5,25 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
 import traceback
+import uuid
 from datetime import UTC, datetime
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 platform: contextvars.ContextVar[str | None] = contextvars.ContextVar("platform", default=None)
+
+# A request id a proxy or client sends is kept when it is a short plain token, so one id follows a
+# request through both logs; anything else would let a stranger write what it likes into every line.
+_PLAIN_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def request_id_from(header: str | None) -> str:
+    """The client's `X-Request-Id` if it is a plain token of up to 64 characters, else a new id."""
+    if header is not None and _PLAIN_ID.fullmatch(header):
+        return header
+    return uuid.uuid4().hex[:16]
 
 
 class JsonFormatter(logging.Formatter):

@@ -54,7 +54,8 @@ class StateStore(Protocol):
     async def claim(self, kind: str, key: str) -> bool:
         """True the first time `(kind, key)` is claimed within its TTL, False for a repeat.
 
-        Used to answer a Slack event once although Slack retries it, on any number of replicas.
+        Used to answer a Slack event once although Slack retries it, on any number of replicas, and
+        to refuse a signed Slack request replayed inside its signature window.
         """
         ...
 

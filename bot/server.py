@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 
 from bot.app import create_app
+from bot.edge import LIMITS
 from bot.logs import configure_logging
 from bot.settings import INSECURE_TEAMS_FLAG, Settings
 
@@ -30,4 +31,5 @@ def serve(settings: Settings) -> None:
         print=None,
         access_log=None,
         backlog=LISTEN_BACKLOG,
+        **LIMITS.server_options(),
     )

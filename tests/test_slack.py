@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import time
@@ -191,7 +192,9 @@ async def test_button_routes_by_verb_and_updates_the_message(slack_client: TestC
         "message": {"ts": "1700000000.000009"},
         "actions": [{"action_id": "diagnosis.recheck", "value": PAYMENTS_APP, "type": "button", "block_id": "b"}],
         "response_url": fake_slack.url("/response/3"),
-        "trigger_id": "1.2.3",
+        # Slack gives every press its own trigger id and action time; without them two presses in one
+        # second would be byte-identical and dropped as a replay.
+        "trigger_id": f"1.2.{next(_PRESSES)}",
     }
     body = urlencode({"payload": json.dumps(payload)})
     response = await slack_client.post(
@@ -297,6 +300,9 @@ def recheck_button(blocks: list[dict[str, Any]]) -> str:
     return str(button["value"])
 
 
+_PRESSES = itertools.count(1)
+
+
 async def press(client: TestClient, fake: FakeSlack, value: str, *, ts: str | None, ephemeral: bool = False) -> None:
     container: dict[str, Any] = {"type": "message", "message_ts": ts or "1700000000.000077", "channel_id": "D0CHAN"}
     payload: dict[str, Any] = {
@@ -306,7 +312,9 @@ async def press(client: TestClient, fake: FakeSlack, value: str, *, ts: str | No
         "container": container | ({"is_ephemeral": True} if ephemeral else {}),
         "actions": [{"action_id": "diagnosis.recheck", "value": value, "type": "button", "block_id": "b"}],
         "response_url": fake.url("/response/press"),
-        "trigger_id": "1.2.3",
+        # Slack gives every press its own trigger id and action time; without them two presses in one
+        # second would be byte-identical and dropped as a replay.
+        "trigger_id": f"1.2.{next(_PRESSES)}",
     }
     if not ephemeral:
         payload["message"] = {"ts": ts}

@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.domain import Diagnosis, Notice, NoticeReason
+from bot.edge import MAX_BODY, refuse
 from bot.platforms.dispatch import Dispatcher
 from bot.preview import Assets, PreviewError
 from cards.adaptive import render_adaptive
@@ -71,6 +72,7 @@ def register(app: web.Application, options: ConsoleOptions, dispatcher: Callable
     # A sub-application, so that its guard covers the console and nothing else.
     console = web.Application(middlewares=[_guard])
     console[OPTIONS] = options
+    console[MAX_BODY] = MAX_BODY_BYTES
     console[ASSETS] = _find_assets()
     console.router.add_static("/static", _static_dir(), append_version=True)
     console.router.add_get("/vendor/{name}", _vendor)
@@ -125,9 +127,7 @@ def _handler(
         if request.content_type != "application/json":
             # A page on another site can post forms and plain text here without asking; JSON it cannot.
             return _error(415, "The console accepts application/json only.")
-        raw = await _read_body(request)
-        if raw is None:
-            return _error(413, "That paste is too large; the console reads up to 1 MB.")
+        raw = await request.read()  # read by bot.edge already, up to MAX_BODY_BYTES
         try:
             body = json.loads(raw)
         except ValueError:
@@ -144,17 +144,6 @@ def _handler(
             return _error(500, SORRY)
 
     return handle
-
-
-async def _read_body(request: web.Request) -> bytes | None:
-    """The body, or None past MAX_BODY_BYTES. Read here rather than by `request.json()`, whose limit
-    (1 MiB, for the whole server) a 1 MB paste passes once JSON-escaped."""
-    body = bytearray()
-    async for chunk in request.content.iter_chunked(1 << 16):
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            return None
-    return bytes(body)
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -228,15 +217,24 @@ _PAGE_HEADERS = {
 
 
 @web.middleware
+async def loopback_only(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """For a server on loopback (`ConsoleOptions.loopback_only`), on every route: only requests made to
+    a loopback name are served, so a page elsewhere cannot reach any of it by pointing its own
+    domain at 127.0.0.1 (DNS rebinding)."""
+    if not is_loopback(request.url.host or ""):
+        return refuse(403, "The demo console answers on 127.0.0.1 or localhost only.")
+    return await handler(request)
+
+
+@web.middleware
 async def _guard(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    options = request.app[OPTIONS]
-    if options.loopback_only and not is_loopback(request.url.host or ""):
-        return _error(403, "The demo console answers on 127.0.0.1 or localhost only.")
     origin = request.headers.get("Origin")
     if request.method == "POST" and origin is not None and origin != f"{request.scheme}://{request.host}":
-        return _error(403, "Requests from other sites are refused.")
+        return refuse(403, "Requests from other sites are refused.")
     return await handler(request)
 
 

@@ -22,8 +22,15 @@ CLAIM_PREFIX = f"{PREFIX}claim:"
 # covers those retries and late redeliveries after an outage with wide margin, and keys then expire.
 EVENT_CLAIM_TTL = timedelta(hours=24)
 
+# A signed Slack request without an event id (a slash command, a button click), claimed by its
+# timestamp and signature so that a captured copy sent again is refused. Slack's signature is
+# accepted while its timestamp is within 5 minutes of our clock, either side: a request first seen
+# at the early edge of that window stays acceptable for up to 10 minutes, so the claim must last as
+# long; after that the signature check itself refuses the copy.
+REPLAY_CLAIM_TTL = timedelta(minutes=10)
+
 # Per-kind TTLs; a kind not listed here uses EVENT_CLAIM_TTL. Add a kind with its own why-comment.
-CLAIM_TTLS: dict[str, timedelta] = {}
+CLAIM_TTLS: dict[str, timedelta] = {"slack-request": REPLAY_CLAIM_TTL}
 
 # --- conversation references (proactive posts) ---------------------------------------------------
 
