@@ -12,7 +12,7 @@ around them once, so the cost stays linear however many distinct values a paste 
 
 from __future__ import annotations
 
-import base64
+import binascii
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
@@ -67,6 +67,7 @@ _LEGACY44_CHARS = re.compile(r"[A-Za-z0-9+/]{43}=\Z")  # base64 of 32 random byt
 _BASIC = re.compile(r"basic(?<![a-z]basic)[ \t]+([a-z0-9+/]{12,4096}+={0,2})(?![a-z0-9+/=])")
 # A token where a copy of a value found elsewhere may stand: no delimiter of `_VALUE` inside.
 _RUN = re.compile(r"""[^\s"'`<>,;&()\[\]{}|]{16,}+""")
+_FEW_VALUES = 16
 _KEY_END = re.compile(r"[=:]")
 _LAST_KEY_END = re.compile(r"[=:](?=[^=:]*\Z)")
 # A line break a terminal put inside a token: after a long line, between two token characters.
@@ -161,7 +162,7 @@ def _redact(text: str, scan: _Scan, legacy_shapes: bool) -> Redaction:
         hits = [h._replace(start=scan.position(h.start), end=scan.position(h.start) + h.end - h.start) for h in hits]
     hits += _wrapped_hits(text)
     spans = [(hit.start, hit.end) for hit in hits]
-    spans += _copies(text, {text[hit.start : hit.end] for hit in keyed + basic})
+    spans += _copies(text, {scan.text[hit.start : hit.end] for hit in keyed + basic})
     certain = any(hit.certain for hit in hits)
     return Redaction(
         text=_cut(text, spans),
@@ -190,20 +191,27 @@ def _cut(text: str, spans: list[tuple[int, int]]) -> str:
 
 
 def _copies(text: str, values: set[str]) -> list[tuple[int, int]]:
-    """Spans of other copies of the values found, as whole tokens (`"…"`, `=…`, `:…`, `….`).
+    """Spans of other copies of the values found after a key or in Basic credentials, which are
+    secrets wherever else they appear, where no pattern would know them.
 
-    A value found after a key is a secret wherever else it appears, where no pattern would know it.
+    A few values are looked for anywhere, each by one scan in C. Past that, one scan per value
+    would make the cost quadratic, so copies are looked for as whole tokens instead (`"…"`, `=…`,
+    `:…`, `….`): one pass over the text whatever the number of values.
     """
-    if not values:
-        return []
     spans = []
+    if len(values) <= _FEW_VALUES:
+        for value in values:
+            at = text.find(value)
+            while at >= 0:
+                spans.append((at, at + len(value)))
+                at = text.find(value, at + len(value))
+        return spans
     for run in _RUN.finditer(text):
         token, start = run.group(), run.start()
         if token in values or token.rstrip(".") in values:
             spans.append((start, start + len(token)))
             continue
-        # after a key: the text after the first or the last `=` or `:`
-        for split in (_KEY_END.search(token), _LAST_KEY_END.search(token)):
+        for split in (_KEY_END.search(token), _LAST_KEY_END.search(token)):  # after a key
             if split and token[split.end() :] in values:
                 spans.append((start + split.end(), start + len(token)))
                 break
@@ -236,9 +244,11 @@ def _keyed_hits(text: str, lowered: str) -> tuple[list[_Hit], str | None]:
 
 def _basic_hits(text: str, lowered: str) -> list[_Hit]:
     """HTTP Basic credentials (`Authorization: Basic base64(client_id:secret)`): the hint is the secret's."""
-    hits = []
+    hits: list[_Hit] = []
+    decoded: dict[str, str | None] = {}  # a log repeats the same header: decode each value once
     for match in _BASIC.finditer(lowered):
-        secret = _basic_secret(text[match.start(1) : match.end(1)])
+        value = text[match.start(1) : match.end(1)]
+        secret = decoded[value] if value in decoded else decoded.setdefault(value, _basic_secret(value))
         if secret:
             hits.append(_Hit(match.start(1), match.end(1), secret[:3], certain=True))
     return hits
@@ -246,8 +256,8 @@ def _basic_hits(text: str, lowered: str) -> list[_Hit]:
 
 def _basic_secret(value: str) -> str | None:
     try:
-        decoded = base64.b64decode(value, validate=True).decode("utf-8")
-    except (ValueError, UnicodeDecodeError):
+        decoded = binascii.a2b_base64(value, strict_mode=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
         return None
     user, colon, secret = decoded.partition(":")
     return secret if colon and user and secret and decoded.isprintable() else None
