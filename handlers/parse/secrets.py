@@ -49,7 +49,8 @@ _KEYED = tuple(
         r"-(?<![\w-]-)(?:p|-password|-secret|-client-secret)[ \t=]+",
     )
 )
-_PLACEHOLDER = re.compile(r"(?:\$|%|\*|x{3}|<|\{|your|my-?secret|secret|redacted|\[)", re.IGNORECASE)
+# `xxxx`, `xxx-…` are placeholders; a generated value may start with three x (one in 46656 do).
+_PLACEHOLDER = re.compile(r"(?:\$|%|\*|x{4}|x{3}[-_.]|<|\{|your|my-?secret|secret|redacted|\[)", re.IGNORECASE)
 _FILE_LIKE = re.compile(r"^(?:/|\./|~/|[a-z]:\\)|\.(?:pem|pfx|crt|cer|p12|key|json|txt)$", re.IGNORECASE)
 
 # Legacy secrets only count where the paste talks about secrets at all: their shapes are common.
