@@ -18,6 +18,7 @@ from bot.app import create_app
 from bot.cli import main
 from bot.domain import Cause
 from bot.fakegraph.samples import sample_errors, sample_reference_time
+from bot.logs import configure_logging
 from bot.platforms.console import ConsoleOptions
 from bot.settings import Settings
 from cards.adaptive import render_adaptive
@@ -207,6 +208,26 @@ async def test_teams_wire_logs_and_redis_never_show_it(
     assert "leak" in reply.raw.lower()
     sent = [s for call in connector.calls for s in (call.raw, *strings(call.body))]
     assert leaks(shape, *sent, caplog.text, redis_contents()) == []
+
+
+# --- the server's log lines, should any library ever log a paste -------------------------------------
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_a_log_line_that_quotes_a_paste_is_cut_like_the_transcript(
+    shape: Shape, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        configure_logging("DEBUG")
+        logging.getLogger("some.library").debug("received body: %s", shape.paste)
+    finally:
+        root.handlers[:], root.level = handlers, level
+    [line] = capsys.readouterr().err.splitlines()
+    message = json.loads(line)["message"]
+    assert REDACTED in message
+    assert leaks(shape, line, message) == []
 
 
 # --- the command line ------------------------------------------------------------------------------
