@@ -9,6 +9,7 @@ import pytest
 from handlers.parse import parse, transcript_text
 from handlers.parse.secrets import REDACTED, redact, redact_decoded
 from handlers.parse.unwrap import unwrap
+from tests.secret_shapes import SHAPES, Shape
 
 # Invented values of the real shapes (modern `xxx8Q~` + 34, previous `xxx7Q~` + 31, legacy 32).
 MODERN = "Zk38Q~pQ0vL2nA.r7Tc-Wm1xYb_3sGd9eHf4iJ~u"
@@ -234,3 +235,12 @@ def test_a_large_adversarial_paste_is_cut_completely() -> None:
     assert result.text == f"client_secret={REDACTED}&" * len(values)
     parsed = parse(text)
     assert parsed.secret_value_certain and not any(value in repr(parsed) for value in values[:100])
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_reading_only_changed_lines_agrees_for_every_shape(shape: Shape) -> None:
+    # Long log lines around the paste, so that the second look reads only the changed lines.
+    text = f"{_SECRET_LOG}\n{shape.paste}\n&amp; {_SECRET_LOG}"
+    first = redact(text)
+    decoded = unwrap(first.text)
+    assert redact_decoded(decoded, first) == redact(decoded)
