@@ -233,6 +233,9 @@ def test_a_large_adversarial_paste_is_cut_completely() -> None:
     text = "".join(f"client_secret={value}&" for value in values)
     result = redact(text)
     assert result.text == f"client_secret={REDACTED}&" * len(values)
+    # Copies elsewhere are cut too when there are too many values to look for each one anywhere.
+    copies = redact(f'{text}\n"{values[7]}" x:y={values[9]} {values[11]}.')
+    assert copies.text.endswith(f'\n"{REDACTED}" x:y={REDACTED} {REDACTED}.')
     parsed = parse(text)
     assert parsed.secret_value_certain and not any(value in repr(parsed) for value in values[:100])
 

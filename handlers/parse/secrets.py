@@ -70,7 +70,6 @@ _BASIC = re.compile(r"basic(?<![a-z]basic)[ \t]+([a-z0-9+/]{12,4096}+={0,2})(?![
 _RUN = re.compile(r"""[^\s"'`<>,;&()\[\]{}|]{16,}+""")
 _FEW_VALUES = 16
 _KEY_END = re.compile(r"[=:]")
-_LAST_KEY_END = re.compile(r"[=:](?=[^=:]*\Z)")
 # A line break a terminal put inside a token: after a long line, between two token characters.
 # Found from the newline (a literal); the line before it is checked behind it.
 _WRAP = re.compile(r"\n(?<=[^\n]{39}[A-Za-z0-9_~.\-]\n)(?=[A-Za-z0-9_~.\-])")
@@ -212,9 +211,11 @@ def _copies(text: str, values: set[str]) -> list[tuple[int, int]]:
         if token in values or token.rstrip(".") in values:
             spans.append((start, start + len(token)))
             continue
-        for split in (_KEY_END.search(token), _LAST_KEY_END.search(token)):  # after a key
-            if split and token[split.end() :] in values:
-                spans.append((start + split.end(), start + len(token)))
+        first = _KEY_END.search(token)
+        last = max(token.rfind("="), token.rfind(":")) + 1
+        for after in (first.end() if first else 0, last):  # after a key
+            if after and token[after:] in values:
+                spans.append((start + after, start + len(token)))
                 break
     return spans
 
