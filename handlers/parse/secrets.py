@@ -208,8 +208,9 @@ def _copies(text: str, values: set[str]) -> list[tuple[int, int]]:
         return spans
     for run in _RUN.finditer(text):
         token, start = run.group(), run.start()
-        if token in values or token.rstrip(".") in values:
-            spans.append((start, start + len(token)))
+        whole = token if token in values else token.rstrip(".")  # a sentence may end with it
+        if whole in values:
+            spans.append((start, start + len(whole)))
             continue
         first = _KEY_END.search(token)
         last = max(token.rfind("="), token.rfind(":")) + 1
