@@ -121,6 +121,10 @@ def cases() -> tuple[list[Case], str]:
         "one 1 MB token, no whitespace": one_token(),
         "newline + hex runs": repeat("\n0123456789abcdef-"),
         "percent-encoded form runs": repeat("a=%41+"),
+        "Basic + base64 runs": repeat("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ== "),
+        "long lines, ~ and Q~ at the breaks": repeat("Zk38Q~pQ0vL2nA.r7Tc-Wm1xYb_3sGd9eHf4iJ~uv\n"),
+        "invisible characters": repeat("ab\u200bcd\u2060"),
+        "a copy of a keyed value, repeated": repeat("client_secret=Pq4z9_aLm2Nc8vBx7Rt6Ys Pq4z9_aLm2Nc8vBx7Rt6Ys "),
     }
     result = [Case("realistic paste", fill(texts, MB)), Case("plain log, no errors", plain_log())]
     result += [Case(name, text) for name, text in adversarial.items()]

@@ -11,6 +11,8 @@ import traceback
 import uuid
 from datetime import UTC, datetime
 
+from handlers.parse import transcript_text
+
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 platform: contextvars.ContextVar[str | None] = contextvars.ContextVar("platform", default=None)
 
@@ -32,7 +34,8 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            # Our own lines never carry pasted text; a library's debug line might: cut any secret.
+            "message": transcript_text(record.getMessage()),
             "request_id": request_id.get(),
             "platform": platform.get(),
         }

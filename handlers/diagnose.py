@@ -6,6 +6,7 @@ Channel-neutral: the platforms, the CLI and the tests all call `diagnose` and re
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -36,6 +37,9 @@ READ_PERMISSION = "Application.Read.All"
 AUDIT_PERMISSION = "AuditLog.Read.All"
 log = logging.getLogger(__name__)
 ACTIVITY_WINDOW = timedelta(days=30)  # how long Entra ID keeps sign-in and audit logs (P1)
+# Above this size a paste is parsed in a worker thread (tens of ms and more), so that one large
+# paste does not hold up every other request the event loop serves; below it a thread costs more.
+PARSE_IN_THREAD_CHARS = 64 * 1024
 
 
 async def diagnose(
@@ -46,7 +50,7 @@ async def diagnose(
     catalog: Catalog | None = None,
 ) -> Diagnosis:
     """The full answer to one paste. Never raises for bad input or an unhappy Graph."""
-    parsed = parse(text)
+    parsed = await asyncio.to_thread(parse, text) if len(text) > PARSE_IN_THREAD_CHARS else parse(text)
     return await diagnose_parsed(parsed, directory=directory, now=now, catalog=catalog)
 
 

@@ -226,3 +226,17 @@ def test_demo_on_a_busy_port_suggests_another() -> None:
         result = _demo("--port", str(busy.getsockname()[1]))
     assert result.returncode == 2
     assert "--port" in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_a_large_paste_full_of_distinct_secrets_comes_back_with_every_one_cut(console: TestClient) -> None:
+    # Large enough to be parsed in a worker thread; every value distinct, so each needs its own cut.
+    values = [f"{n:06d}Xk9_{n * 7919 % 1000003:07d}qZ" for n in range(25_000)]
+    paste = "".join(f"client_secret={value}&" for value in values)
+    assert len(paste) <= MAX_PASTE_CHARS
+    status, body = await _post(console, "/console/api/messages", {"text": paste})
+    assert status == 200
+    assert body["you"]["secret_removed"] is True
+    assert body["you"]["text"].startswith("client_secret=[redacted-secret]&client_secret=[redacted-secret]&")
+    assert body["answer"]["cause"] == "secret_value_pasted"
+    shown = json.dumps(body)
+    assert not [value for value in values if value in shown]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from handlers.parse import parse, transcript_text
 from handlers.parse.secrets import REDACTED, redact, redact_decoded
 from handlers.parse.unwrap import unwrap
+from tests.secret_shapes import SHAPES, Shape
 
 # Invented values of the real shapes (modern `xxx8Q~` + 34, previous `xxx7Q~` + 31, legacy 32).
 MODERN = "Zk38Q~pQ0vL2nA.r7Tc-Wm1xYb_3sGd9eHf4iJ~u"
@@ -154,4 +157,93 @@ def test_reading_only_changed_lines_finds_what_reading_everything_finds(text: st
     first = redact(text)
     decoded = unwrap(first.text)
     assert decoded != first.text
+    assert redact_decoded(decoded, first) == redact(decoded)
+
+
+# --- shapes that used to get through, and what must still not count -------------------------------
+
+APP = "8c3e6f0a-1b2d-4e5f-9a8b-7c6d5e4f3a2b"
+
+
+def test_basic_credentials_are_a_secret_with_the_hint_of_the_secret_part() -> None:
+    header = base64.b64encode(f"{APP}:{MODERN}".encode()).decode()
+    result = redact(f"Authorization: Basic {header}\nAADSTS7000215")
+    assert result.certain and header not in result.text and "AADSTS7000215" in result.text
+    assert result.hints == (MODERN[:3],)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Authorization: Basic " + base64.b64encode(b"just some words, no colon").decode(),  # not user:password
+        "basic authentication is disabled for this tenant by policy",
+        "Authorization: Bearer eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJhcGkifQ.c2lnbmF0dXJl",
+        # base64 of 32 bytes where nothing talks of secrets, and hex digests after other keys
+        "sha256 digest q8Jz3Rk0Lm5Wx2Vb7Nc4Pd9Tf1Gh6Ys0Ue3Ia8Oq2Mw= for the build",
+        "commit=3f9c2a7b8d1e4f6a0b2c5d8e9f1a3b4c5d6e7f80 object_id=0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+        f"client_id={APP} app id {APP} Trace ID: 7f8e9d0c-aaaa-bbbb-cccc-1234567890ab",
+        "client_secret=all-lower-case-words-only-here-no-digits",
+    ],
+)
+def test_what_is_not_a_secret_stays(text: str) -> None:
+    result = redact(text)
+    assert not result.detected and result.text == text
+    assert not parse(text).secret_value_detected
+
+
+def test_long_one_case_value_after_a_key_is_a_secret() -> None:
+    value = "k3j9x0q7w2m5n8b1v4c6z0l3p9r2t5y8u1i4o7e2"
+    result = redact(f"client_secret={value}&grant_type=client_credentials")
+    assert result.certain and value not in result.text
+
+
+def test_invisible_characters_do_not_hide_a_secret() -> None:
+    for mark in ("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "&#8203;", "\\u200b"):
+        text = f"the secret {MODERN[:12]}{mark}{MODERN[12:]} failed"
+        parsed = parse(text)
+        assert parsed.secret_value_certain, repr(mark)
+        assert MODERN[12:] not in transcript_text(text), repr(mark)
+
+
+def test_a_value_a_terminal_broke_over_two_lines_is_cut_whole() -> None:
+    line = f"$ curl -s -d grant_type=client_credentials -d client_secret={MODERN[:20]}\n{MODERN[20:]} -d x=y"
+    result = redact(line)
+    assert result.certain and MODERN[:20] not in result.text and MODERN[20:] not in result.text
+    assert result.text.endswith(" -d x=y")
+
+
+def test_lines_are_joined_only_for_a_secret_and_never_over_an_error_code() -> None:
+    long_line = "2026-11-20 09:00:00 ERROR token request for the payroll app failed with"
+    text = f"{long_line}\nAADSTS7000215 and password=Short1x\nAADSTS7000222 in the next line"
+    result = redact(text)
+    assert not result.detected and result.text == text
+    assert parse(text).codes == (7000215, 7000222)
+
+
+def test_a_keyed_value_is_cut_wherever_else_it_appears() -> None:
+    value = "Pq4z9_aLm2Nc8vBx7Rt6Ys"
+    text = f'client_secret={value}\nretrying with "{value}" and secret:{value}.'
+    result = redact(text)
+    assert value not in result.text and result.text.count(REDACTED) == 3
+
+
+def test_a_large_adversarial_paste_is_cut_completely() -> None:
+    # Distinct values after a key, each different, so no cut can serve another: every one must go.
+    values = [f"{n:06d}Xk9_{n * 7919 % 1000003:07d}qZ" for n in range(40_000)]
+    text = "".join(f"client_secret={value}&" for value in values)
+    result = redact(text)
+    assert result.text == f"client_secret={REDACTED}&" * len(values)
+    # Copies elsewhere are cut too when there are too many values to look for each one anywhere.
+    copies = redact(f'{text}\n"{values[7]}" x:y={values[9]} {values[11]}.')
+    assert copies.text.endswith(f'\n"{REDACTED}" x:y={REDACTED} {REDACTED}.')
+    parsed = parse(text)
+    assert parsed.secret_value_certain and not any(value in repr(parsed) for value in values[:100])
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_reading_only_changed_lines_agrees_for_every_shape(shape: Shape) -> None:
+    # Long log lines around the paste, so that the second look reads only the changed lines.
+    text = f"{_SECRET_LOG}\n{shape.paste}\n&amp; {_SECRET_LOG}"
+    first = redact(text)
+    decoded = unwrap(first.text)
     assert redact_decoded(decoded, first) == redact(decoded)

@@ -10,6 +10,7 @@ Nothing here logs or returns pasted text, except the transcript copy with secret
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import logging
@@ -28,6 +29,7 @@ from bot.preview import Assets, PreviewError
 from cards.adaptive import render_adaptive
 from cards.blockkit import render_blockkit
 from cards.text import render_text
+from handlers.diagnose import PARSE_IN_THREAD_CHARS
 from handlers.inbound import Actor, InboundAction, InboundMessage
 from handlers.parse import transcript_text
 
@@ -90,7 +92,9 @@ async def _message(body: dict[str, Any], dispatcher: Dispatcher) -> web.Response
     if not isinstance(text, str):
         return _error(400, "Send the paste as {'text': '…'}.")
     diagnosis = await dispatcher.message(InboundMessage(text=text, actor=_ME, conversation_id=_CONVERSATION))
-    shown = transcript_text(text)
+    # The same redaction the parser ran, and off the event loop for the same large pastes.
+    big = len(text) > PARSE_IN_THREAD_CHARS
+    shown = await asyncio.to_thread(transcript_text, text) if big else transcript_text(text)
     you = {
         "text": shown if len(shown) <= MAX_TRANSCRIPT_CHARS else shown[:MAX_TRANSCRIPT_CHARS] + "\n…",
         "secret_removed": diagnosis.input.secret_value_detected,

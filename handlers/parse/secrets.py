@@ -1,21 +1,29 @@
 """Find client-secret values in a paste and cut them out before anything else reads the text.
 
-Three shapes, from most to least certain:
+Four shapes, from most to least certain:
 - the modern Entra format, three characters, a digit, `Q~`, then 31-34 more (`abc8Q~...`);
 - any long opaque value given to a secret-ish key (`client_secret=`, `-p`, `AZURE_CLIENT_SECRET=`);
-- the legacy 32- and 34-character formats, which look like many other tokens, so only "possible".
+- HTTP Basic credentials (`Authorization: Basic base64(client_id:secret)`);
+- the legacy 32-, 34- and 44-character formats, which look like many other tokens, so only "possible".
 A GUID given to a secret key is not a secret: it is the secret's ID used by mistake, reported apart.
+A value a terminal broke over two lines is found too. Finding gives spans, and the text is rebuilt
+around them once, so the cost stays linear however many distinct values a paste holds.
 """
 
 from __future__ import annotations
 
+import binascii
 import re
-import string
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from typing import NamedTuple
 
 REDACTED = "[redacted-secret]"
 
-_LOWER, _UPPER, _DIGITS = set(string.ascii_lowercase), set(string.ascii_uppercase), set(string.digits)
+_CLASSES = tuple(
+    (name, re.compile(chars).search)
+    for name, chars in (("lower", "[a-z]"), ("upper", "[A-Z]"), ("digit", "[0-9]"), ("symbol", "[^A-Za-z0-9]"))
+)
 
 _C = "[A-Za-z0-9_~.-]"
 # Found from the literal `Q~`; the three characters and the digit before it are checked behind it.
@@ -30,7 +38,7 @@ _GUID_RE = re.compile(_GUID + r"\Z")
 # A whole value: no delimiter inside, and none of its characters right after it. Possessive, since
 # giving characters back can never succeed (the next one would not be a delimiter): a run of keys
 # with no delimiter after them would otherwise retry every shorter length at each key.
-_VALUE = r"""["']?([^\s"'`<>,;&()\[\]{}|]{16,64}+)(?![^\s"'`<>,;&()\[\]{}|])"""
+_VALUE = r"""["'`<]?([^\s"'`<>,;&()\[\]{}|]{16,64}+)(?![^\s"'`<>,;&()\[\]{}|])"""
 _KEYED = tuple(
     re.compile(key + _VALUE)
     for key in (
@@ -41,7 +49,8 @@ _KEYED = tuple(
         r"-(?<![\w-]-)(?:p|-password|-secret|-client-secret)[ \t=]+",
     )
 )
-_PLACEHOLDER = re.compile(r"(?:\$|%|\*|x{3}|<|\{|your|my-?secret|secret|redacted|\[)", re.IGNORECASE)
+# `xxxx`, `xxx-…` are placeholders; a generated value may start with three x (one in 46656 do).
+_PLACEHOLDER = re.compile(r"(?:\$|%|\*|x{4}|x{3}[-_.]|<|\{|your|my-?secret|secret|redacted|\[)", re.IGNORECASE)
 _FILE_LIKE = re.compile(r"^(?:/|\./|~/|[a-z]:\\)|\.(?:pem|pfx|crt|cer|p12|key|json|txt)$", re.IGNORECASE)
 
 # Legacy secrets only count where the paste talks about secrets at all: their shapes are common.
@@ -50,9 +59,20 @@ _SECRET_CONTEXT = ("secret", "password", "credential", "-p ")
 # found from the space before it (a literal): one fast scan instead of splitting out every word.
 _SPACES = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
 _TOKEN_BREAKS_TO_SPACE = str.maketrans(dict.fromkeys("'\"`<>(),;|" + _SPACES, " "))
-_LEGACY_TOKEN = re.compile(r" (\S{32}(?:\S\S)?)(?!\S)")
+_LEGACY_TOKEN = re.compile(r" (\S{32}(?:\S\S|\S{12})?)(?!\S)")
 _LEGACY32_CHARS = re.compile(r"[A-Za-z0-9.=\-:\[_@/*\]+?]{32}\Z")
 _LEGACY34_CHARS = re.compile(r"[A-Za-z0-9_~.-]{34}\Z")
+_LEGACY44_CHARS = re.compile(r"[A-Za-z0-9+/]{43}=\Z")  # base64 of 32 random bytes
+
+# `Basic` then base64 (found in the lower-cased text; the value is read from the original).
+_BASIC = re.compile(r"basic(?<![a-z]basic)[ \t]+([a-z0-9+/]{12,4096}+={0,2})(?![a-z0-9+/=])")
+# A token where a copy of a value found elsewhere may stand: no delimiter of `_VALUE` inside.
+_RUN = re.compile(r"""[^\s"'`<>,;&()\[\]{}|]{16,}+""")
+_FEW_VALUES = 16
+_KEY_END = re.compile(r"[=:]")
+# A line break a terminal put inside a token: after a long line, between two token characters.
+# Found from the newline (a literal); the line before it is checked behind it.
+_WRAP = re.compile(r"\n(?<=[^\n]{39}[A-Za-z0-9_~.\-]\n)(?=[A-Za-z0-9_~.\-])")
 
 
 @dataclass(frozen=True)
@@ -69,18 +89,27 @@ class Redaction:
         return self.certain or self.possible
 
 
+class _Hit(NamedTuple):
+    """Where a secret value is, as the span of text to cut."""
+
+    start: int
+    end: int
+    hint: str
+    certain: bool
+
+
 def redact(text: str) -> Redaction:
     """Return `text` with every secret-shaped value replaced by a marker, and what was found."""
     lowered = _ascii_lower(text)
-    return _redact(text, text, lowered, _talks_of_secrets(lowered))
+    return _redact(text, _Scan(text, lowered), _talks_of_secrets(lowered))
 
 
 def redact_decoded(decoded: str, earlier: Redaction) -> Redaction:
     """`redact` for a decoded form of `earlier.text`, looking only at the lines decoding changed.
 
     Every pattern here stays within one line, and a line that `earlier` scanned and that still
-    has no marker had nothing in it: each value found is cut everywhere. So only new lines (and
-    lines around a marker, which may now join it into a longer token) can hold something new.
+    has no marker had nothing in it. So only new lines (and lines around a marker, which may now
+    join it into a longer token) can hold something new.
     """
     lowered = _ascii_lower(decoded)
     legacy = _talks_of_secrets(lowered)
@@ -88,29 +117,108 @@ def redact_decoded(decoded: str, earlier: Redaction) -> Redaction:
     # costs about what scanning 64 characters does.
     short_lines = decoded.count("\n") * 64 > len(decoded)
     if not legacy or short_lines or not earlier.legacy_checked:
-        return _redact(decoded, decoded, lowered, legacy)
+        return _redact(decoded, _Scan(decoded, lowered), legacy)
     scanned = set(earlier.text.split("\n"))
-    fresh = "\n".join(line for line in decoded.split("\n") if line not in scanned or REDACTED in line)
-    return _redact(decoded, fresh, _ascii_lower(fresh), legacy)
+    fresh: list[str] = []
+    fresh_starts: list[int] = []
+    starts: list[int] = []
+    at = fresh_at = 0
+    for line in decoded.split("\n"):
+        if line not in scanned or REDACTED in line:
+            fresh.append(line)
+            fresh_starts.append(fresh_at)
+            starts.append(at)
+            fresh_at += len(line) + 1
+        at += len(line) + 1
+    joined = "\n".join(fresh)
+    return _redact(decoded, _Scan(joined, _ascii_lower(joined), fresh_starts, starts), legacy)
 
 
-def _redact(text: str, scan: str, scan_lowered: str, legacy_shapes: bool) -> Redaction:
-    """Cut from `text` every secret-shaped value found in `scan` (all or part of `text`)."""
-    modern = _modern_values(scan)
-    keyed, secret_guid = _keyed_values(scan, scan_lowered)
-    legacy = _legacy_values(scan) if legacy_shapes else []
-    values = list(dict.fromkeys(modern + keyed + legacy))
-    # Longest first, so a value that contains another is cut whole.
-    for value in sorted(values, key=len, reverse=True):
-        text = text.replace(value, REDACTED)
+@dataclass(frozen=True)
+class _Scan:
+    """The text the patterns read: all of the text, or some of its lines (then `lines` and `starts`
+    say where each line read begins in what is read and in the whole text)."""
+
+    text: str
+    lowered: str
+    lines: list[int] | None = None
+    starts: list[int] | None = None
+
+    def position(self, at: int) -> int:
+        if self.lines is None or self.starts is None:
+            return at
+        line = bisect_right(self.lines, at) - 1
+        return at - self.lines[line] + self.starts[line]
+
+
+def _redact(text: str, scan: _Scan, legacy_shapes: bool) -> Redaction:
+    """Cut from `text` every secret-shaped value found in `scan` (all or some lines of `text`)."""
+    modern = _modern_hits(scan.text)
+    keyed, secret_guid = _keyed_hits(scan.text, scan.lowered)
+    basic = _basic_hits(scan.text, scan.lowered)
+    legacy = _legacy_hits(scan.text) if legacy_shapes else []
+    hits = modern + keyed + basic + legacy
+    if scan.lines is not None:  # only some lines were read: place the spans in the whole text
+        hits = [h._replace(start=scan.position(h.start), end=scan.position(h.start) + h.end - h.start) for h in hits]
+    hits += _wrapped_hits(text)
+    spans = [(hit.start, hit.end) for hit in hits]
+    spans += _copies(text, {scan.text[hit.start : hit.end] for hit in keyed + basic})
+    certain = any(hit.certain for hit in hits)
     return Redaction(
-        text=text,
-        certain=bool(modern or keyed),
-        possible=bool(legacy) and not (modern or keyed),
-        hints=tuple(dict.fromkeys(value[:3] for value in values)),
+        text=_cut(text, spans),
+        certain=certain,
+        possible=bool(hits) and not certain,
+        hints=tuple(dict.fromkeys(hit.hint for hit in hits)),
         secret_guid=secret_guid,
         legacy_checked=legacy_shapes,
     )
+
+
+def _cut(text: str, spans: list[tuple[int, int]]) -> str:
+    """`text` with each span (overlapping ones merged) replaced by one marker: a single pass."""
+    pieces: list[str] = []
+    done = 0
+    for start, end in sorted(spans):
+        if end <= done:
+            continue
+        if start < done:  # overlaps the span just cut: extend it
+            done = end
+            continue
+        pieces += (text[done:start], REDACTED)
+        done = end
+    pieces.append(text[done:])
+    return "".join(pieces)
+
+
+def _copies(text: str, values: set[str]) -> list[tuple[int, int]]:
+    """Spans of other copies of the values found after a key or in Basic credentials, which are
+    secrets wherever else they appear, where no pattern would know them.
+
+    A few values are looked for anywhere, each by one scan in C. Past that, one scan per value
+    would make the cost quadratic, so copies are looked for as whole tokens instead (`"…"`, `=…`,
+    `:…`, `….`): one pass over the text whatever the number of values.
+    """
+    spans = []
+    if len(values) <= _FEW_VALUES:
+        for value in values:
+            at = text.find(value)
+            while at >= 0:
+                spans.append((at, at + len(value)))
+                at = text.find(value, at + len(value))
+        return spans
+    for run in _RUN.finditer(text):
+        token, start = run.group(), run.start()
+        whole = token if token in values else token.rstrip(".")  # a sentence may end with it
+        if whole in values:
+            spans.append((start, start + len(whole)))
+            continue
+        first = _KEY_END.search(token)
+        last = max(token.rfind("="), token.rfind(":")) + 1
+        for after in (first.end() if first else 0, last):  # after a key
+            if after and token[after:] in values:
+                spans.append((start + after, start + len(token)))
+                break
+    return spans
 
 
 def _talks_of_secrets(lowered: str) -> bool:
@@ -125,36 +233,94 @@ def _ascii_lower(text: str) -> str:
     return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
 
 
-def _keyed_values(text: str, lowered: str) -> tuple[list[str], str | None]:
-    values, secret_guid = [], None
+def _keyed_hits(text: str, lowered: str) -> tuple[list[_Hit], str | None]:
+    hits, secret_guid = [], None
     matches = sorted((m for pattern in _KEYED for m in pattern.finditer(lowered)), key=lambda m: m.start())
     for match in matches:
         value = text[match.start(1) : match.end(1)]
         if _GUID_RE.match(value):
             secret_guid = secret_guid or value.lower()
         elif _looks_like_keyed_secret(value):
-            values.append(value)
-    return values, secret_guid
+            hits.append(_Hit(match.start(1), match.end(1), value[:3], certain=True))
+    return hits, secret_guid
 
 
-def _legacy_values(text: str) -> list[str]:
-    # Only the regex engine touches every word; Python sees the few of length 32 or 34.
-    candidates = _LEGACY_TOKEN.findall(" " + text.translate(_TOKEN_BREAKS_TO_SPACE))
-    return [token for token in candidates if _looks_like_legacy_secret(token)]
+def _basic_hits(text: str, lowered: str) -> list[_Hit]:
+    """HTTP Basic credentials (`Authorization: Basic base64(client_id:secret)`): the hint is the secret's."""
+    hits: list[_Hit] = []
+    decoded: dict[str, str | None] = {}  # a log repeats the same header: decode each value once
+    for match in _BASIC.finditer(lowered):
+        value = text[match.start(1) : match.end(1)]
+        secret = decoded[value] if value in decoded else decoded.setdefault(value, _basic_secret(value))
+        if secret:
+            hits.append(_Hit(match.start(1), match.end(1), secret[:3], certain=True))
+    return hits
 
 
-def _modern_values(text: str) -> list[str]:
+def _basic_secret(value: str) -> str | None:
+    try:
+        decoded = binascii.a2b_base64(value, strict_mode=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, colon, secret = decoded.partition(":")
+    return secret if colon and user and secret and decoded.isprintable() else None
+
+
+def _legacy_hits(text: str) -> list[_Hit]:
+    # Only the regex engine touches every word; Python sees the few of length 32, 34 or 44. Every
+    # break becomes one space, so positions in the translated text are positions in `text`.
+    found = _LEGACY_TOKEN.finditer(" " + text.translate(_TOKEN_BREAKS_TO_SPACE))
+    return [
+        _Hit(m.start(1) - 1, m.end(1) - 1, m.group(1)[:3], certain=False)
+        for m in found
+        if _looks_like_legacy_secret(m.group(1))
+    ]
+
+
+def _modern_hits(text: str) -> list[_Hit]:
     """Secrets of the `xxx\\dQ~...` format, each with the start of the value."""
-    return [text[m.start() - 4 : m.end()] for m in _MODERN.finditer(text)]
+    return [
+        _Hit(m.start() - 4, m.end(), text[m.start() - 4 : m.start() - 1], certain=True) for m in _MODERN.finditer(text)
+    ]
+
+
+def _wrapped_hits(text: str) -> list[_Hit]:
+    """Values a terminal broke over two lines: looked for in the text with those line breaks taken out.
+
+    Only the modern format, keyed values and Basic credentials: a legacy shape is too common to
+    guess across a line break. An error code is never part of a secret, so a value that would take
+    the next line's code with it is not one.
+    """
+    breaks = [m.start() for m in _WRAP.finditer(text)]
+    if not breaks:
+        return []
+    joined = _WRAP.sub("", text)
+    lowered = _ascii_lower(joined)
+    # Where each removed break was in `joined`: the character after it is at that position.
+    removed = [at - number for number, at in enumerate(breaks)]
+    hits = []
+    for hit in _modern_hits(joined) + _keyed_hits(joined, lowered)[0] + _basic_hits(joined, lowered):
+        if bisect_right(removed, hit.start) == bisect_left(removed, hit.end):
+            continue  # on one line: found without joining
+        if "aadsts" in lowered[hit.start : hit.end]:
+            continue
+        start = hit.start + bisect_right(removed, hit.start)
+        end = hit.end - 1 + bisect_right(removed, hit.end - 1) + 1
+        hits.append(_Hit(start, end, hit.hint, hit.certain))
+    return hits
 
 
 def _looks_like_keyed_secret(value: str) -> bool:
     if _PLACEHOLDER.match(value) or _FILE_LIKE.search(value) or "://" in value:
         return False
-    return len(_char_classes(value)) >= 3
+    classes = _char_classes(value)
+    # Generated values of one case and digits (40 lower-case letters and digits) are long.
+    return len(classes) >= 3 or (len(value) >= 32 and "digit" in classes and len(classes) == 2)
 
 
 def _looks_like_legacy_secret(token: str) -> bool:
+    if _LEGACY44_CHARS.match(token):
+        return {"lower", "upper", "digit"} <= _char_classes(token)
     if not (_LEGACY32_CHARS.match(token) or _LEGACY34_CHARS.match(token)):
         return False
     if not {"lower", "upper", "digit"} <= _char_classes(token):
@@ -164,11 +330,4 @@ def _looks_like_legacy_secret(token: str) -> bool:
 
 
 def _char_classes(value: str) -> set[str]:
-    chars = set(value)
-    classes = {
-        "lower": bool(chars & _LOWER),
-        "upper": bool(chars & _UPPER),
-        "digit": bool(chars & _DIGITS),
-        "symbol": bool(chars - _LOWER - _UPPER - _DIGITS),
-    }
-    return {name for name, present in classes.items() if present}
+    return {name for name, present in _CLASSES if present(value)}

@@ -36,6 +36,9 @@ _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 # Anchored on the newline (a literal) and only where the line ends in a hex digit or a dash.
 _WRAPPED_HEX = re.compile(r"\n(?<=[0-9a-fA-F-]\n)[ \t]{0,8}([0-9a-fA-F-]{1,32})(?![0-9a-fA-F-])")
 _HEX_CHARS = "0123456789abcdefABCDEF-"
+# Characters that show as nothing: chat clients and word processors put them inside long tokens
+# (a zero-width space where a line may break), which would hide a secret or an id from the patterns.
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff]")
 _GUID_FULL = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 
 
@@ -55,6 +58,8 @@ def unwrap(text: str) -> str:
         text = _unescape(text)
     if _PERCENT.search(text):
         text = _form_decode_lines(text)
+    if _INVISIBLE.search(text):  # after decoding, which can produce them (&#8203;, \u200b, %E2%80%8B)
+        text = _INVISIBLE.sub("", text)
     if "\n" in text and "-" in text:
         text = _WRAPPED_HEX.sub(_join_wrapped_guid, text)
     return text.replace("\xa0", " ")
