@@ -15,7 +15,7 @@ from bot.preview import Assets, Shot, chromium_path, screenshot_cards
 from bot.settings import Settings
 from bot.wiring import open_directory
 from cards.adaptive import render_adaptive
-from handlers.diagnose import diagnose
+from handlers.conversation import reply
 
 
 def sample_pastes(causes: Iterable[str] | None = None) -> dict[str, str]:
@@ -31,7 +31,7 @@ async def diagnosis_cards(
     else from the text alone)."""
     async with open_directory(settings, snapshot) as directory:
         return {
-            name: render_adaptive(await diagnose(text, directory=directory, now=now)) for name, text in pastes.items()
+            name: render_adaptive(await reply(text, directory=directory, now=now)) for name, text in pastes.items()
         }
 
 

@@ -18,6 +18,8 @@ import pytest
 
 from bot.domain import Diagnosis
 from bot.fakegraph.samples import sample_errors, sample_reference_time
+from bot.pictures import diagnosis_cards
+from bot.settings import Settings
 from cards.adaptive import render_adaptive
 from cards.blockkit import render_blockkit
 from cards.text import render_text
@@ -136,3 +138,16 @@ def _dicts(node: Any) -> list[dict[str, Any]]:
     if isinstance(node, list):
         return [found for value in node for found in _dicts(value)]
     return []
+
+
+def test_the_card_pictures_draw_the_welcome_for_help() -> None:
+    cards = asyncio.run(
+        diagnosis_cards(
+            {"help": "help", "junk": "no error here"},
+            snapshot="sample",
+            now=sample_reference_time(),
+            settings=Settings.from_env({}),
+        )
+    )
+    assert HELP_TITLE in str(cards["help"]) and NOTHING_TITLE not in str(cards["help"])
+    assert NOTHING_TITLE in str(cards["junk"])
