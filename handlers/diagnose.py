@@ -36,7 +36,7 @@ from handlers.parse import parse
 READ_PERMISSION = "Application.Read.All"
 AUDIT_PERMISSION = "AuditLog.Read.All"
 log = logging.getLogger(__name__)
-ACTIVITY_WINDOW = timedelta(days=30)  # how long Entra ID keeps sign-in and audit logs (P1)
+ACTIVITY_WINDOW = timedelta(days=rules.ACTIVITY_DAYS)
 # Above this size a paste is parsed in a worker thread (tens of ms and more), so that one large
 # paste does not hold up every other request the event loop serves; below it a thread costs more.
 PARSE_IN_THREAD_CHARS = 64 * 1024
