@@ -38,7 +38,7 @@ PAGE_SIZE = 999  # Graph's largest page for applications and service principals
 MAX_PAGE_BYTES = 64 * 1024 * 1024  # a page of 999 apps with many credentials is a few MB
 REQUEST_TIMEOUT = 60.0  # seconds per page, connecting included
 TOKEN_MARGIN = 300.0  # seconds: a token this close to its expiry is renewed before the next page
-_AADSTS = re.compile(r"AADSTS\d{5,6}")
+_AADSTS = re.compile(r"AADSTS\d+")  # codes run to 7 digits (7000215)
 _QUERY_SAFE = "$,'()/:"  # kept as they are in $select/$filter/$expand; spaces and the rest are encoded
 
 Record = dict[str, Any]
