@@ -1,7 +1,7 @@
 """Cached page bodies, so a 100,000-app tenant is served as fast as a reader can take it.
 
-Building and encoding one page of 999 applications costs the fake about 20 ms, as long as the bulk
-reader takes to parse it; a benchmark of the reader would measure the fake. `CachingRouter`
+Building and encoding one page of 999 applications costs the fake about 20 ms, twice what the bulk
+reader spends on it; a benchmark of the reader would measure the fake. `CachingRouter`
 answers a collection GET it has answered before with the same bytes. Opt-in
 (`FakeGraph.cache_pages()`): tests that change the tenant between requests keep the plain router.
 """
