@@ -78,6 +78,17 @@ async def test_a_filter_is_passed_to_graph(graph: FakeGraph) -> None:
     assert records == [{"displayName": "app-000042"}]
 
 
+async def test_owners_come_with_expand_in_graphs_smaller_pages(graph: FakeGraph) -> None:
+    async with reader(graph) as bulk:
+        records = [r async for r in bulk.records("applications", ["id"], expand="owners($select=id,userPrincipalName)")]
+
+    owners = {app_id: [o["id"] for o in objs] for app_id, objs in TENANT.owners.items()}
+    assert {r["id"]: [o["id"] for o in r["owners"]] for r in records} == owners
+    assert any(r["owners"] for r in records)
+    assert all(set(o) == {"@odata.type", "id", "userPrincipalName"} for r in records for o in r["owners"])
+    assert len(page_requests(graph)) == 25  # Graph pages $expand by 100 whatever $top asks
+
+
 async def test_a_reader_that_stops_early_does_not_fetch_the_rest(graph: FakeGraph) -> None:
     async with reader(graph) as bulk:
         pages = bulk.pages("applications", ["id"])

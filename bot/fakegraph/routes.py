@@ -86,7 +86,7 @@ _AUDIT_FILTERS = {
     "targetResources/any/id eq": "string",
 }
 
-APPLICATIONS = CollectionSpec(APPLICATION, "Application", _DIRECTORY_FILTERS)
+APPLICATIONS = CollectionSpec(APPLICATION, "Application", _DIRECTORY_FILTERS, expandable={"owners": DIRECTORY_OBJECT})
 SERVICE_PRINCIPALS = CollectionSpec(SERVICE_PRINCIPAL, "ServicePrincipal", _DIRECTORY_FILTERS)
 OWNERS = CollectionSpec(DIRECTORY_OBJECT, "DirectoryObject")
 FICS = CollectionSpec(FEDERATED_IDENTITY_CREDENTIAL, "FederatedIdentityCredential")
@@ -152,8 +152,13 @@ class Router:
         return self._entity(request, "applications", _credentials_view(app, request, single=True), APPLICATION)
 
     def _applications(self, request: GraphRequest, _: re.Match[str]) -> GraphResponse:
-        apps = _Viewed(self._snapshot.applications, lambda app: _credentials_view(app, request, single=False))
-        return self._collection(request, "applications", apps, APPLICATIONS)
+        owners = self._snapshot.owners if "$expand" in request.params else None
+
+        def view(app: JsonObject) -> JsonObject:
+            app = _credentials_view(app, request, single=False)
+            return app if owners is None else {**app, "owners": list(owners.get(app["id"], ()))}
+
+        return self._collection(request, "applications", _Viewed(self._snapshot.applications, view), APPLICATIONS)
 
     def _owners(self, request: GraphRequest, match: re.Match[str]) -> GraphResponse:
         app = self._find_application(match)
