@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from aiohttp import web
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
@@ -187,6 +189,54 @@ async def test_cached_pages_serve_the_same_records(graph: FakeGraph) -> None:
 
     assert first == second
     assert len(first) == APPS
+
+
+async def test_one_token_serves_every_page(graph: FakeGraph) -> None:
+    credential = LocalTokenCredential()
+    async with BulkReader(graph.base_url, credential) as bulk:
+        assert len([r async for r in bulk.records("applications", ["id"])]) == APPS
+
+    assert credential.token_requests == 1
+    assert {r.headers["Authorization"] for r in graph.requests} == {"Bearer fakegraph-local-token"}
+
+
+@asynccontextmanager
+async def odd_graph(body: bytes) -> AsyncIterator[tuple[str, list[str]]]:
+    """A server answering every request with `body`: what a broken or hostile Graph might send."""
+    seen: list[str] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        seen.append(request.path_qs)
+        return web.Response(body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}", seen
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_next_link_to_another_host_is_not_followed() -> None:
+    page = b'{"value": [{"id": "1"}], "@odata.nextLink": "https://graph.example.net/v1.0/applications?$skiptoken=x"}'
+    async with odd_graph(page) as (base_url, seen):
+        with pytest.raises(DirectoryUnavailable, match="next-page link"):
+            async with BulkReader(base_url, LocalTokenCredential()) as bulk:
+                [r async for r in bulk.records("applications", ["id"])]
+
+    assert len(seen) == 1
+
+
+async def test_a_page_that_is_not_json_is_a_clear_error() -> None:
+    async with odd_graph(b"<html>gateway</html>") as (base_url, _):
+        with pytest.raises(DirectoryUnavailable, match="not JSON"):
+            async with BulkReader(base_url, LocalTokenCredential()) as bulk:
+                [r async for r in bulk.records("applications", ["id"])]
 
 
 def test_the_synthetic_tenant_is_deterministic_and_realistic() -> None:
