@@ -70,7 +70,7 @@ class BulkReader:
         self.round_trips = 0  # HTTP requests sent, retries included
 
     async def __aenter__(self) -> Self:
-        # One kept-alive connection is all a sequential page walk needs.
+        # A page walk has one request in flight at a time: one kept-alive connection does.
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=2),
             timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
@@ -135,7 +135,9 @@ class BulkReader:
                     raise DirectoryUnavailable(f"Microsoft Graph sent a page of {collection} without a value list")
                 yield values
         finally:
-            if pending is not None and not pending.done():
+            # A caller that stops early leaves the next page in flight: cancel it, and collect its
+            # outcome either way, so a failure nobody will read is not reported as unretrieved.
+            if pending is not None:
                 pending.cancel()
                 await asyncio.gather(pending, return_exceptions=True)
 
