@@ -1,11 +1,11 @@
 """Whole-tenant reads: a Graph collection page by page, as plain dicts, never msgraph models.
 
-A scan reads every application and service principal. Parsed into msgraph's models that costs
-about 3.4 ms per app (344 s for 100,000); read as raw pages with aiohttp and orjson it costs a few
-seconds (figures in docs/benchmarks.md, "Bulk reads"). So this reader asks for 999 objects a page
-with `$select`, follows `@odata.nextLink` to the end, and yields each page's records as Graph sent
-them. Only one page is held at a time, plus the next one on its way (fetched while the caller works
-through the current one), so memory stays flat whatever the tenant's size.
+A scan reads every application and service principal. Parsed into msgraph's models that costs 3-7 ms
+of CPU per app (six to twelve minutes for 100,000); read as raw pages with aiohttp and orjson, under
+a second of CPU (figures in docs/benchmarks.md, "Bulk reads"). So this reader asks for 999 objects a
+page with `$select`, follows `@odata.nextLink` to the end, and yields each page's records as Graph
+sent them. Only one page is held at a time, plus the next one on its way (fetched while the caller
+works through the current one), so memory stays flat whatever the tenant's size.
 
 It signs in with the same azure-identity credential and token scope as `build_graph_client`, and
 handles throttling itself: 429/503/504 are retried after Retry-After (seconds or an HTTP date), else
