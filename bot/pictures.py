@@ -30,9 +30,7 @@ async def diagnosis_cards(
     """Each paste's Teams card, diagnosed against `snapshot` (None: live Graph when configured,
     else from the text alone)."""
     async with open_directory(settings, snapshot) as directory:
-        return {
-            name: render_adaptive(await reply(text, directory=directory, now=now)) for name, text in pastes.items()
-        }
+        return {name: render_adaptive(await reply(text, directory=directory, now=now)) for name, text in pastes.items()}
 
 
 async def take_pictures(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
@@ -12,9 +13,14 @@ from bot.fakegraph.odata import Filter, QueryError, parse_filter
 from bot.fakegraph.schema import EntityType
 from bot.fakegraph.values import JsonObject
 
-_COLLECTION_OPTIONS = frozenset(("$select", "$filter", "$top", "$skiptoken", "$count"))
+_COLLECTION_OPTIONS = frozenset(("$select", "$filter", "$top", "$skiptoken", "$count", "$expand"))
 _ENTITY_OPTIONS = frozenset(("$select",))
 _SKIPTOKEN_PREFIX = b"fakegraph-offset:"
+# Graph's limits with $expand on directory objects: at most 100 objects a page, whatever $top says,
+# and at most 20 related objects each (learn.microsoft.com/graph/query-parameters, "expand").
+EXPAND_MAX_TOP = 100
+EXPAND_MAX_ITEMS = 20
+_EXPAND = re.compile(r"(?P<name>[A-Za-z]+)(?:\(\$select=(?P<select>[A-Za-z,]+)\))?")
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,7 @@ class CollectionSpec:
     max_top: int = 999
     # Directory collections (Entra) and the reports service use different error codes.
     directory: bool = True
+    expandable: Mapping[str, EntityType] = field(default_factory=dict)  # navigation property → its type
 
     @property
     def bad_request_code(self) -> str:
@@ -39,12 +46,20 @@ class CollectionSpec:
 
 
 @dataclass(frozen=True)
+class Expand:
+    name: str  # the navigation property, e.g. "owners"
+    entity: EntityType
+    select: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
 class QueryOptions:
     select: tuple[str, ...] | None = None
     filter: Filter | None = None
     top: int = 100
     offset: int = 0
     count: bool = False
+    expand: Expand | None = None
 
 
 def parse_collection_query(params: Mapping[str, str], headers: Mapping[str, str], spec: CollectionSpec) -> QueryOptions:
@@ -62,7 +77,10 @@ def parse_collection_query(params: Mapping[str, str], headers: Mapping[str, str]
     top = _top(params["$top"], spec) if "$top" in params else spec.default_top
     offset = decode_skiptoken(params["$skiptoken"], spec) if "$skiptoken" in params else 0
     count = _count(params.get("$count"), headers, spec)
-    return QueryOptions(select=select, filter=filter_, top=top, offset=offset, count=count)
+    expand = _expand(params["$expand"], spec) if "$expand" in params else None
+    if expand is not None:
+        top = min(top, EXPAND_MAX_TOP)
+    return QueryOptions(select=select, filter=filter_, top=top, offset=offset, count=count, expand=expand)
 
 
 def parse_entity_query(params: Mapping[str, str], entity: EntityType) -> tuple[str, ...] | None:
@@ -84,6 +102,16 @@ def _select(text: str, entity: EntityType, code: str) -> tuple[str, ...]:
         if name not in entity.properties:
             raise QueryError(code, f"Could not find a property named '{name}' on type 'microsoft.graph.{entity.name}'.")
     return names
+
+
+def _expand(text: str, spec: CollectionSpec) -> Expand:
+    """`owners` or `owners($select=id,displayName)`: one navigation property, as the bot asks for."""
+    match = _EXPAND.fullmatch(text.strip())
+    if match is None or match["name"] not in spec.expandable:
+        raise QueryError(spec.bad_request_code, f"The $expand value '{text}' is not supported here by the fake Graph.")
+    entity = spec.expandable[match["name"]]
+    select = _select(match["select"], entity, spec.bad_request_code) if match["select"] else None
+    return Expand(match["name"], entity, select)
 
 
 def _top(text: str, spec: CollectionSpec) -> int:
@@ -157,8 +185,15 @@ def page(
     end = options.offset + len(window)
     if end < len(items):
         body["@odata.nextLink"] = next_link(end)
-    body["value"] = [project(item, options.select, entity) for item in window]
+    body["value"] = [_expanded(item, project(item, options.select, entity), options.expand) for item in window]
     return body
+
+
+def _expanded(item: JsonObject, projected: JsonObject, expand: Expand | None) -> JsonObject:
+    if expand is not None:
+        related = item.get(expand.name, [])[:EXPAND_MAX_ITEMS]
+        projected[expand.name] = [project(obj, expand.select, expand.entity) for obj in related]
+    return projected
 
 
 def absolute_url(origin: str, version: str, path: str, params: Mapping[str, str]) -> str:

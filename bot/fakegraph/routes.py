@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import overload
 
 from bot.fakegraph.errors import GraphError
 from bot.fakegraph.odata import QueryError
@@ -57,6 +58,7 @@ class GraphResponse:
     status: int
     body: JsonObject | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    encoded: bytes | None = None  # `body` already as JSON bytes (a cached page), sent as is
 
 
 _APP_ID_KEY = r"\(appId='(?P<app_id>[^']*)'\)"
@@ -84,7 +86,7 @@ _AUDIT_FILTERS = {
     "targetResources/any/id eq": "string",
 }
 
-APPLICATIONS = CollectionSpec(APPLICATION, "Application", _DIRECTORY_FILTERS)
+APPLICATIONS = CollectionSpec(APPLICATION, "Application", _DIRECTORY_FILTERS, expandable={"owners": DIRECTORY_OBJECT})
 SERVICE_PRINCIPALS = CollectionSpec(SERVICE_PRINCIPAL, "ServicePrincipal", _DIRECTORY_FILTERS)
 OWNERS = CollectionSpec(DIRECTORY_OBJECT, "DirectoryObject")
 FICS = CollectionSpec(FEDERATED_IDENTITY_CREDENTIAL, "FederatedIdentityCredential")
@@ -150,8 +152,13 @@ class Router:
         return self._entity(request, "applications", _credentials_view(app, request, single=True), APPLICATION)
 
     def _applications(self, request: GraphRequest, _: re.Match[str]) -> GraphResponse:
-        apps = [_credentials_view(app, request, single=False) for app in self._snapshot.applications]
-        return self._collection(request, "applications", apps, APPLICATIONS)
+        owners = self._snapshot.owners if "$expand" in request.params else None
+
+        def view(app: JsonObject) -> JsonObject:
+            app = _credentials_view(app, request, single=False)
+            return app if owners is None else {**app, "owners": list(owners.get(app["id"], ()))}
+
+        return self._collection(request, "applications", _Viewed(self._snapshot.applications, view), APPLICATIONS)
 
     def _owners(self, request: GraphRequest, match: re.Match[str]) -> GraphResponse:
         app = self._find_application(match)
@@ -185,7 +192,7 @@ class Router:
         return self._entity(request, "servicePrincipals", view, SERVICE_PRINCIPAL)
 
     def _service_principals(self, request: GraphRequest, _: re.Match[str]) -> GraphResponse:
-        sps = [_credentials_view(sp, request, single=False) for sp in self._snapshot.service_principals]
+        sps = _Viewed(self._snapshot.service_principals, lambda sp: _credentials_view(sp, request, single=False))
         return self._collection(request, "servicePrincipals", sps, SERVICE_PRINCIPALS)
 
     def _organization(self, request: GraphRequest, _: re.Match[str]) -> GraphResponse:
@@ -226,7 +233,7 @@ class Router:
         return GraphResponse(200, {"@odata.context": context, **project(obj, select, entity)})
 
     def _collection(
-        self, request: GraphRequest, entity_set: str, items: list[JsonObject], spec: CollectionSpec
+        self, request: GraphRequest, entity_set: str, items: Sequence[JsonObject], spec: CollectionSpec
     ) -> GraphResponse:
         options = parse_collection_query(request.params, request.headers, spec)
         return self._listing(request, entity_set, items, spec, options)
@@ -309,6 +316,26 @@ def _credentials_view(obj: JsonObject, request: GraphRequest, *, single: bool) -
     if wants_key or not obj.get("keyCredentials"):
         return obj
     return {**obj, "keyCredentials": [{**cred, "key": None} for cred in obj["keyCredentials"]]}
+
+
+class _Viewed(Sequence[JsonObject]):
+    """`items` seen through `view` when read: a page of a 100,000-app tenant views 999 apps, not all."""
+
+    def __init__(self, items: Sequence[JsonObject], view: Callable[[JsonObject], JsonObject]) -> None:
+        self._items = items
+        self._view = view
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> JsonObject: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[JsonObject]: ...
+    def __getitem__(self, index: int | slice) -> JsonObject | Sequence[JsonObject]:
+        if isinstance(index, slice):
+            return [self._view(item) for item in self._items[index]]
+        return self._view(self._items[index])
 
 
 def _newest_first(records: Sequence[JsonObject], stamp: str) -> list[JsonObject]:

@@ -24,6 +24,7 @@ from aiohttp import web
 from bot.fakegraph.batch import GRAPH_JSON, BatchItem, parse_batch, run_batch
 from bot.fakegraph.errors import GraphError, error_body
 from bot.fakegraph.faults import Fault, make_fault
+from bot.fakegraph.pages import CachingRouter
 from bot.fakegraph.routes import VERSIONS, GraphRequest, GraphResponse, Router, single_params, unknown_segment
 from bot.fakegraph.snapshot import Snapshot
 
@@ -154,6 +155,14 @@ class FakeGraph:
         self.snapshot = snapshot
         self._router = Router(snapshot)
 
+    def cache_pages(self) -> None:
+        """Keep every answered GET, encoded, and send the same bytes when it is asked again.
+
+        For serving a huge tenant (`bot.fakegraph.synthetic`) faster than a reader can take it; the
+        snapshot must not change meanwhile (`use_snapshot` returns to answering every request anew).
+        """
+        self._router = CachingRouter(self.snapshot)
+
     def reset(self) -> None:
         """Forget recorded requests and faults."""
         self.requests.clear()
@@ -270,5 +279,5 @@ def _web_response(response: GraphResponse, ids: _Ids) -> web.Response:
     if response.body is None:
         return web.Response(status=response.status, headers=headers)
     headers["Content-Type"] = GRAPH_JSON
-    body = json.dumps(response.body, ensure_ascii=False).encode("utf-8")
+    body = response.encoded or json.dumps(response.body, ensure_ascii=False).encode("utf-8")
     return web.Response(status=response.status, body=body, headers=headers)

@@ -1,0 +1,230 @@
+"""Whole-tenant reads: a Graph collection page by page, as plain dicts, never msgraph models.
+
+A scan reads every application and service principal. Parsed into msgraph's models that costs 3-7 ms
+of CPU per app (six to twelve minutes for 100,000); read as raw pages with aiohttp and orjson, under
+a second of CPU (figures in docs/benchmarks.md, "Bulk reads"). So this reader asks for 999 objects a
+page with `$select`, follows `@odata.nextLink` to the end, and yields each page's records as Graph
+sent them. Only one page is held at a time, plus the next one on its way (fetched while the caller
+works through the current one), so memory stays flat whatever the tenant's size.
+
+It signs in with the same azure-identity credential and token scope as `build_graph_client`, and
+handles throttling itself: 429/503/504 are retried after Retry-After (seconds or an HTTP date), else
+after an exponential back-off, a bounded number of times; 401, 403 and persistent failures end the
+read with the domain's `DirectoryError`s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Sequence
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.exceptions import AzureError, ClientAuthenticationError
+from yarl import URL
+
+from bot.domain import DirectoryError, DirectoryUnavailable, GraphAuthFailed, PermissionDenied, Throttled
+from bot.graph.client import _scope_origin
+from bot.graph.directory import MAX_RETRY_WAIT, READ_PERMISSION, RETRYABLE, SNAPSHOT_CREDENTIAL
+from bot.graph.directory import _seconds as retry_after_seconds
+
+PAGE_SIZE = 999  # Graph's largest page for applications and service principals
+MAX_PAGE_BYTES = 64 * 1024 * 1024  # a page of 999 apps with many credentials is a few MB
+REQUEST_TIMEOUT = 60.0  # seconds per page, connecting included
+TOKEN_MARGIN = 300.0  # seconds: a token this close to its expiry is renewed before the next page
+_AADSTS = re.compile(r"AADSTS\d+")  # codes run to 7 digits (7000215)
+_QUERY_SAFE = "$,'()/:"  # kept as they are in $select/$filter/$expand; spaces and the rest are encoded
+
+Record = dict[str, Any]
+
+
+class BulkReader:
+    """Reads whole Graph collections. Use as `async with BulkReader(base_url, credential) as reader:`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        credential: AsyncTokenCredential,
+        *,
+        credential_source: str = SNAPSHOT_CREDENTIAL,
+        max_retries: int = 5,
+        retry_delay: float = 1.0,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        self._root = base_url.rstrip("/")
+        self._origin = URL(self._root).origin()
+        self._credential = credential
+        self._credential_source = credential_source  # named when Graph refuses the credential
+        self._scope = f"{_scope_origin(self._root)}/.default"
+        self._max_retries = max_retries
+        self._retry_delay = retry_delay  # back-off base when Graph gives no Retry-After
+        self._page_size = page_size
+        self._token: tuple[str, float] | None = None  # (token, expires_on)
+        self._session: aiohttp.ClientSession | None = None
+        self.round_trips = 0  # HTTP requests sent, retries included
+
+    async def __aenter__(self) -> Self:
+        # A page walk has one request in flight at a time: one kept-alive connection does.
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=2),
+            timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
+            raise_for_status=False,
+        )
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    async def records(
+        self,
+        collection: str,
+        select: Sequence[str],
+        *,
+        filter: str | None = None,
+        expand: str | None = None,
+        version: str = "v1.0",
+        permission: str = READ_PERMISSION,
+    ) -> AsyncIterator[Record]:
+        """Every object of `collection` ("applications", "servicePrincipals"), with only `select`'s fields."""
+        pages = self.pages(collection, select, filter=filter, expand=expand, version=version, permission=permission)
+        async for page in pages:
+            for record in page:
+                yield record
+
+    async def pages(
+        self,
+        collection: str,
+        select: Sequence[str],
+        *,
+        filter: str | None = None,
+        expand: str | None = None,
+        version: str = "v1.0",
+        permission: str = READ_PERMISSION,
+    ) -> AsyncIterator[list[Record]]:
+        """The collection one page at a time (each a list of plain dicts), until `@odata.nextLink` ends.
+
+        `permission` is what a 403 names (Application.Read.All covers applications and service
+        principals). `filter` and `expand` go to Graph as `$filter` and `$expand` unchanged.
+        """
+        if not select:
+            raise ValueError("select at least one property: a whole-tenant read without $select is slow")
+        options = {"$top": str(self._page_size), "$select": ",".join(select), "$filter": filter, "$expand": expand}
+        query = "&".join(f"{name}={quote(value, safe=_QUERY_SAFE)}" for name, value in options.items() if value)
+        what = f"reading {collection}"
+        first = URL(f"{self._root}/{version}/{collection}?{query}", encoded=True)
+        # The next page is requested as soon as this one is parsed, so Graph prepares it while the
+        # caller works: at most two pages are alive at any time.
+        pending: asyncio.Future[Record] | None = asyncio.ensure_future(self._page(first, permission, what))
+        try:
+            while pending is not None:
+                body = await pending
+                url = self._next_link(body)
+                pending = asyncio.ensure_future(self._page(url, permission, what)) if url is not None else None
+                values = body.get("value")
+                if not isinstance(values, list):
+                    raise DirectoryUnavailable(f"Microsoft Graph sent a page of {collection} without a value list")
+                yield values
+        finally:
+            # A caller that stops early leaves the next page in flight: cancel it, and collect its
+            # outcome either way, so a failure nobody will read is not reported as unretrieved.
+            if pending is not None:
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
+
+    def _next_link(self, body: Record) -> URL | None:
+        link = body.get("@odata.nextLink")
+        if link is None:
+            return None
+        url = URL(link, encoded=True) if isinstance(link, str) else None
+        # The bearer token goes with the request: never to a host other than the one we asked.
+        if url is None or not url.is_absolute() or url.origin() != self._origin:
+            raise DirectoryUnavailable("Microsoft Graph sent a next-page link that does not point back to Graph")
+        return url
+
+    async def _page(self, url: URL, permission: str, what: str) -> Record:
+        """One page, parsed; throttling and unavailability retried, everything else a `DirectoryError`."""
+        attempt = 0
+        while True:
+            attempt += 1
+            status, retry_after, body = await self._get(url)
+            if body is not None:
+                return body
+            error: DirectoryError
+            if status == 401:
+                error = GraphAuthFailed(self._credential_source, " (HTTP 401)")
+            elif status == 403:
+                error = PermissionDenied(permission, what)
+            elif status == 429:
+                error = Throttled(retry_after or 0.0)
+            elif status is None:
+                error = DirectoryUnavailable("Microsoft Graph could not be reached")
+            else:
+                error = DirectoryUnavailable(f"Microsoft Graph answered HTTP {status} while {what}")
+            retryable = status is None or status in RETRYABLE
+            wait = retry_after if retry_after is not None else self._retry_delay * 2 ** (attempt - 1)
+            if not retryable or attempt > self._max_retries or wait > MAX_RETRY_WAIT:
+                if isinstance(error, Throttled):
+                    error = Throttled(wait)
+                error.round_trips = attempt
+                raise error
+            await asyncio.sleep(wait)
+
+    async def _get(self, url: URL) -> tuple[int | None, float | None, Record | None]:
+        """(status, Retry-After in seconds or None, parsed body when 200); status None: no answer."""
+        if self._session is None:
+            raise RuntimeError("use BulkReader as `async with BulkReader(...) as reader:`")
+        headers = {"Authorization": f"Bearer {await self._bearer()}", "Accept": "application/json"}
+        self.round_trips += 1
+        try:
+            async with self._session.get(url, headers=headers, allow_redirects=False) as response:
+                retry_after = response.headers.get("Retry-After")
+                seconds = retry_after_seconds(retry_after) if retry_after is not None else None
+                if response.status != 200:
+                    return response.status, seconds, None
+                raw = await _bounded(response)
+        except (aiohttp.ClientError, TimeoutError):
+            return None, None, None
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise DirectoryUnavailable("Microsoft Graph sent a page that is not JSON") from None
+        if not isinstance(body, dict):
+            raise DirectoryUnavailable("Microsoft Graph sent a page that is not a JSON object")
+        return 200, None, body
+
+    async def _bearer(self) -> str:
+        if self._token is None or self._token[1] - time.time() < TOKEN_MARGIN:
+            try:
+                token = await self._credential.get_token(self._scope)
+            except ClientAuthenticationError as error:
+                # Entra's message may quote the request, so only its code is kept.
+                code = _AADSTS.search(str(error))
+                raise GraphAuthFailed(
+                    self._credential_source, f" (no token: {code.group()})" if code else " (no token)"
+                ) from None
+            except AzureError as error:
+                raise DirectoryUnavailable(f"no token for Microsoft Graph ({type(error).__name__})") from None
+            self._token = (token.token, float(token.expires_on))
+        return self._token[0]
+
+
+async def _bounded(response: aiohttp.ClientResponse) -> bytes:
+    if response.content_length is not None and response.content_length > MAX_PAGE_BYTES:
+        raise DirectoryUnavailable("Microsoft Graph sent a page larger than the reader accepts")
+    chunks, size = [], 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > MAX_PAGE_BYTES:
+            raise DirectoryUnavailable("Microsoft Graph sent a page larger than the reader accepts")
+        chunks.append(chunk)
+    return b"".join(chunks)
