@@ -59,7 +59,7 @@ from msgraph.generated.service_principals_with_app_id.service_principals_with_ap
 )
 from msgraph.graph_service_client import GraphServiceClient
 
-from bot.domain import Activity, AppLookup, DirectoryUnavailable, GraphMode, PermissionDenied, Throttled
+from bot.domain import Activity, ActivityQuery, AppLookup, DirectoryUnavailable, GraphMode, PermissionDenied, Throttled
 from bot.fakegraph import FakeGraph, LocalTokenCredential, load_snapshot, sample_snapshot_path
 from bot.fakegraph.samples import SampleError, sample_errors, sample_reference_time
 from bot.graph import GraphDirectory, GraphHttp, build_graph_client, mapping
@@ -114,7 +114,8 @@ class NaiveDirectory:
     def mode(self) -> GraphMode:
         return self._mode
 
-    async def lookup(self, app_id: str) -> AppLookup:
+    async def lookup(self, app_id: str, activity: ActivityQuery | None = None) -> AppLookup:
+        # The logs are asked for separately (`activity`), after the object id is known.
         c = self._client
         app, sp, deleted, org = await self._all(
             (c.applications_with_app_id(app_id), _config(ApplicationsWithAppIdRequestBuilder, APP_FIELDS)),
