@@ -8,7 +8,9 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from azure.identity.aio import DefaultAzureCredential
@@ -22,6 +24,7 @@ from bot.graph.directory import MAX_RETRY_AFTER
 from bot.settings import graph_credential_source
 from handlers.diagnose import diagnose
 from tests.conftest import SampleTenant
+from tests.tenant_edits import REPORTING_BOT, edited
 
 SAMPLES = {sample.cause: sample for sample in sample_errors()}
 # Where the demonstrated cause is true but a more urgent one leads the answer.
@@ -134,6 +137,23 @@ async def test_a_bare_app_id_asks_v1_and_makes_the_next_paste_one_round_trip(sam
         SAMPLES["expired_secret_in_use"].text, directory=sample_tenant.directory, now=sample_reference_time()
     )
     assert result.graph.round_trips == sample_tenant.graph.round_trips == 1
+
+
+async def test_a_recreated_service_principal_has_its_audits_asked_by_its_new_id(sample_tenant: SampleTenant) -> None:
+    # Deleting a service principal and consenting again gives the same appId a new SP object id.
+    reporting_bot, old_sp, new_sp = REPORTING_BOT, "cb9b515f-e4ec-4f0d-be03-0f59e5e5b240", str(uuid.uuid4())
+
+    def recreate(data: dict[str, Any]) -> None:
+        next(sp for sp in data["servicePrincipals"] if sp["appId"] == reporting_bot)["id"] = new_sp
+
+    paste = SAMPLES["app_disabled"].text
+    await diagnose(paste, directory=sample_tenant.directory, now=sample_reference_time())
+    sample_tenant.graph.use_snapshot(edited(recreate))
+    sample_tenant.graph.reset()
+    result = await diagnose(paste, directory=sample_tenant.directory, now=sample_reference_time())
+    assert result.graph.round_trips == sample_tenant.graph.round_trips == 2
+    asked = [r.query_string for r in sample_tenant.graph.requests if r.path.endswith("/directoryAudits")]
+    assert any(new_sp in query for query in asked[-2:]) and not any(old_sp in query for query in asked[-2:])
 
 
 async def test_throttled_sign_ins_leave_the_answer_standing(sample_tenant: SampleTenant) -> None:

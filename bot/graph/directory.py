@@ -265,8 +265,9 @@ class GraphDirectory:
 
     @staticmethod
     def _failed(requests: dict[str, str], error: DirectoryError) -> dict[str, _Inner]:
-        # Logs Graph would not give are missing evidence; a refusal says which permission to grant.
-        status = 403 if isinstance(error, PermissionDenied | GraphAuthFailed) else 503
+        # Logs Graph would not give are missing evidence; only a refused permission names one to grant
+        # (a refused credential is the bot's own sign-in, not a missing AuditLog permission).
+        status = 403 if isinstance(error, PermissionDenied) else 503
         return {key: _Inner(status=status, body=None, retry_after=0.0) for key in requests}
 
     def _application(self, answers: dict[str, _Inner]) -> Any:
