@@ -14,14 +14,17 @@ error) are sent by an aiohttp client, one new connection per request (as Slack's
 
 One untimed warm-up event first (Bolt's auth.test, lazy imports), then a baseline of single events
 sent one at a time (each waits for its card), then a burst of concurrent events sent at once with
-asyncio.gather. By default the bot, the fake Graph, the fake Slack and the client share one process
-and event loop; `--bot-process` serves the bot (and its fake Graph) from a child process instead.
+asyncio.gather (with `--rate R`, the same events sent at a steady R per second instead, each on the
+clock: event i leaves i / R seconds after the first). By default the bot, the fake Graph, the fake
+Slack and the client share one process and event loop; `--bot-process` serves the bot (and its fake
+Graph) from a child process instead. `--bare-app-id` sends only the seed error's app id (no code, so
+no log queries), for the paste vs bare app id comparison.
 
 A figure-printing script, not a test: it asserts nothing about time. It exits 1 only when an answer
 is missing or wrong (then the figures mean nothing), 2 when the whole run overran --timeout.
 
     .venv/bin/python benchmarks/slack_latency.py [--events 200] [--repeats 10] [--latency 0.1]
-        [--backlog 1024] [--bot-process] [--timeout 120]
+        [--rate 200] [--bare-app-id] [--backlog 1024] [--bot-process] [--timeout 120]
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ BOT_TOKEN = "xoxb-bench"
 BOT_USER = "U0SECRETBOT"
 SEED = next(s for s in sample_errors() if s.cause == "expired_secret_in_use")
 SEED_HEADLINE = "The client still sends an old, expired secret"  # the seed error's card says this
+SEED_APP_ID = "dc36fc90-2248-4d70-aca4-a1a9f5b19f71"  # its app; `--bare-app-id` sends only this
+SEED_APP_NAME = "payments-api"  # which every card about that app names
 SLACK_ACK_LIMIT = 3.0  # seconds
 FAKE_SLACK_BACKLOG = 4096  # the stand-in for Slack should never be the one refusing connections
 
@@ -259,12 +264,12 @@ class Sent:
 _serial = itertools.count(1)
 
 
-def prepare(label: str) -> Prepared:
+def prepare(label: str, text: str = SEED.text) -> Prepared:
     """One signed event_callback: a DM holding the seed error, with its own event_id and channel."""
     n = next(_serial)
     channel = f"D0{label}{n:05d}"
     ts = f"1700000100.{n:06d}"
-    event = {"type": "message", "user": "U0ALICE", "text": SEED.text, "channel": channel, "channel_type": "im"}
+    event = {"type": "message", "user": "U0ALICE", "text": text, "channel": channel, "channel_type": "im"}
     event |= {"ts": ts, "event_ts": ts}
     envelope = {"type": "event_callback", "team_id": "T0BENCH", "api_app_id": "A0BENCH", "event": event}
     body = json.dumps(envelope | {"event_id": f"Ev{label}{n:05d}", "event_time": 1700000100})
@@ -285,6 +290,17 @@ async def send(session: aiohttp.ClientSession, url: str, event: Prepared) -> Sen
         sent.error = type(error).__name__
     sent.acked = time.perf_counter()
     return sent
+
+
+async def steady(session: aiohttp.ClientSession, url: str, events: list[Prepared], rate: float) -> list[Sent]:
+    """`--rate`: send event i at i / rate seconds from now (on the clock, not after the previous one)."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    tasks = []
+    for i, event in enumerate(events):
+        await asyncio.sleep(max(start + i / rate - loop.time(), 0.0))
+        tasks.append(asyncio.ensure_future(send(session, url, event)))
+    return list(await asyncio.gather(*tasks))
 
 
 async def wait_for_cards(fake: FakeSlackApi, channels: list[str], seconds: float) -> None:
@@ -318,7 +334,7 @@ class Latencies:
     problems: list[str]
 
 
-def measure(fake: FakeSlackApi, sent: list[Sent]) -> Latencies:
+def measure(fake: FakeSlackApi, sent: list[Sent], expected: str = SEED_HEADLINE) -> Latencies:
     """Latencies in seconds per event, and what is missing or wrong in the answers."""
     ack = [s.acked - s.started for s in sent if s.status == 200]
     placeholder, card, problems = [], [], []
@@ -332,8 +348,8 @@ def measure(fake: FakeSlackApi, sent: list[Sent]) -> Latencies:
         card.append(update.at - s.started)
         if post is None or update.args.get("ts") != post.args.get("ts"):
             problems.append(f"{s.channel}: the chat.update does not replace the placeholder")
-        if SEED_HEADLINE not in json.dumps(update.args.get("blocks"), ensure_ascii=False):
-            problems.append(f"{s.channel}: the card is not the seed error's answer")
+        if expected not in json.dumps(update.args.get("blocks"), ensure_ascii=False):
+            problems.append(f"{s.channel}: the card does not say {expected!r}")
     return Latencies(ack, placeholder, card, problems)
 
 
@@ -383,13 +399,15 @@ async def run(args: argparse.Namespace, warnings: WarningCounter) -> int:
         f"redis_url=None (embedded fakeredis), slack_bot_token={BOT_TOKEN}, slack_api_url=<fake Slack>"
     )
     print(f"bot served from {where}, listen backlog {args.backlog}")
-    print(f"burst: {args.events} events at once; baseline: {args.repeats} single events one at a time")
+    load = f"{args.events} events at a steady {args.rate:g}/s" if args.rate else f"{args.events} events at once"
+    print(f"burst: {load}; baseline: {args.repeats} single events one at a time")
     print()
     bot = await Bot.start(settings, args.backlog, args.bot_process)
     try:
         connector = aiohttp.TCPConnector(limit=0, force_close=True)  # no client-side queue; new connections
         async with aiohttp.ClientSession(connector=connector) as session:
-            warm = prepare("W")
+            text, expected = (SEED_APP_ID, SEED_APP_NAME) if args.bare_app_id else (SEED.text, SEED_HEADLINE)
+            warm = prepare("W", text)
             first = await send(session, bot.url, warm)
             await wait_for_cards(fake, [warm.channel], args.card_wait)
             warm_card = fake.updated.get(warm.channel)
@@ -400,19 +418,22 @@ async def run(args: argparse.Namespace, warnings: WarningCounter) -> int:
             singles: list[Sent] = []
             single_cpu = await bot.cpu_seconds()
             for _ in range(args.repeats):
-                one = prepare("S")
+                one = prepare("S", text)
                 singles.append(await send(session, bot.url, one))
                 await wait_for_cards(fake, [one.channel], args.card_wait)
             single_cpu = await bot.cpu_seconds() - single_cpu
-            baseline = measure(fake, singles)
+            baseline = measure(fake, singles, expected)
 
-            burst = [prepare("B") for _ in range(args.events)]  # signed before the clock starts
+            burst = [prepare("B", text) for _ in range(args.events)]  # signed before the clock starts
             overflows_before = listen_overflows()
             graph_before = await bot.graph_counts()  # outside the timed CPU: it walks the live objects
             slack_before = fake.connections()
             cpu_before, own_cpu_before = await bot.cpu_seconds(), time.process_time()
             began = time.perf_counter()
-            sent = list(await asyncio.gather(*(send(session, bot.url, event) for event in burst)))
+            if args.rate:
+                sent = await steady(session, bot.url, burst, args.rate)
+            else:
+                sent = list(await asyncio.gather(*(send(session, bot.url, event) for event in burst)))
             all_acked = time.perf_counter()
             await wait_for_cards(fake, [event.channel for event in burst], args.card_wait)
             overflows_after = listen_overflows()
@@ -421,7 +442,7 @@ async def run(args: argparse.Namespace, warnings: WarningCounter) -> int:
             own_cpu = time.process_time() - own_cpu_before
             graph_after = await bot.graph_counts()
             slack_after = fake.connections()
-            concurrent = measure(fake, sent)
+            concurrent = measure(fake, sent, expected)
     finally:
         await bot.stop()
         await fake.stop()
@@ -434,7 +455,8 @@ async def run(args: argparse.Namespace, warnings: WarningCounter) -> int:
         print(f"median of {args.repeats}: ack {ack_median * 1000:.1f} ms, card {card_median * 1000:.1f} ms")
     print(f"CPU per event ({cpu_owner}): {single_cpu / args.repeats * 1000:.1f} ms")
     print()
-    print(table(f"{args.events} events sent at once (asyncio.gather)", concurrent, args.events))
+    how = f"at a steady {args.rate:g} per second" if args.rate else "at once (asyncio.gather)"
+    print(table(f"{args.events} events sent {how}", concurrent, args.events))
     print()
     failed = Counter(str(s.status) if s.error is None else s.error for s in sent if s.status != 200)
     late = sum(1 for value in concurrent.ack if value > SLACK_ACK_LIMIT)
@@ -454,10 +476,10 @@ async def run(args: argparse.Namespace, warnings: WarningCounter) -> int:
             f"listen-queue overflows during the burst (Linux, whole machine): "
             f"{overflows_after - overflows_before} (each waits for the 1 s SYN retransmit)"
         )
-    expected = args.events + args.repeats + 1
+    calls = args.events + args.repeats + 1
     print(
         f"fake Slack saw: auth.test {fake.count('auth.test')}, chat.postMessage {fake.count('chat.postMessage')}, "
-        f"chat.update {fake.count('chat.update')} (expected 1, {expected}, {expected}); "
+        f"chat.update {fake.count('chat.update')} (expected 1, {calls}, {calls}); "
         f"on {fake.connections()} connections, {slack_after - slack_before} of them opened during the burst"
     )
     print(
@@ -469,7 +491,7 @@ async def run(args: argparse.Namespace, warnings: WarningCounter) -> int:
     if problems:
         print(f"FAIL: {len(problems)} answers missing or wrong, e.g. {problems[:3]}")
         return 1
-    print(f"✓ every event got one placeholder, then one card with the seed error's answer ({SEED_HEADLINE!r})")
+    print(f"✓ every event got one placeholder, then one card saying {expected!r}")
     return 0
 
 
@@ -514,12 +536,18 @@ def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--events", type=positive, default=200, help="events sent at once (default 200)")
     parser.add_argument("--repeats", type=positive, default=10, help="single events for the baseline (default 10)")
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="send the --events at this steady rate per second instead of at once"
+    )
     parser.add_argument("--latency", type=float, default=0.1, help="seconds per fake Graph request (default 0.1)")
     parser.add_argument(
         "--backlog",
         type=int,
         default=LISTEN_BACKLOG,
         help=f"the bot's listen backlog (default {LISTEN_BACKLOG}, as secretbot serve; aiohttp's own default is 128)",
+    )
+    parser.add_argument(
+        "--bare-app-id", action="store_true", help="send only the seed error's app id (no code: no log queries)"
     )
     parser.add_argument("--bot-process", action="store_true", help="serve the bot from a child process")
     parser.add_argument("--card-wait", type=float, default=60.0, help="seconds to wait for missing cards (60)")

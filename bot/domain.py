@@ -254,8 +254,9 @@ class AppLookup:
     deleted_application: Application | None = None
     tenant: Tenant | None = None
     missing_permissions: tuple[str, ...] = ()
-    round_trips: int = 1
+    round_trips: int = 1  # of the lookup; `activity` counts the ones it needed beyond them
     coverage: Coverage = Coverage()
+    activity: Activity | None = None  # the logs, when the lookup was asked for them (`ActivityQuery`)
 
 
 @dataclass(frozen=True)
@@ -294,6 +295,15 @@ class AuditEntry:
 
 
 SIGN_IN_WINDOW = timedelta(minutes=15)  # sign-ins read either side of an error's timestamp
+
+
+@dataclass(frozen=True)
+class ActivityQuery:
+    """Which logs a paste asks about: its correlation id, the error's time (`around`), where the logs end."""
+
+    since: datetime
+    correlation_id: str | None = None
+    around: datetime | None = None
 
 
 @dataclass(frozen=True)

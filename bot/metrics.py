@@ -8,7 +8,7 @@ from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from bot.domain import Activity, AppLookup, Diagnosis, DirectoryError, GraphMode
+from bot.domain import Activity, ActivityQuery, AppLookup, Diagnosis, DirectoryError, GraphMode
 from bot.ports import Directory
 
 
@@ -49,10 +49,10 @@ class MeteredDirectory:
     def mode(self) -> GraphMode:
         return self._inner.mode
 
-    async def lookup(self, app_id: str) -> AppLookup:
+    async def lookup(self, app_id: str, activity: ActivityQuery | None = None) -> AppLookup:
         started = time.perf_counter()
         try:
-            result = await self._inner.lookup(app_id)
+            result = await self._inner.lookup(app_id, activity)
         except DirectoryError:
             self._observe("lookup", "error", started)
             raise

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from bot.domain import Activity, AppLookup, GraphMode, Question
+from bot.domain import Activity, ActivityQuery, AppLookup, GraphMode, Question
 
 
 class Directory(Protocol):
@@ -18,8 +18,11 @@ class Directory(Protocol):
     @property
     def mode(self) -> GraphMode: ...
 
-    async def lookup(self, app_id: str) -> AppLookup:
+    async def lookup(self, app_id: str, activity: ActivityQuery | None = None) -> AppLookup:
         """Application, service principal, deleted application, owners and tenant for one appId.
+
+        With `activity`, the directory may answer the logs too, in the same round trip
+        (`AppLookup.activity`); when it leaves them None the caller asks `activity()`.
 
         Raises `PermissionDenied`, `Throttled` or `DirectoryUnavailable` (bot.domain) when Graph
         cannot answer at all; a refused part of the lookup is reported in `missing_permissions`.

@@ -1,7 +1,7 @@
 """Composition helpers shared by the roots (CLI, server, demo): pick and build the Directory.
 
-Snapshot mode serves a tenant export through the local fake Graph and still goes through the real
-msgraph-sdk, so it exercises exactly the code that talks to Microsoft in production.
+Snapshot mode serves a tenant export through the local fake Graph over real HTTP, so it exercises
+exactly the code that talks to Microsoft in production.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bot.domain import GraphMode
 from bot.fakegraph import FakeGraph, LocalTokenCredential, load_snapshot, sample_snapshot_path
-from bot.graph import GraphDirectory, build_graph_client
+from bot.graph import GraphDirectory, GraphHttp
 from bot.ports import Directory
 from bot.settings import Settings
 
@@ -36,17 +36,17 @@ async def open_directory(settings: Settings, snapshot: str | None = None) -> Asy
     snapshot = snapshot or settings.snapshot
     if snapshot:
         tenant = load_snapshot(snapshot_path(snapshot))
-        async with FakeGraph(tenant, latency=settings.snapshot_latency) as graph:
-            client = build_graph_client(graph.base_url, LocalTokenCredential())
-            yield GraphDirectory(client, GraphMode.SNAPSHOT, coverage=tenant.coverage)
+        async with (
+            FakeGraph(tenant, latency=settings.snapshot_latency) as graph,
+            GraphHttp(graph.base_url, LocalTokenCredential()) as http,
+        ):
+            yield GraphDirectory(http, GraphMode.SNAPSHOT, coverage=tenant.coverage)
         return
     if settings.graph_credentials:
-        # kiota-authentication-azure >= 1.16 leaves the credential open (older ones closed it after
-        # every token), so one async credential and its token cache serve the whole process.
+        # One async credential (and its token cache) serves the whole process.
         from azure.identity.aio import DefaultAzureCredential
 
-        async with DefaultAzureCredential() as credential:
-            client = build_graph_client(settings.graph_base_url, credential)
-            yield GraphDirectory(client, GraphMode.LIVE, credential_source=settings.graph_credential_source)
+        async with DefaultAzureCredential() as credential, GraphHttp(settings.graph_base_url, credential) as http:
+            yield GraphDirectory(http, GraphMode.LIVE, credential_source=settings.graph_credential_source)
         return
     yield None

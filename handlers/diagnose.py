@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from bot.domain import (
     Activity,
+    ActivityQuery,
     Application,
     AppLookup,
     Cause,
@@ -84,15 +85,21 @@ async def _with_directory(
     now: datetime,
 ) -> Diagnosis:
     assert parsed.app_id is not None
+    # The logs a paste needs ride in the lookup's round trip where the directory can manage it.
+    query = None
+    if _asks_logs(parsed):
+        query = ActivityQuery(ref - ACTIVITY_WINDOW, parsed.correlation_id, parsed.timestamp)
     try:
-        facts = await directory.lookup(parsed.app_id)
+        facts = await directory.lookup(parsed.app_id, query)
     except DirectoryError as error:
         findings.extend(_missing(_permissions(error), "the app lookup"))
         graph = GraphReport(directory.mode, error.round_trips, _permissions(error))
         return _answer(parsed, known, findings, graph, ref, notes=(str(error),))
     findings.extend(rules.from_directory(parsed, facts, ref, now))
     findings.extend(_missing(facts.missing_permissions, "part of the app lookup"))
-    activity = await _activity(parsed, facts, directory, ref) if _wants_activity(parsed, facts) else None
+    activity = None
+    if _wants_activity(parsed, facts):
+        activity = facts.activity or await _activity(parsed, facts, directory, ref)
     round_trips = facts.round_trips + (activity.round_trips if activity else 0)
     missing = facts.missing_permissions + (activity.missing_permissions if activity else ())
     if activity is not None:
@@ -101,10 +108,14 @@ async def _with_directory(
     return _answer(parsed, known, findings, graph, ref, facts=facts, activity=activity)
 
 
+def _asks_logs(parsed: ParsedInput) -> bool:
+    return bool(parsed.codes or parsed.correlation_id)
+
+
 def _wants_activity(parsed: ParsedInput, facts: AppLookup) -> bool:
     # A deleted app too: its audit log says who deleted it and when.
     app = facts.application or facts.deleted_application
-    return app is not None and bool(parsed.codes or parsed.correlation_id)
+    return app is not None and _asks_logs(parsed)
 
 
 async def _activity(parsed: ParsedInput, facts: AppLookup, directory: Directory, ref: datetime) -> Activity:

@@ -1,4 +1,4 @@
-"""Shared fixtures: the sample tenant served by the fake Graph, reached through the real msgraph-sdk."""
+"""Shared fixtures: the sample tenant served by the fake Graph, reached over real HTTP."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from bot.domain import GraphMode
 from bot.fakegraph import FakeGraph, LocalTokenCredential, load_snapshot, sample_snapshot_path
-from bot.graph import GraphDirectory, build_graph_client
+from bot.graph import GraphDirectory, GraphHttp
 
 
 @dataclass
@@ -20,7 +20,9 @@ class SampleTenant:
 
 @pytest.fixture
 async def sample_tenant() -> AsyncIterator[SampleTenant]:
-    async with FakeGraph(load_snapshot(sample_snapshot_path())) as graph:
-        client = build_graph_client(graph.base_url, LocalTokenCredential())
+    async with (
+        FakeGraph(load_snapshot(sample_snapshot_path())) as graph,
+        GraphHttp(graph.base_url, LocalTokenCredential()) as http,
+    ):
         # Short back-off so fault tests stay quick; Retry-After from the server still wins.
-        yield SampleTenant(graph, GraphDirectory(client, GraphMode.SNAPSHOT, max_retries=2, retry_delay=0.1))
+        yield SampleTenant(graph, GraphDirectory(http, GraphMode.SNAPSHOT, max_retries=2, retry_delay=0.1))

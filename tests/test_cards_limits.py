@@ -20,7 +20,7 @@ import pytest
 from bot.domain import Cause, Diagnosis, Finding, GraphMode, Severity
 from bot.fakegraph import FakeGraph, LocalTokenCredential, parse_snapshot
 from bot.fakegraph.samples import sample_reference_time
-from bot.graph import GraphDirectory, build_graph_client
+from bot.graph import GraphDirectory, GraphHttp
 from cards.adaptive import render_adaptive
 from cards.blockkit import render_blockkit
 from handlers.diagnose import diagnose
@@ -96,9 +96,11 @@ class Case:
 
 
 async def _diagnose_all() -> dict[str, Diagnosis]:
-    async with FakeGraph(parse_snapshot(tenant_snapshot())) as graph:
-        client = build_graph_client(graph.base_url, LocalTokenCredential())
-        directory = GraphDirectory(client, GraphMode.SNAPSHOT, max_retries=2, retry_delay=0.1)
+    async with (
+        FakeGraph(parse_snapshot(tenant_snapshot())) as graph,
+        GraphHttp(graph.base_url, LocalTokenCredential()) as http,
+    ):
+        directory = GraphDirectory(http, GraphMode.SNAPSHOT, max_retries=2, retry_delay=0.1)
         return {name: await diagnose(text, directory=directory, now=NOW) for name, text in PASTES.items()}
 
 

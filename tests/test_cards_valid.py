@@ -24,7 +24,7 @@ from bot import cli
 from bot.domain import Cause, Diagnosis, GraphMode
 from bot.fakegraph import FakeGraph, LocalTokenCredential, load_snapshot, sample_snapshot_path
 from bot.fakegraph.samples import sample_errors, sample_reference_time
-from bot.graph import GraphDirectory, build_graph_client
+from bot.graph import GraphDirectory, GraphHttp
 from bot.settings import Settings
 from bot.wiring import open_directory
 from cards.adaptive import render_adaptive
@@ -71,9 +71,11 @@ class Case:
 async def _diagnose_all() -> dict[str, Diagnosis]:
     results: dict[str, Diagnosis] = {}
     # The same fake tenant as the `sample_tenant` fixture, opened once for the module.
-    async with FakeGraph(load_snapshot(sample_snapshot_path())) as graph:
-        client = build_graph_client(graph.base_url, LocalTokenCredential())
-        directory = GraphDirectory(client, GraphMode.SNAPSHOT, max_retries=2, retry_delay=0.1)
+    async with (
+        FakeGraph(load_snapshot(sample_snapshot_path())) as graph,
+        GraphHttp(graph.base_url, LocalTokenCredential()) as http,
+    ):
+        directory = GraphDirectory(http, GraphMode.SNAPSHOT, max_retries=2, retry_delay=0.1)
         for cause, sample in SAMPLES.items():
             graph.reset()
             results[f"graph-{cause}"] = await diagnose(sample.text, directory=directory, now=NOW)

@@ -1,4 +1,4 @@
-"""One scenario per cause against the sample tenant, through the fake Graph and the real msgraph-sdk."""
+"""One scenario per cause against the sample tenant, through the fake Graph over real HTTP."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from azure.identity.aio import DefaultAzureCredential
@@ -16,12 +18,13 @@ from azure.identity.aio import DefaultAzureCredential
 from bot.domain import Cause, Diagnosis, GraphMode, Severity
 from bot.fakegraph import FakeGraph, LocalTokenCredential, parse_snapshot
 from bot.fakegraph.samples import sample_errors, sample_reference_time
-from bot.graph import GraphDirectory, build_graph_client
-from bot.graph.client import GRAPH_LIMITS
+from bot.graph import GraphDirectory, GraphHttp
+from bot.graph.client import MAX_IN_FLIGHT
 from bot.graph.directory import MAX_RETRY_AFTER
 from bot.settings import graph_credential_source
 from handlers.diagnose import diagnose
 from tests.conftest import SampleTenant
+from tests.tenant_edits import REPORTING_BOT, edited
 
 SAMPLES = {sample.cause: sample for sample in sample_errors()}
 # Where the demonstrated cause is true but a more urgent one leads the answer.
@@ -74,18 +77,94 @@ async def test_a_stream_of_lookups_reuses_graph_connections(sample_tenant: Sampl
     assert sample_tenant.graph.round_trips == 2 * lookups
     # With httpx's defaults (100 connections, 20 kept alive) every request that finished while more
     # than 20 were open closed its connection, and nearly each lookup opened a new one (150 for 150).
-    assert sample_tenant.graph.connections <= GRAPH_LIMITS.max_connections
+    assert sample_tenant.graph.connections <= MAX_IN_FLIGHT
 
 
-async def test_sign_in_evidence_is_the_second_and_last_round_trip(sample_tenant: SampleTenant) -> None:
+def round_trips_of(graph: FakeGraph) -> list[list[str]]:
+    """What the fake Graph saw, per HTTP round trip: the paths of the requests inside each `$batch`."""
+    trips: list[list[str]] = []
+    for request in graph.requests:
+        if not request.inner:
+            trips.append([])
+        elif trips:
+            trips[-1].append(request.path)
+    return trips
+
+
+@pytest.mark.parametrize(
+    ("cause", "app_id", "seen"),
+    [
+        ("expired_secret_in_use", PAYMENTS_APP, "203.0.113.24"),  # from the sign-in log
+        ("secret_mismatch", "e4d3921a-724a-47f6-a518-182b5e200159", "removed secret 'hr-sync-2025'"),  # audit log
+    ],
+)
+async def test_a_paste_with_a_code_a_timestamp_and_a_correlation_id_takes_one_round_trip(
+    sample_tenant: SampleTenant, cause: str, app_id: str, seen: str
+) -> None:
+    sample = SAMPLES[cause]
+    assert all(part in sample.text for part in ("AADSTS", "Correlation ID:", "Timestamp:"))
+    first = await diagnose(sample.text, directory=sample_tenant.directory, now=sample_reference_time())
+    sample_tenant.graph.reset()
+    again = await diagnose(sample.text, directory=sample_tenant.directory, now=sample_reference_time())
+    assert sample_tenant.graph.round_trips == again.graph.round_trips == 1
+    [batch] = round_trips_of(sample_tenant.graph)
+    assert [r.path for r in sample_tenant.graph.requests if not r.inner] == ["/beta/$batch"]
+    # The core lookup, both sign-in questions and the app's and its service principal's audits.
+    assert f"/beta/applications(appId='{app_id}')" in batch
+    assert batch.count("/beta/auditLogs/signIns") == 2 and batch.count("/beta/auditLogs/directoryAudits") == 2
+    assert again.findings == first.findings  # the same answer as the first paste's
+    assert seen in evidence(again)
+
+
+async def test_the_first_paste_about_an_app_asks_its_audits_in_a_second_round_trip(
+    sample_tenant: SampleTenant,
+) -> None:
+    # The audit log is searched by object id, which only the lookup gives; the ids are kept after it.
     result = await diagnose(
         SAMPLES["expired_secret_in_use"].text, directory=sample_tenant.directory, now=sample_reference_time()
     )
-    outer = [r.path for r in sample_tenant.graph.requests if not r.inner]
-    assert outer == ["/v1.0/$batch", "/beta/$batch"]
-    assert result.graph.round_trips == 2
-    evidence = " ".join(result.findings[0].evidence)
-    assert "203.0.113.24" in evidence and "ci-2025" in evidence
+    lookup, audits = round_trips_of(sample_tenant.graph)
+    assert lookup.count("/beta/auditLogs/signIns") == 2 and "/beta/auditLogs/directoryAudits" not in lookup
+    assert audits == ["/beta/auditLogs/directoryAudits"] * 2
+    assert result.graph.round_trips == sample_tenant.graph.round_trips == 2
+
+
+async def test_a_bare_app_id_asks_v1_and_makes_the_next_paste_one_round_trip(sample_tenant: SampleTenant) -> None:
+    await diagnose(PAYMENTS_APP, directory=sample_tenant.directory, now=sample_reference_time())
+    assert [r.path for r in sample_tenant.graph.requests if not r.inner] == ["/v1.0/$batch"]
+    sample_tenant.graph.reset()
+    result = await diagnose(
+        SAMPLES["expired_secret_in_use"].text, directory=sample_tenant.directory, now=sample_reference_time()
+    )
+    assert result.graph.round_trips == sample_tenant.graph.round_trips == 1
+
+
+async def test_a_recreated_service_principal_has_its_audits_asked_by_its_new_id(sample_tenant: SampleTenant) -> None:
+    # Deleting a service principal and consenting again gives the same appId a new SP object id.
+    reporting_bot, old_sp, new_sp = REPORTING_BOT, "cb9b515f-e4ec-4f0d-be03-0f59e5e5b240", str(uuid.uuid4())
+
+    def recreate(data: dict[str, Any]) -> None:
+        next(sp for sp in data["servicePrincipals"] if sp["appId"] == reporting_bot)["id"] = new_sp
+
+    paste = SAMPLES["app_disabled"].text
+    await diagnose(paste, directory=sample_tenant.directory, now=sample_reference_time())
+    sample_tenant.graph.use_snapshot(edited(recreate))
+    sample_tenant.graph.reset()
+    result = await diagnose(paste, directory=sample_tenant.directory, now=sample_reference_time())
+    assert result.graph.round_trips == sample_tenant.graph.round_trips == 2
+    asked = [r.query_string for r in sample_tenant.graph.requests if r.path.endswith("/directoryAudits")]
+    assert any(new_sp in query for query in asked[-2:]) and not any(old_sp in query for query in asked[-2:])
+
+
+async def test_throttled_sign_ins_leave_the_answer_standing(sample_tenant: SampleTenant) -> None:
+    # The reports service throttles hardest; a lookup must not fail because its logs could not be read.
+    sample_tenant.graph.add_fault(r"/auditLogs/signIns", 429, retry_after=120)
+    result = await diagnose(
+        SAMPLES["expired_secret_in_use"].text, directory=sample_tenant.directory, now=sample_reference_time()
+    )
+    assert result.primary is not None and result.primary.cause is Cause.EXPIRED_SECRET_IN_USE
+    assert result.app is not None and result.notes == ()
+    assert result.graph.round_trips == sample_tenant.graph.round_trips
 
 
 @pytest.mark.parametrize(
@@ -176,7 +255,7 @@ async def test_throttled_inner_request_is_retried_once(sample_tenant: SampleTena
         SAMPLES["app_disabled"].text, directory=sample_tenant.directory, now=sample_reference_time()
     )
     assert result.primary is not None and result.primary.cause is Cause.APP_DISABLED
-    assert result.graph.round_trips == sample_tenant.graph.round_trips == 3  # batch, retry of one part, activity
+    assert result.graph.round_trips == sample_tenant.graph.round_trips == 3  # batch, retry of one part, audits
 
 
 async def test_long_throttling_gives_a_paste_only_answer_with_a_note(sample_tenant: SampleTenant) -> None:
@@ -220,12 +299,10 @@ async def test_unknown_correlation_id_falls_back_to_failures_around_the_error(sa
     assert "no sign-in with correlation id 00000000-1111-4222-8333-444444444444 in the last 30 days" in lines
     assert "2026-11-20 08:05 UTC to 2026-11-20 08:35 UTC): 2 failed sign-ins with AADSTS7000222" in lines
     assert "the last at 2026-11-20 08:33 UTC" in lines and "secret 'ci-2025'" in lines
-    # Both sign-in questions and the audit question rode in the one beta batch.
-    assert [r.path for r in sample_tenant.graph.requests if not r.inner] == ["/v1.0/$batch", "/beta/$batch"]
-    beta = [r for r in sample_tenant.graph.requests if r.inner and r.path.startswith("/beta/")]
-    assert sorted(r.path for r in beta).count("/beta/auditLogs/signIns") == 2
-    assert all(r.status == 200 for r in beta)
-    assert result.graph.round_trips == 2
+    # Both sign-in questions rode in the lookup's batch.
+    assert round_trips_of(sample_tenant.graph)[0].count("/beta/auditLogs/signIns") == 2
+    assert all(r.status == 200 for r in sample_tenant.graph.requests if r.inner)
+    assert result.graph.round_trips == sample_tenant.graph.round_trips
 
 
 async def test_known_correlation_id_is_the_evidence(sample_tenant: SampleTenant) -> None:
@@ -320,8 +397,8 @@ async def test_audit_key_descriptions_are_read_however_they_are_named() -> None:
     snapshot = parse_snapshot({"tenant": {"id": "5a6b7c8d-9e0f-4a1b-8c2d-4e5f6a7b8c9d"}, "applications": [app],
                                "servicePrincipals": [], "deletedApplications": [], "signIns": [],
                                "directoryAudits": [audit]})  # fmt: skip
-    async with FakeGraph(snapshot) as graph:
-        directory = GraphDirectory(build_graph_client(graph.base_url, LocalTokenCredential()), GraphMode.SNAPSHOT)
+    async with FakeGraph(snapshot) as graph, GraphHttp(graph.base_url, LocalTokenCredential()) as http:
+        directory = GraphDirectory(http, GraphMode.SNAPSHOT)
         paste = (
             f"AADSTS7000215: Invalid client secret provided for app '{app['appId']}'. Timestamp: 2026-11-20 08:00:00Z"
         )
@@ -391,12 +468,12 @@ def assert_names_the_bots_credential(result: Diagnosis) -> None:
     assert [e.code for e in result.errors] == [7000215]  # the paste is still explained
 
 
-@pytest.mark.parametrize("where", [r"^/v1\.0/\$batch$", r"/applications"])
+@pytest.mark.parametrize("where", [r"/\$batch$", r"/applications"])
 async def test_graph_401_says_the_bots_own_credential_was_refused(sample_tenant: SampleTenant, where: str) -> None:
     sample_tenant.graph.add_fault(where, 401)  # the whole batch, or the app's part of it
-    client = build_graph_client(sample_tenant.graph.base_url, LocalTokenCredential())
-    directory = GraphDirectory(client, GraphMode.LIVE, credential_source=credential_source())
-    result = await diagnose(SAMPLES["secret_mismatch"].text, directory=directory, now=sample_reference_time())
+    async with GraphHttp(sample_tenant.graph.base_url, LocalTokenCredential()) as http:
+        directory = GraphDirectory(http, GraphMode.LIVE, credential_source=credential_source())
+        result = await diagnose(SAMPLES["secret_mismatch"].text, directory=directory, now=sample_reference_time())
     assert_names_the_bots_credential(result)
     assert "HTTP 401" in result.notes[0]
 
@@ -410,9 +487,11 @@ async def test_no_token_for_graph_says_the_bots_own_credential_was_refused(
         monkeypatch.setenv(f"AZURE_CLIENT_{name}", value)
     monkeypatch.setenv("AZURE_TENANT_ID", BOT_TENANT)
     monkeypatch.setenv("AZURE_AUTHORITY_HOST", "https://127.0.0.1:9")
-    async with DefaultAzureCredential(retry_total=0) as credential:
-        client = build_graph_client(sample_tenant.graph.base_url, credential)
-        directory = GraphDirectory(client, GraphMode.LIVE, credential_source=credential_source())
+    async with (
+        DefaultAzureCredential(retry_total=0) as credential,
+        GraphHttp(sample_tenant.graph.base_url, credential) as http,
+    ):
+        directory = GraphDirectory(http, GraphMode.LIVE, credential_source=credential_source())
         result = await diagnose(SAMPLES["secret_mismatch"].text, directory=directory, now=sample_reference_time())
     assert_names_the_bots_credential(result)
     assert sample_tenant.graph.requests == []  # Graph was never asked without a token

@@ -1,8 +1,15 @@
-"""`Directory` over Microsoft Graph: every core fact about an app in one `$batch` round trip.
+"""`Directory` over Microsoft Graph: every fact a paste needs about an app in one `$batch` round trip.
 
-The batch is built by hand and sent through the msgraph-sdk request adapter (so authentication,
-retries on 429 with Retry-After, and telemetry are the SDK's); its inner responses are read here,
-because the SDK's batch helper cannot be imported or loses JSON bodies (reference/graph.md §4.4).
+The batch is built by hand and posted through `GraphHttp` (aiohttp, an azure-identity token); its
+inner responses are read here. Retries on 429/503/504 with Retry-After are ours, for the whole batch
+or the parts Graph throttled inside it. Why not msgraph-sdk's transport: docs/decisions.md.
+
+A paste that asks for logs (a code, a timestamp, a correlation id) sends the core lookup and the
+log queries together to `/beta` (service-principal sign-ins exist only there, and one batch is one
+version). The audit queries need the app's and its service principal's object ids, which the
+lookup itself returns: they are remembered per appId (`ObjectIds`), so from the second paste about
+an app on, its audits ride in the same batch; a first paste (or a recreated service principal)
+costs one more round trip for them.
 """
 
 from __future__ import annotations
@@ -11,22 +18,18 @@ import asyncio
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import httpx
+import aiohttp
 from azure.core.exceptions import AzureError, ClientAuthenticationError
-from kiota_abstractions.api_error import APIError
-from kiota_abstractions.method import Method
-from kiota_abstractions.request_information import RequestInformation
-from kiota_http.middleware.options import RetryHandlerOption
-from msgraph.graph_service_client import GraphServiceClient
 
 from bot.domain import (
     SIGN_IN_WINDOW,
     Activity,
+    ActivityQuery,
     AppLookup,
     Coverage,
     DirectoryError,
@@ -38,6 +41,7 @@ from bot.domain import (
 )
 from bot.graph import mapping
 from bot.graph.client import MAX_IN_FLIGHT
+from bot.graph.transport import GraphHttp
 
 READ_PERMISSION = "Application.Read.All"
 AUDIT_PERMISSION = "AuditLog.Read.All"
@@ -48,7 +52,7 @@ MAX_RETRY_AFTER = 3600.0
 UNREADABLE_RETRY_AFTER = 1.0  # seconds, when Retry-After is neither a number nor an HTTP date
 SNAPSHOT_CREDENTIAL = "the snapshot's local token"
 _AADSTS = re.compile(r"AADSTS\d{5,6}")
-# How long a batch may wait for one of the MAX_IN_FLIGHT slots (httpx's own pool wait would be 30 s).
+# How long a batch may wait for one of the MAX_IN_FLIGHT slots.
 QUEUE_TIMEOUT = 30.0
 RETRYABLE = frozenset({429, 503, 504})
 LIVE_COVERAGE = Coverage()  # live Graph holds the tenant, every object and (with permission) the logs
@@ -60,6 +64,8 @@ _APP_FIELDS = ",".join(
 )
 _SP_FIELDS = "id,appId,displayName,accountEnabled,appOwnerOrganizationId"
 _OWNER_FIELDS = "id,displayName,userPrincipalName,mail"
+_LOG_PARTS = frozenset({"signins", "correlated", "audits", "sp_audits"})  # evidence: the answer stands without it
+REMEMBERED_APPS = 10_000  # appId -> object ids kept per process (two short strings each)
 
 
 @dataclass(frozen=True)
@@ -69,12 +75,33 @@ class _Inner:
     retry_after: float
 
 
+class ObjectIds:
+    """appId -> (application object id, service principal object id), oldest forgotten first.
+
+    An application's object id never changes (a deleted and recreated app gets a new appId too); a
+    service principal can be deleted and recreated under the same appId, which the next lookup sees.
+    """
+
+    def __init__(self, capacity: int = REMEMBERED_APPS) -> None:
+        self._ids: dict[str, tuple[str | None, str | None]] = {}
+        self._capacity = capacity
+
+    def get(self, app_id: str) -> tuple[str | None, str | None]:
+        return self._ids.get(app_id, (None, None))
+
+    def put(self, app_id: str, ids: tuple[str | None, str | None]) -> None:
+        self._ids.pop(app_id, None)
+        if len(self._ids) >= self._capacity:
+            del self._ids[next(iter(self._ids))]
+        self._ids[app_id] = ids
+
+
 class GraphDirectory:
     """The bot's view of one tenant through Graph (live, or the fake Graph in snapshot mode)."""
 
     def __init__(
         self,
-        client: GraphServiceClient,
+        http: GraphHttp,
         mode: GraphMode = GraphMode.LIVE,
         *,
         max_retries: int = 3,
@@ -82,22 +109,24 @@ class GraphDirectory:
         max_in_flight: int = MAX_IN_FLIGHT,
         coverage: Coverage = LIVE_COVERAGE,
         credential_source: str = SNAPSHOT_CREDENTIAL,
+        object_ids: ObjectIds | None = None,
     ) -> None:
-        self._client = client
+        self._http = http
         self._credential_source = credential_source  # named in the answer when Graph refuses it
         self._mode = mode
         self._coverage = coverage  # what the source holds: a file may lack the tenant, SPs or logs
         self._max_retries = max_retries
         self._retry_delay = retry_delay  # back-off base when Graph gives no Retry-After
-        # Batches beyond the client's pool wait here, not in httpcore's queue, which costs CPU per
-        # waiting request on every request (see bot.graph.client.MAX_IN_FLIGHT).
+        # Batches beyond the session's connections wait here, where a deadline can be put on the wait.
         self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._object_ids = object_ids if object_ids is not None else ObjectIds()
 
     @property
     def mode(self) -> GraphMode:
         return self._mode
 
-    async def lookup(self, app_id: str) -> AppLookup:
+    async def lookup(self, app_id: str, activity: ActivityQuery | None = None) -> AppLookup:
+        """The core facts; with `activity`, also the logs it asks for (`AppLookup.activity`)."""
         coverage = self._coverage
         requests = {
             "app": f"/applications(appId='{app_id}')?$select={_APP_FIELDS}",
@@ -111,24 +140,36 @@ class GraphDirectory:
         # What the source does not hold is not asked for: its absence would read as a fact.
         held = {"sp": coverage.service_principals, "deleted": coverage.deleted_applications, "org": coverage.tenant}
         requests = {key: url for key, url in requests.items() if held.get(key, True)}
-        answers, round_trips = await self._batch("v1.0", requests)
+        guessed = self._object_ids.get(app_id)
+        if activity is not None:
+            requests |= self._log_requests(app_id, activity, *guessed)
+        # Service-principal sign-ins exist only in the beta API, and one batch is one version.
+        version = "v1.0" if activity is None else "beta"
+        answers, round_trips = await self._batch(version, requests)
         for key in ("app", "sp"):
             if key in answers and answers[key].status == 401:
                 raise GraphAuthFailed(self._credential_source, " (HTTP 401)")
             if key in answers and answers[key].status == 403:
                 raise PermissionDenied(READ_PERMISSION, "reading app registrations")
-        missing = tuple(READ_PERMISSION for a in answers.values() if a.status == 403)[:1]
+        missing = tuple(READ_PERMISSION for key, a in answers.items() if a.status == 403 and key not in _LOG_PARTS)
         sp = answers.get("sp")
-        return AppLookup(
+        facts = AppLookup(
             app_id=app_id,
             application=self._application(answers),
             service_principal=mapping.service_principal(sp.body) if sp is not None and _ok(sp) else None,
             deleted_application=_first(answers.get("deleted"), mapping.application),
             tenant=_first(answers.get("org"), mapping.tenant),
-            missing_permissions=missing,
+            missing_permissions=missing[:1],
             round_trips=round_trips,
             coverage=coverage,
         )
+        app = facts.application or facts.deleted_application
+        known = (app.object_id if app else None, facts.service_principal.object_id if facts.service_principal else None)
+        if app is not None:
+            self._object_ids.put(app_id, known)
+        if activity is None:
+            return facts
+        return replace(facts, activity=await self._logs_of(facts, activity, answers, guessed, known))
 
     async def activity(
         self,
@@ -140,28 +181,59 @@ class GraphDirectory:
         around: datetime | None = None,
         sp_object_id: str | None = None,
     ) -> Activity:
-        """Sign-ins and audit entries in one `$batch`; only the logs the source holds are asked for.
+        """Sign-ins and audit entries in one `$batch`; only the logs the source holds are asked for."""
+        query = ActivityQuery(correlation_id=correlation_id, since=since, around=around)
+        requests = self._log_requests(app_id, query, object_id, sp_object_id)
+        if not requests:
+            return self._activity_from({}, query, round_trips=0)
+        answers, round_trips = await self._batch("beta", requests)
+        return self._activity_from(answers, query, round_trips)
 
-        With a correlation id, its sign-ins are read over the whole retention window and, in the
+    async def _logs_of(
+        self,
+        facts: AppLookup,
+        query: ActivityQuery,
+        answers: dict[str, _Inner],
+        guessed: tuple[str | None, str | None],
+        known: tuple[str | None, str | None],
+    ) -> Activity:
+        """The logs from the lookup's batch, plus the audits it could not ask for without the object ids."""
+        if known == guessed or known[0] is None or not self._coverage.audits:
+            return self._activity_from(answers, query, round_trips=0)
+        # A first paste about this app (or its service principal was recreated): audits by the ids just read.
+        audits = {
+            key: url for key, url in self._log_requests(facts.app_id, query, *known).items() if key.endswith("audits")
+        }
+        answers = {key: answer for key, answer in answers.items() if not key.endswith("audits")}
+        try:
+            more, round_trips = await self._batch("beta", audits)
+        except DirectoryError as error:
+            more, round_trips = self._failed(audits, error), error.round_trips
+        return self._activity_from(answers | more, query, round_trips)
+
+    def _log_requests(
+        self, app_id: str, query: ActivityQuery, object_id: str | None, sp_object_id: str | None
+    ) -> dict[str, str]:
+        """With a correlation id, its sign-ins are read over the whole retention window and, in the
         same batch, the app's sign-ins around the error (or its latest), to fall back on when the
-        correlation id is not in the log.
-        """
+        correlation id is not in the log."""
         coverage = self._coverage
-        stamp = _stamp(since)
+        stamp = _stamp(query.since)
         # Without an event-type clause Graph returns interactive (user) sign-ins only.
         service_principal = "signInEventTypes/any(t: t eq 'servicePrincipal')"
         window = f"createdDateTime ge {stamp}"
-        if around is not None:
-            start, end = _stamp(around - SIGN_IN_WINDOW), _stamp(around + SIGN_IN_WINDOW)
+        if query.around is not None:
+            start, end = _stamp(query.around - SIGN_IN_WINDOW), _stamp(query.around + SIGN_IN_WINDOW)
             window = f"createdDateTime ge {start} and createdDateTime le {end}"
         requests: dict[str, str] = {}
         if coverage.sign_ins:
             requests["signins"] = (
                 f"/auditLogs/signIns?$filter=appId eq '{app_id}' and {window} and {service_principal}&$top=50"
             )
-            if correlation_id:
+            if query.correlation_id:
                 requests["correlated"] = (
-                    f"/auditLogs/signIns?$filter=correlationId eq '{correlation_id}' and {service_principal}&$top=50"
+                    f"/auditLogs/signIns?$filter=correlationId eq '{query.correlation_id}'"
+                    f" and {service_principal}&$top=50"
                 )
         if coverage.audits:
             # An app's and its service principal's entries: secrets added or removed, deletion, disabling.
@@ -171,25 +243,32 @@ class GraphDirectory:
                         f"/auditLogs/directoryAudits?$filter=activityDateTime ge {stamp}"
                         f" and targetResources/any(t: t/id eq '{target}')&$top=20"
                     )
+        return requests
+
+    def _activity_from(self, answers: dict[str, _Inner], query: ActivityQuery, round_trips: int) -> Activity:
+        coverage = self._coverage
         not_in_source = tuple(
             name for name, held in (("sign-in", coverage.sign_ins), ("audit", coverage.audits)) if not held
         )
-        if not requests:
-            return Activity(correlation_id=correlation_id, around=around, not_in_source=not_in_source, round_trips=0)
-        # Service-principal sign-ins exist only in the beta API.
-        answers, round_trips = await self._batch("beta", requests)
-        refused = any(a.status in (401, 403) for a in answers.values())
+        refused = any(a.status in (401, 403) for key, a in answers.items() if key in _LOG_PARTS)
         audits = [mapping.audit_entry(a) for key in ("audits", "sp_audits") for a in _values(answers.get(key))]
         return Activity(
             sign_ins=tuple(mapping.sign_in(s) for s in _values(answers.get("signins"))),
             audits=tuple(sorted(audits, key=lambda entry: entry.when, reverse=True)),
             missing_permissions=(AUDIT_PERMISSION,) if refused else (),
             round_trips=round_trips,
-            correlation_id=correlation_id,
+            correlation_id=query.correlation_id,
             correlated=tuple(mapping.sign_in(s) for s in _values(answers.get("correlated"))),
-            around=around,
+            around=query.around,
             not_in_source=not_in_source,
         )
+
+    @staticmethod
+    def _failed(requests: dict[str, str], error: DirectoryError) -> dict[str, _Inner]:
+        # Logs Graph would not give are missing evidence; only a refused permission names one to grant
+        # (a refused credential is the bot's own sign-in, not a missing AuditLog permission).
+        status = 403 if isinstance(error, PermissionDenied) else 503
+        return {key: _Inner(status=status, body=None, retry_after=0.0) for key in requests}
 
     def _application(self, answers: dict[str, _Inner]) -> Any:
         if not _ok(answers["app"]):
@@ -203,7 +282,8 @@ class GraphDirectory:
 
         Throttled or failing attempts are retried after Retry-After (else a short back-off): the
         whole batch when Graph refuses it, only the affected parts when Graph answers them inside it.
-        Every attempt is a round trip and is counted, also when the result is an error.
+        Every attempt is a round trip and is counted, also when the result is an error. Log parts
+        that are still throttled when retrying is no longer worth it are given up, not the answer.
         """
         answers: dict[str, _Inner] = {}
         pending, trips = dict(requests), 0
@@ -220,7 +300,12 @@ class GraphDirectory:
             wait = max(answers[key].retry_after for key in retry)
             statuses = {answers[key].status for key in retry}
             error = Throttled(wait) if 429 in statuses else DirectoryUnavailable(f"Microsoft Graph answered {statuses}")
-            await self._back_off(wait, error, trips)
+            try:
+                await self._back_off(wait, error, trips)
+            except DirectoryError:
+                if retry.keys() <= _LOG_PARTS:
+                    return answers, trips
+                raise
             pending = retry
 
     async def _back_off(self, retry_after: float | None, error: DirectoryError, trips: int) -> None:
@@ -235,23 +320,13 @@ class GraphDirectory:
 
     async def _post_batch(self, version: str, requests: dict[str, str]) -> dict[str, _Inner]:
         body = {"requests": [{"id": key, "method": "GET", "url": url} for key, url in requests.items()]}
-        info = RequestInformation()
-        info.http_method = Method.POST
-        info.url = f"{self._root()}/{version}/$batch"
-        info.headers.try_add("Accept", "application/json")
-        info.set_stream_content(json.dumps(body).encode(), "application/json")
-        # Retries are ours (_batch), so that every attempt is counted and inner throttling is handled too.
-        info.add_request_options([RetryHandlerOption(should_retry=False)])
         try:
             async with asyncio.timeout(QUEUE_TIMEOUT):
                 await self._in_flight.acquire()
         except TimeoutError:
             raise DirectoryUnavailable("too many Microsoft Graph requests are waiting; try again shortly") from None
         try:
-            adapter: Any = self._client.request_adapter  # typed as returning None for "bytes"
-            raw = await adapter.send_primitive_async(info, "bytes", None)
-        except APIError as error:
-            raise _translate(error, self._credential_source) from None
+            reply = await self._http.post(f"/{version}/$batch", json.dumps(body).encode())
         except ClientAuthenticationError as error:
             # No token at all: the message is Entra's (and may quote the request), so only its code is kept.
             code = _AADSTS.search(str(error))
@@ -261,15 +336,13 @@ class GraphDirectory:
             raise _unsent(refused) from None
         except AzureError as error:  # the token endpoint could not be reached
             raise _unsent(DirectoryUnavailable(f"no token for Microsoft Graph ({type(error).__name__})")) from None
-        except httpx.HTTPError as error:
+        except (aiohttp.ClientError, TimeoutError) as error:
             raise DirectoryUnavailable(f"Microsoft Graph could not be reached ({type(error).__name__})") from None
         finally:
             self._in_flight.release()
-        return _read_batch(raw or b"{}", requests)
-
-    def _root(self) -> str:
-        base: str = self._client.request_adapter.base_url
-        return base.rstrip("/").rsplit("/", 1)[0]
+        if not 200 <= reply.status < 300:
+            raise _translate(reply.status, reply.headers, self._credential_source)
+        return _read_batch(reply.body or b"{}", requests)
 
 
 def _read_batch(raw: bytes, requests: dict[str, str]) -> dict[str, _Inner]:
@@ -304,9 +377,7 @@ def _unsent(error: DirectoryError) -> DirectoryError:
     return error
 
 
-def _translate(error: APIError, credential_source: str) -> Exception:
-    status = error.response_status_code or 0
-    headers = {k.lower(): v for k, v in (error.response_headers or {}).items()}
+def _translate(status: int, headers: dict[str, str], credential_source: str) -> Exception:
     retry_after = _seconds(headers["retry-after"]) if "retry-after" in headers else None
     if status == 401:
         return GraphAuthFailed(credential_source, " (HTTP 401)")

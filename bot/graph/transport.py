@@ -1,0 +1,107 @@
+"""`GraphHttp`: the diagnosis's `$batch` requests to Microsoft Graph, sent over aiohttp.
+
+The hot path posts one prepared JSON body and reads one JSON answer, so it needs no request
+builders or models; msgraph-sdk's httpx transport cost about five times the CPU per diagnosis here
+(docs/decisions.md). Authentication is the same azure-identity credential msgraph-sdk would use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+from azure.core.credentials import AccessToken
+from yarl import URL
+
+from bot.graph.client import DEFAULT_GRAPH_BASE_URL, MAX_IN_FLIGHT
+
+REQUEST_TIMEOUT = 30.0  # seconds for one request, connection and answer included
+# A token is renewed this long before it expires, so no request leaves with one about to lapse.
+TOKEN_RENEW_BEFORE = 300.0
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass(frozen=True)
+class GraphReply:
+    status: int
+    headers: dict[str, str]  # names in lower case
+    body: bytes
+
+
+class GraphHttp:
+    """One aiohttp session (at most `max_connections` open, kept alive) and one cached token for a Graph host.
+
+    `credential` is an azure-identity async credential. Most of them cache tokens themselves, but
+    not all (AzureCliCredential runs `az` on every call), so the token is kept here until shortly
+    before it expires, and one refresh serves every request waiting for it.
+    """
+
+    def __init__(self, base_url: str, credential: Any, *, max_connections: int = MAX_IN_FLIGHT) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._credential = credential
+        self._scope = f"{_scope_origin(self.base_url)}/.default"  # a national cloud issues tokens for its own Graph
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+        self._token: AccessToken | None = None
+        self._token_lock = asyncio.Lock()
+
+    async def post(self, path: str, body: bytes) -> GraphReply:
+        """POST a JSON `body` to `{base_url}{path}` (e.g. "/v1.0/$batch").
+
+        Raises azure-identity's errors when no token can be had, aiohttp's or TimeoutError when
+        Graph cannot be reached; any HTTP status is returned, not raised.
+        """
+        headers = {
+            "Authorization": f"Bearer {await self._bearer()}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        session = self._session or self._open()
+        async with session.post(self.base_url + path, data=body, headers=headers, allow_redirects=False) as response:
+            data = await response.read()
+            return GraphReply(response.status, {k.lower(): v for k, v in response.headers.items()}, data)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def _open(self) -> aiohttp.ClientSession:
+        # Opened on first use, inside the running loop; every connection is kept alive for the next batch.
+        connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=self._max_connections)
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT), raise_for_status=False
+        )
+        return self._session
+
+    async def _bearer(self) -> str:
+        token = self._token
+        if token is None or _renew_due(token):
+            async with self._token_lock:
+                token = self._token
+                if token is None or _renew_due(token):
+                    token = self._token = await self._credential.get_token(self._scope)
+        return token.token
+
+
+def _renew_due(token: AccessToken) -> bool:
+    return token.expires_on - TOKEN_RENEW_BEFORE <= time.time()
+
+
+def _scope_origin(root: str) -> str:
+    url = URL(root)
+    if url.host in _LOOPBACK:
+        return DEFAULT_GRAPH_BASE_URL  # the local fake accepts any token; ask for a normal-looking one
+    return f"{url.scheme}://{url.host}"
