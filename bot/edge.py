@@ -34,6 +34,10 @@ MAX_HEADERS = 128
 # small bodies at once; 10 s also reads a 1 MB console paste over a slow link. A client still sending
 # after that is cut off with 408.
 BODY_TIMEOUT = 10.0
+# After a 408 or a broken body: how long our half-closed connection stays open so the client can read
+# the answer before the close (and its own next bytes) could reset it. Short, so a client cut off
+# holds nothing for long.
+LINGER = 0.5
 # Body size, unless a sub-application sets MAX_BODY for its own routes (the demo console does): 1 MiB,
 # aiohttp's default. A Slack message is at most 40,000 characters and a Teams card well under 100 KB,
 # so a real event or activity stays far below it even JSON-escaped.
@@ -108,6 +112,12 @@ async def _cut_off(request: web.Request, response: web.Response) -> web.Response
     response.force_close()  # says `Connection: close`, so the client does not reuse it
     await response.prepare(request)
     await response.write_eof()
+    # Closing a socket that still receives data resets the connection, and a reset can reach the client
+    # before it has read the answer. So end our side first and let it read, for a bounded moment.
+    transport = request.transport
+    if transport is not None and transport.can_write_eof():
+        transport.write_eof()
+        await asyncio.sleep(LINGER)
     request.protocol.force_close()
     return response
 
