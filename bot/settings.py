@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+LOOPBACK = "127.0.0.1"  # where `secretbot demo` listens unless told otherwise: this machine only
 # The Agents SDK's own names for the bot's Azure registration (CONNECTIONS__SERVICE_CONNECTION__…).
 TEAMS_PREFIX = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
 # Turning Teams authentication off is for a laptop and a local emulator only; the name says so.

@@ -11,8 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from bot.domain import GraphMode
-from bot.fakegraph import FakeGraph, LocalTokenCredential, load_snapshot, sample_snapshot_path
-from bot.graph import GraphDirectory, build_graph_client
+from bot.fakegraph import load_snapshot, sample_snapshot_path
 from bot.ports import Directory
 from bot.settings import Settings
 
@@ -34,6 +33,12 @@ async def open_directory(settings: Settings, snapshot: str | None = None) -> Asy
     Raises `SnapshotError` (one line, safe to print) when the snapshot cannot be read.
     """
     snapshot = snapshot or settings.snapshot
+    if not (snapshot or settings.graph_credentials):
+        yield None  # paste-only answers: no need to import the Graph SDK or the fake Graph's server
+        return
+    from bot.fakegraph import FakeGraph, LocalTokenCredential
+    from bot.graph import GraphDirectory, build_graph_client
+
     if snapshot:
         tenant = load_snapshot(snapshot_path(snapshot))
         async with FakeGraph(tenant, latency=settings.snapshot_latency) as graph:
@@ -48,5 +53,3 @@ async def open_directory(settings: Settings, snapshot: str | None = None) -> Asy
         async with DefaultAzureCredential() as credential:
             client = build_graph_client(settings.graph_base_url, credential)
             yield GraphDirectory(client, GraphMode.LIVE, credential_source=settings.graph_credential_source)
-        return
-    yield None
