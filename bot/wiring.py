@@ -39,11 +39,12 @@ async def open_directory(settings: Settings, snapshot: str | None = None) -> Asy
     from bot.fakegraph import FakeGraph, LocalTokenCredential
     from bot.graph import GraphDirectory, build_graph_client
 
+    in_flight = settings.graph_max_in_flight  # the pool and the queue in front of it share one cap
     if snapshot:
         tenant = load_snapshot(snapshot_path(snapshot))
         async with FakeGraph(tenant, latency=settings.snapshot_latency) as graph:
-            client = build_graph_client(graph.base_url, LocalTokenCredential())
-            yield GraphDirectory(client, GraphMode.SNAPSHOT, coverage=tenant.coverage)
+            client = build_graph_client(graph.base_url, LocalTokenCredential(), max_in_flight=in_flight)
+            yield GraphDirectory(client, GraphMode.SNAPSHOT, coverage=tenant.coverage, max_in_flight=in_flight)
         return
     if settings.graph_credentials:
         # kiota-authentication-azure >= 1.16 leaves the credential open (older ones closed it after
@@ -51,5 +52,6 @@ async def open_directory(settings: Settings, snapshot: str | None = None) -> Asy
         from azure.identity.aio import DefaultAzureCredential
 
         async with DefaultAzureCredential() as credential:
-            client = build_graph_client(settings.graph_base_url, credential)
-            yield GraphDirectory(client, GraphMode.LIVE, credential_source=settings.graph_credential_source)
+            client = build_graph_client(settings.graph_base_url, credential, max_in_flight=in_flight)
+            source = settings.graph_credential_source
+            yield GraphDirectory(client, GraphMode.LIVE, credential_source=source, max_in_flight=in_flight)

@@ -12,6 +12,8 @@ from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph.graph_service_client import GraphServiceClient
 from msgraph_core import GraphClientFactory
 
+from bot.settings import DEFAULT_GRAPH_MAX_IN_FLIGHT
+
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com"
 
 # A small pool that keeps every connection it opens. httpx's defaults (100 connections, 20 kept
@@ -24,11 +26,11 @@ DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com"
 # against throughput when Graph is slow: in the benchmark's burst (docs/benchmarks.md) 20 was best
 # at 0.1 s per request but took 13 s at 0.6 s; 50 was best at 0.3-0.6 s but cost 33 ms of CPU per
 # paste at 0.1 s; 32 is never far from the best. Idle connections still close after httpx's 5 s.
-MAX_IN_FLIGHT = 32
+MAX_IN_FLIGHT = DEFAULT_GRAPH_MAX_IN_FLIGHT  # SECRETBOT_GRAPH_MAX_IN_FLIGHT changes it per deployment
 GRAPH_LIMITS = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
 
 
-def build_graph_client(base_url: str, credential: Any) -> GraphServiceClient:
+def build_graph_client(base_url: str, credential: Any, *, max_in_flight: int = MAX_IN_FLIGHT) -> GraphServiceClient:
     """A client whose requests go to `{base_url}/v1.0`, authenticated with an azure-identity credential.
 
     The token scope follows the host (`https://graph.microsoft.us/.default` for US Gov), as a
@@ -36,8 +38,9 @@ def build_graph_client(base_url: str, credential: Any) -> GraphServiceClient:
     """
     root = base_url.rstrip("/")
     host = httpx.URL(root).host
+    limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight)
     http = GraphClientFactory.create_with_default_middleware(
-        client=httpx.AsyncClient(base_url=f"{root}/v1.0", http2=False, timeout=httpx.Timeout(30.0), limits=GRAPH_LIMITS)
+        client=httpx.AsyncClient(base_url=f"{root}/v1.0", http2=False, timeout=httpx.Timeout(30.0), limits=limits)
     )
     auth = AzureIdentityAuthenticationProvider(
         credential, scopes=[f"{_scope_origin(root)}/.default"], allowed_hosts=[host]
