@@ -9,34 +9,25 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from bot.demo import LOOPBACK, run_demo
-from bot.domain import Diagnosis
-from bot.fakegraph import SnapshotError
 from bot.fakegraph.samples import sample_errors, sample_reference_time
-from bot.pictures import sample_pastes, shot_line, take_pictures
-from bot.preview import PreviewError
-from bot.server import serve
-from bot.settings import Settings
-from bot.teams_package import build_teams_package
-from bot.wiring import open_directory
-from cards.adaptive import render_adaptive
-from cards.blockkit import render_blockkit
-from cards.jsonview import render_json
-from cards.text import render_text
-from handlers.conversation import reply
+from bot.fakegraph.snapshot import SnapshotError
+from bot.preview.assets import PreviewError
+from bot.settings import LOOPBACK, Settings
+
+if TYPE_CHECKING:
+    from bot.domain import Diagnosis
+
+# Each command imports what it needs when it runs: the server, the demo, Redis, the Graph SDK and the
+# picture taker cost about 0.4 s to import, and `secretbot diagnose` without a snapshot needs none
+# of them (tests/test_cli.py checks which modules a plain diagnosis loads).
 
 USAGE_ERROR = 2
 CARD_PROBLEMS = 1  # `render`: a card is invalid or does not fit its width
 # json: the firm contract; adaptive: the Teams card (attachment content) for the Adaptive Cards
 # designer; blockkit: the Slack message ({"text", "blocks"}) for Block Kit Builder.
-RENDERERS: dict[str, Callable[[Diagnosis], str | dict[str, Any]]] = {
-    "text": render_text,
-    "json": render_json,
-    "adaptive": render_adaptive,
-    "blockkit": render_blockkit,
-}
+FORMATS = ("text", "json", "adaptive", "blockkit")
 
 
 class UsageError(Exception):
@@ -55,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("text", nargs="?", default="-", help="the error text; '-' or nothing reads stdin")
     run.add_argument("--snapshot", help="diagnose against this tenant snapshot (a JSON file, or 'sample')")
     run.add_argument("--now", type=_instant, help="reference time, ISO 8601 (default: now)")
-    run.add_argument("--format", choices=tuple(RENDERERS), default="text")
+    run.add_argument("--format", choices=FORMATS, default="text")
     _add_render(commands)
     _add_demo(commands)
     commands.add_parser("serve", help="run the Slack and Teams server on $PORT (configuration from the environment)")
@@ -122,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "render":
             return _render(args, settings)
         if args.command == "demo":
+            from bot.demo import run_demo
+
             run_demo(
                 settings,
                 snapshot=args.snapshot,
@@ -132,9 +125,13 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 0
         if args.command == "serve":
+            from bot.server import serve
+
             serve(settings)
             return 0
         if args.command == "teams-package":
+            from bot.teams_package import build_teams_package
+
             print(build_teams_package(args.bot_id, args.out, host=args.host, manifest_dir=args.manifest_dir))
             return 0
         text = sys.stdin.read() if args.text == "-" else args.text
@@ -144,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         return USAGE_ERROR
     except KeyboardInterrupt:
         return 130
-    rendered = RENDERERS[args.format](result)
+    rendered = _renderer(args.format)(result)
     if isinstance(rendered, str):
         print(rendered, end="")
     else:
@@ -152,7 +149,28 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _renderer(name: str) -> Callable[[Diagnosis], str | dict[str, Any]]:
+    if name == "json":
+        from cards.jsonview import render_json
+
+        return render_json
+    if name == "adaptive":
+        from cards.adaptive import render_adaptive
+
+        return render_adaptive
+    if name == "blockkit":
+        from cards.blockkit import render_blockkit
+
+        return render_blockkit
+    from cards.text import render_text
+
+    return render_text
+
+
 async def _diagnose(text: str, snapshot: str | None, now: datetime | None, settings: Settings) -> Diagnosis:
+    from bot.wiring import open_directory
+    from handlers.conversation import reply
+
     async with open_directory(settings, snapshot) as directory:
         return await reply(text, directory=directory, now=now or datetime.now(UTC))
 
@@ -160,6 +178,8 @@ async def _diagnose(text: str, snapshot: str | None, now: datetime | None, setti
 def _render(args: argparse.Namespace, settings: Settings) -> int:
     """`secretbot render`: one line per picture; exit 1 when any card is invalid or does not fit.
     --text alone replaces the samples; with --cause, both are drawn."""
+    from bot.pictures import sample_pastes, shot_line, take_pictures
+
     pastes = sample_pastes(args.cause) if args.cause or args.text is None else {}
     if args.text is not None:
         pastes["text"] = sys.stdin.read() if args.text == "-" else args.text

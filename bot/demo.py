@@ -24,12 +24,10 @@ from bot.fakegraph.samples import sample_errors, sample_reference_time
 from bot.logs import configure_logging
 from bot.platforms.console import ConsoleOptions, Sample, is_loopback
 from bot.server import LISTEN_BACKLOG
-from bot.settings import Settings
+from bot.settings import LOOPBACK, Settings
 from bot.wiring import SAMPLE_SNAPSHOT, snapshot_path
 
 log = logging.getLogger(__name__)
-
-LOOPBACK = "127.0.0.1"
 
 
 def run_demo(

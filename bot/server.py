@@ -19,7 +19,7 @@ LISTEN_BACKLOG = 1024
 
 
 def serve(settings: Settings) -> None:
-    configure_logging()
+    configure_logging(settings.log_level)
     if not (settings.slack_enabled or settings.teams_enabled):
         log.warning("neither Slack nor Teams is configured: only /healthz, /readyz and /metrics will answer")
     if settings.teams_insecure_no_auth:

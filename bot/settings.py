@@ -8,6 +8,13 @@ from dataclasses import dataclass
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+# Graph batches one replica keeps in flight. With Graph answering in L seconds and two round trips
+# per diagnosis, a replica answers at most MAX / (2 * L) diagnoses a second: 32 / 0.2 s = 160/s at
+# 100 ms (docs/benchmarks.md has the measurements behind the default).
+DEFAULT_GRAPH_MAX_IN_FLIGHT = 32
+MAX_GRAPH_MAX_IN_FLIGHT = 256  # far beyond any measured gain; httpcore's pool work grows with it
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOOPBACK = "127.0.0.1"  # where `secretbot demo` listens unless told otherwise: this machine only
 # The Agents SDK's own names for the bot's Azure registration (CONNECTIONS__SERVICE_CONNECTION__…).
 TEAMS_PREFIX = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
 # Turning Teams authentication off is for a laptop and a local emulator only; the name says so.
@@ -29,6 +36,7 @@ class Settings:
     snapshot: str | None = None
     snapshot_latency: float = 0.0  # seconds the snapshot's fake Graph waits per request (demos, benchmarks)
     graph_credentials: bool = False
+    graph_max_in_flight: int = DEFAULT_GRAPH_MAX_IN_FLIGHT
     # Where the Graph credential comes from, for the answer when Graph refuses it; never its value.
     graph_credential_source: str = "the bot's Graph credential (the AZURE_* variables)"
     port: int = 3978
@@ -42,6 +50,7 @@ class Settings:
     teams_app_secret: str | None = None
     teams_tenant_id: str | None = None
     teams_insecure_no_auth: bool = False
+    log_level: str = "info"
 
     @property
     def slack_enabled(self) -> bool:
@@ -59,6 +68,7 @@ class Settings:
             snapshot=env.get("SECRETBOT_SNAPSHOT") or None,
             snapshot_latency=_milliseconds(env, "SECRETBOT_SNAPSHOT_LATENCY_MS"),
             graph_credentials=_has_credentials(env),
+            graph_max_in_flight=_max_in_flight(env.get("SECRETBOT_GRAPH_MAX_IN_FLIGHT")),
             graph_credential_source=graph_credential_source(env),
             port=_port(env.get("PORT")),
             host=env.get("HOST") or "0.0.0.0",
@@ -71,6 +81,7 @@ class Settings:
             teams_app_secret=env.get(TEAMS_PREFIX + "CLIENTSECRET") or None,
             teams_tenant_id=env.get(TEAMS_PREFIX + "TENANTID") or None,
             teams_insecure_no_auth=_flag(env, INSECURE_TEAMS_FLAG),
+            log_level=_log_level(env.get("SECRETBOT_LOG_LEVEL")),
         )._checked()
 
     def _checked(self) -> Settings:
@@ -142,3 +153,23 @@ def _port(value: str | None) -> int:
     if not 0 < port < 65536:
         raise ValueError(f"PORT must be between 1 and 65535, got {port}")
     return port
+
+
+def _max_in_flight(value: str | None) -> int:
+    name = "SECRETBOT_GRAPH_MAX_IN_FLIGHT"
+    if not value or not value.strip():
+        return DEFAULT_GRAPH_MAX_IN_FLIGHT
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {value!r}") from None
+    if not 1 <= number <= MAX_GRAPH_MAX_IN_FLIGHT:
+        raise ValueError(f"{name} must be between 1 and {MAX_GRAPH_MAX_IN_FLIGHT}, got {number}")
+    return number
+
+
+def _log_level(value: str | None) -> str:
+    level = (value or "info").strip().lower()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"SECRETBOT_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    return level

@@ -11,8 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from bot.domain import GraphMode
-from bot.fakegraph import FakeGraph, LocalTokenCredential, load_snapshot, sample_snapshot_path
-from bot.graph import GraphDirectory, GraphHttp
+from bot.fakegraph import load_snapshot, sample_snapshot_path
 from bot.ports import Directory
 from bot.settings import Settings
 
@@ -34,19 +33,29 @@ async def open_directory(settings: Settings, snapshot: str | None = None) -> Asy
     Raises `SnapshotError` (one line, safe to print) when the snapshot cannot be read.
     """
     snapshot = snapshot or settings.snapshot
+    if not (snapshot or settings.graph_credentials):
+        yield None  # paste-only answers: no need to import the Graph SDK or the fake Graph's server
+        return
+    from bot.fakegraph import FakeGraph, LocalTokenCredential
+    from bot.graph.directory import GraphDirectory
+    from bot.graph.transport import GraphHttp
+
+    in_flight = settings.graph_max_in_flight  # the pool and the queue in front of it share one cap
     if snapshot:
         tenant = load_snapshot(snapshot_path(snapshot))
         async with (
             FakeGraph(tenant, latency=settings.snapshot_latency) as graph,
-            GraphHttp(graph.base_url, LocalTokenCredential()) as http,
+            GraphHttp(graph.base_url, LocalTokenCredential(), max_connections=in_flight) as http,
         ):
-            yield GraphDirectory(http, GraphMode.SNAPSHOT, coverage=tenant.coverage)
+            yield GraphDirectory(http, GraphMode.SNAPSHOT, coverage=tenant.coverage, max_in_flight=in_flight)
         return
     if settings.graph_credentials:
         # One async credential (and its token cache) serves the whole process.
         from azure.identity.aio import DefaultAzureCredential
 
-        async with DefaultAzureCredential() as credential, GraphHttp(settings.graph_base_url, credential) as http:
-            yield GraphDirectory(http, GraphMode.LIVE, credential_source=settings.graph_credential_source)
-        return
-    yield None
+        async with (
+            DefaultAzureCredential() as credential,
+            GraphHttp(settings.graph_base_url, credential, max_connections=in_flight) as http,
+        ):
+            source = settings.graph_credential_source
+            yield GraphDirectory(http, GraphMode.LIVE, credential_source=source, max_in_flight=in_flight)

@@ -233,3 +233,35 @@ def test_correlation_id_missing_from_the_log_is_said_and_nearby_failures_shown()
     assert "no sign-in with correlation id 00000000-1111-4222-8333-444444444444 in the last 30 days" in result.stdout
     assert "1 failed sign-in with AADSTS7000215, the last at 2026-11-20 08:53 UTC from 203.0.113.80" in result.stdout
     assert "added secret 'agent-2026-11'" in result.stdout
+
+
+def test_a_diagnosis_without_graph_loads_no_server_store_or_graph_sdk() -> None:
+    # Start-up time: these libraries take most of a second to import and a paste-only answer needs
+    # none of them. `secretbot --snapshot` and `serve` import them when they run.
+    heavy = ("aiohttp", "redis", "fakeredis", "msgraph", "kiota_abstractions", "httpx", "azure", "slack_bolt")
+    script = (
+        "import sys; from bot.cli import main; main(['diagnose', sys.argv[1]]);"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(heavy)!r}))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "SECRETBOT_", "IDENTITY_", "MSI_"))}
+    result = subprocess.run(
+        [sys.executable, "-c", script, SAMPLE["expired_secret_in_use"].text],
+        capture_output=True, text=True, timeout=60, check=False, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "expired" in result.stdout  # it did answer
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
+def test_a_diagnosis_against_a_snapshot_asks_graph_over_aiohttp_without_the_sdk() -> None:
+    script = (
+        "import sys; from bot.cli import main; main(['diagnose', '--snapshot', 'sample', sys.argv[1]]);"
+        "print([m in sys.modules for m in ('aiohttp', 'msgraph', 'httpx')])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, SAMPLE["expired_secret_in_use"].text],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Checked with Microsoft Graph (snapshot" in result.stdout
+    assert result.stdout.splitlines()[-1] == "[True, False, False]"

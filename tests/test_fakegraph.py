@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import json
@@ -683,3 +684,30 @@ def test_load_snapshot_errors_are_one_line(tmp_path: Path, content: str | None, 
 def test_load_snapshot_refuses_a_directory(tmp_path: Path) -> None:
     with pytest.raises(SnapshotError, match="cannot read snapshot"):
         load_snapshot(tmp_path)
+
+
+# --- its own footprint -------------------------------------------------------------------------------
+
+
+async def test_the_request_record_keeps_only_the_latest_requests() -> None:
+    # A demo or a benchmark sends requests for hours; the record must not grow with them.
+    async with FakeGraph(load_snapshot(sample_snapshot_path()), record=50) as graph:
+        async with httpx.AsyncClient(base_url=graph.base_url, headers={"Authorization": "Bearer x"}) as http:
+            for n in range(120):
+                await http.get(f"/v1.0/applications(appId='{n:08d}-0000-4000-8000-000000000000')")
+        assert len(graph.requests) == 50
+        assert [r.path.split("'")[1][:8] for r in graph.requests] == [f"{n:08d}" for n in range(70, 120)]
+        assert graph.round_trips == 120 and graph.connections == 1  # the counts still cover every request
+        graph.reset()
+        assert (graph.requests, graph.round_trips, graph.connections) == ([], 0, 0)
+
+
+async def test_max_in_flight_counts_requests_answered_at_once() -> None:
+    async with FakeGraph(load_snapshot(sample_snapshot_path()), latency=0.1) as graph:
+        async with httpx.AsyncClient(base_url=graph.base_url, headers={"Authorization": "Bearer x"}) as http:
+            await asyncio.gather(*(http.get("/v1.0/organization") for _ in range(5)))
+            assert graph.max_in_flight == 5
+            graph.reset()
+            for _ in range(3):
+                await http.get("/v1.0/organization")
+        assert graph.max_in_flight == 1

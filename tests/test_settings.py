@@ -54,3 +54,21 @@ def test_slack_bot_token_alone_is_refused() -> None:
 def test_bad_port_is_refused(port: str) -> None:
     with pytest.raises(ValueError, match="PORT"):
         Settings.from_env({"PORT": port})
+
+
+def test_graph_max_in_flight_defaults_to_32_and_can_be_set() -> None:
+    assert Settings.from_env({}).graph_max_in_flight == 32
+    assert Settings.from_env({"SECRETBOT_GRAPH_MAX_IN_FLIGHT": " 64 "}).graph_max_in_flight == 64
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many", "1.5", "257"])
+def test_graph_max_in_flight_out_of_range_is_refused(value: str) -> None:
+    with pytest.raises(ValueError, match="SECRETBOT_GRAPH_MAX_IN_FLIGHT must be"):
+        Settings.from_env({"SECRETBOT_GRAPH_MAX_IN_FLIGHT": value})
+
+
+def test_log_level_is_one_of_four_words() -> None:
+    assert Settings.from_env({}).log_level == "info"
+    assert Settings.from_env({"SECRETBOT_LOG_LEVEL": "DEBUG"}).log_level == "debug"
+    with pytest.raises(ValueError, match="SECRETBOT_LOG_LEVEL must be one of debug, info, warning, error"):
+        Settings.from_env({"SECRETBOT_LOG_LEVEL": "verbose"})

@@ -1,6 +1,7 @@
 """`FakeGraph`: an aiohttp server that answers like Microsoft Graph from a tenant snapshot.
 
-Every outer request goes through the same steps: record it, wait `latency`, check the bearer token
+Every outer request goes through the same steps: record it (the latest `record` requests are kept,
+so a long-running demo or benchmark does not grow), wait `latency`, check the bearer token
 (401), apply injected faults, then either run a `$batch` or hand it to the `Router`. Inner batch
 requests skip the token and the latency (they ride on the outer request) but are recorded, flagged
 `inner=True`, and can be faulted like outer ones, so tests can tell round trips from requests.
@@ -14,6 +15,7 @@ import json
 import time
 import uuid
 import weakref
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -56,13 +58,22 @@ class _Ids:
     client_request_id: str
 
 
+# Requests kept for `FakeGraph.requests`: each holds its headers (~5 KB), and keeping every one made
+# a long demo or benchmark grow by ~5 MiB per 1,000 requests. A test reads far fewer.
+RECORDED_REQUESTS = 1000
+
+
 class FakeGraph:
     """A Graph-shaped HTTP server for one snapshot. Use as `async with FakeGraph(snapshot) as graph:`."""
 
-    def __init__(self, snapshot: Snapshot, *, latency: float = 0.0) -> None:
+    def __init__(self, snapshot: Snapshot, *, latency: float = 0.0, record: int = RECORDED_REQUESTS) -> None:
         self.snapshot = snapshot
         self.latency = latency  # seconds added to every outer request; may be changed at any time
-        self.requests: list[RecordedRequest] = []
+        self._recorded: deque[RecordedRequest] = deque(maxlen=record)  # the latest `record` requests
+        self._round_trips = 0
+        self._connections_seen: set[int] = set()
+        self._in_flight = 0
+        self._max_in_flight = 0
         self._faults: list[Fault] = []
         self._connections: weakref.WeakKeyDictionary[asyncio.BaseTransport, int] = weakref.WeakKeyDictionary()
         self._connection_numbers = itertools.count(1)
@@ -113,14 +124,24 @@ class FakeGraph:
     # --- test controls ----------------------------------------------------------------------------
 
     @property
+    def requests(self) -> list[RecordedRequest]:
+        """The latest requests (up to `record`, outer and inner), oldest first."""
+        return list(self._recorded)
+
+    @property
     def round_trips(self) -> int:
-        """HTTP requests received (a `$batch` counts once, whatever it holds)."""
-        return sum(1 for request in self.requests if not request.inner)
+        """HTTP requests received (a `$batch` counts once, whatever it holds), recorded or not."""
+        return self._round_trips
 
     @property
     def connections(self) -> int:
-        """TCP connections the recorded requests arrived on (a kept-alive connection counts once)."""
-        return len({request.connection for request in self.requests if not request.inner})
+        """TCP connections the requests arrived on (a kept-alive connection counts once)."""
+        return len(self._connections_seen)
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most HTTP requests this server was answering at one time."""
+        return self._max_in_flight
 
     def add_fault(
         self,
@@ -164,8 +185,11 @@ class FakeGraph:
         self._router = CachingRouter(self.snapshot)
 
     def reset(self) -> None:
-        """Forget recorded requests and faults."""
-        self.requests.clear()
+        """Forget recorded requests, the counts and faults."""
+        self._recorded.clear()
+        self._round_trips = 0
+        self._connections_seen.clear()
+        self._max_in_flight = self._in_flight
         self._faults.clear()
 
     # --- request handling -------------------------------------------------------------------------
@@ -179,14 +203,22 @@ class FakeGraph:
             time=time.monotonic(),
             connection=self._connection(request),
         )
-        self.requests.append(record)
-        if self.latency > 0:
-            await asyncio.sleep(self.latency)
-        ids = _Ids(str(uuid.uuid4()), request.headers.get("client-request-id", str(uuid.uuid4())))
+        self._recorded.append(record)
+        self._round_trips += 1
+        if record.connection is not None:
+            self._connections_seen.add(record.connection)
+        self._in_flight += 1
+        self._max_in_flight = max(self._max_in_flight, self._in_flight)
         try:
-            response = await self._outer(request, ids)
-        except GraphError as error:
-            response = _error_response(error, ids)
+            if self.latency > 0:
+                await asyncio.sleep(self.latency)
+            ids = _Ids(str(uuid.uuid4()), request.headers.get("client-request-id", str(uuid.uuid4())))
+            try:
+                response = await self._outer(request, ids)
+            except GraphError as error:
+                response = _error_response(error, ids)
+        finally:
+            self._in_flight -= 1
         record.status = response.status
         record.elapsed = time.monotonic() - record.time
         return _web_response(response, ids)
@@ -226,7 +258,7 @@ class FakeGraph:
             inner=True,
             batch_id=item.id,
         )
-        self.requests.append(record)
+        self._recorded.append(record)
         try:
             path, params = item.target()
             record.path = f"/{version}{path}"

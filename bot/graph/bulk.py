@@ -30,9 +30,9 @@ from azure.core.exceptions import AzureError, ClientAuthenticationError
 from yarl import URL
 
 from bot.domain import DirectoryError, DirectoryUnavailable, GraphAuthFailed, PermissionDenied, Throttled
-from bot.graph.client import _scope_origin
 from bot.graph.directory import MAX_RETRY_WAIT, READ_PERMISSION, RETRYABLE, SNAPSHOT_CREDENTIAL
 from bot.graph.directory import _seconds as retry_after_seconds
+from bot.graph.hosts import scope_origin
 
 PAGE_SIZE = 999  # Graph's largest page for applications and service principals
 MAX_PAGE_BYTES = 64 * 1024 * 1024  # a page of 999 apps with many credentials is a few MB
@@ -61,7 +61,7 @@ class BulkReader:
         self._origin = URL(self._root).origin()
         self._credential = credential
         self._credential_source = credential_source  # named when Graph refuses the credential
-        self._scope = f"{_scope_origin(self._root)}/.default"
+        self._scope = f"{scope_origin(self._root)}/.default"
         self._max_retries = max_retries
         self._retry_delay = retry_delay  # back-off base when Graph gives no Retry-After
         self._page_size = page_size

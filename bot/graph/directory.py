@@ -40,7 +40,7 @@ from bot.domain import (
     Throttled,
 )
 from bot.graph import mapping
-from bot.graph.client import MAX_IN_FLIGHT
+from bot.graph.hosts import MAX_IN_FLIGHT
 from bot.graph.transport import GraphHttp
 
 READ_PERMISSION = "Application.Read.All"

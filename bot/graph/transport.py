@@ -8,6 +8,7 @@ builders or models; msgraph-sdk's httpx transport cost about five times the CPU 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from types import TracebackType
@@ -15,14 +16,15 @@ from typing import Any, Self
 
 import aiohttp
 from azure.core.credentials import AccessToken
-from yarl import URL
 
-from bot.graph.client import DEFAULT_GRAPH_BASE_URL, MAX_IN_FLIGHT
+from bot.graph.hosts import MAX_IN_FLIGHT, scope_origin
 
 REQUEST_TIMEOUT = 30.0  # seconds for one request, connection and answer included
 # A token is renewed this long before it expires, so no request leaves with one about to lapse.
 TOKEN_RENEW_BEFORE = 300.0
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class GraphHttp:
     def __init__(self, base_url: str, credential: Any, *, max_connections: int = MAX_IN_FLIGHT) -> None:
         self.base_url = base_url.rstrip("/")
         self._credential = credential
-        self._scope = f"{_scope_origin(self.base_url)}/.default"  # a national cloud issues tokens for its own Graph
+        self._scope = f"{scope_origin(self.base_url)}/.default"  # a national cloud issues tokens for its own Graph
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         self._token: AccessToken | None = None
@@ -61,9 +63,12 @@ class GraphHttp:
             "Accept": "application/json",
         }
         session = self._session or self._open()
+        started = time.perf_counter()
         async with session.post(self.base_url + path, data=body, headers=headers, allow_redirects=False) as response:
             data = await response.read()
-            return GraphReply(response.status, {k.lower(): v for k, v in response.headers.items()}, data)
+        # Per request only when debugging: at INFO one line per diagnosis says enough (and costs less).
+        log.debug("graph POST %s %d %.1f ms", path, response.status, (time.perf_counter() - started) * 1000)
+        return GraphReply(response.status, {k.lower(): v for k, v in response.headers.items()}, data)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -98,10 +103,3 @@ class GraphHttp:
 
 def _renew_due(token: AccessToken) -> bool:
     return token.expires_on - TOKEN_RENEW_BEFORE <= time.time()
-
-
-def _scope_origin(root: str) -> str:
-    url = URL(root)
-    if url.host in _LOOPBACK:
-        return DEFAULT_GRAPH_BASE_URL  # the local fake accepts any token; ask for a normal-looking one
-    return f"{url.scheme}://{url.host}"
