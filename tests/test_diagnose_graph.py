@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from azure.core.credentials import AccessToken
+from azure.core.exceptions import ClientAuthenticationError
 from azure.identity.aio import DefaultAzureCredential
 
 from bot.domain import Cause, Diagnosis, GraphMode, Severity
@@ -476,6 +478,23 @@ async def test_graph_401_says_the_bots_own_credential_was_refused(sample_tenant:
         result = await diagnose(SAMPLES["secret_mismatch"].text, directory=directory, now=sample_reference_time())
     assert_names_the_bots_credential(result)
     assert "HTTP 401" in result.notes[0]
+
+
+class RefusingCredential:
+    """What azure-identity raises when Entra refuses the bot's own client secret."""
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        raise ClientAuthenticationError("AADSTS7000215: Invalid client secret provided. Trace ID: 1f2e3d4c")
+
+
+async def test_entra_refusing_the_bots_secret_is_named_by_its_whole_code(sample_tenant: SampleTenant) -> None:
+    async with GraphHttp(sample_tenant.graph.base_url, RefusingCredential()) as http:
+        directory = GraphDirectory(http, GraphMode.LIVE, credential_source=credential_source())
+        result = await diagnose(SAMPLES["secret_mismatch"].text, directory=directory, now=sample_reference_time())
+    assert_names_the_bots_credential(result)
+    assert "(no token: AADSTS7000215)" in result.notes[0]  # all seven digits
+    assert "Trace ID" not in result.notes[0]  # Entra's own words stay out of the answer
+    assert sample_tenant.graph.requests == []
 
 
 async def test_no_token_for_graph_says_the_bots_own_credential_was_refused(

@@ -16,7 +16,6 @@ read with the domain's `DirectoryError`s.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
@@ -33,12 +32,12 @@ from bot.domain import DirectoryError, DirectoryUnavailable, GraphAuthFailed, Pe
 from bot.graph.directory import MAX_RETRY_WAIT, READ_PERMISSION, RETRYABLE, SNAPSHOT_CREDENTIAL
 from bot.graph.directory import _seconds as retry_after_seconds
 from bot.graph.hosts import scope_origin
+from bot.graph.transport import token_refused
 
 PAGE_SIZE = 999  # Graph's largest page for applications and service principals
 MAX_PAGE_BYTES = 64 * 1024 * 1024  # a page of 999 apps with many credentials is a few MB
 REQUEST_TIMEOUT = 60.0  # seconds per page, connecting included
 TOKEN_MARGIN = 300.0  # seconds: a token this close to its expiry is renewed before the next page
-_AADSTS = re.compile(r"AADSTS\d+")  # codes run to 7 digits (7000215)
 _QUERY_SAFE = "$,'()/:"  # kept as they are in $select/$filter/$expand; spaces and the rest are encoded
 
 Record = dict[str, Any]
@@ -207,11 +206,7 @@ class BulkReader:
             try:
                 token = await self._credential.get_token(self._scope)
             except ClientAuthenticationError as error:
-                # Entra's message may quote the request, so only its code is kept.
-                code = _AADSTS.search(str(error))
-                raise GraphAuthFailed(
-                    self._credential_source, f" (no token: {code.group()})" if code else " (no token)"
-                ) from None
+                raise token_refused(error, self._credential_source) from None
             except AzureError as error:
                 raise DirectoryUnavailable(f"no token for Microsoft Graph ({type(error).__name__})") from None
             self._token = (token.token, float(token.expires_on))

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -41,7 +40,7 @@ from bot.domain import (
 )
 from bot.graph import mapping
 from bot.graph.hosts import MAX_IN_FLIGHT
-from bot.graph.transport import GraphHttp
+from bot.graph.transport import GraphHttp, token_refused
 
 READ_PERMISSION = "Application.Read.All"
 AUDIT_PERMISSION = "AuditLog.Read.All"
@@ -51,7 +50,6 @@ MAX_RETRY_WAIT = 30.0  # seconds; longer than this and the person is better told
 MAX_RETRY_AFTER = 3600.0
 UNREADABLE_RETRY_AFTER = 1.0  # seconds, when Retry-After is neither a number nor an HTTP date
 SNAPSHOT_CREDENTIAL = "the snapshot's local token"
-_AADSTS = re.compile(r"AADSTS\d{5,6}")
 # How long a batch may wait for one of the MAX_IN_FLIGHT slots.
 QUEUE_TIMEOUT = 30.0
 RETRYABLE = frozenset({429, 503, 504})
@@ -328,12 +326,7 @@ class GraphDirectory:
         try:
             reply = await self._http.post(f"/{version}/$batch", json.dumps(body).encode())
         except ClientAuthenticationError as error:
-            # No token at all: the message is Entra's (and may quote the request), so only its code is kept.
-            code = _AADSTS.search(str(error))
-            refused = GraphAuthFailed(
-                self._credential_source, f" (no token: {code.group()})" if code else " (no token)"
-            )
-            raise _unsent(refused) from None
+            raise _unsent(token_refused(error, self._credential_source)) from None
         except AzureError as error:  # the token endpoint could not be reached
             raise _unsent(DirectoryUnavailable(f"no token for Microsoft Graph ({type(error).__name__})")) from None
         except (aiohttp.ClientError, TimeoutError) as error:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass
 from types import TracebackType
@@ -17,6 +18,7 @@ from typing import Any, Self
 import aiohttp
 from azure.core.credentials import AccessToken
 
+from bot.domain import GraphAuthFailed
 from bot.graph.hosts import MAX_IN_FLIGHT, scope_origin
 
 REQUEST_TIMEOUT = 30.0  # seconds for one request, connection and answer included
@@ -103,3 +105,13 @@ class GraphHttp:
 
 def _renew_due(token: AccessToken) -> bool:
     return token.expires_on - TOKEN_RENEW_BEFORE <= time.time()
+
+
+_AADSTS = re.compile(r"AADSTS\d+")  # codes run to 7 digits (AADSTS7000215)
+
+
+def token_refused(error: Exception, credential_source: str) -> GraphAuthFailed:
+    """Entra gave the bot's own credential no token. Its message may quote the request, so only the
+    AADSTS code is kept."""
+    code = _AADSTS.search(str(error))
+    return GraphAuthFailed(credential_source, f" (no token: {code.group()})" if code else " (no token)")
