@@ -1,6 +1,6 @@
 """A small, honest, Graph-shaped HTTP server that serves a tenant snapshot (see README.md).
 
-Tests, the demo and `secretbot diagnose --snapshot` talk to it through the real msgraph-sdk.
+Tests, the demo and `secretbot diagnose --snapshot` talk to it over real HTTP with the bot's own Graph clients.
 """
 
 from typing import TYPE_CHECKING, Any
