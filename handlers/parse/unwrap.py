@@ -10,6 +10,9 @@ import html
 import re
 from urllib.parse import unquote_plus
 
+# Terminal colour and cursor codes (CSI, as CI runners and Terraform print them) and terminal titles
+# and links (OSC): they sit inside words and ids ("Trace ID: \x1b[33m<id>").
+_TERMINAL_CODE = re.compile(r"\x1b(?:\[[0-?]{0,32}[ -/]{0,8}[@-~]|\][^\x07\x1b\n]{0,2048}(?:\x07|\x1b\\))")
 # One search for the tags (a literal first character keeps it fast), one for the entity.
 _HTML_TAG_MARK = re.compile(r"<(?:/|br|p[> ]|div|at>|span)")
 _AT_MENTION = re.compile(r"<at\b[^<>]{0,300}>.{0,300}?</at>", re.I | re.S)
@@ -63,6 +66,13 @@ def unwrap(text: str) -> str:
     if "\n" in text and "-" in text:
         text = _WRAPPED_HEX.sub(_join_wrapped_guid, text)
     return text.replace("\xa0", " ")
+
+
+def without_terminal_codes(text: str) -> str:
+    """The text as a terminal shows it, without its colour codes. No secret's shape holds an escape
+    character, and a terminal wraps lines at their visible width, so secrets are looked for in this
+    text: looking in the coloured one and again in this one would read a CI log twice."""
+    return _TERMINAL_CODE.sub("", text) if "\x1b" in text else text
 
 
 def _from_html(text: str) -> str:
