@@ -137,7 +137,7 @@ def redact_decoded(decoded: str, earlier: Redaction) -> Redaction:
             fresh_at += len(line) + 1
         at += len(line) + 1
     joined = "\n".join(fresh)
-    return _redact(decoded, _Scan(joined, _ascii_lower(joined), fresh_starts, starts), legacy)
+    return _redact(decoded, _Scan(joined, _ascii_lower(joined), fresh_starts, starts), legacy, lowered)
 
 
 @dataclass(frozen=True)
@@ -157,8 +157,9 @@ class _Scan:
         return at - self.lines[line] + self.starts[line]
 
 
-def _redact(text: str, scan: _Scan, legacy_shapes: bool) -> Redaction:
-    """Cut from `text` every secret-shaped value found in `scan` (all or some lines of `text`)."""
+def _redact(text: str, scan: _Scan, legacy_shapes: bool, lowered: str | None = None) -> Redaction:
+    """Cut from `text` every secret-shaped value found in `scan` (all or some lines of `text`);
+    `lowered` is `text` lower-cased, when the caller has it already."""
     modern = _modern_hits(scan.text)
     keyed, secret_guid = _keyed_hits(scan.text, scan.lowered)
     basic = _basic_hits(scan.text, scan.lowered)
@@ -166,7 +167,7 @@ def _redact(text: str, scan: _Scan, legacy_shapes: bool) -> Redaction:
     hits = modern + keyed + basic + legacy
     if scan.lines is not None:  # only some lines were read: place the spans in the whole text
         hits = [h._replace(start=scan.position(h.start), end=scan.position(h.start) + h.end - h.start) for h in hits]
-    hits += _wrapped_hits(text)
+    hits += _wrapped_hits(text, scan.lowered if scan.lines is None else lowered or _ascii_lower(text))
     spans = [(hit.start, hit.end) for hit in hits]
     spans += _copies(text, {scan.text[hit.start : hit.end] for hit in keyed + basic})
     certain = any(hit.certain for hit in hits)
@@ -292,7 +293,7 @@ def _modern_hits(text: str) -> list[_Hit]:
     ]
 
 
-def _wrapped_hits(text: str) -> list[_Hit]:
+def _wrapped_hits(text: str, lowered: str) -> list[_Hit]:
     """Values a terminal broke over two lines: looked for in the text with those line breaks taken out.
 
     Only the modern format, keyed values and Basic credentials: a legacy shape is too common to
@@ -303,7 +304,8 @@ def _wrapped_hits(text: str) -> list[_Hit]:
     if not breaks:
         return []
     joined = _WRAP.sub("", text)
-    lowered = _ascii_lower(joined)
+    # The lower-cased text less the same breaks: lower-casing a long non-ASCII text again costs more.
+    lowered = "".join(lowered[after + 1 : at] for after, at in zip([-1, *breaks], [*breaks, len(text)], strict=True))
     # Where each removed break was in `joined`: the character after it is at that position.
     removed = [at - number for number, at in enumerate(breaks)]
     hits = []

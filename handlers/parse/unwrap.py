@@ -13,8 +13,9 @@ from urllib.parse import unquote_plus
 # Terminal colour and cursor codes (CSI, as CI runners and Terraform print them) and terminal titles
 # and links (OSC): they sit inside words and ids ("Trace ID: \x1b[33m<id>").
 _TERMINAL_CODE = re.compile(r"\x1b(?:\[[0-?]{0,32}[ -/]{0,8}[@-~]|\][^\x07\x1b\n]{0,2048}(?:\x07|\x1b\\))")
-# One search for the tags (a literal first character keeps it fast), one for the entity.
-_HTML_TAG_MARK = re.compile(r"<(?:/|br|p[> ]|div|at>|span)")
+# One search for the tags and the entity, in any case (ASCII letters only, as `str.lower` would find
+# them: lower-casing a long non-ASCII text costs more than this search).
+_HTML_MARK = re.compile(r"<(?:/|br|p[> ]|div|at>|span)|&nbsp;", re.I | re.A)
 _AT_MENTION = re.compile(r"<at\b[^<>]{0,300}>.{0,300}?</at>", re.I | re.S)
 _HTML_BREAK = re.compile(r"<br\s*/?>|</(?:p|div|li|tr|pre|h[1-6])>", re.I)
 _HTML_TAG = re.compile(r"</?[a-z][^<>]{0,500}>", re.I)
@@ -48,8 +49,7 @@ _GUID_FULL = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-
 def unwrap(text: str) -> str:
     """Plain text from a paste in any of the formats people paste."""
     text = text.replace("\r\n", "\n")
-    lowered = text.lower()
-    if _HTML_TAG_MARK.search(lowered) or "&nbsp;" in lowered:
+    if _HTML_MARK.search(text):
         text = _from_html(text)
     elif "&" in text or "<" in text:  # Slack escapes &, < and > and wraps links in <...>
         text = _from_slack(text)
