@@ -59,11 +59,11 @@ _SECRET_CONTEXT = ("secret", "password", "credential", "-p ")
 # found from the space before it (a literal): one fast scan instead of splitting out every word.
 _SPACES = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
 _TOKEN_BREAKS_TO_SPACE = str.maketrans(dict.fromkeys("'\"`<>(),;|" + _SPACES, " "))
-# `str.translate` is fast only on ASCII text; on other text it costs a dict look-up per character. No
-# legacy shape holds a non-ASCII character, so the wide spaces become a space and every other non-ASCII
-# character one that no shape holds and that is no break (NUL): same tokens, same positions, ASCII.
+# `str.translate` is fast only on ASCII text; on other text it costs a dict look-up per character. So
+# the wide spaces become a space and every other non-ASCII character a `?` (the ASCII encoder does
+# that in C): same tokens, same positions. No legacy shape holds a non-ASCII character, so a token
+# that held one is dropped after, though `?` may stand in it.
 _WIDE_SPACE = re.compile("[" + "".join(c for c in _SPACES if not c.isascii()) + "]")
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _LEGACY_TOKEN = re.compile(r" (\S{32}(?:\S\S|\S{12})?)(?!\S)")
 _LEGACY32_CHARS = re.compile(r"[A-Za-z0-9.=\-:\[_@/*\]+?]{32}\Z")
 _LEGACY34_CHARS = re.compile(r"[A-Za-z0-9_~.-]{34}\Z")
@@ -276,13 +276,12 @@ def _basic_secret(value: str) -> str | None:
 def _legacy_hits(text: str) -> list[_Hit]:
     # Only the regex engine touches every word; Python sees the few of length 32, 34 or 44. Every
     # break becomes one space, so positions in the translated text are positions in `text`.
-    if not text.isascii():
-        text = _NON_ASCII.sub("\0", _WIDE_SPACE.sub(" ", text))
-    found = _LEGACY_TOKEN.finditer(" " + text.translate(_TOKEN_BREAKS_TO_SPACE))
+    ascii_text = text if text.isascii() else _WIDE_SPACE.sub(" ", text).encode("ascii", "replace").decode("ascii")
+    found = _LEGACY_TOKEN.finditer(" " + ascii_text.translate(_TOKEN_BREAKS_TO_SPACE))
     return [
         _Hit(m.start(1) - 1, m.end(1) - 1, m.group(1)[:3], certain=False)
         for m in found
-        if _looks_like_legacy_secret(m.group(1))
+        if _looks_like_legacy_secret(m.group(1)) and text[m.start(1) - 1 : m.end(1) - 1].isascii()
     ]
 
 
