@@ -303,8 +303,12 @@ def _wrapped_hits(text: str, lowered: str) -> list[_Hit]:
     if not breaks:
         return []
     joined = _WRAP.sub("", text)
-    # The lower-cased text less the same breaks: lower-casing a long non-ASCII text again costs more.
-    lowered = "".join(lowered[after + 1 : at] for after, at in zip([-1, *breaks], [*breaks, len(text)], strict=True))
+    if joined.isascii():  # lower-casing ASCII text again is cheap
+        lowered = joined.lower()
+    else:  # lower-casing non-ASCII text again costs more than cutting the same breaks out of `lowered`
+        lowered = "".join(
+            lowered[after + 1 : at] for after, at in zip([-1, *breaks], [*breaks, len(text)], strict=True)
+        )
     # Where each removed break was in `joined`: the character after it is at that position.
     removed = [at - number for number, at in enumerate(breaks)]
     hits = []
