@@ -1,7 +1,8 @@
 """Turn whatever people paste into the facts of `ParsedInput`.
 
-Order matters: secret values are cut out of the raw text (less its colour codes) first, so no later step, log line or
-exception can ever carry one; then the chat and log wrappers are undone; then facts are read.
+Order matters: secret values are cut out of the raw text (less its colour codes) first, so no later
+step, log line or exception can ever carry one; then the chat and log wrappers are undone; then facts
+are read.
 """
 
 from __future__ import annotations
