@@ -1,7 +1,8 @@
 """Turn whatever people paste into the facts of `ParsedInput`.
 
-Order matters: secret values are cut out of the raw text first, so no later step, log line or
-exception can ever carry one; then the chat and log wrappers are undone; then facts are read.
+Order matters: secret values are cut out of the raw text (less its colour codes) first, so no later
+step, log line or exception can ever carry one; then the chat and log wrappers are undone; then facts
+are read.
 """
 
 from __future__ import annotations
@@ -9,13 +10,13 @@ from __future__ import annotations
 from bot.domain import ParsedInput
 from handlers.parse import extract
 from handlers.parse.secrets import redact, redact_decoded
-from handlers.parse.unwrap import unwrap
+from handlers.parse.unwrap import unwrap, without_terminal_codes
 
 __all__ = ["parse", "transcript_text"]
 
 
 def parse(raw: str) -> ParsedInput:
-    first = redact(raw)
+    first = redact(without_terminal_codes(raw))
     # Decoding (%7E, \u007e, entities) can reveal a secret the raw text hid, so look again.
     unwrapped = unwrap(first.text)
     second = redact_decoded(unwrapped, first) if unwrapped != first.text else first
@@ -49,7 +50,7 @@ def parse(raw: str) -> ParsedInput:
 def transcript_text(raw: str) -> str:
     """The paste as a chat transcript may show it back: every secret-shaped value cut out, also
     one that only decoding revealed (then the decoded text is shown, since the raw one hides it)."""
-    first = redact(raw)
+    first = redact(without_terminal_codes(raw))
     unwrapped = unwrap(first.text)
     second = redact_decoded(unwrapped, first)
     return first.text if second.text == unwrapped else second.text

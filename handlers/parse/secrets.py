@@ -59,6 +59,11 @@ _SECRET_CONTEXT = ("secret", "password", "credential", "-p ")
 # found from the space before it (a literal): one fast scan instead of splitting out every word.
 _SPACES = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
 _TOKEN_BREAKS_TO_SPACE = str.maketrans(dict.fromkeys("'\"`<>(),;|" + _SPACES, " "))
+# `str.translate` is fast only on ASCII text; on other text it costs a dict look-up per character. So
+# the wide spaces become a space and every other non-ASCII character a `?` (the ASCII encoder does
+# that in C): same tokens, same positions. No legacy shape holds a non-ASCII character, so a token
+# that held one is dropped after, though `?` may stand in it.
+_WIDE_SPACE = re.compile("[" + "".join(c for c in _SPACES if not c.isascii()) + "]")
 _LEGACY_TOKEN = re.compile(r" (\S{32}(?:\S\S|\S{12})?)(?!\S)")
 _LEGACY32_CHARS = re.compile(r"[A-Za-z0-9.=\-:\[_@/*\]+?]{32}\Z")
 _LEGACY34_CHARS = re.compile(r"[A-Za-z0-9_~.-]{34}\Z")
@@ -113,9 +118,10 @@ def redact_decoded(decoded: str, earlier: Redaction) -> Redaction:
     """
     lowered = _ascii_lower(decoded)
     legacy = _talks_of_secrets(lowered)
-    # Comparing lines only pays for the slow legacy scan, and only when lines are long: per line it
-    # costs about what scanning 64 characters does.
-    short_lines = decoded.count("\n") * 64 > len(decoded)
+    # Comparing lines only pays for the slow legacy scan, and on ASCII text only when lines are long:
+    # per line it costs about what scanning 64 characters does. Other text costs several times more
+    # to scan (wide characters, the legacy scan's mapping), so there comparing always pays.
+    short_lines = decoded.isascii() and decoded.count("\n") * 64 > len(decoded)
     if not legacy or short_lines or not earlier.legacy_checked:
         return _redact(decoded, _Scan(decoded, lowered), legacy)
     scanned = set(earlier.text.split("\n"))
@@ -131,7 +137,7 @@ def redact_decoded(decoded: str, earlier: Redaction) -> Redaction:
             fresh_at += len(line) + 1
         at += len(line) + 1
     joined = "\n".join(fresh)
-    return _redact(decoded, _Scan(joined, _ascii_lower(joined), fresh_starts, starts), legacy)
+    return _redact(decoded, _Scan(joined, _ascii_lower(joined), fresh_starts, starts), legacy, lowered)
 
 
 @dataclass(frozen=True)
@@ -151,8 +157,9 @@ class _Scan:
         return at - self.lines[line] + self.starts[line]
 
 
-def _redact(text: str, scan: _Scan, legacy_shapes: bool) -> Redaction:
-    """Cut from `text` every secret-shaped value found in `scan` (all or some lines of `text`)."""
+def _redact(text: str, scan: _Scan, legacy_shapes: bool, lowered: str | None = None) -> Redaction:
+    """Cut from `text` every secret-shaped value found in `scan` (all or some lines of `text`);
+    `lowered` is `text` lower-cased, when the caller has it already."""
     modern = _modern_hits(scan.text)
     keyed, secret_guid = _keyed_hits(scan.text, scan.lowered)
     basic = _basic_hits(scan.text, scan.lowered)
@@ -160,7 +167,7 @@ def _redact(text: str, scan: _Scan, legacy_shapes: bool) -> Redaction:
     hits = modern + keyed + basic + legacy
     if scan.lines is not None:  # only some lines were read: place the spans in the whole text
         hits = [h._replace(start=scan.position(h.start), end=scan.position(h.start) + h.end - h.start) for h in hits]
-    hits += _wrapped_hits(text)
+    hits += _wrapped_hits(text, scan.lowered if scan.lines is None else lowered or _ascii_lower(text))
     spans = [(hit.start, hit.end) for hit in hits]
     spans += _copies(text, {scan.text[hit.start : hit.end] for hit in keyed + basic})
     certain = any(hit.certain for hit in hits)
@@ -269,11 +276,12 @@ def _basic_secret(value: str) -> str | None:
 def _legacy_hits(text: str) -> list[_Hit]:
     # Only the regex engine touches every word; Python sees the few of length 32, 34 or 44. Every
     # break becomes one space, so positions in the translated text are positions in `text`.
-    found = _LEGACY_TOKEN.finditer(" " + text.translate(_TOKEN_BREAKS_TO_SPACE))
+    ascii_text = text if text.isascii() else _WIDE_SPACE.sub(" ", text).encode("ascii", "replace").decode("ascii")
+    found = _LEGACY_TOKEN.finditer(" " + ascii_text.translate(_TOKEN_BREAKS_TO_SPACE))
     return [
         _Hit(m.start(1) - 1, m.end(1) - 1, m.group(1)[:3], certain=False)
         for m in found
-        if _looks_like_legacy_secret(m.group(1))
+        if _looks_like_legacy_secret(m.group(1)) and text[m.start(1) - 1 : m.end(1) - 1].isascii()
     ]
 
 
@@ -284,7 +292,7 @@ def _modern_hits(text: str) -> list[_Hit]:
     ]
 
 
-def _wrapped_hits(text: str) -> list[_Hit]:
+def _wrapped_hits(text: str, lowered: str) -> list[_Hit]:
     """Values a terminal broke over two lines: looked for in the text with those line breaks taken out.
 
     Only the modern format, keyed values and Basic credentials: a legacy shape is too common to
@@ -295,7 +303,12 @@ def _wrapped_hits(text: str) -> list[_Hit]:
     if not breaks:
         return []
     joined = _WRAP.sub("", text)
-    lowered = _ascii_lower(joined)
+    if joined.isascii():  # lower-casing ASCII text again is cheap
+        lowered = joined.lower()
+    else:  # lower-casing non-ASCII text again costs more than cutting the same breaks out of `lowered`
+        lowered = "".join(
+            lowered[after + 1 : at] for after, at in zip([-1, *breaks], [*breaks, len(text)], strict=True)
+        )
     # Where each removed break was in `joined`: the character after it is at that position.
     removed = [at - number for number, at in enumerate(breaks)]
     hits = []

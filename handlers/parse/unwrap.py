@@ -10,8 +10,15 @@ import html
 import re
 from urllib.parse import unquote_plus
 
-# One search for the tags (a literal first character keeps it fast), one for the entity.
+# Terminal colour and cursor codes (CSI, as CI runners and Terraform print them) and terminal titles
+# and links (OSC): they sit inside words and ids ("Trace ID: \x1b[33m<id>").
+_TERMINAL_CODE = re.compile(r"\x1b(?:\[[0-?]{0,32}[ -/]{0,8}[@-~]|\][^\x07\x1b\n]{0,2048}(?:\x07|\x1b\\))")
+# One search for the tags (a literal first character keeps it fast), one for the entity. In lower-cased
+# text when it is ASCII (cheap to lower-case); otherwise in any case of their ASCII letters, which
+# finds what lower-casing would, without lower-casing a long non-ASCII text.
 _HTML_TAG_MARK = re.compile(r"<(?:/|br|p[> ]|div|at>|span)")
+_HTML_TAG_MARK_ANY_CASE = re.compile(_HTML_TAG_MARK.pattern, re.I | re.A)
+_NBSP_ANY_CASE = re.compile("&nbsp;", re.I | re.A)
 _AT_MENTION = re.compile(r"<at\b[^<>]{0,300}>.{0,300}?</at>", re.I | re.S)
 _HTML_BREAK = re.compile(r"<br\s*/?>|</(?:p|div|li|tr|pre|h[1-6])>", re.I)
 _HTML_TAG = re.compile(r"</?[a-z][^<>]{0,500}>", re.I)
@@ -45,8 +52,7 @@ _GUID_FULL = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-
 def unwrap(text: str) -> str:
     """Plain text from a paste in any of the formats people paste."""
     text = text.replace("\r\n", "\n")
-    lowered = text.lower()
-    if _HTML_TAG_MARK.search(lowered) or "&nbsp;" in lowered:
+    if _has_html_marks(text):
         text = _from_html(text)
     elif "&" in text or "<" in text:  # Slack escapes &, < and > and wraps links in <...>
         text = _from_slack(text)
@@ -63,6 +69,20 @@ def unwrap(text: str) -> str:
     if "\n" in text and "-" in text:
         text = _WRAPPED_HEX.sub(_join_wrapped_guid, text)
     return text.replace("\xa0", " ")
+
+
+def _has_html_marks(text: str) -> bool:
+    if text.isascii():
+        lowered = text.lower()
+        return _HTML_TAG_MARK.search(lowered) is not None or "&nbsp;" in lowered
+    return _HTML_TAG_MARK_ANY_CASE.search(text) is not None or ("&" in text and _NBSP_ANY_CASE.search(text) is not None)
+
+
+def without_terminal_codes(text: str) -> str:
+    """The text as a terminal shows it, without its colour codes. No secret's shape holds an escape
+    character, and a terminal wraps lines at their visible width, so secrets are looked for in this
+    text: looking in the coloured one and again in this one would read a CI log twice."""
+    return _TERMINAL_CODE.sub("", text) if "\x1b" in text else text
 
 
 def _from_html(text: str) -> str:
