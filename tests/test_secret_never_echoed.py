@@ -156,14 +156,6 @@ def redis_contents(redis_url: str) -> Iterator[Callable[[], str]]:
     client.close()
 
 
-@pytest.fixture
-async def fake_slack() -> AsyncIterator[FakeSlack]:
-    fake = FakeSlack()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 async def test_slack_wire_logs_and_redis_never_show_it(
     shape: Shape,
@@ -181,14 +173,6 @@ async def test_slack_wire_logs_and_redis_never_show_it(
     assert "leak" in json.dumps(answer).lower()
     sent = [s for call in fake_slack.calls for s in strings(call.args)]
     assert leaks(shape, *sent, caplog.text, redis_contents()) == []
-
-
-@pytest.fixture
-async def connector() -> AsyncIterator[FakeConnector]:
-    fake = FakeConnector()
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)

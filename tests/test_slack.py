@@ -33,14 +33,6 @@ SEED_HEADLINE = "The client still sends an old, expired secret"
 PAYMENTS_APP = "dc36fc90-2248-4d70-aca4-a1a9f5b19f71"
 
 
-@pytest.fixture
-async def fake_slack() -> AsyncIterator[FakeSlack]:
-    fake = FakeSlack()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
 def settings(fake: FakeSlack, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "snapshot": "sample",

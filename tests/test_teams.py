@@ -62,14 +62,6 @@ def fixture(name: str, connector: FakeConnector, text: str | None = None) -> dic
 
 
 @pytest.fixture
-async def connector() -> AsyncIterator[FakeConnector]:
-    fake = FakeConnector()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
 async def teams() -> AsyncIterator[TestClient]:
     async with TestClient(TestServer(create_app(Settings(snapshot="sample", teams_insecure_no_auth=True)))) as client:
         yield client

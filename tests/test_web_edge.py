@@ -37,14 +37,6 @@ QUICK = Limits(header_timeout=1.0, body_timeout=1.0)
 GIVE_UP = 8.0  # a test's own deadline: far past QUICK's bounds, far below a trickle's natural end
 
 
-@pytest.fixture
-async def fake_slack() -> AsyncIterator[FakeSlack]:
-    fake = FakeSlack()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
 @asynccontextmanager
 async def serving(fake: FakeSlack, limits: Limits = QUICK, **app: Any) -> AsyncIterator[TestClient]:
     server = TestServer(create_app(settings(fake), limits=limits, **app))
