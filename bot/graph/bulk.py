@@ -7,16 +7,15 @@ page with `$select`, follows `@odata.nextLink` to the end, and yields each page'
 sent them. Only one page is held at a time, plus the next one on its way (fetched while the caller
 works through the current one), so memory stays flat whatever the tenant's size.
 
-It signs in with the same azure-identity credential and token scope as `build_graph_client`, and
-handles throttling itself: 429/503/504 are retried after Retry-After (seconds or an HTTP date), else
-after an exponential back-off, a bounded number of times; 401, 403 and persistent failures end the
-read with the domain's `DirectoryError`s.
+It sends through `GraphHttp` (the diagnosis's transport: one session, one cached token for the
+host, the same token scope as `build_graph_client`), and handles throttling itself: 429/503/504 are
+retried after Retry-After (seconds or an HTTP date), else after an exponential back-off, a bounded
+number of times; 401, 403 and persistent failures end the read with the domain's `DirectoryError`s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -25,19 +24,17 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 from azure.core.credentials_async import AsyncTokenCredential
-from azure.core.exceptions import AzureError, ClientAuthenticationError
+from azure.core.exceptions import AzureError
 from yarl import URL
 
 from bot.domain import DirectoryError, DirectoryUnavailable, GraphAuthFailed, PermissionDenied, Throttled
 from bot.graph.directory import MAX_RETRY_WAIT, READ_PERMISSION, RETRYABLE, SNAPSHOT_CREDENTIAL
 from bot.graph.directory import _seconds as retry_after_seconds
-from bot.graph.hosts import scope_origin
-from bot.graph.transport import token_refused
+from bot.graph.transport import GraphHttp, token_error
 
 PAGE_SIZE = 999  # Graph's largest page for applications and service principals
 MAX_PAGE_BYTES = 64 * 1024 * 1024  # a page of 999 apps with many credentials is a few MB
 REQUEST_TIMEOUT = 60.0  # seconds per page, connecting included
-TOKEN_MARGIN = 300.0  # seconds: a token this close to its expiry is renewed before the next page
 _QUERY_SAFE = "$,'()/:"  # kept as they are in $select/$filter/$expand; spaces and the rest are encoded
 
 Record = dict[str, Any]
@@ -58,31 +55,21 @@ class BulkReader:
     ) -> None:
         self._root = base_url.rstrip("/")
         self._origin = URL(self._root).origin()
-        self._credential = credential
+        # A page walk has this page and the next in flight at most: two kept-alive connections do.
+        self._http = GraphHttp(self._root, credential, max_connections=2, timeout=REQUEST_TIMEOUT)
         self._credential_source = credential_source  # named when Graph refuses the credential
-        self._scope = f"{scope_origin(self._root)}/.default"
         self._max_retries = max_retries
         self._retry_delay = retry_delay  # back-off base when Graph gives no Retry-After
         self._page_size = page_size
-        self._token: tuple[str, float] | None = None  # (token, expires_on)
-        self._session: aiohttp.ClientSession | None = None
         self.round_trips = 0  # HTTP requests sent, retries included
 
     async def __aenter__(self) -> Self:
-        # A page walk has one request in flight at a time: one kept-alive connection does.
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=2),
-            timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
-            raise_for_status=False,
-        )
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        await self._http.close()
 
     async def records(
         self,
@@ -180,46 +167,22 @@ class BulkReader:
 
     async def _get(self, url: URL) -> tuple[int | None, float | None, Record | None]:
         """(status, Retry-After in seconds or None, parsed body when 200); status None: no answer."""
-        if self._session is None:
-            raise RuntimeError("use BulkReader as `async with BulkReader(...) as reader:`")
-        headers = {"Authorization": f"Bearer {await self._bearer()}", "Accept": "application/json"}
-        self.round_trips += 1
         try:
-            async with self._session.get(url, headers=headers, allow_redirects=False) as response:
-                retry_after = response.headers.get("Retry-After")
-                seconds = retry_after_seconds(retry_after) if retry_after is not None else None
-                if response.status != 200:
-                    return response.status, seconds, None
-                raw = await _bounded(response)
+            reply = await self._http.get(url, max_bytes=MAX_PAGE_BYTES)
+        except AzureError as error:
+            raise token_error(error, self._credential_source) from None
         except (aiohttp.ClientError, TimeoutError):
+            self.round_trips += 1
             return None, None, None
+        self.round_trips += 1
+        retry_after = reply.headers.get("retry-after")
+        seconds = retry_after_seconds(retry_after) if retry_after is not None else None
+        if reply.status != 200:
+            return reply.status, seconds, None
         try:
-            body = orjson.loads(raw)
+            body = orjson.loads(reply.body)
         except orjson.JSONDecodeError:
             raise DirectoryUnavailable("Microsoft Graph sent a page that is not JSON") from None
         if not isinstance(body, dict):
             raise DirectoryUnavailable("Microsoft Graph sent a page that is not a JSON object")
         return 200, None, body
-
-    async def _bearer(self) -> str:
-        if self._token is None or self._token[1] - time.time() < TOKEN_MARGIN:
-            try:
-                token = await self._credential.get_token(self._scope)
-            except ClientAuthenticationError as error:
-                raise token_refused(error, self._credential_source) from None
-            except AzureError as error:
-                raise DirectoryUnavailable(f"no token for Microsoft Graph ({type(error).__name__})") from None
-            self._token = (token.token, float(token.expires_on))
-        return self._token[0]
-
-
-async def _bounded(response: aiohttp.ClientResponse) -> bytes:
-    if response.content_length is not None and response.content_length > MAX_PAGE_BYTES:
-        raise DirectoryUnavailable("Microsoft Graph sent a page larger than the reader accepts")
-    chunks, size = [], 0
-    async for chunk in response.content.iter_any():
-        size += len(chunk)
-        if size > MAX_PAGE_BYTES:
-            raise DirectoryUnavailable("Microsoft Graph sent a page larger than the reader accepts")
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -23,7 +23,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
-from azure.core.exceptions import AzureError, ClientAuthenticationError
+from azure.core.exceptions import AzureError
 
 from bot.domain import (
     SIGN_IN_WINDOW,
@@ -40,7 +40,7 @@ from bot.domain import (
 )
 from bot.graph import mapping
 from bot.graph.hosts import MAX_IN_FLIGHT
-from bot.graph.transport import GraphHttp, token_refused
+from bot.graph.transport import GraphHttp, token_error
 
 READ_PERMISSION = "Application.Read.All"
 AUDIT_PERMISSION = "AuditLog.Read.All"
@@ -325,10 +325,8 @@ class GraphDirectory:
             raise DirectoryUnavailable("too many Microsoft Graph requests are waiting; try again shortly") from None
         try:
             reply = await self._http.post(f"/{version}/$batch", json.dumps(body).encode())
-        except ClientAuthenticationError as error:
-            raise _unsent(token_refused(error, self._credential_source)) from None
-        except AzureError as error:  # the token endpoint could not be reached
-            raise _unsent(DirectoryUnavailable(f"no token for Microsoft Graph ({type(error).__name__})")) from None
+        except AzureError as error:
+            raise _unsent(token_error(error, self._credential_source)) from None
         except (aiohttp.ClientError, TimeoutError) as error:
             raise DirectoryUnavailable(f"Microsoft Graph could not be reached ({type(error).__name__})") from None
         finally:

@@ -1,4 +1,5 @@
-"""`GraphHttp`: the diagnosis's `$batch` requests to Microsoft Graph, sent over aiohttp.
+"""`GraphHttp`: requests to Microsoft Graph over aiohttp, the diagnosis's `$batch` and the bulk
+reader's pages.
 
 The hot path posts one prepared JSON body and reads one JSON answer, so it needs no request
 builders or models; msgraph-sdk's httpx transport cost about five times the CPU per diagnosis here
@@ -17,14 +18,15 @@ from typing import Any, Self
 
 import aiohttp
 from azure.core.credentials import AccessToken
+from azure.core.exceptions import AzureError, ClientAuthenticationError
+from yarl import URL
 
-from bot.domain import GraphAuthFailed
+from bot.domain import DirectoryError, DirectoryUnavailable, GraphAuthFailed
 from bot.graph.hosts import MAX_IN_FLIGHT, scope_origin
 
 REQUEST_TIMEOUT = 30.0  # seconds for one request, connection and answer included
 # A token is renewed this long before it expires, so no request leaves with one about to lapse.
 TOKEN_RENEW_BEFORE = 300.0
-_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +46,14 @@ class GraphHttp:
     before it expires, and one refresh serves every request waiting for it.
     """
 
-    def __init__(self, base_url: str, credential: Any, *, max_connections: int = MAX_IN_FLIGHT) -> None:
+    def __init__(
+        self, base_url: str, credential: Any, *, max_connections: int = MAX_IN_FLIGHT, timeout: float = REQUEST_TIMEOUT
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._credential = credential
         self._scope = f"{scope_origin(self.base_url)}/.default"  # a national cloud issues tokens for its own Graph
         self._max_connections = max_connections
+        self._timeout = timeout  # seconds for one request, connection and answer included
         self._session: aiohttp.ClientSession | None = None
         self._token: AccessToken | None = None
         self._token_lock = asyncio.Lock()
@@ -59,17 +64,23 @@ class GraphHttp:
         Raises azure-identity's errors when no token can be had, aiohttp's or TimeoutError when
         Graph cannot be reached; any HTTP status is returned, not raised.
         """
-        headers = {
-            "Authorization": f"Bearer {await self._bearer()}",
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        }
+        return await self._send("POST", URL(self.base_url + path, encoded=True), body, max_bytes=None)
+
+    async def get(self, url: URL, *, max_bytes: int) -> GraphReply:
+        """GET `url` (a page of a collection), as `post` does; `DirectoryUnavailable` for an answer
+        larger than `max_bytes`, which is not read further."""
+        return await self._send("GET", url, None, max_bytes=max_bytes)
+
+    async def _send(self, method: str, url: URL, body: bytes | None, *, max_bytes: int | None) -> GraphReply:
+        headers = {"Authorization": f"Bearer {await self._bearer()}", "Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         session = self._session or self._open()
         started = time.perf_counter()
-        async with session.post(self.base_url + path, data=body, headers=headers, allow_redirects=False) as response:
-            data = await response.read()
+        async with session.request(method, url, data=body, headers=headers, allow_redirects=False) as response:
+            data = await response.read() if max_bytes is None else await _bounded(response, max_bytes)
         # Per request only when debugging: at INFO one line per diagnosis says enough (and costs less).
-        log.debug("graph POST %s %d %.1f ms", path, response.status, (time.perf_counter() - started) * 1000)
+        log.debug("graph %s %s %d %.1f ms", method, url.path, response.status, (time.perf_counter() - started) * 1000)
         return GraphReply(response.status, {k.lower(): v for k, v in response.headers.items()}, data)
 
     async def close(self) -> None:
@@ -89,7 +100,7 @@ class GraphHttp:
         # Opened on first use, inside the running loop; every connection is kept alive for the next batch.
         connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=self._max_connections)
         self._session = aiohttp.ClientSession(
-            connector=connector, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT), raise_for_status=False
+            connector=connector, timeout=aiohttp.ClientTimeout(total=self._timeout), raise_for_status=False
         )
         return self._session
 
@@ -103,6 +114,19 @@ class GraphHttp:
         return token.token
 
 
+async def _bounded(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    too_large = DirectoryUnavailable(f"Microsoft Graph sent an answer larger than {max_bytes} bytes")
+    if response.content_length is not None and response.content_length > max_bytes:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > max_bytes:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _renew_due(token: AccessToken) -> bool:
     return token.expires_on - TOKEN_RENEW_BEFORE <= time.time()
 
@@ -110,8 +134,10 @@ def _renew_due(token: AccessToken) -> bool:
 _AADSTS = re.compile(r"AADSTS\d+")  # codes run to 7 digits (AADSTS7000215)
 
 
-def token_refused(error: Exception, credential_source: str) -> GraphAuthFailed:
-    """Entra gave the bot's own credential no token. Its message may quote the request, so only the
-    AADSTS code is kept."""
-    code = _AADSTS.search(str(error))
-    return GraphAuthFailed(credential_source, f" (no token: {code.group()})" if code else " (no token)")
+def token_error(error: AzureError, credential_source: str) -> DirectoryError:
+    """No token for Graph: Entra refused the bot's own credential (its message may quote the
+    request, so only the AADSTS code is kept), or the token endpoint could not be reached."""
+    if isinstance(error, ClientAuthenticationError):
+        code = _AADSTS.search(str(error))
+        return GraphAuthFailed(credential_source, f" (no token: {code.group()})" if code else " (no token)")
+    return DirectoryUnavailable(f"no token for Microsoft Graph ({type(error).__name__})")
