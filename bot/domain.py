@@ -180,6 +180,7 @@ class Owner:
     display_name: str | None
     user_principal_name: str | None
     mail: str | None = None
+    object_id: str | None = None  # the owner's Entra object id (Teams mentions, scan reports)
 
     @property
     def label(self) -> str:
@@ -471,3 +472,50 @@ class StateUnavailable(Exception):
     def __init__(self, message: str, reason: str = "unknown") -> None:
         super().__init__(message)
         self.reason = reason
+
+
+# --- the tenant-wide credential scan ------------------------------------------------------------
+
+
+class ObjectType(StrEnum):
+    APPLICATION = "application"
+    SERVICE_PRINCIPAL = "servicePrincipal"
+
+
+class ExpiryState(StrEnum):
+    EXPIRED = "expired"
+    EXPIRING = "expiring"  # ends within the largest configured threshold
+    VALID = "valid"
+    NO_END = "no_end"
+
+
+@dataclass(frozen=True)
+class InventoryCredential:
+    """One credential of one application or service principal, as the scan keeps it: only what
+    warnings and the scan report need (never a value; `hint` is Graph's own three characters)."""
+
+    object_type: ObjectType
+    app_id: str
+    object_id: str
+    display_name: str
+    kind: CredentialKind
+    key_id: str
+    name: str | None
+    hint: str | None
+    start: datetime | None
+    end: datetime | None
+    usage: str | None = None  # keyCredentials' "Sign" / "Verify"; None for secrets
+    owners: tuple[Owner, ...] = ()
+    tags: tuple[str, ...] = ()  # the app's Entra tags, for routing (`tag:NAME`)
+
+
+@dataclass(frozen=True)
+class ScannedCredential:
+    """A credential judged at one moment: one row of `secretbot scan` and of a warning digest."""
+
+    credential: InventoryCredential
+    days_left: int | None  # as in diagnose: whole days, negative once expired, None without an end
+    state: ExpiryState
+    threshold: int | None  # smallest configured threshold >= days_left; 0 once expired; None if none
+    replaced_by: str | None = None  # key id of a newer credential of the same kind that ends later
+    last_used: datetime | None = None
