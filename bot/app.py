@@ -1,16 +1,21 @@
 """The composition root: `create_app(settings)` builds every client once and closes them on shutdown.
 
-Nothing happens at import time; each platform adapter adds its routes and its own clients.
+Nothing happens at import time; each platform adapter adds its routes, its own clients and its jobs.
+One app serves any role: the web tier with a worker inside (the default), the web tier alone, or a
+worker alone (no routes, no port: `bot.server.work`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -19,15 +24,23 @@ import bot.platforms.console as console_page
 import bot.platforms.slack as slack
 import bot.platforms.teams as teams
 from bot import edge, install_pages, logs
+from bot.jobs.queue import JobQueue
+from bot.jobs.worker import JobTable, JobWorker, RunningJob, Schedule
 from bot.metrics import MeteredDirectory, Metrics
 from bot.platforms.dispatch import Dispatcher
 from bot.ports import Directory, StateStore
 from bot.settings import Settings
-from bot.state import open_state
+from bot.state import open_redis
 from bot.wiring import open_directory
 from handlers.inbound import Deps
 
 log = logging.getLogger(__name__)
+
+
+class Role(StrEnum):
+    WEB_AND_WORKER = "web+worker"  # `secretbot serve`: one container is enough
+    WEB = "web"  # `secretbot serve --no-worker`: receives, queues and acks
+    WORKER = "worker"  # `secretbot worker`: runs the queue's jobs, no port
 
 
 @dataclass(frozen=True)
@@ -37,9 +50,13 @@ class Services:
     directory: Directory | None
     metrics: Metrics
     dispatcher: Dispatcher
+    jobs: JobQueue
 
 
 SERVICES = web.AppKey("services", Services)
+JOBS = web.AppKey("job_table", JobTable)
+# Housekeeping once a day, at a quiet hour; the expiry scan and rotation add their own schedules.
+HOUSEKEEPING_CRON = "17 3 * * *"
 METRICS = web.AppKey("metrics", Metrics)
 _PLATFORM_BY_ROUTE = {
     "/slack/events": "slack",
@@ -57,11 +74,15 @@ def create_app(
     clock: Clock | None = None,
     directory: Directory | None = None,
     limits: edge.Limits = edge.LIMITS,
+    role: Role = Role.WEB_AND_WORKER,
+    concurrency: int | None = None,
 ) -> web.Application:
     """The server. `console` adds the demo's web console at `/`; `clock` fixes "now" (the demo's
     sample tenant is judged at the moment its samples were written for); `directory`, owned by the
     caller, replaces the one the settings pick (tests that change their fake tenant while it runs).
-    Run it with `limits.server_options()`, the same limits' bounds for the headers."""
+    Run it with `limits.server_options()`, the same limits' bounds for the headers. `role` says
+    whether it receives requests, runs jobs, or both; `concurrency` is the worker's (default: the
+    settings')."""
     metrics = Metrics()
     middlewares: list[Middleware] = [_request_context]
     if console is not None and console.loopback_only:
@@ -69,15 +90,23 @@ def create_app(
     middlewares.append(edge.bounded_body(limits))
     app = web.Application(middlewares=middlewares, client_max_size=limits.max_body_bytes)
     app[METRICS] = metrics
+    table = app[JOBS] = JobTable(schedules=[Schedule("housekeeping", HOUSEKEEPING_CRON, _housekeeping(app))])
     app.cleanup_ctx.append(_services(settings, metrics, clock or (lambda: datetime.now(UTC)), directory))
-    app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/readyz", _readyz)
-    app.router.add_get("/metrics", _metrics)
-    install_pages.register(app)
-    slack.register(app, settings, lambda: app[SERVICES].dispatcher, lambda: app[SERVICES].state)
-    teams.register(app, settings, lambda: app[SERVICES].dispatcher, lambda: app[SERVICES].state)
+    receive = role is not Role.WORKER
+    if receive:
+        app.router.add_get("/healthz", _healthz)
+        app.router.add_get("/readyz", _readyz)
+        app.router.add_get("/metrics", _metrics)
+        install_pages.register(app)
+    dispatcher, state, jobs = lambda: app[SERVICES].dispatcher, lambda: app[SERVICES].state, lambda: app[SERVICES].jobs
+    slack.register(app, settings, dispatcher, state, jobs, table, receive=receive)
+    teams.register(app, settings, dispatcher, state)
     if console is not None:
-        console_page.register(app, console, lambda: app[SERVICES].dispatcher)
+        console_page.register(app, console, dispatcher)
+    if role is not Role.WEB:
+        # Last: it starts after every platform has added its jobs, and on shutdown stops first, while
+        # the clients its running jobs use are still open.
+        app.cleanup_ctx.append(_worker(concurrency or settings.worker_concurrency))
     return app
 
 
@@ -86,15 +115,45 @@ def _services(
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            state = await stack.enter_async_context(open_state(settings.redis_url))
+            redis = await stack.enter_async_context(open_redis(settings.redis_url))
+            jobs = JobQueue.on(redis)
+            stack.push_async_callback(jobs.close)
             directory = given or await stack.enter_async_context(open_directory(settings))
             metered = MeteredDirectory(directory, metrics) if directory else None
-            deps = Deps(directory=metered, state=state, now=clock)
-            app[SERVICES] = Services(settings, state, metered, metrics, Dispatcher(deps, metrics))
+            deps = Deps(directory=metered, state=redis.state, now=clock)
+            app[SERVICES] = Services(settings, redis.state, metered, metrics, Dispatcher(deps, metrics), jobs)
             log.info("started graph=%s", directory.mode.value if directory else "none")
             yield
 
     return context
+
+
+def _worker(concurrency: int) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        services, table = app[SERVICES], app[JOBS]
+        worker = JobWorker(
+            services.jobs, table.functions, schedules=table.schedules, concurrency=concurrency, metrics=services.metrics
+        )
+        running = asyncio.create_task(worker.run())
+        log.info("worker started concurrency=%d jobs=%s", concurrency, ",".join(sorted(table.functions)))
+        yield
+        await worker.stop()  # running jobs finish or go back to the queue (bot.jobs.worker)
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+    return context
+
+
+def _housekeeping(app: web.Application) -> Callable[..., Awaitable[None]]:
+    async def housekeeping(_job: RunningJob) -> None:
+        state = app[SERVICES].state
+        for platform in ("teams", "slack"):
+            dropped = await state.forget_lost_conversations(platform)
+            if dropped:
+                log.info("housekeeping: dropped %d lost %s conversation references", dropped, platform)
+
+    return housekeeping
 
 
 @web.middleware
@@ -125,15 +184,19 @@ async def _healthz(request: web.Request) -> web.Response:
 async def _readyz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     redis_ok = await services.state.ping()
+    queue_ok = await services.jobs.ping()
     body = {
-        "ready": redis_ok,
+        "ready": redis_ok and queue_ok,
         "redis": "ok" if redis_ok else "unreachable",
+        "queue": "ok" if queue_ok else "unreachable",
         "graph": services.directory.mode.value if services.directory else "none",
         "slack": services.settings.slack_enabled,
         "teams": services.settings.teams_enabled,
     }
-    return web.json_response(body, status=200 if redis_ok else 503)
+    return web.json_response(body, status=200 if body["ready"] else 503)
 
 
 async def _metrics(request: web.Request) -> web.Response:
+    depth = await request.app[SERVICES].jobs.depth()
+    request.app[METRICS].queue_depth.set(-1 if depth is None else depth)
     return web.Response(body=request.app[METRICS].exposition(), content_type="text/plain", charset="utf-8")

@@ -6,10 +6,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from bot.domain import Activity, ActivityQuery, AppLookup, Diagnosis, DirectoryError, GraphMode
 from bot.ports import Directory
+
+# Jobs are chat answers: most take milliseconds to a second; the tail is Graph throttling and retries.
+_FAST = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
 @dataclass
@@ -29,6 +32,18 @@ class Metrics:
         )
         self.graph_seconds = Histogram("secretbot_graph_seconds", "Directory call latency", ["call"], registry=r)
         self.errors = Counter("secretbot_errors", "Failures handled without crashing, by kind", ["kind"], registry=r)
+        self.jobs = Counter("secretbot_jobs", "Jobs run by function and outcome", ["function", "outcome"], registry=r)
+        self.job_retries = Counter(
+            "secretbot_job_retries", "Jobs run again after a failure or a lost worker", ["function"], registry=r
+        )
+        self.job_wait_seconds = Histogram(
+            "secretbot_job_wait_seconds", "Time from enqueue to start", ["function"], registry=r, buckets=_FAST
+        )
+        self.job_run_seconds = Histogram(
+            "secretbot_job_run_seconds", "Time from start to end", ["function"], registry=r, buckets=_FAST
+        )
+        # Read from Redis when scraped (set by the app's /metrics handler): -1 when Redis does not answer.
+        self.queue_depth = Gauge("secretbot_queue_depth", "Jobs waiting for a worker", registry=r)
 
     def diagnosed(self, platform: str, diagnosis: Diagnosis) -> None:
         primary = diagnosis.primary

@@ -62,6 +62,14 @@ class StateStore(Protocol):
         """
         ...
 
+    async def claim_for(self, kind: str, key: str, owner: str) -> bool:
+        """Like `claim`, but True again for the same `owner` (a job run again after its worker died)."""
+        ...
+
+    async def forget_lost_conversations(self, platform: str) -> int:
+        """Drop conversation index entries whose reference is gone; how many were dropped."""
+        ...
+
     async def save_conversation(self, platform: str, conversation_id: str, reference: dict[str, Any]) -> None:
         """Remember where the bot can post later without being spoken to (Teams proactive messages)."""
         ...

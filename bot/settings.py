@@ -51,6 +51,9 @@ class Settings:
     teams_tenant_id: str | None = None
     teams_insecure_no_auth: bool = False
     log_level: str = "info"
+    # Jobs one worker runs at once. Answers mostly wait on Graph, so more than the cores; the Graph
+    # cap (graph_max_in_flight) still bounds requests in flight.
+    worker_concurrency: int = 16
 
     @property
     def slack_enabled(self) -> bool:
@@ -82,6 +85,7 @@ class Settings:
             teams_tenant_id=env.get(TEAMS_PREFIX + "TENANTID") or None,
             teams_insecure_no_auth=_flag(env, INSECURE_TEAMS_FLAG),
             log_level=_log_level(env.get("SECRETBOT_LOG_LEVEL")),
+            worker_concurrency=_concurrency(env.get("SECRETBOT_WORKER_CONCURRENCY")),
         )._checked()
 
     def _checked(self) -> Settings:
@@ -173,3 +177,11 @@ def _log_level(value: str | None) -> str:
     if level not in LOG_LEVELS:
         raise ValueError(f"SECRETBOT_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
     return level
+
+
+def _concurrency(value: str | None) -> int:
+    if not value:
+        return 16
+    if not value.isdigit() or not 1 <= int(value) <= 1000:
+        raise ValueError(f"SECRETBOT_WORKER_CONCURRENCY must be a whole number from 1 to 1000, got {value!r}")
+    return int(value)

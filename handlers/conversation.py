@@ -1,15 +1,21 @@
-"""Answer a chat message: an error paste, an app id, or a request for help."""
+"""Answer a chat message: an error paste, an app id, or a request for help.
+
+Reading a message (`read`) and answering it (`answer_asked`) are separate steps, so the web tier can
+read a paste, keep only its facts (never a secret value) and leave the answer to a worker.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from bot.domain import Diagnosis
+from bot.domain import Diagnosis, ParsedInput
 from bot.ports import Directory
-from handlers.diagnose import diagnose
+from handlers.diagnose import PARSE_IN_THREAD_CHARS, diagnose, diagnose_parsed
 from handlers.inbound import Deps, InboundMessage
+from handlers.parse import parse
 from handlers.recheck import remember
 
 _HELP = re.compile(r"\s*/?(?:help|\?|hi|hello|hey|usage)\s*[.!?]?\s*\Z", re.IGNORECASE)
@@ -19,8 +25,33 @@ def wants_help(text: str) -> bool:
     return not text.strip() or _HELP.match(text) is not None
 
 
+@dataclass(frozen=True)
+class Asked:
+    """What a message asks: help, or the facts of a paste. Holds no secret value (the parser cuts
+    values out before reading facts), so it may wait in the job queue."""
+
+    parsed: ParsedInput | None  # None: the person asked for help (or said nothing)
+
+
+async def read(text: str) -> Asked:
+    if wants_help(text):
+        return Asked(None)
+    # A large paste is parsed off the event loop, as `diagnose` does.
+    parsed = await asyncio.to_thread(parse, text) if len(text) > PARSE_IN_THREAD_CHARS else parse(text)
+    return Asked(parsed)
+
+
 async def answer(message: InboundMessage, deps: Deps) -> Diagnosis:
-    return await remember(await reply(message.text, directory=deps.directory, now=deps.now()), deps)
+    return await answer_asked(await read(message.text), deps)
+
+
+async def answer_asked(asked: Asked, deps: Deps) -> Diagnosis:
+    now = deps.now()
+    if asked.parsed is None:
+        diagnosis = replace(await diagnose("", directory=None, now=now), asked_for_help=True)
+    else:
+        diagnosis = await diagnose_parsed(asked.parsed, directory=deps.directory, now=now)
+    return await remember(diagnosis, deps)
 
 
 async def reply(text: str, *, directory: Directory | None, now: datetime) -> Diagnosis:

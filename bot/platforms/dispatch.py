@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from bot.domain import Diagnosis, Notice
 from bot.metrics import Metrics
 from handlers.actions import handler_for
-from handlers.conversation import answer
-from handlers.inbound import Deps, InboundAction, InboundMessage
+from handlers.conversation import Asked, answer, answer_asked
+from handlers.inbound import Actor, Deps, InboundAction, InboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,12 @@ class Dispatcher:
     async def message(self, message: InboundMessage) -> Diagnosis:
         diagnosis = await answer(message, self.deps)
         self.metrics.diagnosed(message.actor.platform, diagnosis)
+        return diagnosis
+
+    async def asked(self, asked: Asked, actor: Actor) -> Diagnosis:
+        """The answer to a message the web tier has already read (a queued job)."""
+        diagnosis = await answer_asked(asked, self.deps)
+        self.metrics.diagnosed(actor.platform, diagnosis)
         return diagnosis
 
     async def action(self, action: InboundAction) -> Diagnosis | Notice | None:

@@ -1,17 +1,21 @@
 """Slack adapter: Bolt's AsyncApp mounted in our aiohttp app (or over Socket Mode).
 
-It only translates: Slack events, slash commands and button clicks become Inbound objects for the
-dispatcher, and answers become Block Kit. Every HTTP request's signature and timestamp are verified
-here before its body is parsed (Bolt's own check comes after its parsing), and a signed request is
-served once: Slack's retries by their event id, a replayed request by its signature.
+It only translates: Slack events, slash commands and button clicks become jobs on the queue, which a
+worker answers (`slack_jobs`). Every HTTP request's signature and timestamp are verified here before
+its body is parsed (Bolt's own check comes after its parsing). The ack waits until the work is
+queued, so a web process that dies before it leaves Slack to deliver the event again. A signed
+request is served once: Slack's retries by the answer job's key and claim, a replayed request by its
+signature.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -26,13 +30,17 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.domain import Diagnosis, Notice, StateUnavailable
+from bot.domain import StateUnavailable
 from bot.edge import refuse
+from bot.jobs.payloads import asked_to_json
+from bot.jobs.queue import JobQueue
+from bot.jobs.worker import JobFunction, JobTable, RunningJob
 from bot.platforms.dispatch import Dispatcher
+from bot.platforms.slack_jobs import ACTION, ANSWER, CHECKING, COMMAND, SlackJobs
 from bot.ports import StateStore
 from bot.settings import Settings
-from cards.blockkit import render_blockkit
-from handlers.inbound import Actor, InboundAction, InboundMessage
+from bot.state import keys
+from handlers.conversation import read
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +51,8 @@ VERIFIER = web.AppKey("slack_verifier", SignatureVerifier)
 SIGNATURE_WINDOW_SECONDS = 5 * 60
 # Events come as JSON; slash commands and interactivity as forms.
 _SLACK_CONTENT_TYPES = frozenset({"application/json", "application/x-www-form-urlencoded"})
-CHECKING = "Checking… :hourglass_flowing_sand:"
 _CODE = re.compile(r"AADSTS\d{5,7}", re.IGNORECASE)
+_VERB = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")  # a verb that can name a job key; others are not ours
 # Message subtypes that are edits, joins, bot posts and the like, never a person pasting an error.
 _QUIET_SUBTYPES = frozenset({"bot_message", "message_changed", "message_deleted", "channel_join", "thread_broadcast"})
 # slack_sdk's own limit per Web API call when it makes its session; a shared session must set it itself
@@ -57,17 +65,28 @@ def register(
     settings: Settings,
     dispatcher: Callable[[], Dispatcher],
     state: Callable[[], StateStore],
+    jobs: Callable[[], JobQueue],
+    table: JobTable,
+    *,
+    receive: bool = True,
 ) -> None:
+    """Slack's jobs join `table` (for this process's worker); with `receive`, the app also takes
+    Slack's requests (HTTP endpoint and/or Socket Mode). A worker alone only sends."""
     if not settings.slack_enabled:
         return
-    app.cleanup_ctx.append(_lifecycle(settings, dispatcher, state))
-    if settings.slack_signing_secret:  # without it Slack is on Socket Mode only: no HTTP endpoint
+    app.cleanup_ctx.append(_lifecycle(settings, dispatcher, state, jobs, table, receive))
+    if receive and settings.slack_signing_secret:  # without it Slack is on Socket Mode only: no HTTP endpoint
         app[VERIFIER] = SignatureVerifier(settings.slack_signing_secret)
         app.router.add_post("/slack/events", _events)
 
 
 def _lifecycle(
-    settings: Settings, dispatcher: Callable[[], Dispatcher], state: Callable[[], StateStore]
+    settings: Settings,
+    dispatcher: Callable[[], Dispatcher],
+    state: Callable[[], StateStore],
+    jobs: Callable[[], JobQueue],
+    table: JobTable,
+    receive: bool,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         # One session for every Web API call, kept for the app's lifetime: without it slack_sdk opens
@@ -75,13 +94,20 @@ def _lifecycle(
         # answer. Bolt's per-request clients copy the session from this client.
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WEB_API_TIMEOUT)) as session:
             client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, session=session)
+            work = SlackJobs(client, dispatcher, state)
+            table.functions.update(work.table())
+            if not receive:
+                yield
+                return
             # Signatures are checked by _events before the body is parsed; Bolt would check them again.
+            # Listeners run before the response: Slack's ack then means the work is safely queued.
             bolt = AsyncApp(
                 client=client,
                 signing_secret=settings.slack_signing_secret or None,
                 request_verification_enabled=False,
+                process_before_response=True,
             )
-            _listen(bolt, dispatcher, state)
+            _listen(bolt, _Queueing(jobs, work), state)
             app[BOLT] = bolt
             socket = None
             if settings.slack_app_token:  # Socket Mode: for installs behind a firewall, no public URL
@@ -92,6 +118,37 @@ def _lifecycle(
                 await socket.close_async()  # type: ignore[no-untyped-call]
 
     return context
+
+
+class _Queueing:
+    """Puts Slack's work on the queue; when the queue's Redis does not answer, runs it here instead
+    (once, without de-duplication), so a paste is answered even then."""
+
+    def __init__(self, jobs: Callable[[], JobQueue], work: SlackJobs) -> None:
+        self._jobs = jobs
+        self._table = work.table()
+        self._here: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, function: str, key: str, **payload: Any) -> None:
+        try:
+            if not await self._jobs().enqueue(function, key=key, **payload):
+                log.info("slack work already queued function=%s", function)
+            return
+        except StateUnavailable as error:
+            log.warning("job queue unavailable (%s): answering in this process", error.reason)
+        task = asyncio.create_task(self._run_here(self._table[function], payload))
+        self._here.add(task)
+        task.add_done_callback(self._here.discard)
+
+    @staticmethod
+    async def _run_here(function: JobFunction, payload: dict[str, Any]) -> None:
+        try:
+            await function(RunningJob(), **payload)
+        except Exception as error:
+            log.error("slack work failed error=%s", type(error).__name__)
+
+
+Enqueue = Callable[..., Awaitable[None]]
 
 
 async def _events(request: web.Request) -> web.Response:
@@ -131,31 +188,26 @@ def _unverified(verifier: SignatureVerifier, body: bytes, timestamp: str | None,
         return "the body is not UTF-8"
 
 
-def _listen(bolt: AsyncApp, dispatcher: Callable[[], Dispatcher], state: Callable[[], StateStore]) -> None:
+def _listen(bolt: AsyncApp, enqueue: Enqueue, state: Callable[[], StateStore]) -> None:
     bolt.middleware(_once(state))
-    bolt.event("app_mention")(_on_message(dispatcher, always=True))
-    bolt.event("message")(_on_message(dispatcher, always=False))
-    bolt.command("/secretbot")(_on_command(dispatcher))
-    bolt.action(re.compile(r".+"))(_on_action(dispatcher))
+    bolt.event("app_mention")(_on_message(enqueue, always=True))
+    bolt.event("message")(_on_message(enqueue, always=False))
+    bolt.command("/secretbot")(_on_command(enqueue))
+    bolt.action(re.compile(r".+"))(_on_action(enqueue))
     bolt.error(_on_error)
 
 
 def _once(state: Callable[[], StateStore]) -> Callable[..., Awaitable[Any]]:
-    """Each request is served once, on any replica. Slack retries an event it thinks we missed, signed
-    anew: only its first delivery is answered. A slash command or button click has no event id; one
-    captured and sent again inside the signature window carries the same timestamp and signature, so
-    that pair is claimed instead. Either way a repeat gets an empty 200: Slack sees its delivery
-    done, and a replay learns nothing. One claim per request keeps the ack path at one round trip."""
+    """A signed request is served once, on any replica. An event is not claimed here: Slack retries
+    an event it saw no ack for, and its answer job's key and claim (slack_jobs) make all deliveries
+    one answer, also when this process dies between receiving and queueing it. A slash command or
+    button click has no event id; one captured and sent again inside the signature window carries
+    the same timestamp and signature, so that pair is claimed and a repeat gets an empty 200."""
 
     async def middleware(request: AsyncBoltRequest, body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:
-        event_id = body.get("event_id")
         signature = request.headers.get("x-slack-signature", [""])[0]  # none over Socket Mode
         try:
-            if isinstance(event_id, str):
-                if not await state().claim("slack-event", event_id):
-                    log.info("repeated slack event dropped event_id=%s", event_id)
-                    return BoltResponse(status=200, body="")
-            elif signature:
+            if not isinstance(body.get("event_id"), str) and signature:
                 timestamp = request.headers.get("x-slack-request-timestamp", [""])[0]
                 if not await state().claim("slack-request", _replay_key(timestamp, signature)):
                     log.warning("replayed slack request dropped")
@@ -172,8 +224,8 @@ def _replay_key(timestamp: str, signature: str) -> str:
     return hashlib.sha256(f"{timestamp}:{signature}".encode()).hexdigest()
 
 
-def _on_message(dispatcher: Callable[[], Dispatcher], *, always: bool) -> Callable[..., Awaitable[None]]:
-    async def listener(event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext) -> None:
+def _on_message(enqueue: Enqueue, *, always: bool) -> Callable[..., Awaitable[None]]:
+    async def listener(event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext) -> None:
         if event.get("bot_id") or event.get("subtype") in _QUIET_SUBTYPES:
             return
         text = str(event.get("text") or "")
@@ -182,56 +234,60 @@ def _on_message(dispatcher: Callable[[], Dispatcher], *, always: bool) -> Callab
         # bot is answered through its app_mention event, not twice.
         if not (always or direct) and (not _CODE.search(text) or f"<@{context.bot_user_id}>" in text):
             return
-        channel, thread = event["channel"], event.get("thread_ts") or event["ts"]
-        placeholder = await client.chat_postMessage(channel=channel, thread_ts=thread, text=CHECKING)
-        diagnosis = await dispatcher().message(_inbound(text, event.get("user"), channel))
-        await client.chat_update(channel=channel, ts=placeholder["ts"], **_message(diagnosis))
-
-    return listener
-
-
-def _on_command(dispatcher: Callable[[], Dispatcher]) -> Callable[..., Awaitable[None]]:
-    async def listener(ack: Callable[..., Awaitable[None]], command: dict[str, Any], respond: Any) -> None:
-        await ack(response_type="ephemeral", text=CHECKING)
-        diagnosis = await dispatcher().message(
-            _inbound(command.get("text", ""), command.get("user_id"), command.get("channel_id", ""))
+        channel, thread = str(event["channel"]), str(event.get("thread_ts") or event["ts"])
+        event_id = str(body.get("event_id") or f"{channel}-{event['ts']}")
+        await enqueue(
+            ANSWER,
+            keys.answer_job_key("slack", event_id),
+            asked=asked_to_json(await read(text)),  # the facts only: no secret value reaches Redis
+            channel=channel,
+            thread=thread,
+            user=str(event.get("user") or ""),
+            event=event_id,
+            owner=uuid.uuid4().hex,  # this delivery's claim on the event, kept across its retries
         )
-        await respond(replace_original=True, response_type="ephemeral", **_message(diagnosis))
 
     return listener
 
 
-def _on_action(dispatcher: Callable[[], Dispatcher]) -> Callable[..., Awaitable[None]]:
-    async def listener(
-        ack: Callable[[], Awaitable[None]],
-        body: dict[str, Any],
-        action: dict[str, Any],
-        client: AsyncWebClient,
-        respond: Any,
-    ) -> None:
-        await ack()
+def _on_command(enqueue: Enqueue) -> Callable[..., Awaitable[None]]:
+    async def listener(ack: Callable[..., Awaitable[None]], command: dict[str, Any]) -> None:
+        await enqueue(
+            COMMAND,
+            keys.answer_job_key("slack", f"command-{command.get('trigger_id') or uuid.uuid4().hex}"),
+            asked=asked_to_json(await read(str(command.get("text") or ""))),
+            channel=str(command.get("channel_id") or ""),
+            user=str(command.get("user_id") or ""),
+            response_url=str(command.get("response_url") or ""),
+        )
+        await ack(response_type="ephemeral", text=CHECKING)
+
+    return listener
+
+
+def _on_action(enqueue: Enqueue) -> Callable[..., Awaitable[None]]:
+    async def listener(ack: Callable[[], Awaitable[None]], body: dict[str, Any], action: dict[str, Any]) -> None:
         user = body.get("user") or {}
         container = body.get("container") or {}
-        channel = (body.get("channel") or {}).get("id") or container.get("channel_id", "")
-        inbound = InboundAction(
-            verb=str(action.get("action_id", "")),
-            id=str(action.get("value", "")),
-            actor=Actor("slack", str(user.get("id", "")), user.get("name")),
-            conversation_id=channel,
-        )
-        answer = await dispatcher().action(inbound)
-        if answer is None:
-            return
-        if isinstance(answer, Notice):  # only the person who pressed sees it; the card stays
-            await respond(text=answer.text, response_type="ephemeral", replace_original=False)
-            return
+        channel = str((body.get("channel") or {}).get("id") or container.get("channel_id") or "")
         ts = (body.get("message") or {}).get("ts") or container.get("message_ts")
-        if container.get("is_ephemeral") or not ts:
-            # An ephemeral answer (the slash command's) has no message chat.update could edit: only
-            # the action's response_url can replace it.
-            await respond(replace_original=True, response_type="ephemeral", **_message(answer))
-            return
-        await client.chat_update(channel=channel, ts=ts, **_message(answer))
+        verb, item = str(action.get("action_id", "")), str(action.get("value", ""))
+        message_id = str(ts or body.get("trigger_id") or uuid.uuid4().hex)
+        await enqueue(
+            ACTION,
+            keys.action_job_key("slack", f"{channel}-{message_id}", verb if _VERB.fullmatch(verb) else "unknown", item),
+            verb=verb[:64],
+            item=item[:256],
+            user=str(user.get("id", "")),
+            user_name=user.get("name"),
+            channel=channel,
+            ts=str(ts) if ts else None,
+            # An ephemeral card (the slash command's) has no message chat.update could edit: only the
+            # action's response_url can replace it.
+            ephemeral=bool(container.get("is_ephemeral")),
+            response_url=body.get("response_url"),
+        )
+        await ack()
 
     return listener
 
@@ -239,12 +295,3 @@ def _on_action(dispatcher: Callable[[], Dispatcher]) -> Callable[..., Awaitable[
 async def _on_error(error: Exception) -> None:
     # The type only: a Slack error may echo the request, and the request may hold a pasted secret.
     log.error("slack listener failed error=%s", type(error).__name__)
-
-
-def _inbound(text: str, user: Any, channel: str) -> InboundMessage:
-    return InboundMessage(text=text, actor=Actor("slack", str(user or "")), conversation_id=channel)
-
-
-def _message(diagnosis: Diagnosis) -> dict[str, Any]:
-    rendered = render_blockkit(diagnosis)
-    return {"text": rendered["text"], "blocks": rendered["blocks"]}

@@ -3,8 +3,8 @@
 Key names and TTLs live in `bot.state.keys`, nowhere else.
 """
 
-from bot.state.factory import open_state, redis_client
+from bot.state.factory import RedisConnections, open_redis, open_state, redis_client
 from bot.state.redact import mask_url
 from bot.state.redis_store import RedisStateStore
 
-__all__ = ["RedisStateStore", "mask_url", "open_state", "redis_client"]
+__all__ = ["RedisConnections", "RedisStateStore", "mask_url", "open_redis", "open_state", "redis_client"]

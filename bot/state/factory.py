@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import fakeredis
@@ -52,33 +53,61 @@ class BlockingPool(redis.BlockingConnectionPool):
         super().__init__(max_connections=max_connections or MAX_CONNECTIONS, timeout=timeout, **kwargs)
 
 
+@dataclass(frozen=True)
+class RedisConnections:
+    """The two clients of one Redis: the state store's, with short timeouts for the chat path, and
+    the job queue's, whose reads block on purpose (a worker waits for work) and so must not time out."""
+
+    state: RedisStateStore
+    queue: redis.Redis
+    shared: bool  # False for the embedded fakeredis: only this process can see it
+
+
 @asynccontextmanager
-async def open_state(redis_url: str | None) -> AsyncIterator[RedisStateStore]:
-    """A `StateStore` for the app's lifetime; the client is closed on exit.
+async def open_redis(redis_url: str | None) -> AsyncIterator[RedisConnections]:
+    """Both clients for the app's lifetime, closed on exit.
 
     Raises ValueError (message without the password) when `redis_url` is not a Redis URL. A Redis
     that does not answer yet is only logged: the store raises StateUnavailable per call until it does.
     """
     if redis_url:
-        client = redis_client(redis_url)
+        client, queue = redis_client(redis_url), _queue_client(redis_url)
         log.info("state: Redis at %s", mask_url(redis_url))
     else:
-        client = _embedded()
+        log.info("state: in memory (embedded fakeredis), not shared between replicas, lost on restart; set REDIS_URL")
+        # Own server: no sharing by host/port. The same blocking pool as with Redis, so a burst behaves alike.
+        server = fakeredis.FakeServer()
+        client = fakeredis.FakeAsyncRedis(server=server, connection_pool_class=BlockingPool)
+        queue = fakeredis.FakeAsyncRedis(server=server)
     store = RedisStateStore(client)
     try:
         if redis_url and not await store.ping():
             log.warning(
                 "state: Redis at %s is not answering; de-duplication degrades until it does", mask_url(redis_url)
             )
-        yield store
+        yield RedisConnections(store, queue, shared=bool(redis_url))
     finally:
+        await queue.aclose()
         await client.aclose()
 
 
-def _embedded() -> redis.Redis:
-    log.info("state: in memory (embedded fakeredis), not shared between replicas and lost on restart; set REDIS_URL")
-    # Own server: no sharing by host/port. The same blocking pool as with Redis, so a burst behaves alike.
-    return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), connection_pool_class=BlockingPool)
+@asynccontextmanager
+async def open_state(redis_url: str | None) -> AsyncIterator[RedisStateStore]:
+    """The state store alone (see `open_redis`)."""
+    async with open_redis(redis_url) as connections:
+        yield connections.state
+
+
+def _queue_client(url: str) -> redis.Redis:
+    # No socket timeout: a worker's dequeue blocks for up to its own timeout, and the queue's pub/sub
+    # listener waits for as long as nothing happens. TCP keepalive notices a dead peer instead.
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=SOCKET_CONNECT_TIMEOUT,
+        socket_keepalive=True,
+        retry=RETRY,
+        health_check_interval=HEALTH_CHECK_INTERVAL,
+    )
 
 
 def redis_client(url: str) -> redis.Redis:

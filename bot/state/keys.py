@@ -8,6 +8,7 @@ the same key.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import timedelta
 
@@ -84,3 +85,51 @@ def conversation_index_key(platform: str) -> str:
 def question_key(question_id: str) -> str:
     """`secretbot:question:<id>`: the id is the button's value, random and opaque."""
     return f"{QUESTION_PREFIX}{question_id}"
+
+
+# --- the job queue (bot/jobs) ---------------------------------------------------------------------
+
+# SAQ keeps its own keys under `saq:<queue name>:` and `saq:job:<queue name>:` (the library's layout,
+# which its Lua scripts and pub/sub channels depend on): the queue name carries our prefix instead.
+QUEUE_NAME = "secretbot"
+
+# A finished job's record (status, error type, timings) is kept this long for /metrics and for
+# someone looking at the queue after an incident; its payload holds no secret value (redacted facts,
+# ids and Slack response URLs, which Slack itself expires after 30 minutes).
+JOB_RECORD_TTL = timedelta(hours=1)
+
+# A running job touches its record this often; the sweep gives a job up as abandoned (its worker was
+# killed) after JOB_HEARTBEAT without a touch, and runs it again. Three missed beats, not one: a
+# worker busy with CPU work for a moment must not lose its jobs.
+JOB_HEARTBEAT_EVERY = timedelta(seconds=3)
+JOB_HEARTBEAT = timedelta(seconds=10)
+
+# How often each worker looks for abandoned jobs (the sweep runs on one worker at a time under a
+# lock). With JOB_HEARTBEAT this bounds how late a killed worker's answer is: about 15 s.
+JOB_SWEEP_EVERY = timedelta(seconds=5)
+
+# Attempts per job: the first run, a run after a crash or a failure, and one more. A paste that fails
+# three times is not going to be answered by a fourth attempt; the person gets the apology instead.
+JOB_ATTEMPTS = 3
+
+# The longest an answer may take (Graph's own timeouts and retries are shorter); beyond it the job is
+# cancelled and retried.
+JOB_TIMEOUT = timedelta(minutes=2)
+
+
+def _job_key(*parts: str) -> str:
+    return ":".join(parts)
+
+
+def answer_job_key(platform: str, message_id: str) -> str:
+    """`answer:<platform>:<message id>`: one answer per chat message, however often it is enqueued
+    (Slack retries, two replicas receiving the same delivery)."""
+    return _job_key("answer", _name("platform", platform), message_id)
+
+
+def action_job_key(platform: str, message_id: str, verb: str, item: str) -> str:
+    """`action:<platform>:<verb>:<digest>`: a double click or a retried delivery of the same button on
+    the same message is one job while the first is queued or running. Two free-form ids (the button's
+    value and the message's id) are hashed together, so no pair can build another pair's key."""
+    digest = hashlib.sha256(f"{item}\0{message_id}".encode()).hexdigest()[:32]
+    return _job_key("action", _name("platform", platform), _name("verb", verb), digest)

@@ -39,6 +39,28 @@ class RedisStateStore:
             # NX makes the claim atomic in Redis itself, so it holds across any number of replicas.
             return bool(await self._client.set(name, 1, nx=True, ex=ttl))
 
+    async def claim_for(self, kind: str, key: str, owner: str) -> bool:
+        """`claim`, but True again for the same `owner`: a job run again after a crash keeps the claim
+        its first run took, while another job for the same event (a late Slack retry) does not get it."""
+        name, ttl = keys.claim_key(kind, key), keys.claim_ttl(kind)
+        with _unavailable("claim"):
+            if await self._client.set(name, owner, nx=True, ex=ttl):
+                return True
+            return _text(await self._client.get(name) or b"") == owner
+
+    async def forget_lost_conversations(self, platform: str) -> int:
+        """Drop index entries whose reference is gone (deleted by hand, or lost with a Redis that kept
+        no data); returns how many. The index must only name conversations the bot can post to."""
+        index = keys.conversation_index_key(platform)
+        with _unavailable("forget_lost_conversations"):
+            ids = [_text(member) for member in await self._client.smembers(index)]
+            names = [keys.conversation_key(platform, conversation_id) for conversation_id in ids]
+            values = await self._client.mget(names) if names else []
+            lost = [conversation_id for conversation_id, raw in zip(ids, values, strict=True) if raw is None]
+            if lost:
+                await self._client.srem(index, *lost)
+        return len(lost)
+
     async def save_conversation(self, platform: str, conversation_id: str, reference: dict[str, Any]) -> None:
         name, index = keys.conversation_key(platform, conversation_id), keys.conversation_index_key(platform)
         value = json.dumps(reference, separators=(",", ":"))  # TypeError for non-JSON values: a caller bug

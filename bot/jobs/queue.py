@@ -1,0 +1,125 @@
+"""The job queue: SAQ on the bot's Redis (why SAQ: docs/decisions.md).
+
+The web tier enqueues; workers (`bot.jobs.worker`) run. A job's key makes enqueueing idempotent: the
+same key while that job is queued or running enqueues nothing, so a Slack retry, a double click or
+two replicas receiving one delivery make one job.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextvars import ContextVar
+from typing import Any
+
+from redis.exceptions import RedisError
+from saq import Job, Status
+from saq.queue.redis import RedisQueue
+from saq.utils import now
+
+from bot.domain import StateUnavailable
+from bot.state import RedisConnections, keys
+from bot.state.redact import error_types, redact
+
+log = logging.getLogger(__name__)
+
+
+# A job seen in the active list while its record still says QUEUED is given up by the sweep only
+# when it was already seen so at least this long before: see `SweepSafeQueue`.
+TAKEN_GRACE_SECONDS = 3.0
+_FORGET_SIGHTINGS_SECONDS = 600.0
+_SWEEPING: ContextVar[bool] = ContextVar("sweeping", default=False)
+
+
+class SweepSafeQueue(RedisQueue):
+    """SAQ's Redis queue, without its double runs.
+
+    A worker takes a job by moving it to the active list and only then marks its record ACTIVE. SAQ's
+    sweep gives up any job in the active list whose record is not ACTIVE, so a sweep that runs
+    between those two steps aborts a job that has just started and queues it again (reported
+    upstream as saq#277): at a steady rate of answers that is a duplicate answer every few sweeps.
+    Here such a job is judged like a running one on its first sighting, and given up only when it
+    still sits there unmarked on a later sweep: its worker died in between.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sightings: dict[str, float] = {}  # job key -> when a sweep first saw it taken, unmarked
+
+    async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
+        moment = time.monotonic()
+        self._sightings = {k: t for k, t in self._sightings.items() if moment - t < _FORGET_SIGHTINGS_SECONDS}
+        token = _SWEEPING.set(True)
+        try:
+            return await super().sweep(lock, abort)
+        finally:
+            _SWEEPING.reset(token)
+
+    def deserialize(
+        self, payload: dict[str, Any] | str | bytes | None, status: Status | str | None = None
+    ) -> Job | None:
+        job = super().deserialize(payload, status)
+        if job is not None and _SWEEPING.get() and job.status is Status.QUEUED:
+            first = self._sightings.setdefault(job.key, time.monotonic())
+            if time.monotonic() - first < TAKEN_GRACE_SECONDS:
+                job.status, job.touched = Status.ACTIVE, now()  # just taken: alive until a later sweep
+                job.started = job.started or job.touched
+        return job
+
+
+class EmbeddedRedisQueue(SweepSafeQueue):
+    """The queue on the embedded fakeredis, which does not implement INFO (SAQ reads the server
+    version from it to pick BLMOVE over the older BRPOPLPUSH). fakeredis implements Redis 7's commands."""
+
+    async def version(self) -> tuple[int, ...]:
+        return (7, 0, 0)
+
+
+class JobQueue:
+    def __init__(self, saq: SweepSafeQueue, *, shared: bool) -> None:
+        self.saq = saq
+        self.shared = shared  # False on the embedded fakeredis: only this process's worker can run jobs
+
+    @classmethod
+    def on(cls, connections: RedisConnections) -> JobQueue:
+        kind = SweepSafeQueue if connections.shared else EmbeddedRedisQueue
+        return cls(kind(connections.queue, name=keys.QUEUE_NAME), shared=connections.shared)
+
+    async def enqueue(self, function: str, *, key: str, **payload: Any) -> bool:
+        """Queue `function(**payload)` under `key`: True when queued, False when a job with that key is
+        already queued or running. Raises StateUnavailable when Redis does not answer.
+
+        `payload` must be plain JSON and hold no secret value (it is stored in Redis)."""
+        job = Job(
+            function=function,
+            kwargs=payload,
+            key=key,
+            retries=keys.JOB_ATTEMPTS,
+            heartbeat=int(keys.JOB_HEARTBEAT.total_seconds()),
+            timeout=int(keys.JOB_TIMEOUT.total_seconds()),
+            ttl=int(keys.JOB_RECORD_TTL.total_seconds()),
+        )
+        try:
+            return await self.saq.enqueue(job) is not None
+        except (RedisError, OSError) as error:
+            raise StateUnavailable(f"job queue unavailable: {redact(error)}", error_types(error)) from None
+
+    async def depth(self) -> int | None:
+        """Jobs waiting to start, or None when Redis does not answer."""
+        try:
+            return int(await self.saq.count("queued"))
+        except (RedisError, OSError):
+            return None
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.saq.redis.ping())
+        except (RedisError, OSError):
+            return False
+
+    async def close(self) -> None:
+        # The Redis client belongs to bot.state's open_redis; only the queue's pub/sub listener is ours.
+        try:
+            await self.saq._pubsub.close()
+        except (RedisError, OSError) as error:  # a Redis that is gone has nothing left to unsubscribe
+            log.debug("queue listener not closed cleanly error=%s", type(error).__name__)
