@@ -49,7 +49,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--format", choices=FORMATS, default="text")
     _add_render(commands)
     _add_demo(commands)
-    commands.add_parser("serve", help="run the Slack and Teams server on $PORT (configuration from the environment)")
+    serve = commands.add_parser(
+        "serve", help="run the Slack and Teams server on $PORT, with a job worker (configuration from the environment)"
+    )
+    serve.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="receive and queue only; `secretbot worker` runs the jobs (needs REDIS_URL)",
+    )
+    work = commands.add_parser(
+        "worker", help="run a job worker alone: answers, button work, schedules (needs REDIS_URL)"
+    )
+    work.add_argument(
+        "--concurrency", type=_concurrency, help="jobs run at once (default: SECRETBOT_WORKER_CONCURRENCY or 16)"
+    )
     pkg = commands.add_parser("teams-package", help="build the Teams app package (zip) for your bot's app id")
     pkg.add_argument("--bot-id", required=True, help="the Azure Bot's Microsoft App ID (a GUID)")
     pkg.add_argument(
@@ -84,6 +97,12 @@ def _add_demo(commands: Any) -> None:
     )
     run.add_argument("--now", type=_instant, metavar="ISO", help="reference time (default: the samples' one)")
     run.add_argument("--no-browser", action="store_true", help="do not open a browser window")
+
+
+def _concurrency(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 1000:
+        raise argparse.ArgumentTypeError(f"a whole number from 1 to 1000, got {value!r}")
+    return int(value)
 
 
 def _port(value: str) -> int:
@@ -124,10 +143,18 @@ def main(argv: list[str] | None = None) -> int:
                 open_browser=not args.no_browser,
             )
             return 0
-        if args.command == "serve":
+        if args.command in ("serve", "worker"):
+            from bot.app import Role
             from bot.server import serve
 
-            serve(settings)
+            role = Role.WORKER if args.command == "worker" else Role.WEB if args.no_worker else Role.WEB_AND_WORKER
+            if role is not Role.WEB_AND_WORKER and not settings.redis_url:
+                what = "`worker`" if role is Role.WORKER else "`serve --no-worker`"
+                raise UsageError(
+                    f"{what} needs a shared Redis: set REDIS_URL (without it the queue lives inside one process, "
+                    "so only `secretbot serve` can run its jobs)"
+                )
+            serve(settings, role=role, concurrency=getattr(args, "concurrency", None))
             return 0
         if args.command == "teams-package":
             from bot.teams_package import build_teams_package

@@ -48,7 +48,25 @@ class JsonFormatter(logging.Formatter):
 
 # Libraries that log every HTTP request at INFO: one line per Graph round trip drowned the bot's own
 # lines and cost about 2% of CPU under load. Their warnings still show; DEBUG shows everything.
-CHATTY_LOGGERS = ("httpx", "httpcore")
+CHATTY_LOGGERS = ("httpx", "httpcore", "saq")  # saq: a line per job enqueued, taken and finished
+
+
+class _JobsWithoutPayload(logging.Filter):
+    """The job queue library logs a job with its whole payload when the job fails. A payload holds
+    no secret value, but it may hold a Slack response URL, which can post into a channel: log the
+    job's function and key only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_job_label(arg) for arg in record.args)
+        return True
+
+
+def _job_label(value: object) -> object:
+    function, key = getattr(value, "function", None), getattr(value, "key", None)
+    if isinstance(function, str) and isinstance(key, str) and hasattr(value, "kwargs"):
+        return f"job {function} key={key}"
+    return value
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -60,3 +78,6 @@ def configure_logging(level: str = "INFO") -> None:
     debugging = root.getEffectiveLevel() <= logging.DEBUG
     for name in CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET if debugging else logging.WARNING)
+    queue_log = logging.getLogger("saq")
+    if not any(isinstance(f, _JobsWithoutPayload) for f in queue_log.filters):
+        queue_log.addFilter(_JobsWithoutPayload())

@@ -1,12 +1,18 @@
-"""`secretbot serve`: the production server on PORT (Slack, Teams, health, readiness, metrics)."""
+"""`secretbot serve` and `secretbot worker`: the production processes.
+
+`serve` listens on PORT (Slack, Teams, health, readiness, metrics) and, unless told otherwise, runs a
+job worker inside; `worker` opens no port and runs jobs until SIGTERM.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 
 from aiohttp import web
 
-from bot.app import create_app
+from bot.app import Role, create_app
 from bot.edge import LIMITS
 from bot.logs import configure_logging
 from bot.settings import INSECURE_TEAMS_FLAG, Settings
@@ -18,14 +24,17 @@ log = logging.getLogger(__name__)
 LISTEN_BACKLOG = 1024
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, *, role: Role = Role.WEB_AND_WORKER, concurrency: int | None = None) -> None:
     configure_logging(settings.log_level)
+    if role is Role.WORKER:
+        asyncio.run(_work(settings, concurrency))
+        return
     if not (settings.slack_enabled or settings.teams_enabled):
         log.warning("neither Slack nor Teams is configured: only /healthz, /readyz and /metrics will answer")
     if settings.teams_insecure_no_auth:
         log.warning("%s is set: Teams requests are NOT authenticated; local testing only", INSECURE_TEAMS_FLAG)
     web.run_app(
-        create_app(settings),
+        create_app(settings, role=role, concurrency=concurrency),
         host=settings.host,
         port=settings.port,
         print=None,
@@ -33,3 +42,20 @@ def serve(settings: Settings) -> None:
         backlog=LISTEN_BACKLOG,
         **LIMITS.server_options(),
     )
+
+
+async def _work(settings: Settings, concurrency: int | None) -> None:
+    """The app's services, platforms' clients and worker, started and stopped like the server's, with
+    no listener. SIGTERM/SIGINT stop it: running jobs finish or go back to the queue."""
+    runner = web.AppRunner(create_app(settings, role=Role.WORKER, concurrency=concurrency), handle_signals=False)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await runner.setup()
+    log.info("worker running; SIGTERM stops it")
+    try:
+        await stop.wait()
+    finally:
+        log.info("worker stopping")
+        await runner.cleanup()
