@@ -100,7 +100,7 @@ def create_app(
         install_pages.register(app)
     dispatcher, state, jobs = lambda: app[SERVICES].dispatcher, lambda: app[SERVICES].state, lambda: app[SERVICES].jobs
     slack.register(app, settings, dispatcher, state, jobs, table, receive=receive)
-    teams.register(app, settings, dispatcher, state)
+    teams.register(app, settings, dispatcher, state, jobs, table, receive=receive)
     if console is not None:
         console_page.register(app, console, dispatcher)
     if role is not Role.WEB:

@@ -8,6 +8,7 @@ in place of Microsoft's.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import time
@@ -27,15 +28,17 @@ from microsoft_agents.authentication.msal import MsalAuth
 from bot.app import SERVICES, create_app
 from bot.domain import StateUnavailable
 from bot.fakegraph.samples import sample_errors
-from bot.platforms import teams_auth, teams_turns
+from bot.platforms import teams_auth, teams_jobs, teams_turns
 from bot.platforms.dispatch import Dispatcher
 from bot.settings import Settings
 from cards.welcome import HELP_TITLE
+from handlers.conversation import Asked
 from handlers.diagnose import diagnose
-from handlers.inbound import Actor, InboundMessage
+from handlers.inbound import Actor
+from handlers.parse import parse
 from handlers.recheck import NOT_KEPT, TOO_OLD
 from tests.conftest import SampleTenant
-from tests.fake_connector import FakeConnector
+from tests.fake_connector import ConnectorCall, FakeConnector
 from tests.teams_signing import KeyServer, serving_signing_keys
 from tests.tenant_edits import add_secret, edited
 
@@ -94,6 +97,16 @@ async def eventually(condition: Callable[[], bool], seconds: float = 10.0) -> No
         await asyncio.sleep(0.02)
 
 
+async def answer_to(connector: FakeConnector, count: int = 1) -> list[ConnectorCall]:
+    """A message is answered by a worker: a "Checking…" message first, then the card put in its place."""
+    await eventually(lambda: len(connector.sent("message", method="PUT")) >= count)
+    placeholders = {call.path.rsplit("/", 1)[0] for call in connector.sent("message")}
+    assert all(call.body.get("text") == teams_jobs.CHECKING for call in connector.sent("message"))
+    answers = connector.sent("message", method="PUT")
+    assert all(call.path.rsplit("/", 1)[0] in placeholders for call in answers)
+    return answers
+
+
 # --- messages ------------------------------------------------------------------------------------
 
 
@@ -103,12 +116,11 @@ async def test_personal_message_is_answered_with_one_card_naming_the_cause(
     activity = fixture("personal_message", connector, SEED)
     status, _ = await post(teams, activity)
     assert status == 202
-    replies = connector.sent("message")
-    assert len(replies) == 1
-    reply = replies[0]
+    [reply] = await answer_to(connector)
+    [placeholder] = connector.sent("message")
     conversation, message_id = activity["conversation"]["id"], activity["id"]
-    assert reply.path == f"/v3/conversations/{conversation}/activities/{message_id}"
-    assert reply.body["replyToId"] == message_id
+    assert placeholder.path == f"/v3/conversations/{conversation}/activities/{message_id}"
+    assert placeholder.body["replyToId"] == message_id  # the answer is a reply to the paste
     [attachment] = reply.body["attachments"]
     assert attachment["contentType"] == CARD
     assert attachment["content"]["type"] == "AdaptiveCard"
@@ -122,23 +134,22 @@ async def test_personal_message_is_answered_with_one_card_naming_the_cause(
 async def test_group_chat_mention_is_stripped_and_answered(
     teams: TestClient, connector: FakeConnector, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: list[InboundMessage] = []
-    original = Dispatcher.message
+    seen: list[tuple[Asked, Actor]] = []
+    original = Dispatcher.asked
 
-    async def spy(self: Dispatcher, message: InboundMessage) -> Any:
-        seen.append(message)
-        return await original(self, message)
+    async def spy(self: Dispatcher, asked: Asked, actor: Actor) -> Any:
+        seen.append((asked, actor))
+        return await original(self, asked, actor)
 
-    monkeypatch.setattr(Dispatcher, "message", spy)
+    monkeypatch.setattr(Dispatcher, "asked", spy)
     activity = fixture("group_chat_mention", connector, SEED)
     assert activity["text"].startswith("<at>secretbot</at> ")
     status, _ = await post(teams, activity)
     assert status == 202
-    [inbound] = seen
-    assert inbound.text == SEED  # the mention is gone before the use case sees the text
-    assert inbound.actor == Actor("teams", activity["from"]["id"], "Alex Wilber", activity["from"]["aadObjectId"])
-    assert inbound.conversation_id == activity["conversation"]["id"]
-    [reply] = connector.sent("message")
+    [reply] = await answer_to(connector)
+    [(asked, actor)] = seen
+    assert asked.parsed == parse(SEED)  # the mention is gone before the paste is read
+    assert actor == Actor("teams", activity["from"]["id"], "Alex Wilber", activity["from"]["aadObjectId"])
     assert await primary_summary(teams, SEED) in text_of(reply.body["attachments"][0]["content"])
 
 
@@ -157,14 +168,16 @@ async def test_channel_message_is_answered_in_its_thread(teams: TestClient, conn
     activity = fixture("channel_message", connector, SEED)
     status, _ = await post(teams, activity)
     assert status == 202
-    [reply] = connector.sent("message")
+    [reply] = await answer_to(connector)
+    [placeholder] = connector.sent("message")
+    assert placeholder.body["conversation"]["id"] == activity["conversation"]["id"]
     assert reply.body["conversation"]["id"] == activity["conversation"]["id"]
     assert await primary_summary(teams, SEED) in text_of(reply.body["attachments"][0]["content"])
 
 
 async def test_help_message_gets_the_help_card(teams: TestClient, connector: FakeConnector) -> None:
     await post(teams, fixture("personal_message", connector, "hi"))
-    [reply] = connector.sent("message")
+    [reply] = await answer_to(connector)
     assert HELP_TITLE in text_of(reply.body) and "@secretbot in a channel" in text_of(reply.body)
 
 
@@ -174,7 +187,7 @@ async def test_a_pasted_secret_is_called_leaked_and_never_sent_or_logged(
     caplog.set_level(logging.DEBUG)
     status, _ = await post(teams, fixture("personal_message", connector, LEAKED))
     assert status == 202
-    [reply] = connector.sent("message")
+    [reply] = await answer_to(connector)
     assert "leak" in text_of(reply.body).lower()
     for call in connector.calls:
         assert SECRET not in call.raw and SECRET[6:] not in call.raw
@@ -187,11 +200,11 @@ async def test_a_failing_turn_apologises_without_details(
     async def broken(*_: Any) -> Any:
         raise RuntimeError("internal detail: /srv/secretbot/handlers.py line 42")
 
-    monkeypatch.setattr(Dispatcher, "message", broken)
+    monkeypatch.setattr(Dispatcher, "asked", broken)
     status, _ = await post(teams, fixture("personal_message", connector, SEED))
     assert status == 202
-    [reply] = connector.sent("message")
-    assert reply.body["text"] == teams_turns.SORRY
+    [reply] = await answer_to(connector)  # after the last attempt, the apology takes the card's place
+    assert reply.body["text"] == teams_jobs.SORRY
     assert "internal detail" not in text_of(reply.body) and "Traceback" not in text_of(reply.body)
     assert "error=RuntimeError" in caplog.text
 
@@ -250,7 +263,7 @@ async def test_state_store_down_still_answers(
     monkeypatch.setattr(teams.app[SERVICES].state, "save_conversation", down)
     status, _ = await post(teams, fixture("personal_message", connector, SEED))
     assert status == 202
-    assert len(connector.sent("message")) == 1
+    assert len(await answer_to(connector)) == 1
 
 
 # --- Action.Execute --------------------------------------------------------------------------------
@@ -347,7 +360,7 @@ async def test_check_again_keeps_the_cause_then_says_what_changed(
     teams_on_tenant: TestClient, connector: FakeConnector, sample_tenant: SampleTenant
 ) -> None:
     await post(teams_on_tenant, fixture("personal_message", connector, SEED))
-    [reply] = connector.sent("message")
+    [reply] = await answer_to(connector)
     first = reply.body["attachments"][0]["content"]
     question_id = recheck_id(first)
     assert question_id != PAYMENTS_APP  # the card carries an id; the question stays on the server
@@ -369,7 +382,7 @@ async def test_check_again_keeps_the_cause_then_says_what_changed(
     assert headline in changed  # the client still sends the expired secret
     assert "What changed" in changed and "secret 'ci-2026b' (starts with 'Xy7'" in changed
     assert "The client must be updated to use it" in changed
-    assert len(connector.calls) == 2  # typing and the first card; re-checks answer inside the invoke
+    assert len(connector.calls) == 3  # typing, "Checking…" and the first card; re-checks answer inside the invoke
 
 
 async def test_check_again_on_an_expired_question_answers_with_a_message_and_keeps_the_card(
@@ -500,8 +513,8 @@ async def test_a_signed_token_is_accepted_and_the_reply_carries_the_bots_token(
     activity = fixture("personal_message", connector, SEED)
     status, _ = await post(client, activity, Authorization=f"Bearer {signer.token(connector.url)}")
     assert status == 202
-    [reply] = connector.sent("message")
-    assert reply.authorization == "Bearer outbound-test-token"
+    [reply] = await answer_to(connector)  # sent by the worker, as a proactive turn
+    assert {call.authorization for call in connector.calls} == {"Bearer outbound-test-token"}
     assert await primary_summary(client, SEED) in text_of(reply.body["attachments"][0]["content"])
     assert ("https://api.botframework.com", ["https://api.botframework.com/.default"]) in asked
 
@@ -616,14 +629,17 @@ async def test_signing_keys_are_fetched_once_for_many_requests(
     signer: Signer, connector: FakeConnector, outbound_tokens: list[Any]
 ) -> None:
     async with secured_bot(signer.jwks) as (client, keys):
+        sent = itertools.count()
 
         async def send(text: str) -> int:
             activity = fixture("personal_message", connector, text)
+            activity["id"] += f"-{next(sent)}"  # each its own message: one activity id is one answer
             status, _ = await post(client, activity, Authorization=f"Bearer {signer.token(connector.url)}")
             return status
 
         assert await asyncio.gather(*(send("help") for _ in range(5))) == [202] * 5  # all at once, cache cold
         assert [await send("help") for _ in range(3)] == [202] * 3
+        await answer_to(connector, 8)
         stranger = Signer(kid="rotated-key").token(connector.url)
         for _ in range(3):  # an unknown kid refetches at most once a minute, not per request
             status, _ = await post(
@@ -631,7 +647,7 @@ async def test_signing_keys_are_fetched_once_for_many_requests(
             )
             assert status == 401
     assert keys.hits == 1
-    assert len(connector.sent("message")) == 8
+    assert len(connector.sent("message", method="PUT")) == 8
 
 
 def test_the_key_endpoint_is_microsofts_again_afterwards(signer: Signer) -> None:

@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from bot.jobs.queue import JobQueue
+from bot.jobs.worker import JobTable
 from bot.platforms.dispatch import Dispatcher
 from bot.ports import StateStore
 from bot.settings import Settings
@@ -21,10 +23,15 @@ def register(
     settings: Settings,
     dispatcher: Callable[[], Dispatcher],
     state: Callable[[], StateStore],
+    jobs: Callable[[], JobQueue],
+    table: JobTable,
+    *,
+    receive: bool = True,
 ) -> None:
+    """Teams' jobs join `table`; with `receive`, the app also serves `POST /api/messages`."""
     if not settings.teams_enabled:
         return  # no route: /api/messages answers 404
     # Imported here: the SDK takes ~0.7 s to import, which the CLI and Slack-only servers never need.
     from bot.platforms import teams_host
 
-    teams_host.mount(app, settings, dispatcher, state)
+    teams_host.mount(app, settings, dispatcher, state, jobs, table, receive=receive)

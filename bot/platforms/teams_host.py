@@ -24,8 +24,11 @@ from microsoft_agents.hosting.core import (
 )
 from yarl import URL
 
+from bot.jobs.queue import JobQueue
+from bot.jobs.worker import JobTable
 from bot.platforms import teams_auth
 from bot.platforms.dispatch import Dispatcher
+from bot.platforms.teams_jobs import TeamsJobs
 from bot.platforms.teams_turns import Turns
 from bot.ports import StateStore
 from bot.settings import INSECURE_TEAMS_FLAG, Settings
@@ -51,15 +54,20 @@ def mount(
     settings: Settings,
     dispatcher: Callable[[], Dispatcher],
     state: Callable[[], StateStore],
+    jobs: Callable[[], JobQueue],
+    table: JobTable,
+    *,
+    receive: bool = True,
 ) -> None:
     config = _auth_configuration(settings)
     keys = teams_auth.SigningKeys(endpoint=teams_auth.key_endpoint_for_tests)
-    api = web.Application(middlewares=[teams_auth.guard(config, keys)])
-    api.router.add_post("/messages", _messages)
-    app.add_subapp("/api", api)
+    if receive:
+        api = web.Application(middlewares=[teams_auth.guard(config, keys)])
+        api.router.add_post("/messages", _messages)
+        app.add_subapp("/api", api)
     # On the root app, after the shared services: on shutdown it finishes first, while Graph and
     # the state store are still open for card updates in flight.
-    app.cleanup_ctx.append(_lifecycle(settings, config, keys, dispatcher, state))
+    app.cleanup_ctx.append(_lifecycle(settings, config, keys, dispatcher, state, jobs, table))
 
 
 def _auth_configuration(settings: Settings) -> AgentAuthConfiguration:
@@ -82,6 +90,8 @@ def _lifecycle(
     keys: teams_auth.SigningKeys,
     dispatcher: Callable[[], Dispatcher],
     state: Callable[[], StateStore],
+    jobs: Callable[[], JobQueue],
+    table: JobTable,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         connections = MsalConnectionManager(connections_configurations={"SERVICE_CONNECTION": config})
@@ -91,8 +101,12 @@ def _lifecycle(
         # empty. No typing timer: the message handler sends one typing activity itself.
         options = ApplicationOptions(storage=MemoryStorage(), start_typing_timer=False)
         agent = AgentApplication[TurnState](options, connection_manager=connections)
-        turns = Turns(adapter, dispatcher, state)
+        turns = Turns(adapter, dispatcher, state, jobs)
         turns.route(agent)
+        # Proactive turns carry the bot's own identity (no caller's token); none without an app id
+        # (the local-testing flag), as for the incoming turns.
+        identity = adapter.create_claims_identity(settings.teams_app_id) if settings.teams_app_id else ClaimsIdentity()
+        table.functions.update(TeamsJobs(adapter, identity, dispatcher).table())
         app[TEAMS] = TeamsHost(adapter, agent)
         _log_auth_mode(settings)
         yield

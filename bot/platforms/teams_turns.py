@@ -18,7 +18,6 @@ from microsoft_agents.activity import (
     ActivityTypes,
     AdaptiveCardInvokeResponse,
     AdaptiveCardInvokeValue,
-    Attachment,
     InvokeResponse,
 )
 from microsoft_agents.hosting.core import (
@@ -31,10 +30,15 @@ from microsoft_agents.hosting.core import (
 )
 
 from bot.domain import Diagnosis, Notice, StateUnavailable
+from bot.jobs.payloads import asked_to_json
+from bot.jobs.queue import JobQueue
 from bot.platforms.dispatch import Dispatcher
+from bot.platforms.teams_jobs import ANSWER, card_activity, card_message
 from bot.ports import StateStore
+from bot.state import keys
 from cards.adaptive import CONTENT_TYPE, adaptive_card
 from cards.view import answer_view
+from handlers.conversation import read
 from handlers.inbound import Actor, InboundAction, InboundMessage
 
 log = logging.getLogger(__name__)
@@ -54,11 +58,16 @@ _ANY_VERB = re.compile(r"")  # every Action.Execute: the dispatcher's table deci
 
 class Turns:
     def __init__(
-        self, adapter: ChannelServiceAdapter, dispatcher: Callable[[], Dispatcher], state: Callable[[], StateStore]
+        self,
+        adapter: ChannelServiceAdapter,
+        dispatcher: Callable[[], Dispatcher],
+        state: Callable[[], StateStore],
+        jobs: Callable[[], JobQueue],
     ) -> None:
         self._adapter = adapter
         self._dispatcher = dispatcher
         self._state = state
+        self._jobs = jobs
         self._pending: set[asyncio.Task[None]] = set()  # card updates still running after their invoke
 
     def route(self, agent: AgentApplication[TurnState]) -> None:
@@ -78,9 +87,29 @@ class Turns:
         if activity.conversation.conversation_type in _GROUP_CONVERSATIONS and not activity.is_recipient_mentioned():
             return
         await context.send_activity(Activity(type=ActivityTypes.typing))
-        text = activity.text or ""
-        diagnosis = await self._dispatcher().message(InboundMessage(text, _actor(activity), activity.conversation.id))
-        await context.send_activity(_card_message(diagnosis))
+        asked = await read(activity.text or "")
+        actor = _actor(activity)
+        try:
+            # A worker posts the answer from the conversation reference: the facts of the paste only,
+            # no text, go into the queue. The key makes a redelivered activity one answer.
+            queued = await self._jobs().enqueue(
+                ANSWER,
+                key=keys.answer_job_key("teams", f"{activity.conversation.id}-{activity.id}"),
+                asked=asked_to_json(asked),
+                reference=_reference(activity),
+                actor={
+                    "platform": actor.platform,
+                    "user_id": actor.user_id,
+                    "name": actor.name,
+                    "aad_object_id": actor.aad_object_id,
+                },
+            )
+            if not queued:
+                log.info("teams message already queued")
+            return
+        except StateUnavailable as error:
+            log.warning("job queue unavailable (%s): answering in this turn", error.reason)
+        await context.send_activity(card_message(await self._dispatcher().asked(asked, actor)))
 
     async def conversation_update(self, context: TurnContext, _state: TurnState) -> None:
         activity = context.activity
@@ -89,7 +118,7 @@ class Turns:
         if bot and any(member.id == bot for member in activity.members_added or []):
             # An empty message is a help request: the welcome says what the bot does and what to paste.
             inbound = InboundMessage("", _actor(activity), activity.conversation.id)
-            await context.send_activity(_card_message(await self._dispatcher().message(inbound)))
+            await context.send_activity(card_message(await self._dispatcher().message(inbound)))
 
     async def installation_update(self, context: TurnContext, _state: TurnState) -> None:
         # Teams sends a conversationUpdate with the same install; the welcome goes out there, once.
@@ -127,7 +156,7 @@ class Turns:
                 return
 
             async def replace(turn: TurnContext) -> None:
-                await turn.update_activity(_card_activity(card, id=card_id))
+                await turn.update_activity(card_activity(card, id=card_id))
 
             try:
                 await self._adapter.continue_conversation_with_claims(identity, continuation, replace)
@@ -149,13 +178,17 @@ class Turns:
 
     async def _remember(self, activity: Activity) -> None:
         """Where the bot can post later without being spoken to: the conversation reference, as JSON."""
-        reference = activity.get_conversation_reference().model_dump(
-            by_alias=True, exclude_none=True, mode="json", exclude={"request_id"}
-        )
         try:
-            await self._state().save_conversation("teams", activity.conversation.id, reference)
+            await self._state().save_conversation("teams", activity.conversation.id, _reference(activity))
         except StateUnavailable as error:
             log.warning("state store unavailable (%s): teams conversation reference not saved", error.reason)
+
+
+def _reference(activity: Activity) -> dict[str, Any]:
+    reference: dict[str, Any] = activity.get_conversation_reference().model_dump(
+        by_alias=True, exclude_none=True, mode="json", exclude={"request_id"}
+    )
+    return reference
 
 
 def _actor(activity: Activity) -> Actor:
@@ -178,22 +211,6 @@ def _invoke_answer(answer: Diagnosis | Notice | None) -> AdaptiveCardInvokeRespo
         # A message response: Teams shows the text to the person who pressed and leaves the card as it is.
         return AdaptiveCardInvokeResponse(status_code=HTTPStatus.OK, type=MESSAGE_TYPE, value=answer.text)
     return _invoke_card(_answer_card(answer))
-
-
-def _card_message(diagnosis: Diagnosis) -> Activity:
-    view = answer_view(diagnosis)
-    return _card_activity(adaptive_card(view), summary=view.title)
-
-
-def _card_activity(card: Json, *, summary: str | None = None, id: str | None = None) -> Activity:
-    # `summary` is the Activity Protocol's text for where a card cannot be shown (notifications,
-    # chat list). Teams would print `text` above the card, repeating its title.
-    activity = Activity(type=ActivityTypes.message, attachments=[Attachment(content_type=CONTENT_TYPE, content=card)])
-    if summary:
-        activity.summary = summary
-    if id:
-        activity.id = id
-    return activity
 
 
 def _notice_card(text: str) -> Json:

@@ -1,0 +1,96 @@
+"""Teams' jobs: answers to messages the web tier queued, posted by a worker as proactive turns.
+
+Safe to run again after a crash: the "Checking…" message is posted once and remembered, and the card
+replaces it (an update of the same activity, which can be repeated).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from microsoft_agents.activity import Activity, ActivityTypes, Attachment, ConversationReference
+from microsoft_agents.hosting.core import ChannelServiceAdapter, ClaimsIdentity, TurnContext
+
+from bot.domain import Diagnosis
+from bot.jobs.payloads import asked_from_json
+from bot.jobs.worker import JobFunction, RunningJob
+from bot.platforms.dispatch import Dispatcher
+from cards.adaptive import CONTENT_TYPE, adaptive_card
+from cards.view import answer_view
+from handlers.inbound import Actor
+
+log = logging.getLogger(__name__)
+
+ANSWER = "teams.answer"
+CHECKING = "Checking…"
+SORRY = "Sorry, something went wrong on my side while checking this. Please paste it again in a minute."
+
+
+class TeamsJobs:
+    def __init__(
+        self, adapter: ChannelServiceAdapter, identity: ClaimsIdentity, dispatcher: Callable[[], Dispatcher]
+    ) -> None:
+        self._adapter = adapter
+        self._identity = identity  # the bot's own: proactive turns carry no caller's token
+        self._dispatcher = dispatcher
+
+    def table(self) -> dict[str, JobFunction]:
+        return {ANSWER: self.answer}
+
+    async def answer(
+        self, job: RunningJob, *, asked: dict[str, Any] | None, reference: dict[str, Any], actor: dict[str, Any]
+    ) -> None:
+        conversation = ConversationReference.model_validate(reference)
+        continuation = conversation.get_continuation_activity()
+        if conversation.activity_id:  # what the turn's replies answer: the paste itself, not the continuation
+            continuation.id = conversation.activity_id
+        placeholder = job.note("placeholder")
+        if placeholder is None:
+            placeholder = await self._send(continuation, Activity(type=ActivityTypes.message, text=CHECKING))
+            await job.remember("placeholder", placeholder)
+        try:
+            diagnosis = await self._dispatcher().asked(asked_from_json(asked), Actor(**actor))
+        except Exception:
+            if job.is_last_attempt:  # else another attempt will answer
+                await self._replace(continuation, placeholder, Activity(type=ActivityTypes.message, text=SORRY))
+            raise
+        await self._replace(continuation, placeholder, card_message(diagnosis))
+
+    async def _send(self, continuation: Activity, activity: Activity) -> str | None:
+        sent: list[str | None] = []
+
+        async def send(turn: TurnContext) -> None:
+            response = await turn.send_activity(activity)
+            sent.append(response.id if response else None)
+
+        await self._adapter.continue_conversation_with_claims(self._identity, continuation, send)
+        return sent[0] if sent else None
+
+    async def _replace(self, continuation: Activity, placeholder: str | None, activity: Activity) -> None:
+        if placeholder is None:  # the connector gave no id to update: post the answer instead
+            await self._send(continuation, activity)
+            return
+        activity.id = placeholder
+
+        async def replace(turn: TurnContext) -> None:
+            await turn.update_activity(activity)
+
+        await self._adapter.continue_conversation_with_claims(self._identity, continuation, replace)
+
+
+def card_message(diagnosis: Diagnosis) -> Activity:
+    view = answer_view(diagnosis)
+    return card_activity(adaptive_card(view), summary=view.title)
+
+
+def card_activity(card: dict[str, Any], *, summary: str | None = None, id: str | None = None) -> Activity:
+    # `summary` is the Activity Protocol's text for where a card cannot be shown (notifications,
+    # chat list). Teams would print `text` above the card, repeating its title.
+    activity = Activity(type=ActivityTypes.message, attachments=[Attachment(content_type=CONTENT_TYPE, content=card)])
+    if summary:
+        activity.summary = summary
+    if id:
+        activity.id = id
+    return activity
