@@ -21,6 +21,7 @@ class SlackCall:
     args: dict[str, Any]
     authorization: str | None
     connection: int | None = None  # which TCP connection the call came on: 1, 2, … in order of arrival
+    answered: bool = True  # False while the fake holds the call (see `FakeSlack.hold`)
 
 
 @dataclass
@@ -29,6 +30,25 @@ class FakeSlack:
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     server: TestServer | None = None
     _connections: dict[asyncio.BaseTransport, int] = field(default_factory=dict)  # kept: numbers stay unique
+    _holds: dict[str, int] = field(default_factory=dict)
+    _released: asyncio.Event = field(default_factory=asyncio.Event)
+    _applied: bool = True
+
+    def hold(self, method: str, count: int = 1) -> None:
+        """Leave the next `count` calls of `method` waiting, as a slow Slack would: `release()` then
+        answers them, `drop()` ends them unapplied (their caller died before Slack acted on them)."""
+        self._holds[method] = count
+
+    def release(self) -> None:
+        self._released.set()
+
+    def drop(self) -> None:
+        self._applied = False
+        self._released.set()
+
+    def delivered(self, method: str) -> list[dict[str, Any]]:
+        """Calls of `method` that Slack answered (a held call whose caller died never was)."""
+        return [c.args for c in self.calls if c.method == method and c.answered]
 
     async def start(self) -> str:
         app = web.Application()
@@ -61,7 +81,15 @@ class FakeSlack:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args = await _arguments(request)
-        self.calls.append(SlackCall(method, args, request.headers.get("Authorization"), self._connection(request)))
+        call = SlackCall(method, args, request.headers.get("Authorization"), self._connection(request))
+        self.calls.append(call)
+        if self._holds.get(method):
+            self._holds[method] -= 1
+            call.answered = False
+            await self._released.wait()
+            if not self._applied:
+                return web.Response(status=499)
+            call.answered = True
         if method == "auth.test":
             return web.json_response({"ok": True, "user_id": BOT_USER, "bot_id": "B0SECRETBOT", "team_id": "T0TEAM"})
         if method in ("chat.postMessage", "chat.update"):
