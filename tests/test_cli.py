@@ -208,7 +208,14 @@ def test_serve_answers_health_and_stops() -> None:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise
                 time.sleep(0.2)
-        assert ready == {"ready": True, "redis": "ok", "graph": "snapshot", "slack": False, "teams": False}
+        assert ready == {
+            "ready": True,
+            "redis": "ok",
+            "queue": "ok",
+            "graph": "snapshot",
+            "slack": False,
+            "teams": False,
+        }
     finally:
         server.terminate()
         _, logs = server.communicate(timeout=10)

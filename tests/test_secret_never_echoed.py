@@ -187,8 +187,9 @@ async def test_teams_wire_logs_and_redis_never_show_it(
     settings = Settings(snapshot="sample", teams_insecure_no_auth=True, redis_url=redis_url)
     async with TestClient(TestServer(create_app(settings))) as client:
         status, _ = await post_teams(client, teams_activity("personal_message", connector, shape.paste))
+        await eventually(lambda: bool(connector.sent("message", method="PUT")))  # a worker answers
     assert status == 202
-    [reply] = connector.sent("message")
+    [reply] = connector.sent("message", method="PUT")
     assert "leak" in reply.raw.lower()
     sent = [s for call in connector.calls for s in (call.raw, *strings(call.body))]
     assert leaks(shape, *sent, caplog.text, redis_contents()) == []

@@ -7,6 +7,7 @@ two replicas receiving one delivery make one job.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from contextvars import ContextVar
@@ -75,6 +76,68 @@ class EmbeddedRedisQueue(SweepSafeQueue):
         return (7, 0, 0)
 
 
+class _Patience:
+    """A worker's view of the queue: while Redis does not answer, the worker's loops (waiting for
+    work, schedules, the sweep, its own status) wait for it with one warning per outage, instead of
+    a traceback per loop per second. Jobs stay in Redis; nothing is lost."""
+
+    _down: bool = False
+
+    def _unreachable(self, error: BaseException) -> None:
+        if not self._down:
+            self._down = True
+            log.warning("job queue unreachable (%s): the worker waits for Redis", error_types(error))
+
+    def _reachable(self) -> None:
+        if self._down:
+            self._down = False
+            log.info("job queue reachable again")
+
+
+def _patient(base: type[SweepSafeQueue]) -> type[SweepSafeQueue]:
+    class PatientQueue(_Patience, base):  # type: ignore[valid-type,misc]
+        async def dequeue(self, timeout: float = 0.0, poll_interval: float = 0.0) -> Job | None:  # noqa: ASYNC109 (SAQ's)
+            try:
+                job: Job | None = await super().dequeue(timeout, poll_interval)
+            except (RedisError, OSError) as error:
+                self._unreachable(error)
+                await asyncio.sleep(max(timeout, 1.0))
+                return None
+            self._reachable()
+            return job
+
+        async def schedule(self, lock: int = 1) -> list[str]:
+            try:
+                return list(await super().schedule(lock))
+            except (RedisError, OSError) as error:
+                self._unreachable(error)
+                return []
+
+        async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
+            try:
+                return list(await super().sweep(lock, abort))
+            except (RedisError, OSError) as error:
+                self._unreachable(error)
+                return []
+
+        async def enqueue(self, job_or_func: Any, **kwargs: Any) -> Job | None:  # the schedules' own ticks
+            try:
+                job: Job | None = await super().enqueue(job_or_func, **kwargs)
+                return job
+            except (RedisError, OSError) as error:
+                self._unreachable(error)
+                return None
+
+        async def worker_info(self, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await super().worker_info(*args, **kwargs)
+            except (RedisError, OSError) as error:
+                self._unreachable(error)
+                return None
+
+    return PatientQueue
+
+
 class JobQueue:
     def __init__(self, saq: SweepSafeQueue, *, shared: bool) -> None:
         self.saq = saq
@@ -84,6 +147,10 @@ class JobQueue:
     def on(cls, connections: RedisConnections) -> JobQueue:
         kind = SweepSafeQueue if connections.shared else EmbeddedRedisQueue
         return cls(kind(connections.queue, name=keys.QUEUE_NAME), shared=connections.shared)
+
+    def for_worker(self) -> SweepSafeQueue:
+        """The same queue for a worker's loops, which wait out a Redis outage quietly."""
+        return _patient(type(self.saq))(self.saq.redis, name=self.saq.name)
 
     async def enqueue(self, function: str, *, key: str, **payload: Any) -> bool:
         """Queue `function(**payload)` under `key`: True when queued, False when a job with that key is
@@ -118,8 +185,12 @@ class JobQueue:
             return False
 
     async def close(self) -> None:
-        # The Redis client belongs to bot.state's open_redis; only the queue's pub/sub listener is ours.
-        try:
-            await self.saq._pubsub.close()
-        except (RedisError, OSError) as error:  # a Redis that is gone has nothing left to unsubscribe
-            log.debug("queue listener not closed cleanly error=%s", type(error).__name__)
+        await close_listener(self.saq)
+
+
+async def close_listener(queue: RedisQueue) -> None:
+    """The Redis client belongs to bot.state's open_redis; only the queue's pub/sub listener is ours."""
+    try:
+        await queue._pubsub.close()
+    except (RedisError, OSError) as error:  # a Redis that is gone has nothing left to unsubscribe
+        log.debug("queue listener not closed cleanly error=%s", type(error).__name__)

@@ -18,7 +18,7 @@ from typing import Any
 from saq import CronJob, Job, Worker
 from saq.types import PartialTimersDict
 
-from bot.jobs.queue import JobQueue
+from bot.jobs.queue import JobQueue, close_listener
 from bot.metrics import Metrics
 from bot.state import keys
 
@@ -114,8 +114,9 @@ class JobWorker:
             )
             for s in schedules
         ]
+        self._queue = queue.for_worker()
         self._saq = Worker(
-            queue.saq,
+            self._queue,
             [(name, _wrap(name, fn, self._metrics)) for name, fn in functions.items()],
             concurrency=concurrency,
             cron_jobs=crons,
@@ -141,6 +142,7 @@ class JobWorker:
             if task.get_name() != "process":
                 task.cancel()
         await self._saq.stop()
+        await close_listener(self._queue)
 
 
 def _wrap(name: str, function: JobFunction, metrics: Metrics) -> Callable[..., Awaitable[None]]:
