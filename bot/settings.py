@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from bot.expiry import Routes
+from bot.routes import load_routes
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -51,6 +54,9 @@ class Settings:
     teams_tenant_id: str | None = None
     teams_insecure_no_auth: bool = False
     log_level: str = "info"
+    # SECRETBOT_ROUTES: the TOML routes file (bot/routes.py), read and checked here so a mistake
+    # stops the server at start with the file, line and reason; unset: no routes, no defaults.
+    routes: Routes = field(default_factory=Routes)
 
     @property
     def slack_enabled(self) -> bool:
@@ -82,6 +88,7 @@ class Settings:
             teams_tenant_id=env.get(TEAMS_PREFIX + "TENANTID") or None,
             teams_insecure_no_auth=_flag(env, INSECURE_TEAMS_FLAG),
             log_level=_log_level(env.get("SECRETBOT_LOG_LEVEL")),
+            routes=load_routes(env.get("SECRETBOT_ROUTES") or None),
         )._checked()
 
     def _checked(self) -> Settings:

@@ -11,6 +11,7 @@ from bot.ports import Directory
 from handlers.diagnose import diagnose
 from handlers.inbound import Deps, InboundMessage
 from handlers.recheck import remember
+from handlers.subscriptions import command_reply, parse_command
 
 _HELP = re.compile(r"\s*/?(?:help|\?|hi|hello|hey|usage)\s*[.!?]?\s*\Z", re.IGNORECASE)
 
@@ -20,6 +21,10 @@ def wants_help(text: str) -> bool:
 
 
 async def answer(message: InboundMessage, deps: Deps) -> Diagnosis:
+    command = parse_command(message.text)
+    if command is not None:  # watch / unwatch / watching: the answer is the command's, not a diagnosis
+        nothing = await diagnose("", directory=None, now=deps.now())
+        return replace(nothing, command=await command_reply(command, message, deps))
     return await remember(await reply(message.text, directory=deps.directory, now=deps.now()), deps)
 
 
