@@ -134,7 +134,8 @@ MISTAKES = {
     "route as a single table": ('[route]\nname = "a*"\nslack_channel = "C1"\n', 1, "list of tables"),
     "wrong type": ("[defaults]\nslack_channel = 42\n", 2, "slack_channel must be a channel id"),
     "no matcher": (
-        '[defaults]\nslack_channel = "C1"\n\n[[route]]\nname = "a*"\nslack_channel = "C1"\n\n[[route]]\nslack_channel = "C2"\n',
+        '[defaults]\nslack_channel = "C1"\n\n[[route]]\nname = "a*"\nslack_channel = "C1"\n\n'
+        '[[route]]\nslack_channel = "C2"\n',
         8,
         "matches nothing",
     ),
