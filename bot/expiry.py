@@ -72,6 +72,12 @@ def credential_key(credential: InventoryCredential) -> str:
     return f"{credential.object_id.lower()}.{credential.key_id.lower()}"
 
 
+def owner_address(owner: Owner) -> str | None:
+    """The address an owner is looked up by in Slack (mail first: a UPN is often not a mailbox)."""
+    address = owner.mail or owner.user_principal_name
+    return address.lower() if address else None
+
+
 # --- which apps: routes and subscriptions ---------------------------------------------------------
 
 

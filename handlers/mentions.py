@@ -8,18 +8,13 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 
 from bot.domain import Owner, StateUnavailable
+from bot.expiry import owner_address
 from bot.ports import WarningStore
 
 log = logging.getLogger(__name__)
 
 # A Slack lookup by address: the user id, or None when no Slack account has that address.
 SlackLookup = Callable[[str], Awaitable[str | None]]
-
-
-def address_of(owner: Owner) -> str | None:
-    """The address Slack is asked about (mail first: a UPN is often not a mailbox); lower-case."""
-    address = owner.mail or owner.user_principal_name
-    return address.lower() if address else None
 
 
 async def slack_users(owners: Iterable[Owner], lookup: SlackLookup, store: WarningStore) -> tuple[tuple[str, str], ...]:
@@ -29,7 +24,7 @@ async def slack_users(owners: Iterable[Owner], lookup: SlackLookup, store: Warni
     digests name them. Without the store the lookups still happen, uncached."""
     found: dict[str, str] = {}
     cache = True
-    for address in sorted({a for a in (address_of(o) for o in owners) if a}):
+    for address in sorted({a for a in (owner_address(o) for o in owners) if a}):
         cached: str | None = None
         if cache:
             try:
