@@ -46,6 +46,7 @@ class Verb(StrEnum):
     # and our action_id is the verb, and the id stays a bare id (the state stays server side).
     EXPIRY_SNOOZE_DAY = "expiry.snooze.1d"
     EXPIRY_SNOOZE_WEEK = "expiry.snooze.7d"
+    EXPIRY_RECHECK = "expiry.recheck"  # id: a warning digest's id; its apps' credentials asked of Graph now
     ROTATION_REQUEST = "rotation.request"  # id: a warning digest's id (until rotation exists: a notice)
 
 

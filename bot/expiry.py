@@ -221,3 +221,4 @@ class Digest:
     slack_users: tuple[tuple[str, str], ...] = ()
     acknowledged: Stamp | None = None
     snoozed: Snooze | None = None
+    rechecked: Stamp | None = None  # Check again: who asked Graph about these credentials, and when

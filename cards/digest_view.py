@@ -236,6 +236,9 @@ def _status(digest: Digest) -> tuple[str, ...]:
             f"Snoozed until {_minute(snooze.until)} by {shorten(snooze.stamp.by, MAX_NAME)} "
             f"(at {_minute(snooze.stamp.at)}): one reminder then."
         )
+    if digest.rechecked:
+        stamp = digest.rechecked
+        lines.append(f"Checked again with Microsoft Graph by {shorten(stamp.by, MAX_NAME)} at {_minute(stamp.at)}.")
     return tuple(lines)
 
 
@@ -249,6 +252,7 @@ def _buttons(digest: Digest, open_rows: list[WarningRow]) -> tuple[Button, ...]:
             Button(Verb.EXPIRY_SNOOZE_DAY, digest.id, "Snooze 1 day"),
             Button(Verb.EXPIRY_SNOOZE_WEEK, digest.id, "Snooze 7 days"),
         ]
+    buttons.append(Button(Verb.EXPIRY_RECHECK, digest.id, "Check again"))
     if any(row.problem in (Problem.ROTATION_NEEDED, Problem.EXPIRED_ONLY) for row in open_rows):
         buttons.append(Button(Verb.ROTATION_REQUEST, digest.id, "Request rotation"))
     return tuple(buttons)

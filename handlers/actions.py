@@ -8,7 +8,7 @@ from bot.domain import Diagnosis, Notice, Verb
 from bot.expiry import Digest
 from handlers.inbound import Deps, InboundAction
 from handlers.recheck import recheck
-from handlers.warning_actions import acknowledge, request_rotation, snooze_day, snooze_week
+from handlers.warning_actions import acknowledge, check_again, request_rotation, snooze_day, snooze_week
 
 # A handler answers with a new card (Diagnosis) or, when there is nothing to show, a short Notice.
 ActionHandler = Callable[[InboundAction, Deps], Awaitable[Diagnosis | Notice]]
@@ -23,6 +23,7 @@ WARNING_ACTIONS: dict[str, WarningActionHandler] = {
     Verb.EXPIRY_ACK: acknowledge,
     Verb.EXPIRY_SNOOZE_DAY: snooze_day,
     Verb.EXPIRY_SNOOZE_WEEK: snooze_week,
+    Verb.EXPIRY_RECHECK: check_again,
 }
 
 

@@ -196,7 +196,13 @@ def test_ownerless_apps_are_called_out(rendered: dict[str, tuple[Json, Json, str
 
 def test_buttons_carry_the_digest_id_and_the_shared_verbs(rendered: dict[str, tuple[Json, Json, str]]) -> None:
     adaptive, blockkit, _ = rendered["every problem"]
-    expected = [Verb.EXPIRY_ACK, Verb.EXPIRY_SNOOZE_DAY, Verb.EXPIRY_SNOOZE_WEEK, Verb.ROTATION_REQUEST]
+    expected = [
+        Verb.EXPIRY_ACK,
+        Verb.EXPIRY_SNOOZE_DAY,
+        Verb.EXPIRY_SNOOZE_WEEK,
+        Verb.EXPIRY_RECHECK,
+        Verb.ROTATION_REQUEST,
+    ]
     actions = next(b for b in blockkit["blocks"] if b["type"] == "actions")["elements"]
     assert [(a["action_id"], a["value"]) for a in actions] == [(v.value, "dg_Example1234567890") for v in expected]
     assert [(a["verb"], a["data"]) for a in adaptive["actions"]] == [
@@ -210,7 +216,7 @@ def test_an_acknowledged_digest_says_who_and_when_and_drops_its_buttons(
     adaptive, blockkit, _ = rendered["acknowledged"]
     line = "Acknowledged by Alice Example at 2026-11-20 09:00 UTC."
     assert line in slack_text(blockkit) and line in teams_text(adaptive)
-    assert [a["verb"] for a in adaptive["actions"]] == [Verb.ROTATION_REQUEST]  # rotation is still wanted
+    assert [a["verb"] for a in adaptive["actions"]] == [Verb.EXPIRY_RECHECK, Verb.ROTATION_REQUEST]
 
 
 def test_a_snoozed_digest_says_until_when(rendered: dict[str, tuple[Json, Json, str]]) -> None:

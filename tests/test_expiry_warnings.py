@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import fakeredis
 import pytest
 from redis.asyncio import Redis
 
-from bot.domain import CredentialKind, InventoryCredential, Notice, NoticeReason, Verb
+from bot.domain import CredentialKind, InventoryCredential, Notice, NoticeReason, ObjectType, Verb
 from bot.expiry import (
     AppMatcher,
     Destination,
@@ -35,7 +36,9 @@ from handlers.expiry import follow_reality, outcomes, prepare_digests, release_d
 from handlers.inbound import Actor, Deps, InboundAction
 from handlers.mentions import slack_users
 from tests.cardcheck import blockkit_problems, slack_text_objects
+from tests.conftest import SampleTenant
 from tests.redis_server import free_port
+from tests.tenant_edits import PAYMENTS_APP, add_secret, edited, remove_secret
 from tests.warning_fixtures import (
     ALICE,
     BACKENDS,
@@ -179,7 +182,7 @@ async def test_an_acknowledged_card_shows_who_and_when_and_keeps_within_slack_li
     words = "\n".join(node["text"] for node in slack_text_objects(message))
     assert "Acknowledged by Alice Example at 2026-11-25 10:12 UTC." in words
     verbs = [e["action_id"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
-    assert verbs == [Verb.ROTATION_REQUEST]
+    assert verbs == [Verb.EXPIRY_RECHECK, Verb.ROTATION_REQUEST]
 
 
 async def test_a_renewal_and_then_a_replacement_update_the_card_in_place(backend: Backend) -> None:
@@ -294,3 +297,69 @@ async def test_slack_lookups_are_cached_across_digests(backend: Backend) -> None
     assert await slack_users(owners, lookup, store) == (("alice@contoso.example", "U0ALICE"),)
     assert await slack_users(owners, lookup, store) == (("alice@contoso.example", "U0ALICE"),)
     assert sorted(asked) == ["alice@contoso.example", "bob@contoso.example", "carol@partner.example"]  # once each
+
+
+# --- Check again --------------------------------------------------------------------------------
+
+
+async def test_check_again_asks_graph_and_marks_what_changed(sample_tenant: SampleTenant) -> None:
+    lookup = await sample_tenant.directory.lookup(PAYMENTS_APP)
+    app = lookup.application
+    assert app is not None
+    inventory = [
+        InventoryCredential(
+            ObjectType.APPLICATION,
+            app.app_id,
+            app.object_id,
+            app.display_name,
+            c.kind,
+            c.key_id,
+            c.display_name,
+            c.hint,
+            c.start,
+            c.end,
+        )
+        for c in app.credentials
+    ]
+    current = max((c for c in inventory if c.end), key=lambda c: c.end or NOW)
+    assert current.end is not None
+    now = current.end - 5 * DAY
+    store = RedisStateStore(fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer()))
+    [digest] = await prepare_digests(
+        judge(inventory, now), ROUTES, [Subscription(SLACK, AppMatcher(MatchBy.ALL), (30,))], store.warnings, now
+    )
+    await store.warnings.save_digest(digest)
+    problems = {row.credential.name: row.problem for row in digest.rows}
+    assert problems[current.name] is Problem.ROTATION_NEEDED
+
+    handler = warning_handler_for(Verb.EXPIRY_RECHECK)
+    assert handler is not None
+    deps = Deps(directory=sample_tenant.directory, state=store, now=lambda: now, routes=ROUTES)
+    press = InboundAction(Verb.EXPIRY_RECHECK, digest.id, Actor("teams", "29:1", "Bob Example"), TEAMS.channel)
+
+    unchanged = await handler(press, deps)
+    assert isinstance(unchanged, Digest) and [r.outcome for r in unchanged.rows] == [None] * len(digest.rows)
+    assert unchanged.rechecked is not None and unchanged.rechecked.by == "Bob Example"
+
+    sample_tenant.graph.use_snapshot(
+        edited(
+            add_secret(PAYMENTS_APP, "ci-2027", "Zz9", now, now + 365 * DAY),
+            remove_secret(PAYMENTS_APP, current.name or ""),
+        )
+    )
+    changed = await handler(press, deps)
+    assert isinstance(changed, Digest)
+    assert {row.credential.name: row.outcome for row in changed.rows}[current.name] is Outcome.REPLACED
+    stored = await store.warnings.digest(digest.id)
+    assert stored == changed  # everyone pressing later sees the same card
+    words = "\n".join(n["text"] for n in slack_text_objects(render_digest_blockkit(changed)))
+    assert "Replaced since this warning" in words and "Checked again with Microsoft Graph by Bob Example" in words
+
+
+async def test_check_again_without_graph_says_so(backend: Backend) -> None:
+    handler = warning_handler_for(Verb.EXPIRY_RECHECK)
+    assert handler is not None
+    answer = await handler(
+        InboundAction(Verb.EXPIRY_RECHECK, "dg1", Actor("slack", "U1"), "C1"), _deps(backend.store())
+    )
+    assert isinstance(answer, Notice) and answer.reason is NoticeReason.NOT_SET_UP and "Graph" in answer.text

@@ -34,6 +34,7 @@ def encode_digest(digest: Digest) -> str:
         "rows": [_row(row) for row in digest.rows],
         "slack_users": [list(pair) for pair in digest.slack_users],
         "acknowledged": encode_stamp(digest.acknowledged),
+        "rechecked": encode_stamp(digest.rechecked),
         "snoozed": (
             {"until": digest.snoozed.until.isoformat(), "stamp": encode_stamp(digest.snoozed.stamp)}
             if digest.snoozed
@@ -57,6 +58,7 @@ def decode_digest(raw: bytes | str) -> Digest:
             rows=tuple(_read_row(row) for row in data["rows"]),
             slack_users=tuple((str(a), str(b)) for a, b in data["slack_users"]),
             acknowledged=decode_stamp(data["acknowledged"]),
+            rechecked=decode_stamp(data.get("rechecked")),
             snoozed=Snooze(datetime.fromisoformat(snoozed["until"]), _stamp(snoozed["stamp"])) if snoozed else None,
         )
     except (KeyError, TypeError, AttributeError) as error:
