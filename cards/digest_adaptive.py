@@ -21,6 +21,7 @@ from cards.words import plural
 Json = dict[str, Any]
 _COLOR = {Tone.BAD: "attention", Tone.WARN: "warning", Tone.GOOD: "good", Tone.NEUTRAL: "default"}
 _STYLE = {Tone.BAD: "attention", Tone.WARN: "warning", Tone.GOOD: "good", Tone.NEUTRAL: "emphasis"}
+BUTTONS_PER_ROW = 2
 _MARKDOWN = re.compile(r"[^\w .,'@-]|_")  # what could format, link or break out of an <at> tag
 
 
@@ -46,22 +47,22 @@ def _card(view: DigestView, lines: list[DigestLine], more: int) -> Json:
     if (rest := more_line(replace(view, more=more))) is not None:
         body.append(_text(rest, is_subtle=True, spacing="Medium"))
     if (ownerless := ownerless_line(view)) is not None:
-        body.append(_text(ownerless, color="warning", spacing="Small"))
+        body.append(_text(ownerless, color="attention", spacing="Small"))
     for status in view.status:
         body.append(_rich([_run(status, weight="Bolder")], spacing="Small"))
+    # Five buttons in one row are cut to "Acknowl…", and three on a phone: rows of two.
+    for start in range(0, len(view.buttons), BUTTONS_PER_ROW):
+        row = view.buttons[start : start + BUTTONS_PER_ROW]
+        actions = [{"type": "Action.Execute", "title": b.title, "verb": b.verb, "data": {"id": b.id}} for b in row]
+        body.append({"type": "ActionSet", "actions": actions, "spacing": "Medium" if start == 0 else "Small"})
     body.append(_rich([_run(view.footer, size="Small", is_subtle=True)], spacing="Medium"))
-    card: Json = {
+    return {
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "version": "1.5",
         "msteams": {"width": "Full", **({"entities": entities} if entities else {})},
         "body": body,
     }
-    if view.buttons:
-        card["actions"] = [
-            {"type": "Action.Execute", "title": b.title, "verb": b.verb, "data": {"id": b.id}} for b in view.buttons
-        ]
-    return card
 
 
 def _banner(view: DigestView) -> Json:
@@ -92,7 +93,7 @@ def _row(line: DigestLine, entities: list[Json]) -> Json:
 
 def _owners(line: DigestLine, entities: list[Json]) -> Json:
     if not line.owners:
-        return _text("No owner: nobody is accountable for this app.", color="warning", spacing="None")
+        return _text("No owner: nobody is accountable for this app.", color="attention", spacing="None")
     names = []
     for owner in line.owners:
         name = _MARKDOWN.sub("", owner.label).strip() or "owner"

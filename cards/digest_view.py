@@ -67,9 +67,9 @@ _TONE = {
     Problem.EXPIRED_UNUSED: Tone.NEUTRAL,
 }
 _SUMMARY = {
-    Problem.EXPIRED_ONLY: ("expired, the only credential", "expired, each the only credential"),
+    Problem.EXPIRED_ONLY: ("expired with no other credential", "expired with no other credential"),
     Problem.ROTATION_NEEDED: ("needs rotation", "need rotation"),
-    Problem.EXPIRED: ("expired", "expired"),
+    Problem.EXPIRED: ("expired next to a valid one", "expired next to valid ones"),
     Problem.ROTATED: ("already rotated", "already rotated"),
     Problem.EXPIRED_REPLACED: ("expired and replaced", "expired and replaced"),
     Problem.EXPIRED_UNUSED: ("expired and unused", "expired and unused"),
@@ -245,14 +245,13 @@ def _status(digest: Digest) -> tuple[str, ...]:
 def _buttons(digest: Digest, open_rows: list[WarningRow]) -> tuple[Button, ...]:
     if not open_rows:
         return ()
-    buttons = []
+    buttons = [Button(Verb.EXPIRY_ACK, digest.id, "Acknowledge")] if digest.acknowledged is None else []
+    buttons.append(Button(Verb.EXPIRY_RECHECK, digest.id, "Check again"))
     if digest.acknowledged is None:
         buttons += [
-            Button(Verb.EXPIRY_ACK, digest.id, "Acknowledge"),
             Button(Verb.EXPIRY_SNOOZE_DAY, digest.id, "Snooze 1 day"),
             Button(Verb.EXPIRY_SNOOZE_WEEK, digest.id, "Snooze 7 days"),
         ]
-    buttons.append(Button(Verb.EXPIRY_RECHECK, digest.id, "Check again"))
     if any(row.problem in (Problem.ROTATION_NEEDED, Problem.EXPIRED_ONLY) for row in open_rows):
         buttons.append(Button(Verb.ROTATION_REQUEST, digest.id, "Request rotation"))
     return tuple(buttons)
