@@ -63,13 +63,15 @@ def _usable(row: ScannedCredential) -> bool:
 
 
 def ordered(rows: Iterable[WarningRow]) -> tuple[WarningRow, ...]:
-    """Most urgent first (see URGENCY), then the soonest end, then by app name."""
+    """Most urgent first (see URGENCY), then the end nearest to now (the soonest to expire, the most
+    recently expired: a credential that broke yesterday is an outage, one that broke a year ago is
+    clean-up), then by app name."""
     return tuple(
         sorted(
             rows,
             key=lambda r: (
                 URGENCY[r.problem],
-                r.scanned.days_left if r.scanned.days_left is not None else 0,
+                abs(r.scanned.days_left or 0),
                 r.credential.display_name.lower(),
                 r.key,
             ),

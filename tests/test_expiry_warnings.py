@@ -363,3 +363,21 @@ async def test_check_again_without_graph_says_so(backend: Backend) -> None:
         InboundAction(Verb.EXPIRY_RECHECK, "dg1", Actor("slack", "U1"), "C1"), _deps(backend.store())
     )
     assert isinstance(answer, Notice) and answer.reason is NoticeReason.NOT_SET_UP and "Graph" in answer.text
+
+
+async def test_rows_come_most_urgent_first_then_nearest_to_now(backend: Backend) -> None:
+    now = NOW
+    creds = [
+        credential("payments-a", now + 20 * DAY, app=1),
+        credential("payments-b", now + 2 * DAY, app=2),
+        credential("payments-c", now - 300 * DAY, app=3),
+        credential("payments-d", now - 2 * DAY, app=4),
+    ]
+    [digest] = await prepare_digests(judge(creds, now), ROUTES, [], backend.store().warnings, now)
+    assert [row.credential.display_name for row in digest.rows] == [
+        "payments-d",
+        "payments-c",
+        "payments-b",
+        "payments-a",
+    ]
+    assert [row.problem for row in digest.rows] == [Problem.EXPIRED_ONLY] * 2 + [Problem.ROTATION_NEEDED] * 2
