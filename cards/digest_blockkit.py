@@ -90,14 +90,17 @@ def _owners(line: DigestLine) -> str:
 
 
 def _block_text(message: Json) -> int:
-    total = 0
-    for block in message["blocks"]:
-        for node in [block.get("text"), *block.get("elements", [])]:
-            if isinstance(node, dict) and node.get("type") in ("plain_text", "mrkdwn"):
-                total += len(node["text"])
-            elif isinstance(node, dict) and isinstance(node.get("text"), dict):
-                total += len(node["text"]["text"])
-    return total
+    """Characters of text in the blocks, every text object counted, as Slack adds them up."""
+    return sum(len(node["text"]) for node in _text_objects(message["blocks"]))
+
+
+def _text_objects(node: Any) -> list[Json]:
+    if isinstance(node, list):
+        return [found for item in node for found in _text_objects(item)]
+    if not isinstance(node, dict):
+        return []
+    own = [node] if node.get("type") in ("plain_text", "mrkdwn") else []
+    return own + [found for value in node.values() for found in _text_objects(value)]
 
 
 def _button(button: Button) -> Json:

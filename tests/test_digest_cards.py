@@ -14,9 +14,10 @@ import pytest
 
 from bot.domain import CredentialKind, ObjectType, Owner, Verb
 from bot.expiry import Destination, Digest, Outcome, Platform, Problem, Snooze, Stamp
-from cards.digest_adaptive import render_digest_adaptive
-from cards.digest_blockkit import render_digest_blockkit
+from cards.digest_adaptive import digest_adaptive, render_digest_adaptive
+from cards.digest_blockkit import digest_blockkit, render_digest_blockkit
 from cards.digest_text import render_digest_text
+from cards.digest_view import digest_view
 from handlers.expiry import ordered, warning_row
 from tests.cardcheck import adaptive_problems, blockkit_problems, js_events, slack_text_objects, texts
 from tests.warning_fixtures import ALICE, BOB, NO_CHAT, NOW, credential, judge
@@ -258,3 +259,17 @@ def _walk(node: Any) -> list[Json]:
     if not isinstance(node, dict):
         return []
     return [node] + [found for value in node.values() for found in _walk(value)]
+
+
+def test_rows_too_long_for_one_message_are_dropped_and_counted() -> None:
+    view = digest_view(CASES["500 rows"])
+    wordy = replace(view, lines=tuple(replace(line, todo="word " * 500) for line in view.lines))
+    message = digest_blockkit(wordy)
+    assert blockkit_problems(message) == []
+    shown = sum(1 for b in message["blocks"] if b["type"] == "section" and "app-" in b["text"]["text"])
+    assert 1 <= shown < 10
+    assert f"and {490 + 10 - shown} more credentials" in slack_text(message)
+    card = digest_adaptive(wordy)
+    assert adaptive_problems(card) == []
+    rows = sum(1 for node in _walk(card["body"]) if node.get("type") == "Container" and node.get("separator"))
+    assert 1 <= rows < 10 and f"and {490 + 10 - rows} more credentials" in teams_text(card)
