@@ -101,6 +101,10 @@ class WarningStore(Protocol):
         False while acknowledged at that threshold or snoozed, and one True more when a snooze ends."""
         ...
 
+    async def claim_warnings(self, destination: Destination, items: list[tuple[str, int]], now: datetime) -> list[bool]:
+        """`should_warn` for each (credential key, threshold) of one destination, in a few round trips."""
+        ...
+
     async def release(self, destination: Destination, key: str, threshold: int) -> None:
         """Give back a claim whose warning could not be posted, so the next scan warns again."""
         ...

@@ -99,10 +99,12 @@ async def prepare_digests(
     siblings = by_object(rows)
     digests = []
     for destination, items in sorted(due(rows, routes, subscriptions).items()):
+        wanted = [(credential_key(row.credential), threshold) for row, threshold in items]
+        warn = await store.claim_warnings(destination, wanted, now)
         claimed = [
             warning_row(row, threshold, siblings[row.credential.object_id], now)
-            for row, threshold in items
-            if await store.should_warn(destination, credential_key(row.credential), threshold, now)
+            for (row, threshold), yes in zip(items, warn, strict=True)
+            if yes
         ]
         if claimed:
             digests.append(Digest(secrets.token_urlsafe(ID_BYTES), destination, now, ordered(claimed)))

@@ -63,6 +63,14 @@ async def test_each_threshold_is_warned_once_per_destination(backend: Backend) -
     assert await ledger.should_warn(SLACK, OTHER, 30, NOW) is True  # another credential
 
 
+async def test_a_batch_claim_answers_each_credential(backend: Backend) -> None:
+    ledger = backend.store().warnings
+    await ledger.acknowledge(SLACK, [(OTHER, 7)], ALICE_AT)
+    assert await ledger.claim_warnings(SLACK, [(KEY, 7), (OTHER, 7), (OTHER, 1)], NOW) == [True, False, True]
+    assert await ledger.claim_warnings(SLACK, [(KEY, 7), (OTHER, 1)], NOW) == [False, False]
+    assert await ledger.claim_warnings(SLACK, [], NOW) == []
+
+
 async def test_two_replicas_claim_a_warning_once(backend: Backend) -> None:
     replicas = [backend.store().warnings, backend.store().warnings]
     results = await asyncio.gather(*(replicas[i % 2].should_warn(SLACK, KEY, 7, NOW) for i in range(20)))
@@ -106,7 +114,7 @@ async def test_a_snooze_holds_every_warning_then_reminds_once(backend: Backend) 
     assert await ledger.should_warn(SLACK, KEY, 7, NOW + timedelta(days=6)) is False  # even a new threshold
     later = NOW + timedelta(days=7, hours=1)
     replicas = [backend.store().warnings, backend.store().warnings]
-    results = await asyncio.gather(*(replicas[i % 2].should_warn(SLACK, KEY, 7, later) for i in range(10)))
+    results = await asyncio.gather(*(replicas[i % 2].should_warn(SLACK, KEY, 7, later) for i in range(40)))
     assert results.count(True) == 1  # one reminder, whoever scans
     assert await ledger.should_warn(SLACK, KEY, 7, later + timedelta(days=1)) is False
     assert await ledger.should_warn(SLACK, KEY, 1, later + timedelta(days=5)) is True

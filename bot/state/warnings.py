@@ -33,22 +33,36 @@ class RedisWarningStore:
     # --- the ledger ------------------------------------------------------------------------------
 
     async def should_warn(self, destination: Destination, key: str, threshold: int, now: datetime) -> bool:
+        [warn] = await self.claim_warnings(destination, [(key, threshold)], now)
+        return warn
+
+    async def claim_warnings(self, destination: Destination, items: list[tuple[str, int]], now: datetime) -> list[bool]:
+        """`should_warn` for many credentials of one destination in three round trips, not three each."""
         platform, channel = destination.platform.value, destination.channel
-        snooze = keys.snooze_key(platform, key, channel)
+        warned = [keys.warned_key(platform, threshold, key, channel) for key, threshold in items]
+        acks = [keys.ack_key(platform, threshold, key, channel) for key, threshold in items]
+        snoozes = [keys.snooze_key(platform, key, channel) for key, _ in items]
         with unavailable("should_warn"):
-            acked, snoozed = await self._client.mget([keys.ack_key(platform, threshold, key, channel), snooze])
-            if acked is not None:
-                return False
-            until = _until(snoozed)
-            if until is not None and now < until:
-                return False  # not claimed: the threshold is still warned once the snooze is over
-            warned = keys.warned_key(platform, threshold, key, channel)
-            claimed = bool(await self._client.set(warned, 1, nx=True, ex=keys.WARNED_TTL))
-            if until is None:
-                return claimed
-            # The snooze is over: one reminder, for whoever deletes it (DEL answers 1 only once).
-            reminded = bool(await self._client.delete(snooze))
-            return claimed or reminded
+            found = await self._client.mget(acks + snoozes) if items else []
+            acked, until = found[: len(items)], [_until(raw) for raw in found[len(items) :]]
+            # Acknowledged, or snoozed until later: not claimed, so the threshold still warns afterwards.
+            plain = [i for i in range(len(items)) if acked[i] is None and until[i] is None]
+            over = [i for i in range(len(items)) if acked[i] is None and (u := until[i]) is not None and now >= u]
+            async with self._client.pipeline(transaction=False) as pipe:
+                for i in plain:
+                    pipe.set(warned[i], 1, nx=True, ex=keys.WARNED_TTL)
+                for i in over:  # a snooze that is over: one reminder, for whoever deletes it (DEL says 1 once)
+                    pipe.delete(snoozes[i])
+                answers = await pipe.execute()
+            won = [i for i, answer in zip(plain + over, answers, strict=True) if answer]
+            reminded = [i for i in won if i in set(over)]
+            if reminded:  # the reminder also warns this threshold: later scans must not warn it again
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for i in reminded:
+                        pipe.set(warned[i], 1, ex=keys.WARNED_TTL)
+                    await pipe.execute()
+        winners = set(won)
+        return [i in winners for i in range(len(items))]
 
     async def release(self, destination: Destination, key: str, threshold: int) -> None:
         platform, channel = destination.platform.value, destination.channel
