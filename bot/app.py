@@ -120,7 +120,7 @@ def _services(
             stack.push_async_callback(jobs.close)
             directory = given or await stack.enter_async_context(open_directory(settings))
             metered = MeteredDirectory(directory, metrics) if directory else None
-            deps = Deps(directory=metered, state=redis.state, now=clock)
+            deps = Deps(directory=metered, state=redis.state, now=clock, routes=settings.routes)
             app[SERVICES] = Services(settings, redis.state, metered, metrics, Dispatcher(deps, metrics), jobs)
             log.info("started graph=%s", directory.mode.value if directory else "none")
             yield

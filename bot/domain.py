@@ -40,6 +40,14 @@ class Verb(StrEnum):
 
     # id: a stored question's id (old cards: a bare app id); ask the first question again, Graph as it is now
     RECHECK = "diagnosis.recheck"
+    # id: a warning digest's id. Acknowledge: those credentials are not warned again at these thresholds.
+    EXPIRY_ACK = "expiry.ack"
+    # Two snooze verbs rather than a duration in the id: Slack wants action ids unique within a block
+    # and our action_id is the verb, and the id stays a bare id (the state stays server side).
+    EXPIRY_SNOOZE_DAY = "expiry.snooze.1d"
+    EXPIRY_SNOOZE_WEEK = "expiry.snooze.7d"
+    EXPIRY_RECHECK = "expiry.recheck"  # id: a warning digest's id; its apps' credentials asked of Graph now
+    ROTATION_REQUEST = "rotation.request"  # id: a warning digest's id (until rotation exists: a notice)
 
 
 class Severity(StrEnum):
@@ -361,6 +369,16 @@ class Recheck:
 
 
 @dataclass(frozen=True)
+class CommandReply:
+    """The answer to a chat command (`watch`, `unwatch`, `watching`): our own wording, in headed lines.
+    Carried by a Diagnosis (`command`) so every adapter shows it as it shows the welcome."""
+
+    title: str
+    sections: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    understood: bool = True  # False: the command was not understood; the sections say how to write it
+
+
+@dataclass(frozen=True)
 class Diagnosis:
     input: ParsedInput
     errors: tuple[CodeInfo, ...]
@@ -380,6 +398,7 @@ class Diagnosis:
         return bool(self.input.app_id) and self.graph.mode is not GraphMode.NONE
 
     asked_for_help: bool = False  # the message asked what the bot does: answered with the welcome
+    command: CommandReply | None = None  # the message was a chat command (`watch` ...): answered with this
 
     @property
     def primary(self) -> Finding | None:
@@ -411,6 +430,7 @@ class Question:
 class NoticeReason(StrEnum):
     EXPIRED = "expired"  # no question under that id: too old, or never kept
     UNAVAILABLE = "unavailable"  # the state store could not be asked
+    NOT_SET_UP = "not_set_up"  # the button's feature is not configured here (rotation, for now)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot.domain import Activity, ActivityQuery, AppLookup, GraphMode, Question
+from bot.expiry import AppMatcher, Destination, Digest, MessageRef, Stamp, Subscription
 
 
 class Directory(Protocol):
@@ -89,3 +90,73 @@ class StateStore(Protocol):
     async def ping(self) -> bool:
         """True when the store answers; never raises."""
         ...
+
+    @property
+    def warnings(self) -> WarningStore:
+        """The expiry warnings' state, on the same store."""
+        ...
+
+
+class WarningStore(Protocol):
+    """Who was warned of what, what people did about it, and who watches which apps.
+
+    Shared across scans, restarts and replicas; every method raises `StateUnavailable` when the store
+    cannot be reached. `key` is a credential key (`bot.expiry.credential_key`).
+    """
+
+    async def should_warn(self, destination: Destination, key: str, threshold: int, now: datetime) -> bool:
+        """True exactly once per (destination, credential, threshold), for whichever caller asks first;
+        False while acknowledged at that threshold or snoozed, and one True more when a snooze ends."""
+        ...
+
+    async def claim_warnings(self, destination: Destination, items: list[tuple[str, int]], now: datetime) -> list[bool]:
+        """`should_warn` for each (credential key, threshold) of one destination, in a few round trips."""
+        ...
+
+    async def release(self, destination: Destination, key: str, threshold: int) -> None:
+        """Give back a claim whose warning could not be posted, so the next scan warns again."""
+        ...
+
+    async def acknowledge(self, destination: Destination, items: list[tuple[str, int]], stamp: Stamp) -> None:
+        """Record Acknowledge for each (credential key, threshold): not warned again at those thresholds."""
+        ...
+
+    async def acknowledged(self, destination: Destination, key: str, threshold: int) -> Stamp | None: ...
+
+    async def snooze(self, destination: Destination, keys: list[str], until: datetime, stamp: Stamp) -> None:
+        """No warning for these credentials before `until`; then one reminder."""
+        ...
+
+    async def save_digest(self, digest: Digest) -> None:
+        """Keep a digest for its buttons and later updates, indexed by each of its credentials."""
+        ...
+
+    async def digest(self, digest_id: str) -> Digest | None: ...
+
+    async def record_message(self, digest_id: str, message: MessageRef) -> None:
+        """Where the digest was posted (after posting it), so a later scan can update it in place."""
+        ...
+
+    async def message(self, digest_id: str) -> MessageRef | None: ...
+
+    async def digests_showing(self, key: str) -> list[str]:
+        """Ids of the kept digests that show this credential."""
+        ...
+
+    async def subscribe(self, subscription: Subscription) -> bool:
+        """Save a `watch`; False when it replaced one for the same matcher in that channel."""
+        ...
+
+    async def unsubscribe(self, destination: Destination, matcher: AppMatcher) -> bool:
+        """Remove a `watch`; False when the channel did not watch that."""
+        ...
+
+    async def subscriptions(self, destination: Destination | None = None) -> list[Subscription]:
+        """One channel's subscriptions, or every channel's (for a scan)."""
+        ...
+
+    async def slack_user(self, address: str) -> str | None:
+        """A cached users.lookupByEmail answer: a user id, "" for nobody, None when not cached."""
+        ...
+
+    async def save_slack_user(self, address: str, user_id: str) -> None: ...

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from bot.expiry import Routes
+from bot.routes import load_routes
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -54,6 +57,9 @@ class Settings:
     # Jobs one worker runs at once. Answers mostly wait on Graph, so more than the cores; the Graph
     # cap (graph_max_in_flight) still bounds requests in flight.
     worker_concurrency: int = 16
+    # SECRETBOT_ROUTES: the TOML routes file (bot/routes.py), read and checked here so a mistake
+    # stops the server at start with the file, line and reason; unset: no routes, no defaults.
+    routes: Routes = field(default_factory=Routes)
 
     @property
     def slack_enabled(self) -> bool:
@@ -86,6 +92,7 @@ class Settings:
             teams_insecure_no_auth=_flag(env, INSECURE_TEAMS_FLAG),
             log_level=_log_level(env.get("SECRETBOT_LOG_LEVEL")),
             worker_concurrency=_concurrency(env.get("SECRETBOT_WORKER_CONCURRENCY")),
+            routes=load_routes(env.get("SECRETBOT_ROUTES") or None),
         )._checked()
 
     def _checked(self) -> Settings:

@@ -9,7 +9,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.domain import CodeInfo, Credential, Diagnosis, Finding, FoundIn, GraphMode
-from cards.view import AnswerView, cause_name, change_lines, found_in_words, help_view, leading_finding, rechecked_line
+from cards.view import (
+    AnswerView,
+    cause_name,
+    change_lines,
+    command_view,
+    found_in_words,
+    help_view,
+    leading_finding,
+    rechecked_line,
+)
 from cards.welcome import EXAMPLE_PASTE
 from cards.words import plural
 
@@ -25,6 +34,8 @@ NOTHING_RECOGNISED = (
 def render_text(diagnosis: Diagnosis) -> str:
     if diagnosis.asked_for_help:
         return _fixed(help_view())
+    if diagnosis.command is not None:
+        return _fixed(command_view(diagnosis.command))
     if not diagnosis.input.recognised:
         return NOTHING_RECOGNISED + "\n"
     sections = [_headline(diagnosis), *_findings(diagnosis), _codes(diagnosis), _credentials(diagnosis)]

@@ -15,6 +15,7 @@ from bot.domain import (
     LOOKUP_URL,
     Cause,
     CodeInfo,
+    CommandReply,
     Credential,
     CredentialState,
     Diagnosis,
@@ -45,6 +46,7 @@ class Kind(StrEnum):
     PARSE_ONLY = "parse_only"  # no Graph configured: the text alone
     NOTHING = "nothing"  # no error recognised in the paste
     HELP = "help"  # the message asked what the bot does
+    COMMAND = "command"  # the answer to a chat command (`watch`, `unwatch`, `watching`)
     PARTIAL = "partial"  # Graph refused part of the lookup
     GRAPH_UNAVAILABLE = "graph_unavailable"  # Graph failed or throttled: the text alone
 
@@ -180,6 +182,8 @@ def found_in_words(diagnosis: Diagnosis, found_in: FoundIn) -> str:
 def answer_view(diagnosis: Diagnosis) -> AnswerView:
     if diagnosis.asked_for_help:
         return help_view()
+    if diagnosis.command is not None:
+        return command_view(diagnosis.command)
     if not diagnosis.input.recognised:
         return _nothing()
     primary = diagnosis.primary
@@ -267,6 +271,17 @@ def _half(items: tuple[_T, ...], floor: int) -> tuple[_T, ...]:
 def help_view() -> AnswerView:
     """The welcome: what the bot does, what to paste, what it never does with secrets, where to find it."""
     return _fixed(Kind.HELP, HELP_TITLE, HELP_SUBJECT, HELP_SECTIONS, HELP_FOOTER)
+
+
+COMMAND_SUBJECT = "Expiry warnings in this channel"
+COMMAND_FOOTER = "Say help to see everything secretbot does."
+
+
+def command_view(reply: CommandReply) -> AnswerView:
+    """A chat command's answer, laid out like the welcome: a title and headed lines of our wording."""
+    sections = tuple(Section(heading, lines) for heading, lines in reply.sections)
+    view = _fixed(Kind.COMMAND, clip(reply.title, MAX_TITLE), COMMAND_SUBJECT, sections, COMMAND_FOOTER)
+    return view if reply.understood else replace(view, tone=Tone.WARN)
 
 
 def _nothing() -> AnswerView:

@@ -14,9 +14,10 @@ from datetime import datetime
 from bot.domain import Diagnosis, ParsedInput
 from bot.ports import Directory
 from handlers.diagnose import PARSE_IN_THREAD_CHARS, diagnose, diagnose_parsed
-from handlers.inbound import Deps, InboundMessage
-from handlers.parse import parse
+from handlers.inbound import Actor, Deps, InboundMessage
+from handlers.parse import parse, transcript_text
 from handlers.recheck import remember
+from handlers.subscriptions import command_reply, parse_command
 
 _HELP = re.compile(r"\s*/?(?:help|\?|hi|hello|hey|usage)\s*[.!?]?\s*\Z", re.IGNORECASE)
 
@@ -27,26 +28,35 @@ def wants_help(text: str) -> bool:
 
 @dataclass(frozen=True)
 class Asked:
-    """What a message asks: help, or the facts of a paste. Holds no secret value (the parser cuts
-    values out before reading facts), so it may wait in the job queue."""
+    """What a message asks: help, a command (watch, unwatch, watching), or the facts of a paste.
+    Holds no secret value (the parser cuts values out before reading facts, and a command's text is
+    cut the same way), so it may wait in the job queue."""
 
-    parsed: ParsedInput | None  # None: the person asked for help (or said nothing)
+    parsed: ParsedInput | None = None  # None with no command: the person asked for help (or said nothing)
+    command: str | None = None
 
 
 async def read(text: str) -> Asked:
     if wants_help(text):
-        return Asked(None)
+        return Asked()
+    if parse_command(text) is not None:
+        return Asked(command=transcript_text(text))
     # A large paste is parsed off the event loop, as `diagnose` does.
     parsed = await asyncio.to_thread(parse, text) if len(text) > PARSE_IN_THREAD_CHARS else parse(text)
     return Asked(parsed)
 
 
 async def answer(message: InboundMessage, deps: Deps) -> Diagnosis:
-    return await answer_asked(await read(message.text), deps)
+    return await answer_asked(await read(message.text), deps, message.actor, message.conversation_id)
 
 
-async def answer_asked(asked: Asked, deps: Deps) -> Diagnosis:
+async def answer_asked(asked: Asked, deps: Deps, actor: Actor, conversation_id: str) -> Diagnosis:
     now = deps.now()
+    command = parse_command(asked.command) if asked.command is not None else None
+    if command is not None:  # watch / unwatch / watching: the answer is the command's, not a diagnosis
+        nothing = await diagnose("", directory=None, now=now)
+        message = InboundMessage(asked.command or "", actor, conversation_id)
+        return replace(nothing, command=await command_reply(command, message, deps))
     if asked.parsed is None:
         diagnosis = replace(await diagnose("", directory=None, now=now), asked_for_help=True)
     else:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.expiry import Routes
 from bot.ports import Directory, StateStore
 
 
@@ -39,3 +40,4 @@ class Deps:
     directory: Directory | None
     state: StateStore
     now: Callable[[], datetime]
+    routes: Routes = field(default_factory=Routes)  # SECRETBOT_ROUTES, for `watching` and default thresholds

@@ -134,12 +134,12 @@ async def test_personal_message_is_answered_with_one_card_naming_the_cause(
 async def test_group_chat_mention_is_stripped_and_answered(
     teams: TestClient, connector: FakeConnector, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: list[tuple[Asked, Actor]] = []
+    seen: list[tuple[Asked, Actor, str]] = []
     original = Dispatcher.asked
 
-    async def spy(self: Dispatcher, asked: Asked, actor: Actor) -> Any:
-        seen.append((asked, actor))
-        return await original(self, asked, actor)
+    async def spy(self: Dispatcher, asked: Asked, actor: Actor, conversation_id: str) -> Any:
+        seen.append((asked, actor, conversation_id))
+        return await original(self, asked, actor, conversation_id)
 
     monkeypatch.setattr(Dispatcher, "asked", spy)
     activity = fixture("group_chat_mention", connector, SEED)
@@ -147,9 +147,10 @@ async def test_group_chat_mention_is_stripped_and_answered(
     status, _ = await post(teams, activity)
     assert status == 202
     [reply] = await answer_to(connector)
-    [(asked, actor)] = seen
+    [(asked, actor, conversation_id)] = seen
     assert asked.parsed == parse(SEED)  # the mention is gone before the paste is read
     assert actor == Actor("teams", activity["from"]["id"], "Alex Wilber", activity["from"]["aadObjectId"])
+    assert conversation_id == activity["conversation"]["id"]
     assert await primary_summary(teams, SEED) in text_of(reply.body["attachments"][0]["content"])
 
 

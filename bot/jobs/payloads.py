@@ -18,20 +18,21 @@ _TIMES = frozenset({"timestamp"})
 _NAMES = frozenset(f.name for f in fields(ParsedInput))
 
 
-def asked_to_json(asked: Asked) -> dict[str, Any] | None:
-    """None for a request for help; else every fact of the paste."""
-    if asked.parsed is None:
-        return None
-    return {name: _plain(getattr(asked.parsed, name)) for name in _NAMES}
+def asked_to_json(asked: Asked) -> dict[str, Any]:
+    """Every fact of the paste (none for a request for help), and a command's text with any secret cut out."""
+    facts = None if asked.parsed is None else {name: _plain(getattr(asked.parsed, name)) for name in _NAMES}
+    return {"facts": facts, "command": asked.command}
 
 
-def asked_from_json(data: dict[str, Any] | None) -> Asked:
+def asked_from_json(data: dict[str, Any]) -> Asked:
     """The `Asked` a job carries; ValueError for a payload this release did not write."""
-    if data is None:
-        return Asked(None)
-    if not isinstance(data, dict) or set(data) != _NAMES:
+    if not isinstance(data, dict) or set(data) != {"facts", "command"}:
+        raise ValueError("not what a message asked")
+    facts, command = data["facts"], data["command"]
+    if facts is not None and (not isinstance(facts, dict) or set(facts) != _NAMES):
         raise ValueError("not a paste's facts")
-    return Asked(ParsedInput(**{name: _typed(name, value) for name, value in data.items()}))
+    parsed = None if facts is None else ParsedInput(**{name: _typed(name, value) for name, value in facts.items()})
+    return Asked(parsed, command if isinstance(command, str) else None)
 
 
 def _typed(name: str, value: Any) -> Any:

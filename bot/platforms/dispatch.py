@@ -24,9 +24,9 @@ class Dispatcher:
         self.metrics.diagnosed(message.actor.platform, diagnosis)
         return diagnosis
 
-    async def asked(self, asked: Asked, actor: Actor) -> Diagnosis:
+    async def asked(self, asked: Asked, actor: Actor, conversation_id: str) -> Diagnosis:
         """The answer to a message the web tier has already read (a queued job)."""
-        diagnosis = await answer_asked(asked, self.deps)
+        diagnosis = await answer_asked(asked, self.deps, actor, conversation_id)
         self.metrics.diagnosed(actor.platform, diagnosis)
         return diagnosis
 

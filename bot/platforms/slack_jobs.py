@@ -46,7 +46,7 @@ class SlackJobs:
         self,
         job: RunningJob,
         *,
-        asked: dict[str, Any] | None,
+        asked: dict[str, Any],
         channel: str,
         thread: str,
         user: str,
@@ -63,7 +63,7 @@ class SlackJobs:
             ts = str(posted["ts"])
             await job.remember("placeholder", ts)
         try:
-            diagnosis = await self._dispatcher().asked(asked_from_json(asked), Actor("slack", user))
+            diagnosis = await self._dispatcher().asked(asked_from_json(asked), Actor("slack", user), channel)
         except Exception:
             if job.is_last_attempt:  # else another attempt will answer
                 await self._client.chat_update(channel=channel, ts=ts, text=SORRY)
@@ -71,12 +71,12 @@ class SlackJobs:
         await self._client.chat_update(channel=channel, ts=ts, **message(diagnosis))
 
     async def command(
-        self, job: RunningJob, *, asked: dict[str, Any] | None, channel: str, user: str, response_url: str
+        self, job: RunningJob, *, asked: dict[str, Any], channel: str, user: str, response_url: str
     ) -> None:
         """The slash command: its ephemeral "Checking…" ack is replaced through the response URL."""
         webhook = AsyncWebhookClient(response_url, session=self._client.session)
         try:
-            diagnosis = await self._dispatcher().asked(asked_from_json(asked), Actor("slack", user))
+            diagnosis = await self._dispatcher().asked(asked_from_json(asked), Actor("slack", user), channel)
         except Exception:
             if job.is_last_attempt:
                 await webhook.send(text=SORRY, response_type="ephemeral", replace_original=True)

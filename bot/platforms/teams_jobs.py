@@ -40,7 +40,7 @@ class TeamsJobs:
         return {ANSWER: self.answer}
 
     async def answer(
-        self, job: RunningJob, *, asked: dict[str, Any] | None, reference: dict[str, Any], actor: dict[str, Any]
+        self, job: RunningJob, *, asked: dict[str, Any], reference: dict[str, Any], actor: dict[str, Any]
     ) -> None:
         conversation = ConversationReference.model_validate(reference)
         continuation = conversation.get_continuation_activity()
@@ -51,7 +51,9 @@ class TeamsJobs:
             placeholder = await self._send(continuation, Activity(type=ActivityTypes.message, text=CHECKING))
             await job.remember("placeholder", placeholder)
         try:
-            diagnosis = await self._dispatcher().asked(asked_from_json(asked), Actor(**actor))
+            diagnosis = await self._dispatcher().asked(
+                asked_from_json(asked), Actor(**actor), conversation.conversation.id
+            )
         except Exception:
             if job.is_last_attempt:  # else another attempt will answer
                 await self._replace(continuation, placeholder, Activity(type=ActivityTypes.message, text=SORRY))

@@ -109,7 +109,9 @@ class Turns:
             return
         except StateUnavailable as error:
             log.warning("job queue unavailable (%s): answering in this turn", error.reason)
-        await context.send_activity(card_message(await self._dispatcher().asked(asked, actor)))
+        await context.send_activity(
+            card_message(await self._dispatcher().asked(asked, actor, activity.conversation.id))
+        )
 
     async def conversation_update(self, context: TurnContext, _state: TurnState) -> None:
         activity = context.activity

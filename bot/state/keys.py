@@ -133,3 +133,90 @@ def action_job_key(platform: str, message_id: str, verb: str, item: str) -> str:
     value and the message's id) are hashed together, so no pair can build another pair's key."""
     digest = hashlib.sha256(f"{item}\0{message_id}".encode()).hexdigest()[:32]
     return _job_key("action", _name("platform", platform), _name("verb", verb), digest)
+
+
+# --- expiry warnings -------------------------------------------------------------------------------
+# Credential keys are `<object id>.<key id>` (lower-case GUIDs: checked to hold no `:`); channel ids
+# come last because Teams conversation ids hold `:` and `;`.
+
+# `warned:<platform>:<threshold>:<credential>:<channel>` = 1, taken with SET NX: the one replica (or
+# scan) that sets it posts that threshold's warning to that channel; everyone else skips it. 400 days:
+# longer than any credential stays at one threshold except 0 (expired), where it means an expired
+# credential nobody removes is warned again about once a year, a reminder rather than a duplicate.
+WARNED_PREFIX = f"{PREFIX}warned:"
+WARNED_TTL = timedelta(days=400)
+
+# `ack:<platform>:<threshold>:<credential>:<channel>` = JSON {by, at}: Acknowledge on a card. A
+# warning claim that was lost (flushed Redis) must still not warn again, so it lives as long as one.
+ACK_PREFIX = f"{PREFIX}ack:"
+ACK_TTL = WARNED_TTL
+
+# `snooze:<platform>:<credential>:<channel>` = JSON {until, by, at}: no warning before `until`, then
+# one reminder, which deletes it. It outlives `until` by SNOOZE_GRACE so a scan that runs a few days
+# late (an outage, a paused cron) still sees that a reminder is due.
+SNOOZE_PREFIX = f"{PREFIX}snooze:"
+SNOOZE_GRACE = timedelta(days=30)
+
+# `digest:<id>` = JSON digest (rows, owners' chat ids, who acknowledged or snoozed): what the buttons
+# of a posted warning act on and what its card is drawn again from. 45 days: past the longest gap
+# between two default thresholds (16 days) with room for a holiday; a card older than that gets a
+# "too old" answer and the next scan's digest carries its credentials anyway.
+DIGEST_PREFIX = f"{PREFIX}digest:"
+DIGEST_TTL = timedelta(days=45)
+
+# `digest-msg:<id>` = JSON {platform, channel, message_id}: where that digest was posted, so a later
+# scan can update the card in place. Lives as long as the digest it points at.
+DIGEST_MESSAGE_PREFIX = f"{PREFIX}digest-msg:"
+
+# `warnings-of:<credential>` = set of digest ids that show that credential: the cards to update when
+# a scan sees it removed, renewed or replaced. Refreshed to DIGEST_TTL on every new digest.
+WARNINGS_OF_PREFIX = f"{PREFIX}warnings-of:"
+
+# `watch:<platform>:<channel>` = hash {matcher: JSON {thresholds, by, at}}: the channel's `watch`
+# subscriptions. No TTL: a subscription lasts until `unwatch`.
+WATCH_PREFIX = f"{PREFIX}watch:"
+# `watchers` = set of `<platform>:<channel>` with subscriptions, so a scan reads them all without
+# SCAN/KEYS over a shared Redis. No TTL, like the subscriptions.
+WATCHERS_KEY = f"{PREFIX}watchers"
+
+# `slack-user:<mail or UPN>` = the Slack user id users.lookupByEmail gave, or "" for nobody: owners are
+# mentioned in every digest, and one lookup per owner per day keeps far inside Slack's rate limit
+# while a new Slack account is picked up by the next day's scan.
+SLACK_USER_PREFIX = f"{PREFIX}slack-user:"
+SLACK_USER_TTL = timedelta(days=1)
+
+
+def _credential(key: str) -> str:
+    return _name("credential key", key)
+
+
+def warned_key(platform: str, threshold: int, credential: str, channel: str) -> str:
+    return f"{WARNED_PREFIX}{_name('platform', platform)}:{int(threshold)}:{_credential(credential)}:{channel}"
+
+
+def ack_key(platform: str, threshold: int, credential: str, channel: str) -> str:
+    return f"{ACK_PREFIX}{_name('platform', platform)}:{int(threshold)}:{_credential(credential)}:{channel}"
+
+
+def snooze_key(platform: str, credential: str, channel: str) -> str:
+    return f"{SNOOZE_PREFIX}{_name('platform', platform)}:{_credential(credential)}:{channel}"
+
+
+def digest_key(digest_id: str) -> str:
+    return f"{DIGEST_PREFIX}{digest_id}"
+
+
+def digest_message_key(digest_id: str) -> str:
+    return f"{DIGEST_MESSAGE_PREFIX}{digest_id}"
+
+
+def warnings_of_key(credential: str) -> str:
+    return f"{WARNINGS_OF_PREFIX}{_credential(credential)}"
+
+
+def watch_key(platform: str, channel: str) -> str:
+    return f"{WATCH_PREFIX}{_name('platform', platform)}:{channel}"
+
+
+def slack_user_key(address: str) -> str:
+    return f"{SLACK_USER_PREFIX}{address.lower()}"

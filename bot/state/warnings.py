@@ -1,0 +1,257 @@
+"""`WarningStore` on Redis: the once-per-threshold ledger, Acknowledge and Snooze, digests and where
+they were posted, `watch` subscriptions and the Slack user cache.
+
+Every decision that several replicas (or scans) could take at once is one atomic Redis command: a
+warning is claimed with SET NX, and a snooze's single reminder goes to whoever deletes it first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from bot.domain import StateUnavailable
+from bot.expiry import AppMatcher, Destination, Digest, MatchBy, MessageRef, Platform, Stamp, Subscription
+from bot.state import digests, keys
+from bot.state.redact import error_types, redact
+
+log = logging.getLogger(__name__)
+
+
+class RedisWarningStore:
+    """Implements `bot.ports.WarningStore` on a client owned by the caller."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+
+    # --- the ledger ------------------------------------------------------------------------------
+
+    async def should_warn(self, destination: Destination, key: str, threshold: int, now: datetime) -> bool:
+        [warn] = await self.claim_warnings(destination, [(key, threshold)], now)
+        return warn
+
+    async def claim_warnings(self, destination: Destination, items: list[tuple[str, int]], now: datetime) -> list[bool]:
+        """`should_warn` for many credentials of one destination in three round trips, not three each."""
+        platform, channel = destination.platform.value, destination.channel
+        warned = [keys.warned_key(platform, threshold, key, channel) for key, threshold in items]
+        acks = [keys.ack_key(platform, threshold, key, channel) for key, threshold in items]
+        snoozes = [keys.snooze_key(platform, key, channel) for key, _ in items]
+        with unavailable("should_warn"):
+            found = await self._client.mget(acks + snoozes) if items else []
+            acked, until = found[: len(items)], [_until(raw) for raw in found[len(items) :]]
+            # Acknowledged, or snoozed until later: not claimed, so the threshold still warns afterwards.
+            plain = [i for i in range(len(items)) if acked[i] is None and until[i] is None]
+            over = [i for i in range(len(items)) if acked[i] is None and (u := until[i]) is not None and now >= u]
+            async with self._client.pipeline(transaction=False) as pipe:
+                for i in plain:
+                    pipe.set(warned[i], 1, nx=True, ex=keys.WARNED_TTL)
+                for i in over:  # a snooze that is over: one reminder, for whoever deletes it (DEL says 1 once)
+                    pipe.delete(snoozes[i])
+                answers = await pipe.execute()
+            won = [i for i, answer in zip(plain + over, answers, strict=True) if answer]
+            reminded = [i for i in won if i in set(over)]
+            if reminded:  # the reminder also warns this threshold: later scans must not warn it again
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for i in reminded:
+                        pipe.set(warned[i], 1, ex=keys.WARNED_TTL)
+                    await pipe.execute()
+        winners = set(won)
+        return [i in winners for i in range(len(items))]
+
+    async def release(self, destination: Destination, key: str, threshold: int) -> None:
+        platform, channel = destination.platform.value, destination.channel
+        with unavailable("release"):
+            await self._client.delete(keys.warned_key(platform, threshold, key, channel))
+
+    async def acknowledge(self, destination: Destination, items: list[tuple[str, int]], stamp: Stamp) -> None:
+        platform, channel = destination.platform.value, destination.channel
+        value = json.dumps(digests.encode_stamp(stamp))
+        with unavailable("acknowledge"):
+            async with self._client.pipeline(transaction=True) as pipe:
+                for key, threshold in items:
+                    pipe.set(keys.ack_key(platform, threshold, key, channel), value, ex=keys.ACK_TTL)
+                    pipe.delete(keys.snooze_key(platform, key, channel))  # acknowledged: no reminder either
+                await pipe.execute()
+
+    async def acknowledged(self, destination: Destination, key: str, threshold: int) -> Stamp | None:
+        name = keys.ack_key(destination.platform.value, threshold, key, destination.channel)
+        with unavailable("acknowledged"):
+            raw = await self._client.get(name)
+        try:
+            return digests.decode_stamp(json.loads(raw)) if raw else None
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring %s: unreadable", name)
+            return None
+
+    async def snooze(self, destination: Destination, keys_: list[str], until: datetime, stamp: Stamp) -> None:
+        platform, channel = destination.platform.value, destination.channel
+        value = json.dumps({"until": until.isoformat(), "stamp": digests.encode_stamp(stamp)})
+        ttl = max(until - stamp.at, timedelta(0)) + keys.SNOOZE_GRACE
+        with unavailable("snooze"):
+            async with self._client.pipeline(transaction=True) as pipe:
+                for key in keys_:
+                    pipe.set(keys.snooze_key(platform, key, channel), value, ex=ttl)
+                await pipe.execute()
+
+    # --- digests ---------------------------------------------------------------------------------
+
+    async def save_digest(self, digest: Digest) -> None:
+        value = digests.encode_digest(digest)
+        with unavailable("save_digest"):
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.set(keys.digest_key(digest.id), value, ex=keys.DIGEST_TTL)
+                for key in {row.key for row in digest.rows}:
+                    pipe.sadd(keys.warnings_of_key(key), digest.id)
+                    pipe.expire(keys.warnings_of_key(key), keys.DIGEST_TTL)
+                await pipe.execute()
+
+    async def digest(self, digest_id: str) -> Digest | None:
+        name = keys.digest_key(digest_id)
+        with unavailable("digest"):
+            raw = await self._client.get(name)
+        if raw is None:
+            return None
+        try:
+            return digests.decode_digest(raw)
+        except ValueError as error:
+            log.warning("ignoring %s: %s", name, error)  # another release's format: never crash
+            return None
+
+    async def record_message(self, digest_id: str, message: MessageRef) -> None:
+        with unavailable("record_message"):
+            await self._client.set(
+                keys.digest_message_key(digest_id), digests.encode_message(message), ex=keys.DIGEST_TTL
+            )
+
+    async def message(self, digest_id: str) -> MessageRef | None:
+        name = keys.digest_message_key(digest_id)
+        with unavailable("message"):
+            raw = await self._client.get(name)
+        try:
+            return digests.decode_message(raw) if raw else None
+        except ValueError as error:
+            log.warning("ignoring %s: %s", name, error)
+            return None
+
+    async def digests_showing(self, key: str) -> list[str]:
+        with unavailable("digests_showing"):
+            members = await self._client.smembers(keys.warnings_of_key(key))
+        return sorted(_text(member) for member in members)
+
+    # --- subscriptions ---------------------------------------------------------------------------
+
+    async def subscribe(self, subscription: Subscription) -> bool:
+        destination = subscription.destination
+        value = json.dumps(
+            {"thresholds": list(subscription.thresholds), "added": digests.encode_stamp(subscription.added)}
+        )
+        with unavailable("subscribe"):
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.hset(_watch(destination), _field(subscription.matcher), value)
+                pipe.sadd(keys.WATCHERS_KEY, _watcher(destination))
+                added, _ = await pipe.execute()
+        return bool(added)
+
+    async def unsubscribe(self, destination: Destination, matcher: AppMatcher) -> bool:
+        with unavailable("unsubscribe"):
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.hdel(_watch(destination), _field(matcher))
+                pipe.hlen(_watch(destination))
+                removed, left = await pipe.execute()
+            if not left:
+                await self._client.srem(keys.WATCHERS_KEY, _watcher(destination))
+        return bool(removed)
+
+    async def subscriptions(self, destination: Destination | None = None) -> list[Subscription]:
+        with unavailable("subscriptions"):
+            if destination is not None:
+                destinations = [destination]
+            else:
+                members = await self._client.smembers(keys.WATCHERS_KEY)
+                destinations = sorted(d for d in (_read_watcher(_text(m)) for m in members) if d is not None)
+            async with self._client.pipeline(transaction=False) as pipe:
+                for each in destinations:
+                    pipe.hgetall(_watch(each))
+                tables = await pipe.execute()
+        found = []
+        for each, table in zip(destinations, tables, strict=True):
+            for field, raw in sorted(table.items()):
+                subscription = _read_subscription(each, _text(field), raw)
+                if subscription is not None:
+                    found.append(subscription)
+        return found
+
+    # --- Slack user cache ------------------------------------------------------------------------
+
+    async def slack_user(self, address: str) -> str | None:
+        with unavailable("slack_user"):
+            raw = await self._client.get(keys.slack_user_key(address))
+        return None if raw is None else _text(raw)
+
+    async def save_slack_user(self, address: str, user_id: str) -> None:
+        with unavailable("save_slack_user"):
+            await self._client.set(keys.slack_user_key(address), user_id, ex=keys.SLACK_USER_TTL)
+
+
+@contextmanager
+def unavailable(operation: str) -> Iterator[None]:
+    """Redis unreachable (redis-py's errors, or socket errors escaping it) becomes StateUnavailable,
+    as in RedisStateStore, with any credential in the message masked."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise StateUnavailable(f"state store unavailable ({operation}): {redact(exc)}", error_types(exc)) from exc
+
+
+def _watch(destination: Destination) -> str:
+    return keys.watch_key(destination.platform.value, destination.channel)
+
+
+def _watcher(destination: Destination) -> str:
+    return f"{destination.platform.value}:{destination.channel}"
+
+
+def _read_watcher(member: str) -> Destination | None:
+    platform, _, channel = member.partition(":")
+    try:
+        return Destination(Platform(platform), channel) if channel else None
+    except ValueError:
+        return None
+
+
+def _field(matcher: AppMatcher) -> str:
+    return f"{matcher.by.value}:{matcher.pattern}"
+
+
+def _read_subscription(destination: Destination, field: str, raw: bytes | str) -> Subscription | None:
+    by, _, pattern = field.partition(":")
+    try:
+        data = json.loads(raw)
+        return Subscription(
+            destination,
+            AppMatcher(MatchBy(by), pattern),
+            tuple(int(t) for t in data["thresholds"]),
+            digests.decode_stamp(data["added"]),
+        )
+    except (ValueError, KeyError, TypeError):
+        log.warning("ignoring an unreadable subscription in %s", _watch(destination))
+        return None
+
+
+def _until(raw: bytes | str | None) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        return datetime.fromisoformat(json.loads(raw)["until"])
+    except (ValueError, KeyError, TypeError):
+        return None  # not ours: as if not snoozed, so nothing is left unwarned
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,172 @@
+"""From a judged scan to warning digests, and from the next scan to the cards that must change.
+
+The lead's scan job calls, in order:
+1. `prepare_digests(rows, routes, subscriptions, store, now)`: one digest per destination, holding
+   only the credentials that crossed a threshold there and were not warned there before (claimed in
+   the ledger as it goes, so a second scan, replica or `scan --post` finds nothing left to warn);
+2. per digest: fill `slack_users` (handlers.mentions), `store.save_digest`, post it, then
+   `store.record_message`; when posting fails, `release_digest` so the next scan warns again;
+3. `follow_reality(previous, current, store)`: the kept digests whose cards must be updated in place
+   because a credential they show was removed, renewed or replaced.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from bot.domain import ScannedCredential
+from bot.expiry import Digest, Outcome, Problem, Routes, Subscription, WarningRow, credential_key
+from bot.ports import WarningStore
+from handlers.routing import due
+
+ID_BYTES = 16  # secrets.token_urlsafe(16): a button's id, not guessable
+
+# Most urgent first: an app that can no longer sign in, then credentials that need a rotation, then
+# clean-up work (an expired credential next to a valid one, already rotated, replaced, unused).
+URGENCY = {
+    Problem.EXPIRED_ONLY: 0,
+    Problem.ROTATION_NEEDED: 1,
+    Problem.EXPIRED: 2,
+    Problem.ROTATED: 3,
+    Problem.EXPIRED_REPLACED: 4,
+    Problem.EXPIRED_UNUSED: 5,
+}
+
+
+def warning_row(
+    row: ScannedCredential, threshold: int, siblings: Sequence[ScannedCredential], now: datetime
+) -> WarningRow:
+    """`row` judged as a warning: which kind of problem it is, given the other credentials of its object."""
+    days = row.days_left if row.days_left is not None else 0
+    unused = (now - row.last_used).days if row.last_used is not None else None
+    newer = next((s for s in siblings if s.credential.key_id == row.replaced_by), None)
+    replaced_by_name = newer.credential.name if newer else None
+    if days >= 0:
+        problem = Problem.ROTATED if row.replaced_by else Problem.ROTATION_NEEDED
+        return WarningRow(row, threshold, problem, unused, replaced_by_name)
+    if row.replaced_by:
+        problem = Problem.EXPIRED_REPLACED
+    elif unused is not None:
+        problem = Problem.EXPIRED_UNUSED
+    elif not any(_usable(s) for s in siblings if s.credential.key_id != row.credential.key_id):
+        problem = Problem.EXPIRED_ONLY
+    else:
+        problem = Problem.EXPIRED
+    return WarningRow(row, threshold, problem, unused, replaced_by_name)
+
+
+def _usable(row: ScannedCredential) -> bool:
+    return row.days_left is None or row.days_left >= 0
+
+
+def ordered(rows: Iterable[WarningRow]) -> tuple[WarningRow, ...]:
+    """Most urgent first (see URGENCY), then the end nearest to now (the soonest to expire, the most
+    recently expired: a credential that broke yesterday is an outage, one that broke a year ago is
+    clean-up), then by app name."""
+    return tuple(
+        sorted(
+            rows,
+            key=lambda r: (
+                URGENCY[r.problem],
+                abs(r.scanned.days_left or 0),
+                r.credential.display_name.lower(),
+                r.key,
+            ),
+        )
+    )
+
+
+def by_object(rows: Iterable[ScannedCredential]) -> dict[str, list[ScannedCredential]]:
+    grouped: dict[str, list[ScannedCredential]] = {}
+    for row in rows:
+        grouped.setdefault(row.credential.object_id, []).append(row)
+    return grouped
+
+
+async def prepare_digests(
+    rows: Sequence[ScannedCredential],
+    routes: Routes,
+    subscriptions: Sequence[Subscription],
+    store: WarningStore,
+    now: datetime,
+) -> list[Digest]:
+    """One digest per destination with every credential that crossed a threshold there and was not
+    warned there yet (claimed now); destinations with nothing new get none. Raises StateUnavailable:
+    without the ledger nobody can tell what was warned, so nothing is posted rather than everything."""
+    siblings = by_object(rows)
+    digests = []
+    for destination, items in sorted(due(rows, routes, subscriptions).items()):
+        wanted = [(credential_key(row.credential), threshold) for row, threshold in items]
+        warn = await store.claim_warnings(destination, wanted, now)
+        claimed = [
+            warning_row(row, threshold, siblings[row.credential.object_id], now)
+            for (row, threshold), yes in zip(items, warn, strict=True)
+            if yes
+        ]
+        if claimed:
+            digests.append(Digest(secrets.token_urlsafe(ID_BYTES), destination, now, ordered(claimed)))
+    return digests
+
+
+async def release_digest(digest: Digest, store: WarningStore) -> None:
+    """The digest could not be posted: give its claims back so the next scan warns again."""
+    for row in digest.rows:
+        await store.release(digest.destination, row.key, row.threshold)
+
+
+def outcomes(previous: Iterable[ScannedCredential], current: Iterable[ScannedCredential]) -> dict[str, Outcome]:
+    """What happened between two scans to each credential that a card may show (by credential key).
+
+    - gone, and its object now has a credential of the same kind ending later: REPLACED;
+    - gone otherwise (removed, or its whole app deleted): REMOVED;
+    - still there, and a newer credential of its kind now outlives it where none did: RENEWED.
+    """
+    now_rows = {credential_key(row.credential): row for row in current}
+    now_objects = by_object(now_rows.values())
+    found: dict[str, Outcome] = {}
+    for row in previous:
+        key = credential_key(row.credential)
+        later = now_rows.get(key)
+        if later is None:
+            newer = any(
+                other.credential.kind is row.credential.kind and _ends_after(other, row)
+                for other in now_objects.get(row.credential.object_id, ())
+            )
+            found[key] = Outcome.REPLACED if newer else Outcome.REMOVED
+        elif later.replaced_by and not row.replaced_by:
+            found[key] = Outcome.RENEWED
+    return found
+
+
+def _ends_after(other: ScannedCredential, row: ScannedCredential) -> bool:
+    mine, theirs = row.credential.end, other.credential.end
+    return mine is not None and (theirs is None or theirs > mine)
+
+
+def with_outcomes(digest: Digest, changes: dict[str, Outcome]) -> Digest | None:
+    """The digest with each changed row marked; None when nothing on it changed."""
+    rows = tuple(
+        replace(row, outcome=changes[row.key]) if row.key in changes and row.outcome != changes[row.key] else row
+        for row in digest.rows
+    )
+    return replace(digest, rows=rows) if rows != digest.rows else None
+
+
+async def follow_reality(
+    previous: Iterable[ScannedCredential], current: Iterable[ScannedCredential], store: WarningStore
+) -> list[Digest]:
+    """Kept digests whose cards must be updated in place, already saved with their new rows; the
+    caller draws each again and updates the message at `store.message(digest.id)`."""
+    changes = outcomes(previous, current)
+    ids = sorted({digest_id for key in changes for digest_id in await store.digests_showing(key)})
+    updated = []
+    for digest_id in ids:
+        digest = await store.digest(digest_id)
+        changed = with_outcomes(digest, changes) if digest is not None else None
+        if changed is not None:
+            await store.save_digest(changed)
+            updated.append(changed)
+    return updated
