@@ -37,9 +37,9 @@ class Tenant:
     directory: GraphDirectory
 
 
-async def _tenant(snapshot: Snapshot, *, timeout: float = 30.0) -> AsyncIterator[Tenant]:
+async def _tenant(snapshot: Snapshot, *, client_timeout: float = 30.0) -> AsyncIterator[Tenant]:
     async with FakeGraph(snapshot) as graph, GraphHttp(graph.base_url, LocalTokenCredential()) as http:
-        client = build_graph_client(graph.base_url, LocalTokenCredential(), timeout=timeout)
+        client = build_graph_client(graph.base_url, LocalTokenCredential(), timeout=client_timeout)
         yield Tenant(graph, GraphWrites(client), GraphDirectory(http, GraphMode.SNAPSHOT, max_retries=0))
 
 
@@ -192,7 +192,7 @@ async def test_a_503_after_the_write_says_the_outcome_is_unknown_and_the_marker_
 
 
 async def test_an_add_password_without_an_answer_in_time_is_unknown_not_repeated() -> None:
-    async for tenant in _tenant(load_snapshot(sample_snapshot_path()), timeout=0.5):
+    async for tenant in _tenant(load_snapshot(sample_snapshot_path()), client_timeout=0.5):
         tenant.graph.add_fault(ADD_PASSWORD, 504, applied=True, delay=2.0, times=1)
         with pytest.raises(WriteOutcomeUnknown, match="no answer in time"):
             await tenant.writes.add_password(
