@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from bot.credential_types import NewPassword, PasswordPolicy, Proof, SecretValue, StoredSecret
+from bot.credential_types import DirectoryUser, NewPassword, PasswordPolicy, Proof, SecretValue, StoredSecret
 from bot.domain import Activity, ActivityQuery, AppLookup, GraphMode, Question
 
 
@@ -119,6 +119,21 @@ class CredentialWriter(Protocol):
 
     async def password_policy(self, object_id: str) -> PasswordPolicy:
         """The app management policy in force for new client secrets on this app."""
+        ...
+
+    async def password_key_ids(self, object_id: str) -> dict[str, str | None]:
+        """The app's client secrets now (keyId → displayName): how an addPassword whose answer was
+        lost is found by its marker."""
+        ...
+
+
+class PeopleDirectory(Protocol):
+    """Who may approve: a chat user's Entra account and the groups it belongs to."""
+
+    async def user_by_email(self, email: str) -> DirectoryUser | None: ...
+
+    async def member_groups(self, user_id: str, group_ids: list[str]) -> set[str]:
+        """Which of `group_ids` the user belongs to, directly or through nested groups."""
         ...
 
 

@@ -116,3 +116,17 @@ async def test_the_embedded_vault_keeps_versions_and_says_it_is_a_fake() -> None
     assert not KeyVaultSecrets.is_fake
     with pytest.raises(VaultRefused):
         await vault.store("bad name", SecretValue(VALUE), content_type="text/plain", tags={}, expires_on=ENDS)
+
+
+async def test_the_fake_follows_key_vaults_soft_delete_as_secret_client_sees_it(vault: FakeKeyVault) -> None:
+    from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
+    options = {"verify_challenge_resource": False, "connection_verify": vault.cert_path}
+    async with SecretClient(vault.url, LocalTokenCredential(), **options) as client:
+        await client.set_secret("short-lived", VALUE)
+        deleted = await client.delete_secret("short-lived")
+        assert deleted.recovery_id is not None and deleted.scheduled_purge_date is not None
+        with pytest.raises(ResourceNotFoundError):
+            await client.get_secret("short-lived")
+        with pytest.raises(ResourceExistsError):  # a soft-deleted name cannot be reused until purged
+            await client.set_secret("short-lived", VALUE)
