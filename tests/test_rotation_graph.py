@@ -237,3 +237,10 @@ async def test_the_snapshot_keeps_graphs_shapes_for_policies(tenant: Tenant) -> 
     assert default["isEnabled"] is False and default["id"] == "00000000-0000-0000-0000-000000000000"
     assert [p["restrictions"]["passwordCredentials"][0]["maxLifetime"] for p in assigned] == ["P90D"]
     assert "appliesTo" not in assigned[0]  # a navigation property: not served inline
+
+
+async def test_a_personal_account_app_with_two_secrets_takes_no_third(tenant: Tenant) -> None:
+    consumer_portal = "603ae5da-4663-4a99-a910-fc8d0f06e36b"  # AzureADandPersonalMicrosoftAccount, 2 of 2
+    with pytest.raises(WriteRefused, match="maximum of 2"):
+        await tenant.writes.add_password(consumer_portal, "third", datetime.now(UTC) + timedelta(days=30))
+    assert len(await tenant.writes.password_key_ids(consumer_portal)) == 2

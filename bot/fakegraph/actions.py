@@ -24,6 +24,9 @@ from bot.fakegraph.values import JsonObject, is_guid, parse_datetime, parse_dura
 
 # Graph's default when endDateTime is left out: "startDateTime + 2 years".
 DEFAULT_LIFETIME = timedelta(days=730)
+# Apps for personal Microsoft accounts hold at most two client secrets (reference/graph.md §1.6).
+PERSONAL_AUDIENCES = frozenset({"AzureADandPersonalMicrosoftAccount", "PersonalMicrosoftAccount"})
+MAX_PERSONAL_SECRETS = 2
 MAX_CHECKED_GROUPS = 20  # checkMemberGroups: "up to a maximum of 20 groups per request"
 # Today's secret format: three characters, a digit, "Q~", 34 characters (40 in all; reference/graph.md §6).
 _SECRET_ALPHABET = string.ascii_letters + string.digits + "_~.-"
@@ -109,6 +112,11 @@ class Actions:
         if display_name is not None and not isinstance(display_name, str):
             raise _bad_property("displayName")
         _enforce_policy(snapshot, app, start, end)
+        held = app.get("passwordCredentials", [])
+        if app.get("signInAudience") in PERSONAL_AUDIENCES and len(held) >= MAX_PERSONAL_SECRETS:
+            # The wording is the one public reports quote; the error code is not documented.
+            message = f"You can only add a maximum of {MAX_PERSONAL_SECRETS} encrypted credentials."
+            raise GraphError(400, "Request_BadRequest", message)
         value, key_id = _new_secret_text(), str(uuid.uuid4())
         credential = {
             "customKeyIdentifier": None,
