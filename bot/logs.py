@@ -48,7 +48,8 @@ class JsonFormatter(logging.Formatter):
 
 # Libraries that log every HTTP request at INFO: one line per Graph round trip drowned the bot's own
 # lines and cost about 2% of CPU under load. Their warnings still show; DEBUG shows everything.
-CHATTY_LOGGERS = ("httpx", "httpcore")
+# azure-core's request logger does the same for Key Vault and the token endpoint (several lines each).
+CHATTY_LOGGERS = ("httpx", "httpcore", "azure.core.pipeline.policies.http_logging_policy")
 
 
 def configure_logging(level: str = "INFO") -> None:
