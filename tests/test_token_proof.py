@@ -127,3 +127,29 @@ async def test_the_token_endpoint_answers_with_entras_error_json(login: Login) -
     }
     assert body["error_uri"] == "https://login.microsoftonline.com/error?code=7000218"
     assert scope_status == 400 and scope_body["error"] == "invalid_scope"
+
+
+async def test_snapshot_rotation_parts_work_together_and_say_which_are_fakes() -> None:
+    from bot.rotation_wiring import authority_for, open_snapshot_rotation
+
+    async with (
+        FakeGraph(load_snapshot(sample_snapshot_path())) as graph,
+        open_snapshot_rotation(graph, propagation=0.2) as parts,
+    ):
+        added = await parts.writer.add_password(
+            PAYMENTS_OBJECT, "secretbot-demo", datetime.now(UTC) + timedelta(days=30)
+        )
+        stored = await parts.vault.store(
+            "payments-api", added.value, content_type="text/plain", tags={"key-id": added.key_id}, expires_on=added.end
+        )
+        proof = await parts.prover.prove(TENANT, PAYMENTS_APP, added.value)
+        approvers = await parts.people.member_groups(
+            "3b7e2c91-4f6a-4d8b-9e15-72c0a8f4d3e6", ["5e8c1a47-2b9d-4f36-a0e7-c4d2f9b6e813"]
+        )
+    assert proof.outcome is ProofOutcome.PROVEN
+    assert (
+        parts.fakes == ("token endpoint", "Key Vault") and parts.vault.is_fake and stored.vault == parts.vault.location
+    )
+    assert approvers == {"5e8c1a47-2b9d-4f36-a0e7-c4d2f9b6e813"}
+    assert authority_for("https://graph.microsoft.us") == "https://login.microsoftonline.us"
+    assert authority_for("https://graph.microsoft.com/") == "https://login.microsoftonline.com"
