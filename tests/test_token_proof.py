@@ -153,3 +153,21 @@ async def test_snapshot_rotation_parts_work_together_and_say_which_are_fakes() -
     assert approvers == {"5e8c1a47-2b9d-4f36-a0e7-c4d2f9b6e813"}
     assert authority_for("https://graph.microsoft.us") == "https://login.microsoftonline.us"
     assert authority_for("https://graph.microsoft.com/") == "https://login.microsoftonline.com"
+
+
+async def test_adding_and_proving_leave_the_audit_and_sign_in_entries_entra_would(login: Login) -> None:
+    from bot.domain import ActivityQuery, GraphMode
+    from bot.graph import GraphDirectory, GraphHttp
+
+    added = await login.add()
+    await login.prover().prove(TENANT, PAYMENTS_APP, added.value)
+    async with GraphHttp(login.graph.base_url, LocalTokenCredential()) as http:
+        directory = GraphDirectory(http, GraphMode.SNAPSHOT)
+        lookup = await directory.lookup(
+            PAYMENTS_APP, ActivityQuery(correlation_id=None, since=datetime.now(UTC) - timedelta(hours=1))
+        )
+        activity = lookup.activity or await directory.activity(
+            PAYMENTS_APP, PAYMENTS_OBJECT, correlation_id=None, since=datetime.now(UTC) - timedelta(hours=1)
+        )
+    assert any(s.credential_key_id == added.key_id and not s.error_code for s in activity.sign_ins)
+    assert any(added.key_id in {k.key_id for k in a.added} and a.actor == "secretbot" for a in activity.audits)

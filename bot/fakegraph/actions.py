@@ -8,6 +8,7 @@ Graph does, and otherwise kept only in memory (`IssuedSecrets`) for the fake tok
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import string
@@ -128,7 +129,7 @@ class Actions:
             "startDateTime": _graph_time(start),
         }
         changed = {**app, "passwordCredentials": [*app.get("passwordCredentials", []), credential]}
-        self._put(_with_application(snapshot, changed))
+        self._put(_audited(_with_application(snapshot, changed), app, changed, now))
         self.issued.add(IssuedSecret(app["appId"], key_id, value, time.monotonic()))
         context = f"{request.origin}/{request.version}/$metadata#microsoft.graph.passwordCredential"
         return GraphResponse(200, {"@odata.context": context, **credential, "secretText": value})
@@ -143,7 +144,8 @@ class Actions:
         if len(kept) == len(app.get("passwordCredentials", [])):
             # Unverified wording: Graph's exact answer for an unknown keyId is not documented.
             raise GraphError(400, "Request_BadRequest", f"No password credential found with keyId '{key_id}'.")
-        self._put(_with_application(snapshot, {**app, "passwordCredentials": kept}))
+        changed = {**app, "passwordCredentials": kept}
+        self._put(_audited(_with_application(snapshot, changed), app, changed, self._clock()))
         return GraphResponse(204)
 
     # --- checkMemberGroups ------------------------------------------------------------------------
@@ -226,6 +228,48 @@ def _application(snapshot: Snapshot, match: re.Match[str]) -> JsonObject:
 def _with_application(snapshot: Snapshot, changed: JsonObject) -> Snapshot:
     apps = tuple(changed if app["id"] == changed["id"] else app for app in snapshot.applications)
     return replace(snapshot, applications=apps)
+
+
+def _audited(snapshot: Snapshot, before: JsonObject, after: JsonObject, now: datetime) -> Snapshot:
+    """The directory audit entry Entra writes for a secret added or removed (when the export has audits).
+
+    The fake cannot tell who called, so the initiator is the application "secretbot".
+    """
+    if not snapshot.has_audits:
+        return snapshot
+
+    def keys(app: JsonObject) -> str:
+        described = [
+            f"[KeyIdentifier={c['keyId']},KeyType=Password,KeyUsage=Verify,DisplayName={c.get('displayName') or ''}]"
+            for c in app.get("passwordCredentials", [])
+        ]
+        return json.dumps(described)
+
+    entry = {
+        "id": f"Directory_{uuid.uuid4()}",
+        "category": "ApplicationManagement",
+        "correlationId": str(uuid.uuid4()),
+        "result": "success",
+        "resultReason": "",
+        "activityDisplayName": "Update application \u2013 Certificates and secrets management ",
+        "activityDateTime": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "loggedByService": "Core Directory",
+        "operationType": "Update",
+        "initiatedBy": {"app": {"displayName": "secretbot", "appId": None, "servicePrincipalId": None}, "user": None},
+        "targetResources": [
+            {
+                "id": after["id"],
+                "displayName": after.get("displayName"),
+                "type": "Application",
+                "modifiedProperties": [
+                    {"displayName": "KeyDescription", "oldValue": keys(before), "newValue": keys(after)},
+                    {"displayName": "Included Updated Properties", "oldValue": None, "newValue": '"KeyDescription"'},
+                ],
+            }
+        ],
+        "additionalDetails": [],
+    }
+    return replace(snapshot, directory_audits=(*snapshot.directory_audits, entry))
 
 
 def _object_or_empty(body: object, key: str) -> JsonObject:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
@@ -144,8 +144,10 @@ class FakeEntra:
             self.requests.append(
                 TokenRequest(tenant, client_id, fields.get("scope"), refusal.status, refusal.code, None)
             )
+            self._log_sign_in(client_id, refusal, None)
             return web.json_response(_error_body(refusal), status=refusal.status)
         self.requests.append(TokenRequest(tenant, client_id, fields.get("scope"), 200, None, key.key_id))
+        self._log_sign_in(client_id, None, key.key_id)
         token = {
             "token_type": "Bearer",
             "expires_in": TOKEN_LIFETIME,
@@ -153,6 +155,39 @@ class FakeEntra:
             "access_token": f"fake-entra.{uuid.uuid4().hex}",
         }
         return web.json_response(token)
+
+    def _log_sign_in(self, client_id: str | None, refusal: _Refusal | None, key_id: str | None) -> None:
+        """Add the service-principal sign-in Entra would log (beta shape) when the export has sign-ins,
+        so "was the old secret used since?" has evidence. Entra logs them minutes later; this at once."""
+        snapshot = self.graph.snapshot
+        app = snapshot.application(client_id) if client_id else None
+        if not snapshot.has_sign_ins or app is None or (refusal is not None and refusal.code == 90002):
+            return
+        sp = snapshot.service_principal(app["appId"])
+        record = {
+            "id": str(uuid.uuid4()),
+            "createdDateTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "appId": app["appId"],
+            "appDisplayName": app.get("displayName"),
+            "correlationId": str(uuid.uuid4()),
+            "ipAddress": "127.0.0.1",
+            "isInteractive": False,
+            "resourceDisplayName": "Microsoft Graph",
+            "resourceId": "00000003-0000-0000-c000-000000000000",
+            "homeTenantId": snapshot.tenant["id"],
+            "resourceTenantId": snapshot.tenant["id"],
+            "servicePrincipalId": sp["id"] if sp else None,
+            "servicePrincipalName": app.get("displayName"),
+            "servicePrincipalCredentialKeyId": key_id,
+            "clientCredentialType": "clientSecret",
+            "signInEventTypes": ["servicePrincipal"],
+            "status": {
+                "errorCode": refusal.code if refusal else 0,
+                "failureReason": refusal.message if refusal else None,
+                "additionalDetails": None,
+            },
+        }
+        self.graph.use_snapshot(replace(snapshot, sign_ins=(*snapshot.sign_ins, record)))
 
     def _check(self, tenant: str, fields: dict[str, str]) -> IssuedSecret:
         snapshot = self.graph.snapshot
