@@ -171,3 +171,9 @@ async def test_adding_and_proving_leave_the_audit_and_sign_in_entries_entra_woul
         )
     assert any(s.credential_key_id == added.key_id and not s.error_code for s in activity.sign_ins)
     assert any(added.key_id in {k.key_id for k in a.added} and a.actor == "secretbot" for a in activity.audits)
+
+
+async def test_a_tenant_azure_identity_will_not_send_is_refused_without_a_request(login: Login) -> None:
+    proof = await login.prover().prove("not a tenant!", PAYMENTS_APP, SecretValue("abc8Q~" + "x" * 34))
+    assert (proof.outcome, proof.attempts) == (ProofOutcome.REFUSED, 0)
+    assert login.entra.requests == []

@@ -58,7 +58,10 @@ class SecretProver:
         started = time.monotonic()
         attempts, pause, code = 0, self._first_pause, None
         extra = {} if self._verify is None else {"connection_verify": self._verify}
-        credential = ClientSecretCredential(tenant, client_id, secret.reveal(), authority=self.authority, **extra)
+        try:
+            credential = ClientSecretCredential(tenant, client_id, secret.reveal(), authority=self.authority, **extra)
+        except ValueError:  # a tenant or client id azure-identity will not even send
+            return Proof(ProofOutcome.REFUSED, 0, 0.0, None, f"{tenant!r} / {client_id!r} cannot be asked for a token")
         async with credential:
             while True:
                 attempts += 1
