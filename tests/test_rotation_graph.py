@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from yarl import URL
 
 from bot.credential_types import WriteOutcomeUnknown, WriteRefused, WriteThrottled
 from bot.domain import GraphMode
@@ -223,8 +224,6 @@ async def test_a_chat_users_email_finds_the_entra_user_by_mail_then_upn(tenant: 
 
 async def test_the_snapshot_keeps_graphs_shapes_for_policies(tenant: Tenant) -> None:
     async with GraphHttp(tenant.graph.base_url, LocalTokenCredential()) as http:
-        from yarl import URL
-
         reply = await http.get(
             URL(tenant.graph.base_url + "/v1.0/policies/defaultAppManagementPolicy"), max_bytes=10_000
         )
@@ -244,3 +243,23 @@ async def test_a_personal_account_app_with_two_secrets_takes_no_third(tenant: Te
     with pytest.raises(WriteRefused, match="maximum of 2"):
         await tenant.writes.add_password(consumer_portal, "third", datetime.now(UTC) + timedelta(days=30))
     assert len(await tenant.writes.password_key_ids(consumer_portal)) == 2
+
+
+async def test_msgraph_sdk_reads_the_new_shapes_with_nothing_left_over(tenant: Tenant) -> None:
+    # Anything msgraph-sdk does not know lands in additional_data: the fake serves only Graph's properties.
+    client = build_graph_client(tenant.graph.base_url, LocalTokenCredential())
+    default = await client.policies.default_app_management_policy.get()
+    assigned = await client.applications.by_application_id(NIGHTLY_OBJECT).app_management_policies.get()
+    users = await client.users.get()
+    assert default is not None and default.application_restrictions is not None
+    assert assigned is not None and assigned.value and users is not None and users.value
+    policy = assigned.value[0]
+    assert policy.restrictions is not None and policy.restrictions.password_credentials
+    leftovers = [
+        default.application_restrictions.additional_data,
+        policy.additional_data,
+        policy.restrictions.additional_data,
+        policy.restrictions.password_credentials[0].additional_data,
+        *(user.additional_data for user in users.value),
+    ]
+    assert leftovers == [{}] * len(leftovers)
