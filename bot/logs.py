@@ -48,7 +48,9 @@ class JsonFormatter(logging.Formatter):
 
 # Libraries that log every HTTP request at INFO: one line per Graph round trip drowned the bot's own
 # lines and cost about 2% of CPU under load. Their warnings still show; DEBUG shows everything.
-CHATTY_LOGGERS = ("httpx", "httpcore", "saq")  # saq: a line per job enqueued, taken and finished
+# saq: a line per job enqueued, taken and finished; azure-core's request logger does the same for Key
+# Vault and the token endpoint (several lines each).
+CHATTY_LOGGERS = ("httpx", "httpcore", "saq", "azure.core.pipeline.policies.http_logging_policy")
 
 
 class _JobsWithoutPayload(logging.Filter):

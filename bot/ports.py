@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
+from bot.credential_types import DirectoryUser, NewPassword, PasswordPolicy, Proof, SecretValue, StoredSecret
 from bot.domain import Activity, ActivityQuery, AppLookup, GraphMode, Question
 from bot.expiry import AppMatcher, Destination, Digest, MessageRef, Stamp, Subscription
 
@@ -160,3 +161,62 @@ class WarningStore(Protocol):
         ...
 
     async def save_slack_user(self, address: str, user_id: str) -> None: ...
+
+
+class SecretVault(Protocol):
+    """Where a rotated secret's value goes (Azure Key Vault; an in-memory fake in demo mode)."""
+
+    @property
+    def is_fake(self) -> bool:
+        """True for the embedded stand-in: the console and /readyz say so."""
+        ...
+
+    @property
+    def location(self) -> str:
+        """The vault's URL (or the fake's label), for cards and audit entries."""
+        ...
+
+    async def store(
+        self, name: str, value: SecretValue, *, content_type: str, tags: dict[str, str], expires_on: datetime
+    ) -> StoredSecret:
+        """Store `value` as a new version of secret `name`. Raises `VaultRefused` or `VaultUnavailable`
+        (bot.credential_types), whose messages never contain the value."""
+        ...
+
+
+class CredentialWriter(Protocol):
+    """The Graph calls a rotation makes. Every failure is a `GraphWriteError` (bot.credential_types)."""
+
+    async def add_password(self, object_id: str, display_name: str, end: datetime) -> NewPassword:
+        """addPassword, sent once (never retried: a retried POST can add two secrets). A
+        `WriteOutcomeUnknown` means: read the app's credentials before adding again."""
+        ...
+
+    async def remove_password(self, object_id: str, key_id: str) -> None:
+        """removePassword; a key id the app no longer has counts as removed."""
+        ...
+
+    async def password_policy(self, object_id: str) -> PasswordPolicy:
+        """The app management policy in force for new client secrets on this app."""
+        ...
+
+    async def password_key_ids(self, object_id: str) -> dict[str, str | None]:
+        """The app's client secrets now (keyId → displayName): how an addPassword whose answer was
+        lost is found by its marker."""
+        ...
+
+
+class PeopleDirectory(Protocol):
+    """Who may approve: a chat user's Entra account and the groups it belongs to."""
+
+    async def user_by_email(self, email: str) -> DirectoryUser | None: ...
+
+    async def member_groups(self, user_id: str, group_ids: list[str]) -> set[str]:
+        """Which of `group_ids` the user belongs to, directly or through nested groups."""
+        ...
+
+
+class TokenProver(Protocol):
+    """Asks Entra for a token with a new secret, for as long as propagation may take."""
+
+    async def prove(self, tenant: str, client_id: str, secret: SecretValue) -> Proof: ...

@@ -10,10 +10,14 @@ from bot.fakegraph.snapshot import Snapshot, SnapshotError, load_snapshot, parse
 
 if TYPE_CHECKING:
     from bot.fakegraph.credential import LocalTokenCredential
+    from bot.fakegraph.entra import FakeEntra
+    from bot.fakegraph.keyvault import FakeKeyVault
     from bot.fakegraph.server import FakeGraph, RecordedRequest
 
 __all__ = [
+    "FakeEntra",
     "FakeGraph",
+    "FakeKeyVault",
     "Fault",
     "LocalTokenCredential",
     "RecordedRequest",
@@ -33,6 +37,14 @@ def __getattr__(name: str) -> Any:
         from bot.fakegraph import server
 
         return getattr(server, name)
+    if name == "FakeEntra":
+        from bot.fakegraph import entra
+
+        return entra.FakeEntra
+    if name == "FakeKeyVault":
+        from bot.fakegraph import keyvault
+
+        return keyvault.FakeKeyVault
     if name == "LocalTokenCredential":
         from bot.fakegraph import credential
 

@@ -26,12 +26,20 @@ _STANDARD: dict[int, tuple[str, str]] = {
 class GraphError(Exception):
     """Raised while handling a request; becomes a Graph error response with this status."""
 
-    def __init__(self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+        details: list[JsonObject] | None = None,
+    ):
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.headers: dict[str, str] = dict(headers or {})
+        self.details = details  # Graph's optional error.details: [{"code", "target"}] (policy refusals)
 
 
 def standard_error(status: int, headers: Mapping[str, str] | None = None) -> GraphError:
@@ -51,10 +59,8 @@ def _fallback(status: int) -> tuple[str, str]:
 def error_body(error: GraphError, *, request_id: str, client_request_id: str) -> JsonObject:
     # Graph's innerError carries the service date (no offset) and the two request ids.
     date = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return {
-        "error": {
-            "code": error.code,
-            "message": error.message,
-            "innerError": {"date": date, "request-id": request_id, "client-request-id": client_request_id},
-        }
-    }
+    body: JsonObject = {"code": error.code, "message": error.message}
+    if error.details:
+        body["details"] = [dict(detail) for detail in error.details]
+    body["innerError"] = {"date": date, "request-id": request_id, "client-request-id": client_request_id}
+    return {"error": body}

@@ -21,6 +21,11 @@ class Fault:
     retry_after: float | None = None
     method: str | None = None  # None: any method
     retry_after_as_date: bool = False  # send Retry-After as an HTTP date instead of seconds
+    # Writes only: True carries the write out before answering with the error (a write whose answer
+    # was lost: the caller must read before writing again); `delay` seconds pass before the answer
+    # (longer than the caller's timeout: it sees no answer at all).
+    applied: bool = False
+    delay: float = 0.0
     hits: int = 0
 
     @property
@@ -52,6 +57,8 @@ def make_fault(
     retry_after: float | None,
     method: str | None,
     retry_after_as_date: bool = False,
+    applied: bool = False,
+    delay: float = 0.0,
 ) -> Fault:
     if not 400 <= status <= 599:
         raise ValueError(f"a fault status must be 4xx or 5xx, not {status}")
@@ -59,6 +66,15 @@ def make_fault(
         raise ValueError(f"times must be at least 1 (or None for always), not {times}")
     if retry_after is not None and retry_after < 0:
         raise ValueError(f"retry_after must not be negative, not {retry_after}")
+    if delay < 0:
+        raise ValueError(f"delay must not be negative, not {delay}")
     return Fault(
-        re.compile(path_pattern), status, times, retry_after, method.upper() if method else None, retry_after_as_date
+        re.compile(path_pattern),
+        status,
+        times,
+        retry_after,
+        method.upper() if method else None,
+        retry_after_as_date,
+        applied,
+        delay,
     )

@@ -26,6 +26,7 @@ from bot.fakegraph.query import (
     project,
 )
 from bot.fakegraph.schema import (
+    APP_MANAGEMENT_POLICY,
     APPLICATION,
     DIRECTORY_AUDIT,
     DIRECTORY_OBJECT,
@@ -34,6 +35,8 @@ from bot.fakegraph.schema import (
     SERVICE_PRINCIPAL,
     SIGN_IN_BETA,
     SIGN_IN_V1,
+    TENANT_APP_MANAGEMENT_POLICY,
+    USER,
     EntityType,
 )
 from bot.fakegraph.snapshot import Snapshot
@@ -95,6 +98,8 @@ SIGN_INS = {
     "v1.0": CollectionSpec(SIGN_IN_V1, "SignIn", _SIGN_IN_FILTERS_V1, 1000, 1000, directory=False),
     "beta": CollectionSpec(SIGN_IN_BETA, "SignIn", _SIGN_IN_FILTERS_BETA, 1000, 1000, directory=False),
 }
+USERS = CollectionSpec(USER, "User", {"mail eq": "string", "userPrincipalName eq": "string"})
+POLICIES = CollectionSpec(APP_MANAGEMENT_POLICY, "AppManagementPolicy")
 AUDITS = CollectionSpec(DIRECTORY_AUDIT, "DirectoryAudit", _AUDIT_FILTERS, 1000, 1000, directory=False)
 _EVENT_TYPE_CLAUSE = "signInEventTypes/any eq"
 
@@ -118,6 +123,10 @@ class Router:
             (re.compile(r"/organization"), self._organization),
             (re.compile(r"/auditLogs/signIns"), self._sign_ins),
             (re.compile(r"/auditLogs/directoryAudits"), self._audits),
+            (re.compile(r"/users"), self._users),
+            (re.compile(_APP + "/appManagementPolicies"), self._assigned_policies),
+            (re.compile(r"/policies/appManagementPolicies"), self._policies),
+            (re.compile(r"/policies/defaultAppManagementPolicy"), self._default_policy),
         ]
 
     def dispatch(self, request: GraphRequest) -> GraphResponse:
@@ -224,6 +233,26 @@ class Router:
         options = parse_collection_query(request.params, request.headers, AUDITS)
         records = _newest_first(self._snapshot.directory_audits, "activityDateTime")
         return self._listing(request, "auditLogs/directoryAudits", records, AUDITS, options)
+
+    # --- approvers and app management policies (rotation) ----------------------------------------
+
+    def _users(self, request: GraphRequest, _: re.Match[str]) -> GraphResponse:
+        return self._collection(request, "users", self._snapshot.users, USERS)
+
+    def _assigned_policies(self, request: GraphRequest, match: re.Match[str]) -> GraphResponse:
+        app = self._find_application(match)
+        assigned = self._snapshot.assigned_policy(app["id"])
+        policies = [] if assigned is None else [assigned]
+        return self._collection(request, "appManagementPolicies", policies, POLICIES)
+
+    def _policies(self, request: GraphRequest, _: re.Match[str]) -> GraphResponse:
+        return self._collection(
+            request, "policies/appManagementPolicies", self._snapshot.app_management_policies, POLICIES
+        )
+
+    def _default_policy(self, request: GraphRequest, _: re.Match[str]) -> GraphResponse:
+        policy = self._snapshot.default_app_management_policy
+        return self._entity(request, "policies/defaultAppManagementPolicy", policy, TENANT_APP_MANAGEMENT_POLICY)
 
     # --- envelopes --------------------------------------------------------------------------------
 

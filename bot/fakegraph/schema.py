@@ -164,3 +164,26 @@ ORGANIZATION = EntityType(
 # Owners are directoryObjects: users or service principals, told apart by @odata.type.
 OWNER_TYPES: dict[str, EntityType] = {USER.odata_type: USER, SERVICE_PRINCIPAL.odata_type: SERVICE_PRINCIPAL}
 DIRECTORY_OBJECT = EntityType("directoryObject", USER.properties | SERVICE_PRINCIPAL.properties)
+
+GROUP = EntityType(
+    "group",
+    _names(
+        """
+        classification createdDateTime deletedDateTime description displayName groupTypes id mail
+        mailEnabled mailNickname membershipRule securityEnabled visibility
+        """
+    ),
+    _names("groupTypes"),
+)
+
+# App management policies (v1.0 appManagementPolicy and tenantAppManagementPolicy). Their restriction
+# lists (passwordCredentials, keyCredentials) are served as given; `appliesTo` is a navigation
+# property, kept in the snapshot only to know which applications a policy is assigned to.
+APP_MANAGEMENT_POLICY = EntityType(
+    "appManagementPolicy",
+    _names("description displayName id isEnabled restrictions"),
+)
+TENANT_APP_MANAGEMENT_POLICY = EntityType(
+    "tenantAppManagementPolicy",
+    _names("applicationRestrictions description displayName id isEnabled servicePrincipalRestrictions"),
+)

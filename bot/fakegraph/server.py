@@ -23,6 +23,7 @@ from typing import Self
 
 from aiohttp import web
 
+from bot.fakegraph.actions import Actions, IssuedSecrets
 from bot.fakegraph.batch import GRAPH_JSON, BatchItem, parse_batch, run_batch
 from bot.fakegraph.errors import GraphError, error_body
 from bot.fakegraph.faults import Fault, make_fault
@@ -78,6 +79,9 @@ class FakeGraph:
         self._connections: weakref.WeakKeyDictionary[asyncio.BaseTransport, int] = weakref.WeakKeyDictionary()
         self._connection_numbers = itertools.count(1)
         self._router = Router(snapshot)
+        # Secrets added through addPassword, their values in memory only (for the fake token endpoint).
+        self.issued = IssuedSecrets()
+        self._actions = Actions(lambda: self.snapshot, self.use_snapshot, self.issued)
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
 
@@ -152,6 +156,8 @@ class FakeGraph:
         retry_after: float | None = None,
         method: str | None = None,
         retry_after_as_date: bool = False,
+        applied: bool = False,
+        delay: float = 0.0,
     ) -> Fault:
         """Answer requests whose path matches the regex `path_pattern` with a Graph error `status`.
 
@@ -159,6 +165,10 @@ class FakeGraph:
         ("/beta/auditLogs/signIns"). `times=None` means every time. `retry_after` adds a
         `Retry-After` header (whole seconds, rounded up; with `retry_after_as_date`, as the HTTP date
         that many seconds from now). The first matching active fault wins.
+
+        For the POST actions (addPassword, removePassword): `applied=True` carries the write out and
+        then answers with the error, and `delay` holds the answer back that many seconds (longer than
+        the client's timeout: a write whose answer never came).
         """
         fault = make_fault(
             path_pattern,
@@ -167,6 +177,8 @@ class FakeGraph:
             retry_after=retry_after,
             method=method,
             retry_after_as_date=retry_after_as_date,
+            applied=applied,
+            delay=delay,
         )
         self._faults.append(fault)
         return fault
@@ -230,9 +242,26 @@ class FakeGraph:
             raise GraphError(
                 401, "InvalidAuthenticationToken", "Access token is empty.", {"WWW-Authenticate": _WWW_AUTHENTICATE}
             )
-        self._apply_faults(request.method, request.path)
+        fault = self._fault(request.method, request.path)
+        if fault is not None and not fault.applied:
+            await asyncio.sleep(fault.delay)
+            raise fault.error()
         version, path = _split_version(request.path)
         origin = f"{request.scheme}://{request.host}"
+        if request.method == "POST" and path != "/$batch":
+            headers = {name.lower(): value for name, value in request.headers.items()}
+            graph_request = GraphRequest(
+                request.method, version, path, single_params(request.query.items()), headers, origin
+            )
+            answer = self._actions.dispatch(graph_request, _action_body(await request.read()))
+            if answer is not None:
+                if fault is not None:  # the write happened; its answer is lost
+                    await asyncio.sleep(fault.delay)
+                    raise fault.error()
+                return answer
+        if fault is not None:  # `applied` means nothing for a read: answer with the error
+            await asyncio.sleep(fault.delay)
+            raise fault.error()
         if path == "/$batch":
             if request.method != "POST":
                 raise GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request uri.")
@@ -281,10 +310,16 @@ class FakeGraph:
         return self._connections[transport]
 
     def _apply_faults(self, method: str, path: str) -> None:
+        fault = self._fault(method, path)
+        if fault is not None:
+            raise fault.error()
+
+    def _fault(self, method: str, path: str) -> Fault | None:
         for fault in self._faults:
             if fault.matches(method, path):
                 fault.hits += 1
-                raise fault.error()
+                return fault
+        return None
 
 
 def _split_version(path: str) -> tuple[str, str]:
@@ -299,6 +334,16 @@ async def _json_body(request: web.Request) -> object:
         return json.loads(await request.read())
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise GraphError(400, "BadRequest", "Invalid batch payload format: the body is not JSON.") from None
+
+
+def _action_body(body: bytes) -> object:
+    """An action's JSON body; an empty one is None (addPassword takes defaults)."""
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise GraphError(400, "BadRequest", "Unable to read JSON request payload.") from None
 
 
 def _error_response(error: GraphError, ids: _Ids) -> GraphResponse:

@@ -26,20 +26,39 @@ from typing import Any
 
 from bot.domain import Coverage
 from bot.fakegraph.schema import (
+    APP_MANAGEMENT_POLICY,
     APPLICATION,
     DIRECTORY_AUDIT,
     FEDERATED_IDENTITY_CREDENTIAL,
+    GROUP,
     OWNER_TYPES,
     SERVICE_PRINCIPAL,
     SIGN_IN_BETA,
+    TENANT_APP_MANAGEMENT_POLICY,
     USER,
     EntityType,
 )
-from bot.fakegraph.values import JsonObject, describe, is_guid, parse_datetime
+from bot.fakegraph.values import JsonObject, describe, is_guid, parse_datetime, parse_duration
 
 KNOWN_KEYS = frozenset(
-    ("tenant", "applications", "servicePrincipals", "deletedApplications", "owners", "signIns", "directoryAudits")
+    (
+        *("tenant", "applications", "servicePrincipals", "deletedApplications", "owners", "signIns", "directoryAudits"),
+        # For rotation: approvers (users, transitive group membership) and app management policies.
+        *("users", "groups", "defaultAppManagementPolicy", "appManagementPolicies"),
+    )
 )
+# Graph's tenant-wide default app management policy "always exists and is disabled by default".
+DEFAULT_POLICY_ID = "00000000-0000-0000-0000-000000000000"
+DISABLED_DEFAULT_POLICY: JsonObject = {
+    "id": DEFAULT_POLICY_ID,
+    "displayName": "Default app management tenant policy",
+    "description": (
+        "Default tenant policy that enforces app management restrictions on applications and service principals."
+    ),
+    "isEnabled": False,
+    "applicationRestrictions": {"passwordCredentials": [], "keyCredentials": []},
+    "servicePrincipalRestrictions": {"passwordCredentials": [], "keyCredentials": []},
+}
 
 # Used when a snapshot names no tenant and nothing in it hints at one (invented, stable).
 FALLBACK_TENANT_ID = "0d5e7c3a-51b4-4f5e-9a6b-7c2d1e0f9a88"
@@ -75,6 +94,12 @@ class Snapshot:
     tenant_synthetic: bool = False  # True: no `tenant` key, the tenant was derived or invented
     has_service_principals: bool = False  # False: the export has no `servicePrincipals` key
     has_deleted_applications: bool = False
+    users: tuple[JsonObject, ...] = ()
+    groups: tuple[JsonObject, ...] = ()
+    group_members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # group id → member object ids
+    default_app_management_policy: JsonObject = field(default_factory=lambda: dict(DISABLED_DEFAULT_POLICY))
+    app_management_policies: tuple[JsonObject, ...] = ()
+    policy_assignments: Mapping[str, str] = field(default_factory=dict)  # app object id → policy id
 
     @property
     def coverage(self) -> Coverage:
@@ -101,6 +126,29 @@ class Snapshot:
 
     def deleted_application(self, app_id: str) -> JsonObject | None:
         return _first(self.deleted_applications, "appId", app_id)
+
+    def user_by_id(self, object_id: str) -> JsonObject | None:
+        return _first(self.users, "id", object_id)
+
+    def assigned_policy(self, app_object_id: str) -> JsonObject | None:
+        """The appManagementPolicy assigned to an application (Graph allows one), if any."""
+        policy_id = self.policy_assignments.get(app_object_id.lower())
+        return None if policy_id is None else _first(self.app_management_policies, "id", policy_id)
+
+    def member_of(self, member_id: str) -> set[str]:
+        """Every group `member_id` belongs to, directly or through nested groups."""
+        parents: dict[str, set[str]] = {}
+        for group_id, members in self.group_members.items():
+            for member in members:
+                parents.setdefault(member, set()).add(group_id)
+        found: set[str] = set()
+        pending = [member_id.lower()]
+        while pending:
+            for group_id in parents.get(pending.pop(), ()):
+                if group_id not in found:
+                    found.add(group_id)
+                    pending.append(group_id)
+        return found
 
 
 def _first(items: tuple[JsonObject, ...], key: str, value: str) -> JsonObject | None:
@@ -154,6 +202,9 @@ def parse_snapshot(data: object) -> Snapshot:
                 f"{where} deletedDateTime {describe(app.get('deletedDateTime'))} is not an ISO 8601 time"
             )
     tenant = _tenant(data.get("tenant"), applications, service_principals)
+    users = _directory_objects(data, "users", USER)
+    groups = _directory_objects(data, "groups", GROUP)
+    policies, assignments = _policies(data, {app["id"] for app, _ in applications})
     return Snapshot(
         tenant=tenant,
         applications=tuple(app for app, _ in applications),
@@ -168,6 +219,12 @@ def parse_snapshot(data: object) -> Snapshot:
         tenant_synthetic="tenant" not in data,
         has_service_principals="servicePrincipals" in data,
         has_deleted_applications="deletedApplications" in data,
+        users=tuple(users),
+        groups=tuple(groups),
+        group_members=_group_members(data),
+        default_app_management_policy=_default_policy(data.get("defaultAppManagementPolicy")),
+        app_management_policies=tuple(policies),
+        policy_assignments=assignments,
     )
 
 
@@ -364,3 +421,78 @@ def _synthetic_tenant(applications: list[JsonObject], service_principals: list[J
     else:
         tenant_id = FALLBACK_TENANT_ID
     return {"id": tenant_id, "displayName": domain, "defaultDomain": domain, "domains": [domain]}
+
+
+def _directory_objects(data: dict[str, Any], key: str, entity: EntityType) -> list[JsonObject]:
+    result = []
+    for index, raw in enumerate(_array(data, key)):
+        obj = _object(raw, f"{key}[{index}]")
+        clean = entity.keep(obj)
+        clean["id"] = _guid(obj, "id", f"{key}[{index}]")
+        result.append(clean)
+    _check_unique([(obj, None) for obj in result], "id", key)
+    return result
+
+
+def _group_members(data: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Each group's `members` (Graph's navigation property, as `$expand=members` shows it), split off."""
+    result = {}
+    for index, raw in enumerate(_array(data, "groups")):
+        group = _object(raw, f"groups[{index}]")
+        members = group.get("members", [])
+        if not isinstance(members, list):
+            raise SnapshotError(
+                f"{_label(f'groups[{index}]', group)} members must be an array, not {describe(members)}"
+            )
+        where = f"{_label(f'groups[{index}]', group)} members"
+        ids = tuple(_guid(_object(member, f"{where}[{i}]"), "id", f"{where}[{i}]") for i, member in enumerate(members))
+        result[str(group["id"]).lower()] = ids
+    return result
+
+
+def _default_policy(value: object) -> JsonObject:
+    if value is None:
+        return dict(DISABLED_DEFAULT_POLICY)
+    policy = TENANT_APP_MANAGEMENT_POLICY.keep(_object(value, "defaultAppManagementPolicy"))
+    policy["id"] = DEFAULT_POLICY_ID
+    _check_restrictions(policy.get("applicationRestrictions"), "defaultAppManagementPolicy.applicationRestrictions")
+    return {**DISABLED_DEFAULT_POLICY, **policy}
+
+
+def _policies(data: dict[str, Any], app_ids: set[str]) -> tuple[list[JsonObject], dict[str, str]]:
+    """appManagementPolicy objects, with `appliesTo` (as `$expand=appliesTo` shows it) split off into
+    an application object id → policy id map. Graph assigns at most one policy to an application."""
+    policies, assignments = [], {}
+    for index, raw in enumerate(_array(data, "appManagementPolicies")):
+        where = f"appManagementPolicies[{index}]"
+        obj = _object(raw, where)
+        policy = APP_MANAGEMENT_POLICY.keep(obj)
+        policy["id"] = _guid(obj, "id", where)
+        _check_restrictions(policy.get("restrictions"), f"{_label(where, obj)} restrictions")
+        applies_to = obj.get("appliesTo", [])
+        if not isinstance(applies_to, list):
+            raise SnapshotError(f"{_label(where, obj)} appliesTo must be an array, not {describe(applies_to)}")
+        for i, target in enumerate(applies_to):
+            app_id = _guid(_object(target, f"{where}.appliesTo[{i}]"), "id", f"{where}.appliesTo[{i}]")
+            if app_id not in app_ids:
+                raise SnapshotError(f"{where}.appliesTo[{i}] {app_id} is not the object id of an application")
+            if app_id in assignments:
+                raise SnapshotError(f"application {app_id} has two app management policies (Graph allows one)")
+            assignments[app_id] = policy["id"]
+        policies.append(policy)
+    return policies, assignments
+
+
+def _check_restrictions(value: object, where: str) -> None:
+    if value is None:
+        return
+    restrictions = _object(value, where)
+    for name in ("passwordCredentials", "keyCredentials"):
+        items = restrictions.get(name, [])
+        if not isinstance(items, list):
+            raise SnapshotError(f"{where}.{name} must be an array, not {describe(items)}")
+        for i, item in enumerate(items):
+            rule = _object(item, f"{where}.{name}[{i}]")
+            lifetime = rule.get("maxLifetime")
+            if lifetime is not None and parse_duration(lifetime) is None:
+                raise SnapshotError(f"{where}.{name}[{i}] maxLifetime {describe(lifetime)} is not an ISO 8601 duration")

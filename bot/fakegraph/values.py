@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 # A Graph object as decoded from JSON. Values stay `Any` because Graph objects are open-ended.
@@ -47,3 +47,25 @@ def describe(value: object) -> str:
         text = value if len(value) <= 60 else value[:57] + "..."
         return repr(text.replace("\n", " ").replace("\r", " "))
     return f"the number {value}"
+
+
+# ISO 8601 durations as Graph's policies write them ("P90D", "P1Y", "PT12H"). Graph does not say how it
+# counts a year or a month; 365 and 30 days are assumed (never longer than the calendar allows).
+_DURATION = re.compile(
+    r"P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?"
+)
+
+
+def parse_duration(value: object) -> timedelta | None:
+    """An ISO 8601 duration as a timedelta, or None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    match = _DURATION.fullmatch(value)
+    if match is None or value in ("P", "PT") or value.endswith("T"):
+        return None
+    parts = {name: float(number) for name, number in match.groupdict().items() if number is not None}
+    days = parts.get("years", 0) * 365 + parts.get("months", 0) * 30 + parts.get("weeks", 0) * 7 + parts.get("days", 0)
+    return timedelta(
+        days=days, hours=parts.get("hours", 0), minutes=parts.get("minutes", 0), seconds=parts.get("seconds", 0)
+    )

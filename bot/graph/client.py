@@ -15,7 +15,9 @@ from msgraph_core import GraphClientFactory
 from bot.graph.hosts import MAX_IN_FLIGHT, scope_origin
 
 
-def build_graph_client(base_url: str, credential: Any, *, max_in_flight: int = MAX_IN_FLIGHT) -> GraphServiceClient:
+def build_graph_client(
+    base_url: str, credential: Any, *, max_in_flight: int = MAX_IN_FLIGHT, timeout: float = 30.0
+) -> GraphServiceClient:
     """A client whose requests go to `{base_url}/v1.0`, authenticated with an azure-identity credential.
 
     The token scope follows the host (`bot.graph.hosts.scope_origin`).
@@ -24,7 +26,7 @@ def build_graph_client(base_url: str, credential: Any, *, max_in_flight: int = M
     host = httpx.URL(root).host
     limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight)
     http = GraphClientFactory.create_with_default_middleware(
-        client=httpx.AsyncClient(base_url=f"{root}/v1.0", http2=False, timeout=httpx.Timeout(30.0), limits=limits)
+        client=httpx.AsyncClient(base_url=f"{root}/v1.0", http2=False, timeout=httpx.Timeout(timeout), limits=limits)
     )
     auth = AzureIdentityAuthenticationProvider(
         credential, scopes=[f"{scope_origin(root)}/.default"], allowed_hosts=[host]
