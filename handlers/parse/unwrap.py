@@ -40,8 +40,14 @@ _FEW_ESCAPES = 20_000  # above this many backslashes, one str.replace per kind b
 _FORM_RUN = re.compile(r"(?<!\S)[^\s=]*+=\S*+")
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 # A GUID that a terminal wrapped at its width: "...-3333-44\n4455556666".
-# Anchored on the newline (a literal) and only where the line ends in a hex digit or a dash.
-_WRAPPED_HEX = re.compile(r"\n(?<=[0-9a-fA-F-]\n)[ \t]{0,8}([0-9a-fA-F-]{1,32})(?![0-9a-fA-F-])")
+# Anchored on the newline (a literal), and only where the line ends in at least four hex digits or
+# dashes (the part of a GUID before the break is that long when the part after it fits 32) and the
+# next one starts with what can end a GUID: a CI log's lines start with a timestamp ("2026-11-20T"),
+# which ends no GUID, and calling Python for each of them cost more than the rest of `unwrap`.
+_H = "[0-9a-fA-F]"
+_WRAPPED_HEX = re.compile(
+    rf"\n(?<=[0-9a-fA-F-]{{4}}\n)[ \t]{{0,8}}({_H}{{1,12}}|{_H}{{0,4}}(?:-{_H}{{4}}){{0,3}}-{_H}{{12}})(?![0-9a-fA-F-])"
+)
 _HEX_CHARS = "0123456789abcdefABCDEF-"
 # Characters that show as nothing: chat clients and word processors put them inside long tokens
 # (a zero-width space where a line may break), which would hide a secret or an id from the patterns.
