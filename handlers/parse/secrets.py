@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import binascii
 import re
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import NamedTuple
 
 REDACTED = "[redacted-secret]"
@@ -299,28 +300,37 @@ def _wrapped_hits(text: str, lowered: str) -> list[_Hit]:
     guess across a line break. An error code is never part of a secret, so a value that would take
     the next line's code with it is not one.
     """
-    breaks = [m.start() for m in _WRAP.finditer(text)]
-    if not breaks:
+    pieces = _wrapped_pieces(text)
+    if not pieces:
         return []
-    joined = _WRAP.sub("", text)
-    if joined.isascii():  # lower-casing ASCII text again is cheap
-        lowered = joined.lower()
-    else:  # lower-casing non-ASCII text again costs more than cutting the same breaks out of `lowered`
-        lowered = "".join(
-            lowered[after + 1 : at] for after, at in zip([-1, *breaks], [*breaks, len(text)], strict=True)
-        )
-    # Where each removed break was in `joined`: the character after it is at that position.
-    removed = [at - number for number, at in enumerate(breaks)]
+    # No pattern crosses a newline, so only the lines a break joins are read, each joined into one.
+    joined = "".join(text[start:end] for start, end in pieces)
+    joined_lower = "".join(lowered[start:end] for start, end in pieces)
+    at = list(accumulate((end - start for start, end in pieces), initial=0))  # where each piece is in `joined`
     hits = []
-    for hit in _modern_hits(joined) + _keyed_hits(joined, lowered)[0] + _basic_hits(joined, lowered):
-        if bisect_right(removed, hit.start) == bisect_left(removed, hit.end):
+    for hit in _modern_hits(joined) + _keyed_hits(joined, joined_lower)[0] + _basic_hits(joined, joined_lower):
+        first, last = bisect_right(at, hit.start) - 1, bisect_right(at, hit.end - 1) - 1
+        if first == last:
             continue  # on one line: found without joining
-        if "aadsts" in lowered[hit.start : hit.end]:
+        if "aadsts" in joined_lower[hit.start : hit.end]:
             continue
-        start = hit.start + bisect_right(removed, hit.start)
-        end = hit.end - 1 + bisect_right(removed, hit.end - 1) + 1
+        start, end = pieces[first][0] + hit.start - at[first], pieces[last][0] + hit.end - at[last]
         hits.append(_Hit(start, end, hit.hint, hit.certain))
     return hits
+
+
+def _wrapped_pieces(text: str) -> list[tuple[int, int]]:
+    """The lines that a terminal's line breaks join, as (start, end) pieces of `text` between those
+    breaks. The last piece of a joined line keeps its newline, so no match runs into the next one."""
+    pieces: list[tuple[int, int]] = []
+    for at in (m.start() for m in _WRAP.finditer(text)):
+        if pieces and pieces[-1][1] == at + 1:  # the line this break ends was joined already
+            pieces[-1] = (pieces[-1][0], at)
+        else:
+            pieces.append((text.rfind("\n", 0, at) + 1, at))
+        end = text.find("\n", at + 1)
+        pieces.append((at + 1, len(text) if end < 0 else end + 1))
+    return pieces
 
 
 def _looks_like_keyed_secret(value: str) -> bool:
