@@ -58,14 +58,16 @@ _FILE_LIKE = re.compile(r"^(?:/|\./|~/|[a-z]:\\)|\.(?:pem|pfx|crt|cer|p12|key|js
 _SECRET_CONTEXT = ("secret", "password", "credential", "-p ")
 # Delimiters and every kind of whitespace become a plain space, so a token of the right length is
 # found from the space before it (a literal): one fast scan instead of splitting out every word.
-_SPACES = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
-_TOKEN_BREAKS_TO_SPACE = str.maketrans(dict.fromkeys("'\"`<>(),;|" + _SPACES, " "))
+_BREAKS = frozenset("'\"`<>(),;|" + "".join(c for c in map(chr, range(0x3001)) if c.isspace()))
+_TOKEN_BREAKS_TO_SPACE = str.maketrans(dict.fromkeys(_BREAKS, " "))
 # `str.translate` is fast only on ASCII text; on other text it costs a dict look-up per character. So
-# the wide spaces become a space and every other non-ASCII character a `?` (the ASCII encoder does
-# that in C): same tokens, same positions. No legacy shape holds a non-ASCII character, so a token
-# that held one is dropped after, though `?` may stand in it.
-_WIDE_SPACE = re.compile("[" + "".join(c for c in _SPACES if not c.isascii()) + "]")
-_LEGACY_TOKEN = re.compile(r" (\S{32}(?:\S\S|\S{12})?)(?!\S)")
+# the ASCII encoder turns every non-ASCII character into `?` (in C), after the text's own `?` became a
+# control character (a token character like it), and then every `?` is a break too. No legacy shape
+# holds a non-ASCII character, so a token found next to one that is no break (a letter, an emoji)
+# was part of a longer token, and is dropped.
+_NON_ASCII_BREAKS_TO_SPACE = str.maketrans(dict.fromkeys([*_BREAKS, "?"], " "))
+# Only spaces are left as whitespace once the breaks are spaces.
+_LEGACY_TOKEN = re.compile(r" ([^ ]{32}(?:[^ ]{2}|[^ ]{12})?)(?![^ ])")
 _LEGACY32_CHARS = re.compile(r"[A-Za-z0-9.=\-:\[_@/*\]+?]{32}\Z")
 _LEGACY34_CHARS = re.compile(r"[A-Za-z0-9_~.-]{34}\Z")
 _LEGACY44_CHARS = re.compile(r"[A-Za-z0-9+/]{43}=\Z")  # base64 of 32 random bytes
@@ -277,13 +279,22 @@ def _basic_secret(value: str) -> str | None:
 def _legacy_hits(text: str) -> list[_Hit]:
     # Only the regex engine touches every word; Python sees the few of length 32, 34 or 44. Every
     # break becomes one space, so positions in the translated text are positions in `text`.
-    ascii_text = text if text.isascii() else _WIDE_SPACE.sub(" ", text).encode("ascii", "replace").decode("ascii")
-    found = _LEGACY_TOKEN.finditer(" " + ascii_text.translate(_TOKEN_BREAKS_TO_SPACE))
-    return [
-        _Hit(m.start(1) - 1, m.end(1) - 1, m.group(1)[:3], certain=False)
-        for m in found
-        if _looks_like_legacy_secret(m.group(1)) and text[m.start(1) - 1 : m.end(1) - 1].isascii()
-    ]
+    if text.isascii():
+        tokens = " " + text.translate(_TOKEN_BREAKS_TO_SPACE)
+    else:
+        ascii_text = text.replace("?", "\x01").encode("ascii", "replace").decode("ascii")
+        tokens = " " + ascii_text.translate(_NON_ASCII_BREAKS_TO_SPACE)
+    hits = []
+    for match in _LEGACY_TOKEN.finditer(tokens):
+        start, end = match.start(1) - 1, match.end(1) - 1
+        token = text[start:end]
+        if _looks_like_legacy_secret(token) and _whole_token(text, start, end):
+            hits.append(_Hit(start, end, token[:3], certain=False))
+    return hits
+
+
+def _whole_token(text: str, start: int, end: int) -> bool:
+    return (start == 0 or text[start - 1] in _BREAKS) and (end == len(text) or text[end] in _BREAKS)
 
 
 def _modern_hits(text: str) -> list[_Hit]:
