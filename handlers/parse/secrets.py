@@ -15,7 +15,7 @@ from __future__ import annotations
 import binascii
 import re
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import NamedTuple
 
@@ -91,6 +91,8 @@ class Redaction:
     hints: tuple[str, ...] = ()  # first three characters of each value: what Graph calls `hint`
     secret_guid: str | None = None  # a GUID passed where the secret value belongs
     legacy_checked: bool = False  # the text talked of secrets, so legacy shapes were looked for
+    # The text lower-cased, when nothing was found: then `text` is exactly the text that was read.
+    clean_lowered: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def detected(self) -> bool:
@@ -109,7 +111,7 @@ class _Hit(NamedTuple):
 def redact(text: str) -> Redaction:
     """Return `text` with every secret-shaped value replaced by a marker, and what was found."""
     lowered = _ascii_lower(text)
-    return _redact(text, _Scan(text, lowered), _talks_of_secrets(lowered))
+    return _redact(text, _Scan(text, lowered), _talks_of_secrets(lowered), _wrapped_hits(text, lowered), lowered)
 
 
 def redact_decoded(decoded: str, earlier: Redaction) -> Redaction:
@@ -119,14 +121,18 @@ def redact_decoded(decoded: str, earlier: Redaction) -> Redaction:
     has no marker had nothing in it. So only new lines (and lines around a marker, which may now
     join it into a longer token) can hold something new.
     """
+    changed = _redact_changed_part(decoded, earlier)
+    if changed is not None:
+        return changed
     lowered = _ascii_lower(decoded)
     legacy = _talks_of_secrets(lowered)
+    wrapped = _wrapped_hits(decoded, lowered)
     # Comparing lines only pays for the slow legacy scan, and on ASCII text only when lines are long:
     # per line it costs about what scanning 64 characters does. Other text costs several times more
     # to scan (wide characters, the legacy scan's mapping), so there comparing always pays.
     short_lines = decoded.isascii() and decoded.count("\n") * 64 > len(decoded)
     if not legacy or short_lines or not earlier.legacy_checked:
-        return _redact(decoded, _Scan(decoded, lowered), legacy)
+        return _redact(decoded, _Scan(decoded, lowered), legacy, wrapped)
     scanned = set(earlier.text.split("\n"))
     fresh: list[str] = []
     fresh_starts: list[int] = []
@@ -140,7 +146,93 @@ def redact_decoded(decoded: str, earlier: Redaction) -> Redaction:
             fresh_at += len(line) + 1
         at += len(line) + 1
     joined = "\n".join(fresh)
-    return _redact(decoded, _Scan(joined, _ascii_lower(joined), fresh_starts, starts), legacy, lowered)
+    return _redact(decoded, _Scan(joined, _ascii_lower(joined), fresh_starts, starts), legacy, wrapped)
+
+
+def _redact_changed_part(decoded: str, earlier: Redaction) -> Redaction | None:
+    """`redact_decoded` reading only the part of the text that decoding changed, when `earlier`
+    found nothing (None when it did, or when that part is most of the text).
+
+    Then `earlier.text` is the text `earlier` read, and every line and every line that a terminal's
+    line breaks join that is the same here had nothing in it. Decoding usually changes a few lines
+    of a long log (an escaped JSON body), so the part read is: from the first to the last changed
+    character, widened to whole joined lines, plus one joined line before and after (whether a line
+    break joins two lines depends on both, and a changed line may have been joined to its neighbour).
+    """
+    before, lowered_before = earlier.text, earlier.clean_lowered
+    if lowered_before is None:
+        return None
+    head = _common_prefix(before, decoded)
+    tail = _common_suffix(before, decoded, min(len(before), len(decoded)) - head)
+    start = _joined_line_start(decoded, decoded.rfind("\n", 0, head) + 1)
+    if start > 0:
+        start = _joined_line_start(decoded, decoded.rfind("\n", 0, start - 1) + 1)
+    end = _joined_line_end(decoded, len(decoded) - tail)
+    if end < len(decoded):
+        end = _joined_line_end(decoded, end + 1)
+    if (end - start) * 2 > len(decoded):
+        return None
+    part = decoded[start:end]
+    lowered = _ascii_lower(part)
+    # No word of `_SECRET_CONTEXT` holds a newline, and the part is whole lines: none spans its edges.
+    after = end + len(before) - len(decoded)
+    legacy = _talks_of_secrets(lowered) or any(
+        lowered_before.find(word, 0, start) >= 0 or lowered_before.find(word, after) >= 0 for word in _SECRET_CONTEXT
+    )
+    if legacy and not earlier.legacy_checked:
+        return None  # legacy shapes were never looked for in the unchanged lines
+    wrapped = [hit._replace(start=hit.start + start, end=hit.end + start) for hit in _wrapped_hits(part, lowered)]
+    return _redact(decoded, _Scan(part, lowered, [0], [start]), legacy, wrapped)
+
+
+def _joined_line_start(text: str, at: int) -> int:
+    """The start of the line that a terminal's line breaks join and that holds the line at `at`."""
+    while at > 0 and _WRAP.match(text, at - 1):
+        at = text.rfind("\n", 0, at - 1) + 1
+    return at
+
+
+def _joined_line_end(text: str, at: int) -> int:
+    """The end (its newline, or the end of the text) of the joined line that holds position `at`."""
+    end = text.find("\n", at)
+    while end >= 0 and _WRAP.match(text, end):
+        end = text.find("\n", end + 1)
+    return len(text) if end < 0 else end
+
+
+_BLOCK = 1 << 15  # characters compared at a time when looking for the first difference
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """How many characters `a` and `b` share at their start: compared in C a block at a time, then
+    by halves within the block that differs."""
+    limit, at = min(len(a), len(b)), 0
+    while at < limit:
+        block = b[at : min(at + _BLOCK, limit)]
+        if not a.startswith(block, at):
+            low, high = at, at + len(block)  # a[:low] == b[:low]; a[low:high] != b[low:high]
+            while high - low > 1:
+                middle = (low + high) // 2
+                low, high = (middle, high) if a.startswith(b[low:middle], low) else (low, middle)
+            return low
+        at += len(block)
+    return limit
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    """How many characters (at most `limit`) `a` and `b` share at their end, as `_common_prefix`."""
+    done = 0
+    while done < limit:
+        size = min(_BLOCK, limit - done)
+        if not a.endswith(b[len(b) - done - size : len(b) - done], 0, len(a) - done):
+            low, high = done, done + size  # the last `low` agree; the last `high` do not
+            while high - low > 1:
+                middle = (low + high) // 2
+                agree = a.endswith(b[len(b) - middle : len(b) - low], 0, len(a) - low)
+                low, high = (middle, high) if agree else (low, middle)
+            return low
+        done += size
+    return limit
 
 
 @dataclass(frozen=True)
@@ -160,9 +252,9 @@ class _Scan:
         return at - self.lines[line] + self.starts[line]
 
 
-def _redact(text: str, scan: _Scan, legacy_shapes: bool, lowered: str | None = None) -> Redaction:
-    """Cut from `text` every secret-shaped value found in `scan` (all or some lines of `text`);
-    `lowered` is `text` lower-cased, when the caller has it already."""
+def _redact(text: str, scan: _Scan, legacy_shapes: bool, wrapped: list[_Hit], lowered: str | None = None) -> Redaction:
+    """Cut from `text` every secret-shaped value found in `scan` (all or some lines of `text`) and
+    the `wrapped` ones; `lowered` is `text` lower-cased, kept when nothing was found."""
     modern = _modern_hits(scan.text)
     keyed, secret_guid = _keyed_hits(scan.text, scan.lowered)
     basic = _basic_hits(scan.text, scan.lowered)
@@ -170,7 +262,7 @@ def _redact(text: str, scan: _Scan, legacy_shapes: bool, lowered: str | None = N
     hits = modern + keyed + basic + legacy
     if scan.lines is not None:  # only some lines were read: place the spans in the whole text
         hits = [h._replace(start=scan.position(h.start), end=scan.position(h.start) + h.end - h.start) for h in hits]
-    hits += _wrapped_hits(text, scan.lowered if scan.lines is None else lowered or _ascii_lower(text))
+    hits += wrapped
     spans = [(hit.start, hit.end) for hit in hits]
     spans += _copies(text, {scan.text[hit.start : hit.end] for hit in keyed + basic})
     certain = any(hit.certain for hit in hits)
@@ -181,6 +273,7 @@ def _redact(text: str, scan: _Scan, legacy_shapes: bool, lowered: str | None = N
         hints=tuple(dict.fromkeys(hit.hint for hit in hits)),
         secret_guid=secret_guid,
         legacy_checked=legacy_shapes,
+        clean_lowered=None if spans else lowered,
     )
 
 
