@@ -91,7 +91,8 @@ class Redaction:
     hints: tuple[str, ...] = ()  # first three characters of each value: what Graph calls `hint`
     secret_guid: str | None = None  # a GUID passed where the secret value belongs
     legacy_checked: bool = False  # the text talked of secrets, so legacy shapes were looked for
-    # The text lower-cased, when nothing was found: then `text` is exactly the text that was read.
+    # `text.lower()`, when nothing was found (then `text` is exactly the text that was read) and
+    # lower-casing kept every character one character (the scans read that text too).
     clean_lowered: str | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -111,7 +112,8 @@ class _Hit(NamedTuple):
 def redact(text: str) -> Redaction:
     """Return `text` with every secret-shaped value replaced by a marker, and what was found."""
     lowered = _ascii_lower(text)
-    return _redact(text, _Scan(text, lowered), _talks_of_secrets(lowered), _wrapped_hits(text, lowered), lowered)
+    whole = lowered if _lowers_in_place(text) else None
+    return _redact(text, _Scan(text, lowered), _talks_of_secrets(lowered), _wrapped_hits(text, lowered), whole)
 
 
 def redact_decoded(decoded: str, earlier: Redaction) -> Redaction:
@@ -125,6 +127,7 @@ def redact_decoded(decoded: str, earlier: Redaction) -> Redaction:
     if changed is not None:
         return changed
     lowered = _ascii_lower(decoded)
+    whole = lowered if _lowers_in_place(decoded) else None
     legacy = _talks_of_secrets(lowered)
     wrapped = _wrapped_hits(decoded, lowered)
     # Comparing lines only pays for the slow legacy scan, and on ASCII text only when lines are long:
@@ -132,7 +135,7 @@ def redact_decoded(decoded: str, earlier: Redaction) -> Redaction:
     # to scan (wide characters, the legacy scan's mapping), so there comparing always pays.
     short_lines = decoded.isascii() and decoded.count("\n") * 64 > len(decoded)
     if not legacy or short_lines or not earlier.legacy_checked:
-        return _redact(decoded, _Scan(decoded, lowered), legacy, wrapped)
+        return _redact(decoded, _Scan(decoded, lowered), legacy, wrapped, whole)
     scanned = set(earlier.text.split("\n"))
     fresh: list[str] = []
     fresh_starts: list[int] = []
@@ -146,7 +149,7 @@ def redact_decoded(decoded: str, earlier: Redaction) -> Redaction:
             fresh_at += len(line) + 1
         at += len(line) + 1
     joined = "\n".join(fresh)
-    return _redact(decoded, _Scan(joined, _ascii_lower(joined), fresh_starts, starts), legacy, wrapped)
+    return _redact(decoded, _Scan(joined, _ascii_lower(joined), fresh_starts, starts), legacy, wrapped, whole)
 
 
 def _redact_changed_part(decoded: str, earlier: Redaction) -> Redaction | None:
@@ -182,7 +185,9 @@ def _redact_changed_part(decoded: str, earlier: Redaction) -> Redaction | None:
     if legacy and not earlier.legacy_checked:
         return None  # legacy shapes were never looked for in the unchanged lines
     wrapped = [hit._replace(start=hit.start + start, end=hit.end + start) for hit in _wrapped_hits(part, lowered)]
-    return _redact(decoded, _Scan(part, lowered, [0], [start]), legacy, wrapped)
+    # Lower-casing looks at no character past a newline, so the whole text lower-cased is made of parts.
+    whole = f"{lowered_before[:start]}{lowered}{lowered_before[after:]}" if _lowers_in_place(part) else None
+    return _redact(decoded, _Scan(part, lowered, [0], [start]), legacy, wrapped, whole)
 
 
 def _joined_line_start(text: str, at: int) -> int:
@@ -254,7 +259,7 @@ class _Scan:
 
 def _redact(text: str, scan: _Scan, legacy_shapes: bool, wrapped: list[_Hit], lowered: str | None = None) -> Redaction:
     """Cut from `text` every secret-shaped value found in `scan` (all or some lines of `text`) and
-    the `wrapped` ones; `lowered` is `text` lower-cased, kept when nothing was found."""
+    the `wrapped` ones; `lowered` is `text.lower()` if known, kept when nothing was found."""
     modern = _modern_hits(scan.text)
     keyed, secret_guid = _keyed_hits(scan.text, scan.lowered)
     basic = _basic_hits(scan.text, scan.lowered)
@@ -326,6 +331,11 @@ def _copies(text: str, values: set[str]) -> list[tuple[int, int]]:
 
 def _talks_of_secrets(lowered: str) -> bool:
     return any(word in lowered for word in _SECRET_CONTEXT)
+
+
+def _lowers_in_place(text: str) -> bool:
+    """Whether `text.lower()` keeps every character one character: all do but U+0130 (`İ`)."""
+    return "\u0130" not in text
 
 
 def _ascii_lower(text: str) -> str:
