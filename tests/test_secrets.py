@@ -221,6 +221,13 @@ def test_basic_credentials_are_a_secret_with_the_hint_of_the_secret_part() -> No
     assert result.hints == (MODERN[:3],)
 
 
+def test_a_basic_value_with_a_sign_that_lower_cases_to_a_letter_is_no_secret_and_no_crash() -> None:
+    # The Kelvin sign lower-cases to "k", so the pattern (on lower-cased text) takes it for base64.
+    text = "Authorization: Basic YWJj\u212aOmRlZmdoaWprbG1ub3BxcnN0dXZ3eHl6\nAADSTS7000215"
+    assert not parse(text).secret_value_detected
+    assert transcript_text(text) == text
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -373,7 +373,7 @@ def _basic_hits(text: str, lowered: str) -> list[_Hit]:
 def _basic_secret(value: str) -> str | None:
     try:
         decoded = binascii.a2b_base64(value, strict_mode=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError):  # also a character that only lower-cases to base64 (K, Kelvin)
         return None
     user, colon, secret = decoded.partition(":")
     return secret if colon and user and secret and decoded.isprintable() else None
