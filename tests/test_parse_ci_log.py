@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import re
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
+from functools import cache
 
 import pytest
 
+from bot.domain import ParsedInput
 from handlers.parse import parse, transcript_text
 from tests import ci_log
-from tests.secret_shapes import KEYED, LEGACY32, LEGACY44
+from tests.secret_shapes import KEYED, LEGACY32, LEGACY44, SHAPES, Shape
 
 FACTS = ("codes", "app_id", "tenant", "trace_id", "correlation_id", "timestamp", "error", "secret_value_detected")
 
@@ -32,6 +35,31 @@ def test_every_fact_of_the_ci_log_is_found(size: int) -> None:
     # Masked values (***), commit hashes, image digests and progress bars are no secrets.
     assert not parsed.secret_value_detected
     assert parsed.leaked_hints == ()
+    # Every GUID of the log (subscriptions, the errors' ids), in order, and nothing else.
+    every_guid = re.findall(r"[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}", log.text)
+    assert len(set(every_guid)) > 40 and parsed.guids == tuple(dict.fromkeys(every_guid))
+    assert parsed.secret_guid is None and not parsed.app_id_masked and not parsed.bare_guid
+    assert parsed.login_host is None and not parsed.common_authority
+
+
+@cache
+def _log_facts() -> tuple[list[str], int, ParsedInput]:
+    log = ci_log.ci_log(300_000)
+    return log.text.split("\n"), log.error_lines[1] + 2, parse(log.text)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_a_secret_pasted_into_the_ci_log_is_found_and_cut_and_no_other_fact_changes(shape: Shape) -> None:
+    # After the second error, so the first error's facts stay the first ones.
+    lines, at, facts = _log_facts()
+    text = "\n".join([*lines[:at], shape.paste, *lines[at:]])
+    parsed = parse(text)
+    assert parsed.secret_value_detected
+    assert replace(parsed, secret_value_detected=False, secret_value_certain=False, leaked_hints=()) == replace(
+        facts, guids=parsed.guids
+    )
+    shown = transcript_text(text)
+    assert not [fragment for fragment in shape.fragments if fragment in shown]
 
 
 @pytest.mark.parametrize("seed", [ci_log.SEED, 7, 2026])

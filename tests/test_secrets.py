@@ -9,7 +9,7 @@ import pytest
 from handlers.parse import parse, transcript_text
 from handlers.parse.secrets import REDACTED, redact, redact_decoded
 from handlers.parse.unwrap import unwrap
-from tests.secret_shapes import SHAPES, Shape
+from tests.secret_shapes import LOWER40, SHAPES, Shape
 
 # Invented values of the real shapes (modern `xxx8Q~` + 34, previous `xxx7Q~` + 31, legacy 32).
 MODERN = "Zk38Q~pQ0vL2nA.r7Tc-Wm1xYb_3sGd9eHf4iJ~u"
@@ -160,6 +160,55 @@ def test_reading_only_changed_lines_finds_what_reading_everything_finds(text: st
     assert redact_decoded(decoded, first) == redact(decoded)
 
 
+# Logs whose lines a terminal's line breaks do not join (a line ending in ")" is no broken token): so
+# the second look reads a few lines around what decoding changed. The quiet one never talks of
+# secrets: legacy shapes in it are only looked for once something does.
+_LOG = "\n".join(f"2026-11-20 09:00:{n:02d} INFO token request, client secret credential flow ({n})" for n in range(40))
+_QUIET_LOG = "\n".join(f"2026-11-20 09:00:{n:02d} INFO step {n} finished, the next one starts (ok)" for n in range(40))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # an escaped value that a terminal also broke over two lines, among long lines it may join
+        f"{_LOG}\n{'x' * 30} the secret {_ESCAPED_MODERN[:18]}\n{_ESCAPED_MODERN[18:]} done\n{_LOG}",
+        f"{_LOG}\n{'y' * 40}\n{_ESCAPED_MODERN[:10]}\n{'z' * 30}{_ESCAPED_MODERN[10:]}\n{_LOG}",
+        # the decoded line is shorter, so the line break after it no longer joins the next line
+        f"{_LOG}\n{'x' * 20}the secret {MODERN[:4]}\\u0051\\u007e{MODERN[6:20]}\n{MODERN[20:]} failed\n{_LOG}",
+        # the decoded line is too short to be joined to the next one any more, which then starts with a
+        # key and holds a value broken over two lines: joined to the line before, it was no key
+        f"{_LOG}\n{'&amp;' * 4}{'y' * 20}\npassword={LOWER40[:31]}\n{LOWER40[31:]} done\n{_LOG}",
+        # a legacy shape on a line decoding leaves alone, while only the decoded line talks of secrets
+        f"{_QUIET_LOG}\nthe value {LEGACY} was used\n{_QUIET_LOG}\nmy pass\\u0077ord expired\n{_QUIET_LOG}",
+        f"{_QUIET_LOG}\nthe value {LEGACY} was used\n{_QUIET_LOG}\nmy pass&#119;ord expired &amp; more",
+        # the first and the last line change: all of it is read
+        f"&amp; first\n{_LOG}\n{_ENTITY_LEGACY} last",
+    ],
+)
+def test_reading_only_what_decoding_changed_finds_what_reading_everything_finds(text: str) -> None:
+    first = redact(text)
+    assert not first.detected  # so the second look may read only what decoding changed
+    decoded = unwrap(first.text)
+    assert redact_decoded(decoded, first) == redact(decoded)
+
+
+def test_a_legacy_shape_is_found_in_an_unchanged_line_once_a_decoded_line_talks_of_secrets() -> None:
+    text = f"{_QUIET_LOG}\nthe value {LEGACY} was used\n{_QUIET_LOG}\nmy pass\\u0077ord expired\n{_QUIET_LOG}"
+    assert not redact(text).legacy_checked
+    parsed = parse(text)
+    assert parsed.secret_value_detected and parsed.leaked_hints == (LEGACY[:3],)
+    assert LEGACY not in transcript_text(text)
+
+
+def test_an_escaped_value_a_terminal_broke_in_a_long_log_is_cut_whole() -> None:
+    text = f"{_LOG}\n{'x' * 30} the secret {_ESCAPED_MODERN[:18]}\n{_ESCAPED_MODERN[18:]} done\n{_LOG}"
+    parsed = parse(text)
+    assert parsed.secret_value_certain and parsed.leaked_hints == (MODERN[:3],)
+    shown = transcript_text(text)
+    assert MODERN[:18] not in shown and MODERN[18:] not in shown and _ESCAPED_MODERN[18:] not in shown
+    assert shown.count(REDACTED) == 1 and shown.endswith(_LOG)
+
+
 # --- shapes that used to get through, and what must still not count -------------------------------
 
 APP = "8c3e6f0a-1b2d-4e5f-9a8b-7c6d5e4f3a2b"
@@ -170,6 +219,13 @@ def test_basic_credentials_are_a_secret_with_the_hint_of_the_secret_part() -> No
     result = redact(f"Authorization: Basic {header}\nAADSTS7000215")
     assert result.certain and header not in result.text and "AADSTS7000215" in result.text
     assert result.hints == (MODERN[:3],)
+
+
+def test_a_basic_value_with_a_sign_that_lower_cases_to_a_letter_is_no_secret_and_no_crash() -> None:
+    # The Kelvin sign lower-cases to "k", so the pattern (on lower-cased text) takes it for base64.
+    text = "Authorization: Basic YWJj\u212aOmRlZmdoaWprbG1ub3BxcnN0dXZ3eHl6\nAADSTS7000215"
+    assert not parse(text).secret_value_detected
+    assert transcript_text(text) == text
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,8 @@ def parse(raw: str) -> ParsedInput:
     # Decoding (%7E, \u007e, entities) can reveal a secret the raw text hid, so look again.
     unwrapped = unwrap(first.text)
     second = redact_decoded(unwrapped, first) if unwrapped != first.text else first
-    text = second.text.lower()
+    # The scans lower-cased the text already when they found nothing in it.
+    text = second.clean_lowered if second.clean_lowered is not None else second.text.lower()
     app_id, masked = extract.app_id(text)
     bare = app_id is None and extract.GUID_RE.fullmatch(text.strip()) is not None
     if bare:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import binascii
 import re
-from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import NamedTuple
 
 REDACTED = "[redacted-secret]"
@@ -57,14 +58,16 @@ _FILE_LIKE = re.compile(r"^(?:/|\./|~/|[a-z]:\\)|\.(?:pem|pfx|crt|cer|p12|key|js
 _SECRET_CONTEXT = ("secret", "password", "credential", "-p ")
 # Delimiters and every kind of whitespace become a plain space, so a token of the right length is
 # found from the space before it (a literal): one fast scan instead of splitting out every word.
-_SPACES = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
-_TOKEN_BREAKS_TO_SPACE = str.maketrans(dict.fromkeys("'\"`<>(),;|" + _SPACES, " "))
+_BREAKS = frozenset("'\"`<>(),;|" + "".join(c for c in map(chr, range(0x3001)) if c.isspace()))
+_TOKEN_BREAKS_TO_SPACE = str.maketrans(dict.fromkeys(_BREAKS, " "))
 # `str.translate` is fast only on ASCII text; on other text it costs a dict look-up per character. So
-# the wide spaces become a space and every other non-ASCII character a `?` (the ASCII encoder does
-# that in C): same tokens, same positions. No legacy shape holds a non-ASCII character, so a token
-# that held one is dropped after, though `?` may stand in it.
-_WIDE_SPACE = re.compile("[" + "".join(c for c in _SPACES if not c.isascii()) + "]")
-_LEGACY_TOKEN = re.compile(r" (\S{32}(?:\S\S|\S{12})?)(?!\S)")
+# the ASCII encoder turns every non-ASCII character into `?` (in C), after the text's own `?` became a
+# control character (a token character like it), and then every `?` is a break too. No legacy shape
+# holds a non-ASCII character, so a token found next to one that is no break (a letter, an emoji)
+# was part of a longer token, and is dropped.
+_NON_ASCII_BREAKS_TO_SPACE = str.maketrans(dict.fromkeys([*_BREAKS, "?"], " "))
+# Only spaces are left as whitespace once the breaks are spaces.
+_LEGACY_TOKEN = re.compile(r" ([^ ]{32}(?:[^ ]{2}|[^ ]{12})?)(?![^ ])")
 _LEGACY32_CHARS = re.compile(r"[A-Za-z0-9.=\-:\[_@/*\]+?]{32}\Z")
 _LEGACY34_CHARS = re.compile(r"[A-Za-z0-9_~.-]{34}\Z")
 _LEGACY44_CHARS = re.compile(r"[A-Za-z0-9+/]{43}=\Z")  # base64 of 32 random bytes
@@ -88,6 +91,9 @@ class Redaction:
     hints: tuple[str, ...] = ()  # first three characters of each value: what Graph calls `hint`
     secret_guid: str | None = None  # a GUID passed where the secret value belongs
     legacy_checked: bool = False  # the text talked of secrets, so legacy shapes were looked for
+    # `text.lower()`, when nothing was found (then `text` is exactly the text that was read) and
+    # lower-casing kept every character one character (the scans read that text too).
+    clean_lowered: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def detected(self) -> bool:
@@ -106,7 +112,8 @@ class _Hit(NamedTuple):
 def redact(text: str) -> Redaction:
     """Return `text` with every secret-shaped value replaced by a marker, and what was found."""
     lowered = _ascii_lower(text)
-    return _redact(text, _Scan(text, lowered), _talks_of_secrets(lowered))
+    whole = lowered if _lowers_in_place(text) else None
+    return _redact(text, _Scan(text, lowered), _talks_of_secrets(lowered), _wrapped_hits(text, lowered), whole)
 
 
 def redact_decoded(decoded: str, earlier: Redaction) -> Redaction:
@@ -116,14 +123,19 @@ def redact_decoded(decoded: str, earlier: Redaction) -> Redaction:
     has no marker had nothing in it. So only new lines (and lines around a marker, which may now
     join it into a longer token) can hold something new.
     """
+    changed = _redact_changed_part(decoded, earlier)
+    if changed is not None:
+        return changed
     lowered = _ascii_lower(decoded)
+    whole = lowered if _lowers_in_place(decoded) else None
     legacy = _talks_of_secrets(lowered)
+    wrapped = _wrapped_hits(decoded, lowered)
     # Comparing lines only pays for the slow legacy scan, and on ASCII text only when lines are long:
     # per line it costs about what scanning 64 characters does. Other text costs several times more
     # to scan (wide characters, the legacy scan's mapping), so there comparing always pays.
     short_lines = decoded.isascii() and decoded.count("\n") * 64 > len(decoded)
     if not legacy or short_lines or not earlier.legacy_checked:
-        return _redact(decoded, _Scan(decoded, lowered), legacy)
+        return _redact(decoded, _Scan(decoded, lowered), legacy, wrapped, whole)
     scanned = set(earlier.text.split("\n"))
     fresh: list[str] = []
     fresh_starts: list[int] = []
@@ -137,7 +149,95 @@ def redact_decoded(decoded: str, earlier: Redaction) -> Redaction:
             fresh_at += len(line) + 1
         at += len(line) + 1
     joined = "\n".join(fresh)
-    return _redact(decoded, _Scan(joined, _ascii_lower(joined), fresh_starts, starts), legacy, lowered)
+    return _redact(decoded, _Scan(joined, _ascii_lower(joined), fresh_starts, starts), legacy, wrapped, whole)
+
+
+def _redact_changed_part(decoded: str, earlier: Redaction) -> Redaction | None:
+    """`redact_decoded` reading only the part of the text that decoding changed, when `earlier`
+    found nothing (None when it did, or when that part is most of the text).
+
+    Then `earlier.text` is the text `earlier` read, and every line and every line that a terminal's
+    line breaks join that is the same here had nothing in it. Decoding usually changes a few lines
+    of a long log (an escaped JSON body), so the part read is: from the first to the last changed
+    character, widened to whole joined lines, plus one joined line before and after (whether a line
+    break joins two lines depends on both, and a changed line may have been joined to its neighbour).
+    """
+    before, lowered_before = earlier.text, earlier.clean_lowered
+    if lowered_before is None:
+        return None
+    head = _common_prefix(before, decoded)
+    tail = _common_suffix(before, decoded, min(len(before), len(decoded)) - head)
+    start = _joined_line_start(decoded, decoded.rfind("\n", 0, head) + 1)
+    if start > 0:
+        start = _joined_line_start(decoded, decoded.rfind("\n", 0, start - 1) + 1)
+    end = _joined_line_end(decoded, len(decoded) - tail)
+    if end < len(decoded):
+        end = _joined_line_end(decoded, end + 1)
+    if (end - start) * 2 > len(decoded):
+        return None
+    part = decoded[start:end]
+    lowered = _ascii_lower(part)
+    # No word of `_SECRET_CONTEXT` holds a newline, and the part is whole lines: none spans its edges.
+    after = end + len(before) - len(decoded)
+    legacy = _talks_of_secrets(lowered) or any(
+        lowered_before.find(word, 0, start) >= 0 or lowered_before.find(word, after) >= 0 for word in _SECRET_CONTEXT
+    )
+    if legacy and not earlier.legacy_checked:
+        return None  # legacy shapes were never looked for in the unchanged lines
+    wrapped = [hit._replace(start=hit.start + start, end=hit.end + start) for hit in _wrapped_hits(part, lowered)]
+    # Lower-casing looks at no character past a newline, so the whole text lower-cased is made of parts.
+    whole = f"{lowered_before[:start]}{lowered}{lowered_before[after:]}" if _lowers_in_place(part) else None
+    return _redact(decoded, _Scan(part, lowered, [0], [start]), legacy, wrapped, whole)
+
+
+def _joined_line_start(text: str, at: int) -> int:
+    """The start of the line that a terminal's line breaks join and that holds the line at `at`."""
+    while at > 0 and _WRAP.match(text, at - 1):
+        at = text.rfind("\n", 0, at - 1) + 1
+    return at
+
+
+def _joined_line_end(text: str, at: int) -> int:
+    """The end (its newline, or the end of the text) of the joined line that holds position `at`."""
+    end = text.find("\n", at)
+    while end >= 0 and _WRAP.match(text, end):
+        end = text.find("\n", end + 1)
+    return len(text) if end < 0 else end
+
+
+_BLOCK = 1 << 15  # characters compared at a time when looking for the first difference
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """How many characters `a` and `b` share at their start: compared in C a block at a time, then
+    by halves within the block that differs."""
+    limit, at = min(len(a), len(b)), 0
+    while at < limit:
+        block = b[at : min(at + _BLOCK, limit)]
+        if not a.startswith(block, at):
+            low, high = at, at + len(block)  # a[:low] == b[:low]; a[low:high] != b[low:high]
+            while high - low > 1:
+                middle = (low + high) // 2
+                low, high = (middle, high) if a.startswith(b[low:middle], low) else (low, middle)
+            return low
+        at += len(block)
+    return limit
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    """How many characters (at most `limit`) `a` and `b` share at their end, as `_common_prefix`."""
+    done = 0
+    while done < limit:
+        size = min(_BLOCK, limit - done)
+        if not a.endswith(b[len(b) - done - size : len(b) - done], 0, len(a) - done):
+            low, high = done, done + size  # the last `low` agree; the last `high` do not
+            while high - low > 1:
+                middle = (low + high) // 2
+                agree = a.endswith(b[len(b) - middle : len(b) - low], 0, len(a) - low)
+                low, high = (middle, high) if agree else (low, middle)
+            return low
+        done += size
+    return limit
 
 
 @dataclass(frozen=True)
@@ -157,9 +257,9 @@ class _Scan:
         return at - self.lines[line] + self.starts[line]
 
 
-def _redact(text: str, scan: _Scan, legacy_shapes: bool, lowered: str | None = None) -> Redaction:
-    """Cut from `text` every secret-shaped value found in `scan` (all or some lines of `text`);
-    `lowered` is `text` lower-cased, when the caller has it already."""
+def _redact(text: str, scan: _Scan, legacy_shapes: bool, wrapped: list[_Hit], lowered: str | None = None) -> Redaction:
+    """Cut from `text` every secret-shaped value found in `scan` (all or some lines of `text`) and
+    the `wrapped` ones; `lowered` is `text.lower()` if known, kept when nothing was found."""
     modern = _modern_hits(scan.text)
     keyed, secret_guid = _keyed_hits(scan.text, scan.lowered)
     basic = _basic_hits(scan.text, scan.lowered)
@@ -167,7 +267,7 @@ def _redact(text: str, scan: _Scan, legacy_shapes: bool, lowered: str | None = N
     hits = modern + keyed + basic + legacy
     if scan.lines is not None:  # only some lines were read: place the spans in the whole text
         hits = [h._replace(start=scan.position(h.start), end=scan.position(h.start) + h.end - h.start) for h in hits]
-    hits += _wrapped_hits(text, scan.lowered if scan.lines is None else lowered or _ascii_lower(text))
+    hits += wrapped
     spans = [(hit.start, hit.end) for hit in hits]
     spans += _copies(text, {scan.text[hit.start : hit.end] for hit in keyed + basic})
     certain = any(hit.certain for hit in hits)
@@ -178,6 +278,7 @@ def _redact(text: str, scan: _Scan, legacy_shapes: bool, lowered: str | None = N
         hints=tuple(dict.fromkeys(hit.hint for hit in hits)),
         secret_guid=secret_guid,
         legacy_checked=legacy_shapes,
+        clean_lowered=None if spans else lowered,
     )
 
 
@@ -232,6 +333,11 @@ def _talks_of_secrets(lowered: str) -> bool:
     return any(word in lowered for word in _SECRET_CONTEXT)
 
 
+def _lowers_in_place(text: str) -> bool:
+    """Whether `text.lower()` keeps every character one character: all do but U+0130 (`İ`)."""
+    return "\u0130" not in text
+
+
 def _ascii_lower(text: str) -> str:
     """Lower-case without changing the length, so match positions map back to `text`."""
     lowered = text.lower()
@@ -267,7 +373,7 @@ def _basic_hits(text: str, lowered: str) -> list[_Hit]:
 def _basic_secret(value: str) -> str | None:
     try:
         decoded = binascii.a2b_base64(value, strict_mode=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError):  # also a character that only lower-cases to base64 (K, Kelvin)
         return None
     user, colon, secret = decoded.partition(":")
     return secret if colon and user and secret and decoded.isprintable() else None
@@ -276,13 +382,22 @@ def _basic_secret(value: str) -> str | None:
 def _legacy_hits(text: str) -> list[_Hit]:
     # Only the regex engine touches every word; Python sees the few of length 32, 34 or 44. Every
     # break becomes one space, so positions in the translated text are positions in `text`.
-    ascii_text = text if text.isascii() else _WIDE_SPACE.sub(" ", text).encode("ascii", "replace").decode("ascii")
-    found = _LEGACY_TOKEN.finditer(" " + ascii_text.translate(_TOKEN_BREAKS_TO_SPACE))
-    return [
-        _Hit(m.start(1) - 1, m.end(1) - 1, m.group(1)[:3], certain=False)
-        for m in found
-        if _looks_like_legacy_secret(m.group(1)) and text[m.start(1) - 1 : m.end(1) - 1].isascii()
-    ]
+    if text.isascii():
+        tokens = " " + text.translate(_TOKEN_BREAKS_TO_SPACE)
+    else:
+        ascii_text = text.replace("?", "\x01").encode("ascii", "replace").decode("ascii")
+        tokens = " " + ascii_text.translate(_NON_ASCII_BREAKS_TO_SPACE)
+    hits = []
+    for match in _LEGACY_TOKEN.finditer(tokens):
+        start, end = match.start(1) - 1, match.end(1) - 1
+        token = text[start:end]
+        if _looks_like_legacy_secret(token) and _whole_token(text, start, end):
+            hits.append(_Hit(start, end, token[:3], certain=False))
+    return hits
+
+
+def _whole_token(text: str, start: int, end: int) -> bool:
+    return (start == 0 or text[start - 1] in _BREAKS) and (end == len(text) or text[end] in _BREAKS)
 
 
 def _modern_hits(text: str) -> list[_Hit]:
@@ -299,28 +414,37 @@ def _wrapped_hits(text: str, lowered: str) -> list[_Hit]:
     guess across a line break. An error code is never part of a secret, so a value that would take
     the next line's code with it is not one.
     """
-    breaks = [m.start() for m in _WRAP.finditer(text)]
-    if not breaks:
+    pieces = _wrapped_pieces(text)
+    if not pieces:
         return []
-    joined = _WRAP.sub("", text)
-    if joined.isascii():  # lower-casing ASCII text again is cheap
-        lowered = joined.lower()
-    else:  # lower-casing non-ASCII text again costs more than cutting the same breaks out of `lowered`
-        lowered = "".join(
-            lowered[after + 1 : at] for after, at in zip([-1, *breaks], [*breaks, len(text)], strict=True)
-        )
-    # Where each removed break was in `joined`: the character after it is at that position.
-    removed = [at - number for number, at in enumerate(breaks)]
+    # No pattern crosses a newline, so only the lines a break joins are read, each joined into one.
+    joined = "".join(text[start:end] for start, end in pieces)
+    joined_lower = "".join(lowered[start:end] for start, end in pieces)
+    at = list(accumulate((end - start for start, end in pieces), initial=0))  # where each piece is in `joined`
     hits = []
-    for hit in _modern_hits(joined) + _keyed_hits(joined, lowered)[0] + _basic_hits(joined, lowered):
-        if bisect_right(removed, hit.start) == bisect_left(removed, hit.end):
+    for hit in _modern_hits(joined) + _keyed_hits(joined, joined_lower)[0] + _basic_hits(joined, joined_lower):
+        first, last = bisect_right(at, hit.start) - 1, bisect_right(at, hit.end - 1) - 1
+        if first == last:
             continue  # on one line: found without joining
-        if "aadsts" in lowered[hit.start : hit.end]:
+        if "aadsts" in joined_lower[hit.start : hit.end]:
             continue
-        start = hit.start + bisect_right(removed, hit.start)
-        end = hit.end - 1 + bisect_right(removed, hit.end - 1) + 1
+        start, end = pieces[first][0] + hit.start - at[first], pieces[last][0] + hit.end - at[last]
         hits.append(_Hit(start, end, hit.hint, hit.certain))
     return hits
+
+
+def _wrapped_pieces(text: str) -> list[tuple[int, int]]:
+    """The lines that a terminal's line breaks join, as (start, end) pieces of `text` between those
+    breaks. The last piece of a joined line keeps its newline, so no match runs into the next one."""
+    pieces: list[tuple[int, int]] = []
+    for at in (m.start() for m in _WRAP.finditer(text)):
+        if pieces and pieces[-1][1] == at + 1:  # the line this break ends was joined already
+            pieces[-1] = (pieces[-1][0], at)
+        else:
+            pieces.append((text.rfind("\n", 0, at) + 1, at))
+        end = text.find("\n", at + 1)
+        pieces.append((at + 1, len(text) if end < 0 else end + 1))
+    return pieces
 
 
 def _looks_like_keyed_secret(value: str) -> bool:

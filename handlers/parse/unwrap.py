@@ -34,37 +34,55 @@ _QUOTE_MARK = re.compile(r"\n[ \t]{0,8}(?:>[ \t]?){1,8}")
 # Backslash escapes of JSON (also doubly escaped: \\n, \\\"), and \uXXXX.
 _UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _ESCAPES = {"\\r\\n": "\n", "\\n": "\n", "\\r": "\n", "\\t": "\t", '\\"': '"', "\\'": "'", "\\/": "/"}
-_ESCAPE = re.compile(r"\\(?:r\\n|[nrt\"'/])")
+# Every escape in one pass, \uXXXX too: no escape's result is a backslash or a hex digit, so none can
+# make or unmake another, and one pass finds what a pass per kind would.
+_ESCAPE = re.compile(r"\\(?:r\\n|[nrt\"'/]|u([0-9a-fA-F]{4}))")
 _FEW_ESCAPES = 20_000  # above this many backslashes, one str.replace per kind beats a call per escape
 # A whitespace-delimited token with an `=` in it: form-encoded when it also has + or %XX.
 _FORM_RUN = re.compile(r"(?<!\S)[^\s=]*+=\S*+")
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 # A GUID that a terminal wrapped at its width: "...-3333-44\n4455556666".
-# Anchored on the newline (a literal) and only where the line ends in a hex digit or a dash.
-_WRAPPED_HEX = re.compile(r"\n(?<=[0-9a-fA-F-]\n)[ \t]{0,8}([0-9a-fA-F-]{1,32})(?![0-9a-fA-F-])")
+# Anchored on the newline (a literal), and only where the line ends in at least four hex digits or
+# dashes (the part of a GUID before the break is that long when the part after it fits 32) and the
+# next one starts with what can end a GUID: a CI log's lines start with a timestamp ("2026-11-20T"),
+# which ends no GUID, and calling Python for each of them cost more than the rest of `unwrap`.
+_H = "[0-9a-fA-F]"
+_WRAPPED_HEX = re.compile(
+    rf"\n(?<=[0-9a-fA-F-]{{4}}\n)[ \t]{{0,8}}({_H}{{1,12}}|{_H}{{0,4}}(?:-{_H}{{4}}){{0,3}}-{_H}{{12}})(?![0-9a-fA-F-])"
+)
 _HEX_CHARS = "0123456789abcdefABCDEF-"
 # Characters that show as nothing: chat clients and word processors put them inside long tokens
 # (a zero-width space where a line may break), which would hide a secret or an id from the patterns.
-_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff]")
+_INVISIBLE_CHARS = "\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff"
+_INVISIBLE = re.compile(f"[{_INVISIBLE_CHARS}]")
+# Two-character marks, looked for with the regex engine: its search for a literal is about three
+# times faster than `in` for a needle this short.
+_CRLF = re.compile("\r\n")
+_QUOTE_AT_LINE_START = re.compile("\n>")
+_DOUBLE_BACKSLASH = re.compile(r"\\\\")
 _GUID_FULL = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 
 
 def unwrap(text: str) -> str:
     """Plain text from a paste in any of the formats people paste."""
-    text = text.replace("\r\n", "\n")
+    # Looking for one character is many times cheaper than for two or a pattern (most of all in text
+    # that is not ASCII), so the cheap checks go first.
+    if "\r" in text and _CRLF.search(text):
+        text = text.replace("\r\n", "\n")
     if _has_html_marks(text):
         text = _from_html(text)
     elif "&" in text or "<" in text:  # Slack escapes &, < and > and wraps links in <...>
         text = _from_slack(text)
-    if text.startswith(">") or "\n>" in text:
+    if ">" in text and (text.startswith(">") or _QUOTE_AT_LINE_START.search(text)):
         text = _QUOTE_MARK.sub("\n", "\n" + text)[1:]
-    if "`" in text or "~~~" in text:
+    if "`" in text or ("~" in text and "~~~" in text):
         text = text.replace("```", "\n").replace("~~~", "\n").replace("`", " ")
     if "\\" in text:
         text = _unescape(text)
-    if _PERCENT.search(text):
+    if "%" in text and _PERCENT.search(text):
         text = _form_decode_lines(text)
-    if _INVISIBLE.search(text):  # after decoding, which can produce them (&#8203;, \u200b, %E2%80%8B)
+    # After decoding, which can produce them (&#8203;, \u200b, %E2%80%8B).
+    if not text.isascii() and any(mark in text for mark in _INVISIBLE_CHARS):
         text = _INVISIBLE.sub("", text)
     if "\n" in text and "-" in text:
         text = _WRAPPED_HEX.sub(_join_wrapped_guid, text)
@@ -94,6 +112,8 @@ def _from_html(text: str) -> str:
 
 def _from_slack(text: str) -> str:
     text = _SLACK_ANGLE.sub(_slack_link, text)
+    if "&" not in text:
+        return text
     text = _SLACK_ENTITY.sub(lambda m: {"&lt;": "<", "&gt;": ">", "&amp;": "&"}[m.group(0)], text)
     # Text copied from a web page into Slack can still carry numeric entities (&#39; for ').
     return _NUMERIC_ENTITY.sub(_numeric_entity, text) if "&#" in text else text
@@ -117,14 +137,17 @@ def _slack_link(match: re.Match[str]) -> str:
 
 def _unescape(text: str) -> str:
     """Undo JSON string escapes, however many times the JSON was nested in another string."""
-    while "\\\\" in text:
+    while _DOUBLE_BACKSLASH.search(text):
         text = text.replace("\\\\", "\\")
     if text.count("\\") < _FEW_ESCAPES:  # one pass, a Python call per escape
-        text = _ESCAPE.sub(lambda m: _ESCAPES[m.group(0)], text)
-    else:  # one pass per kind of escape, each all in C
-        for escaped, plain in _ESCAPES.items():
-            text = text.replace(escaped, plain)
+        return _ESCAPE.sub(_unescape_one, text)
+    for escaped, plain in _ESCAPES.items():  # one pass per kind of escape, each all in C
+        text = text.replace(escaped, plain)
     return _UNICODE_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text) if "\\u" in text else text
+
+
+def _unescape_one(match: re.Match[str]) -> str:
+    return _ESCAPES[match.group(0)] if match.group(1) is None else chr(int(match.group(1), 16))
 
 
 def _form_decode_lines(text: str) -> str:
