@@ -2,7 +2,8 @@
 
 The app is the one `secretbot serve` runs (`create_app`, the embedded state store, metrics, INFO logs),
 with the sample snapshot served by the in-process fake Graph and the demo console as the way in: each
-answer is one HTTP request through the web edge, the dispatcher, two Graph round trips and the store.
+answer is one HTTP request through the web edge, the dispatcher, Graph (one `$batch` per paste) and
+the store.
 The pastes cycle through the sample errors. A figure-printing script, not a test: it asserts nothing.
 
     .venv/bin/python benchmarks/memory_growth.py [--warmup 2000] [--answers 5000] [--concurrency 8] [--top 15]

@@ -55,7 +55,7 @@ def test_json_output_follows_the_contract() -> None:
     first = data["findings"][0]
     assert first["cause"] == "expired_secret_in_use" and first["severity"] == "error"
     assert all(isinstance(line, str) for f in data["findings"] for line in f["evidence"] + f["fix"])
-    assert data["graph"] == {"mode": "snapshot", "round_trips": 2, "missing_permissions": []}
+    assert data["graph"] == {"mode": "snapshot", "round_trips": 1, "missing_permissions": []}  # one $batch
 
 
 def test_stdin_and_dash_read_the_paste() -> None:
@@ -83,7 +83,7 @@ def test_text_report_names_causes_as_the_cards_do_and_shows_the_fix() -> None:
     steps = out.split("How to fix it:\n", 1)[1].splitlines()
     assert steps[0].strip().startswith("1. ") and steps[1].strip().startswith("2. ")
     assert "1 failed sign-in with" in out and "(s)" not in out
-    assert "Checked with Microsoft Graph (snapshot, 2 requests)." in out
+    assert "Checked with Microsoft Graph (snapshot, 1 request)." in out
 
 
 def test_text_report_without_an_app_id_leads_with_the_codes_fix() -> None:

@@ -9,8 +9,10 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 from azure.core.credentials import AccessToken
@@ -21,7 +23,7 @@ from bot.domain import Cause, Diagnosis, GraphMode, Severity
 from bot.fakegraph import FakeGraph, LocalTokenCredential, parse_snapshot
 from bot.fakegraph.samples import sample_errors, sample_reference_time
 from bot.graph import GraphDirectory, GraphHttp
-from bot.graph.directory import MAX_RETRY_AFTER
+from bot.graph.directory import MAX_RETRY_AFTER, UPDATES_TOP
 from bot.graph.hosts import MAX_IN_FLIGHT
 from bot.settings import graph_credential_source
 from handlers.diagnose import diagnose
@@ -33,6 +35,7 @@ SAMPLES = {sample.cause: sample for sample in sample_errors()}
 SECONDARY = {Cause.SECRET_LIMIT_REACHED: Cause.SECRET_MISMATCH}
 PAYMENTS_APP = "dc36fc90-2248-4d70-aca4-a1a9f5b19f71"
 NIGHTLY_APP = "0db317d9-4c8e-4fa3-969a-73bf4c83cf3b"
+LEGACY_SYNC_APP = "543bcfbb-c9f2-4a8a-9ecf-958027801375"  # deleted on 2026-11-02
 # The bot's own (made-up) Graph registration, for the answers about its credential.
 BOT_CLIENT = "11111111-2222-4333-8444-555555555555"
 BOT_TENANT = "66666666-7777-4888-9999-000000000000"
@@ -98,6 +101,7 @@ def round_trips_of(graph: FakeGraph) -> list[list[str]]:
     [
         ("expired_secret_in_use", PAYMENTS_APP, "203.0.113.24"),  # from the sign-in log
         ("secret_mismatch", "e4d3921a-724a-47f6-a518-182b5e200159", "removed secret 'hr-sync-2025'"),  # audit log
+        ("app_disabled", REPORTING_BOT, "disabled the service principal"),  # its service principal's audit log
     ],
 )
 async def test_a_paste_with_a_code_a_timestamp_and_a_correlation_id_takes_one_round_trip(
@@ -105,30 +109,88 @@ async def test_a_paste_with_a_code_a_timestamp_and_a_correlation_id_takes_one_ro
 ) -> None:
     sample = SAMPLES[cause]
     assert all(part in sample.text for part in ("AADSTS", "Correlation ID:", "Timestamp:"))
+    # The first paste about the app after a start: its object ids are not known yet.
     first = await diagnose(sample.text, directory=sample_tenant.directory, now=sample_reference_time())
+    assert sample_tenant.graph.round_trips == first.graph.round_trips == 1
+    [batch] = round_trips_of(sample_tenant.graph)
+    assert f"/beta/applications(appId='{app_id}')" in batch
+    assert batch.count("/beta/auditLogs/signIns") == 2 and batch.count("/beta/auditLogs/directoryAudits") == 2
+    assert seen in evidence(first)
+    # From the second paste on the audits are asked by the ids the first one read.
     sample_tenant.graph.reset()
     again = await diagnose(sample.text, directory=sample_tenant.directory, now=sample_reference_time())
     assert sample_tenant.graph.round_trips == again.graph.round_trips == 1
-    [batch] = round_trips_of(sample_tenant.graph)
     assert [r.path for r in sample_tenant.graph.requests if not r.inner] == ["/beta/$batch"]
-    # The core lookup, both sign-in questions and the app's and its service principal's audits.
-    assert f"/beta/applications(appId='{app_id}')" in batch
-    assert batch.count("/beta/auditLogs/signIns") == 2 and batch.count("/beta/auditLogs/directoryAudits") == 2
+    assert all("targetResources/any" in q for q in audit_filters(sample_tenant.graph))
     assert again.findings == first.findings  # the same answer as the first paste's
-    assert seen in evidence(again)
+    assert again.activity is not None and first.activity is not None
+    assert again.activity.audits == first.activity.audits
 
 
-async def test_the_first_paste_about_an_app_asks_its_audits_in_a_second_round_trip(
-    sample_tenant: SampleTenant,
-) -> None:
-    # The audit log is searched by object id, which only the lookup gives; the ids are kept after it.
+def audit_filters(graph: FakeGraph) -> list[str]:
+    """The `$filter` of every audit-log question the fake Graph answered."""
+    return [dict(parse_qsl(r.query_string))["$filter"] for r in graph.requests if r.path.endswith("/directoryAudits")]
+
+
+async def test_the_first_paste_reads_the_apps_audits_from_the_tenants_updates(sample_tenant: SampleTenant) -> None:
+    # Graph filters audits by target only by object id, which only the lookup gives: the first paste
+    # asks the tenant's application and service-principal updates instead, and keeps the app's.
     result = await diagnose(
-        SAMPLES["expired_secret_in_use"].text, directory=sample_tenant.directory, now=sample_reference_time()
+        SAMPLES["secret_mismatch"].text, directory=sample_tenant.directory, now=sample_reference_time()
+    )
+    assert result.graph.round_trips == sample_tenant.graph.round_trips == 1
+    assert sorted(audit_filters(sample_tenant.graph)) == [
+        "activityDateTime ge 2026-10-21T09:00:00Z and startswith(activityDisplayName, 'Update application')",
+        "activityDateTime ge 2026-10-21T09:00:00Z and startswith(activityDisplayName, 'Update service principal')",
+    ]
+    assert result.activity is not None
+    # Only the app's own entry of the tenant's updates (the sample tenant has four, for four apps).
+    [entry] = result.activity.audits
+    assert entry.actor == "mei.zhou@northwind-ops.example" and [k.display_name for k in entry.removed] == [
+        "hr-sync-2025"
+    ]
+
+
+def _updates_of_other_apps(count: int) -> Callable[[dict[str, Any]], None]:
+    """`count` secret changes on another app, all newer than the sample tenant's own entries."""
+
+    def edit(data: dict[str, Any]) -> None:
+        template = next(a for a in data["directoryAudits"] if a["activityDisplayName"].startswith("Update application"))
+        for n in range(count):
+            entry = json.loads(json.dumps(template))
+            entry["id"] = f"Directory_{uuid.UUID(int=n)}"
+            entry["activityDateTime"] = f"2026-11-20T08:{n // 60 % 60:02d}:{n % 60:02d}Z"
+            entry["targetResources"][0]["id"] = "00000000-0000-4000-8000-00000000beef"
+            data["directoryAudits"].append(entry)
+
+    return edit
+
+
+async def test_more_updates_than_one_page_asks_the_audits_by_id(sample_tenant: SampleTenant) -> None:
+    # The app's entry may be on a later page: the answer is not cut short, the audits are asked by id.
+    sample_tenant.graph.use_snapshot(edited(_updates_of_other_apps(UPDATES_TOP)))
+    result = await diagnose(
+        SAMPLES["secret_mismatch"].text, directory=sample_tenant.directory, now=sample_reference_time()
     )
     lookup, audits = round_trips_of(sample_tenant.graph)
-    assert lookup.count("/beta/auditLogs/signIns") == 2 and "/beta/auditLogs/directoryAudits" not in lookup
+    assert lookup.count("/beta/auditLogs/directoryAudits") == 2
     assert audits == ["/beta/auditLogs/directoryAudits"] * 2
     assert result.graph.round_trips == sample_tenant.graph.round_trips == 2
+    assert "removed secret 'hr-sync-2025'" in evidence(result)
+
+
+async def test_a_deleted_apps_first_paste_asks_who_deleted_it_by_id(sample_tenant: SampleTenant) -> None:
+    # A deletion is not an update: the audits of a deleted app are asked by its object id.
+    paste = (
+        f"AADSTS700016: Application with identifier '{LEGACY_SYNC_APP}' was not found. "
+        f"Correlation ID: {uuid.UUID(int=7)}"
+    )
+    result = await diagnose(paste, directory=sample_tenant.directory, now=sample_reference_time())
+    lookup, audits = round_trips_of(sample_tenant.graph)
+    assert lookup.count("/beta/auditLogs/directoryAudits") == 2
+    assert audits == ["/beta/auditLogs/directoryAudits"]
+    assert result.graph.round_trips == sample_tenant.graph.round_trips == 2
+    assert "deleted the app at 2026-11-02 16:40 UTC" in evidence(result)
 
 
 async def test_a_bare_app_id_asks_v1_and_makes_the_next_paste_one_round_trip(sample_tenant: SampleTenant) -> None:
@@ -257,7 +319,7 @@ async def test_throttled_inner_request_is_retried_once(sample_tenant: SampleTena
         SAMPLES["app_disabled"].text, directory=sample_tenant.directory, now=sample_reference_time()
     )
     assert result.primary is not None and result.primary.cause is Cause.APP_DISABLED
-    assert result.graph.round_trips == sample_tenant.graph.round_trips == 3  # batch, retry of one part, audits
+    assert result.graph.round_trips == sample_tenant.graph.round_trips == 2  # batch, retry of one part
 
 
 async def test_long_throttling_gives_a_paste_only_answer_with_a_note(sample_tenant: SampleTenant) -> None:

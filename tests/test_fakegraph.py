@@ -619,6 +619,17 @@ async def test_directory_audits_by_target_and_category(raw: httpx.AsyncClient) -
     assert "DisplayName=ci-2026" in audit["targetResources"][0]["modifiedProperties"][0]["newValue"]
 
 
+async def test_directory_audits_by_activity_name_prefix(raw: httpx.AsyncClient) -> None:
+    # Graph: activityDisplayName "Supports $filter (eq, startswith)" (directoryAudit resource type).
+    query = "activityDateTime ge 2026-11-01T00:00:00Z and startswith(activityDisplayName, 'update APPLICATION')"
+    found = (await raw.get("/beta/auditLogs/directoryAudits", params={"$filter": query})).json()["value"]
+    assert [a["activityDateTime"] for a in found] == ["2026-11-20T08:52:03Z", "2026-11-19T16:02:10Z"]  # newest first
+    # startswith is for the names Graph lists, not any property.
+    unsupported = "startswith(loggedByService, 'Core')"
+    answer = await raw.get("/beta/auditLogs/directoryAudits", params={"$filter": unsupported})
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "BadRequest"
+
+
 async def test_directory_audits_deserialize_without_leftovers(client: GraphServiceClient) -> None:
     audits = await client.audit_logs.directory_audits.get()
     assert len(audits.value) == 5 and clean(audits.value) == []

@@ -17,7 +17,7 @@ import redis.asyncio as redis
 
 from bot.domain import Diagnosis, Notice, NoticeReason, Severity, Verb
 from bot.fakegraph.samples import sample_errors
-from bot.state import RedisStateStore, keys, redis_client
+from bot.state import RedisStateStore, keys, questions, redis_client
 from cards.blockkit import render_blockkit
 from cards.text import render_text
 from handlers import recheck as recheck_module
@@ -191,8 +191,10 @@ async def test_the_stored_question_holds_no_secret_value(bot: Bot) -> None:
     paste = SAMPLE["secret_value_pasted"]
     secret = next(word for word in paste.split() if "Q~" in word)
     first = await bot.paste(paste)
-    raw = await bot.redis.get(keys.question_key(button_value(first)))
-    assert raw is not None and secret not in raw.decode() and secret[3:] not in raw.decode()
+    stored_bytes = await bot.redis.get(keys.question_key(button_value(first)))
+    assert stored_bytes is not None
+    raw = questions.json_text(stored_bytes)  # the record as it is kept, decompressed
+    assert secret not in raw and secret[3:] not in raw
     stored = json.loads(raw)
     assert stored["input"]["secret_value_detected"] is True
 

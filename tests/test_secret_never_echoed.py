@@ -21,6 +21,7 @@ from bot.fakegraph.samples import sample_errors, sample_reference_time
 from bot.logs import configure_logging
 from bot.platforms.console import ConsoleOptions
 from bot.settings import Settings
+from bot.state import keys, questions
 from cards.adaptive import render_adaptive
 from cards.blockkit import render_blockkit
 from cards.jsonview import render_json
@@ -133,16 +134,23 @@ def redis_url() -> Iterator[str]:
 
 @pytest.fixture
 def redis_contents(redis_url: str) -> Iterator[Callable[[], str]]:
-    """Everything in Redis, keys and values, as one text; the store is emptied before each test."""
+    """Everything in Redis, keys and values, as one text; the store is emptied before each test.
+    Questions are kept zlib-compressed: they are read decompressed, as the bot reads them."""
     client = redis.Redis.from_url(redis_url, decode_responses=True)
+    raw = redis.Redis.from_url(redis_url)
     client.flushall()
+
+    def string(key: str) -> str:
+        value = raw.get(key)
+        assert isinstance(value, bytes)
+        return questions.json_text(value) if key.startswith(keys.QUESTION_PREFIX) else value.decode()
 
     def dump() -> str:
         lines = []
         for key in client.scan_iter():
             kind = client.type(key)
             value: object = {
-                "string": client.get,
+                "string": string,
                 "set": client.smembers,
                 "hash": client.hgetall,
                 "list": lambda k: client.lrange(k, 0, -1),
@@ -154,6 +162,7 @@ def redis_contents(redis_url: str) -> Iterator[Callable[[], str]]:
 
     yield dump
     client.close()
+    raw.close()
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)

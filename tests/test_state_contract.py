@@ -28,7 +28,7 @@ from bot.domain import (
     Severity,
     StateUnavailable,
 )
-from bot.state import RedisStateStore, keys, open_state, redis_client
+from bot.state import RedisStateStore, keys, open_state, questions, redis_client
 from bot.state.factory import MAX_CONNECTIONS
 from tests.redis_server import free_port, redis_server, require_redis_server
 
@@ -238,15 +238,81 @@ async def test_unknown_question_is_none(store: RedisStateStore) -> None:
     assert await store.question("never-saved") is None
 
 
-async def test_questions_are_plain_json_and_expire_within_their_ttl(backend: Backend, store: RedisStateStore) -> None:
+async def test_questions_are_compressed_json_and_expire_within_their_ttl(
+    backend: Backend, store: RedisStateStore
+) -> None:
     await store.save_question("q1", QUESTION)
     client = backend.client()
     raw = await client.get(keys.question_key("q1"))
     assert raw is not None
-    stored = json.loads(raw)
+    plain = questions.json_text(raw)
+    stored = json.loads(plain)
     assert stored["input"]["codes"] == [7000222, 50012] and stored["input"]["timestamp"] == "2026-11-20T08:58:12+00:00"
     assert stored["first"]["credentials"][0]["key_id"] == "62f746b4-84e6-4ceb-95bd-447e7184d454"
     assert 0 < await client.ttl(keys.question_key("q1")) <= keys.QUESTION_TTL.total_seconds()
+    # Kept a week per answer: fields at their defaults are left out, and the rest is compressed.
+    assert "null" not in plain  # the certificate's name, hint and dates are unset
+    assert len(raw) < len(plain) * 0.7
+
+
+async def test_a_question_kept_by_the_previous_release_is_still_read(backend: Backend, store: RedisStateStore) -> None:
+    # Version 1: plain JSON with every field, as the release before kept questions for 7 days.
+    await backend.client().set(keys.question_key("v1"), json.dumps(QUESTION_VERSION_1))
+    assert await store.question("v1") == QUESTION
+
+
+# QUESTION as release 1 of the format wrote it.
+QUESTION_VERSION_1 = {
+    "v": 1,
+    "input": {
+        "codes": [7000222, 50012],
+        "app_id": "dc36fc90-2248-4d70-aca4-a1a9f5b19f71",
+        "app_id_masked": True,
+        "tenant": "northwind-ops.onmicrosoft.com",
+        "trace_id": "1f2e3d4c-5b6a-4798-8a9b-0c1d2e3f4a5b",
+        "correlation_id": "3b9d2f61-5c7e-4a08-b1d3-8e2f6a4c9d70",
+        "timestamp": "2026-11-20T08:58:12+00:00",
+        "error": "invalid_client",
+        "secret_value_detected": True,
+        "secret_value_certain": True,
+        "leaked_hints": ["7Rm"],
+        "guids": ["62f746b4-84e6-4ceb-95bd-447e7184d454"],
+        "secret_guid": "62f746b4-84e6-4ceb-95bd-447e7184d454",
+        "bare_guid": True,
+        "login_host": "login.microsoftonline.us",
+        "common_authority": True,
+        "client_credentials": True,
+    },
+    "first": {
+        "answered_at": "2026-11-20T09:00:00+00:00",
+        "finding": {
+            "cause": "expired_secret_in_use",
+            "severity": "error",
+            "summary": "The client sends ci-2025.",
+            "evidence": ["e1", "e2"],
+            "fix": ["f1"],
+        },
+        "found_in": "tenant",
+        "credentials": [
+            {
+                "kind": "secret",
+                "key_id": "62f746b4-84e6-4ceb-95bd-447e7184d454",
+                "display_name": "ci-2025",
+                "hint": "7Rm",
+                "start": "2025-10-01T00:00:00+00:00",
+                "end": "2026-10-01T00:00:00+00:00",
+            },
+            {
+                "kind": "certificate",
+                "key_id": "b61e6ba5-3682-4dd6-b804-69b84b2d451c",
+                "display_name": None,
+                "hint": None,
+                "start": None,
+                "end": None,
+            },
+        ],
+    },
+}
 
 
 async def test_an_unreadable_question_is_none_and_logged(
@@ -343,15 +409,21 @@ async def test_unavailable_says_why_by_exception_types_only(down_store: RedisSta
 
 # Well above the pool's size (and above redis-py's non-blocking default of 100, which used to fail).
 BURST = 3 * MAX_CONNECTIONS + 100
+# The burst tests are about the pool (it waits for a connection, and never opens more than its size),
+# not about how fast a burst drains: with the production waits (0.5 s for a free connection, 1 s to
+# connect or for an answer) a loaded machine that stalls redis-server for a moment fails claims, which
+# says nothing about the pool. REDIS_URL may set those waits; a pool that does not wait at all still
+# fails at once.
+PATIENT = "timeout=60&socket_timeout=60&socket_connect_timeout=60"
 
 
 @pytest.fixture(params=["embedded", "redis-server"])
 def state_url(request: pytest.FixtureRequest) -> str | None:
-    """What open_state is given: no URL (embedded fakeredis) or the session's real redis-server."""
+    """What open_state is given: no URL (embedded fakeredis) or the session's real redis-server, patient."""
     if request.param == "embedded":
         return None
     url: str = request.getfixturevalue("real_redis_url")
-    return url
+    return f"{url}?{PATIENT}"
 
 
 async def test_a_burst_larger_than_the_pool_waits_and_every_claim_is_answered(state_url: str | None) -> None:
@@ -362,7 +434,7 @@ async def test_a_burst_larger_than_the_pool_waits_and_every_claim_is_answered(st
 
 
 async def test_the_pool_never_opens_more_than_its_maximum(real_redis_url: str) -> None:
-    async with open_state(real_redis_url) as store:
+    async with open_state(f"{real_redis_url}?{PATIENT}") as store:
         observer = redis_client(real_redis_url)
         try:
             before = (await observer.info("clients"))["connected_clients"]

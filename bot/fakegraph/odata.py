@@ -4,13 +4,16 @@ Grammar (linear time: one regex-driven tokenizer pass, recursive descent without
 
     filter    := primary ("and" primary)*
     primary   := "(" filter ")" | path op literal | path "/any(" var ":" var ("/" name)* op literal ")"
+               | "startswith(" path "," 'string' ")"
     op        := "eq" | "ge" | "le"
     literal   := 'string' | number | 2026-01-01T00:00:00Z | true | false | null
 
 Each collection passes the clauses it supports as signatures, e.g. `"appId eq"`,
-`"status/errorCode eq"`, `"signInEventTypes/any eq"`, `"targetResources/any/id eq"`, each with the
+`"status/errorCode eq"`, `"signInEventTypes/any eq"`, `"targetResources/any/id eq"`,
+`"activityDisplayName startswith"`, each with the
 literal kind it takes. Anything else is a `QueryError`, which the server answers with a 400 as Graph
-does. `or`, `not`, `ne` and functions are deliberately absent: the bot does not use them.
+does. `or`, `not`, `ne` and functions other than `startswith` are deliberately absent: the bot does not
+use them.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ _TOKEN = re.compile(
     r"|(?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,7})?)?(?:Z|[+-]\d{2}:\d{2}))"
     r"|(?P<number>-?\d+(?:\.\d+)?)"
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
-    r"|(?P<punct>[()/:])"
+    r"|(?P<punct>[()/:,])"
 )
 _OPERATORS = frozenset(("eq", "ge", "le"))
 
@@ -168,6 +171,8 @@ class _Parser:
         return [self._predicate()]
 
     def _predicate(self) -> _Compare | _Any:
+        if self._peek() == ("name", "startswith") and self._peek(1) == ("punct", "("):
+            return self._startswith()
         path = [self._expect("name")]
         while self._peek() == ("punct", "/"):
             self._index += 1
@@ -177,6 +182,18 @@ class _Parser:
             path.append(segment)
         op = self._operator()
         return _Compare(tuple(path), op, self._literal())
+
+    def _startswith(self) -> _Compare:
+        """`startswith(activityDisplayName, 'Update application')`: a property path and a string."""
+        self._index += 2
+        path = [self._expect("name")]
+        while self._peek() == ("punct", "/"):
+            self._index += 1
+            path.append(self._expect("name"))
+        self._expect("punct", ",")
+        value = self._literal()
+        self._expect("punct", ")")
+        return _Compare(tuple(path), "startswith", value)
 
     def _lambda(self, collection: tuple[str, ...]) -> _Any:
         self._expect("punct", "(")
@@ -214,8 +231,9 @@ class _Parser:
             return None
         raise QueryError("BadRequest", f"Invalid filter clause: expected a literal, found '{text}'.")
 
-    def _peek(self) -> tuple[str, str] | None:
-        return self._tokens[self._index] if self._index < len(self._tokens) else None
+    def _peek(self, ahead: int = 0) -> tuple[str, str] | None:
+        index = self._index + ahead
+        return self._tokens[index] if index < len(self._tokens) else None
 
     def _next(self, wanted: str) -> tuple[str, str]:
         token = self._peek()
@@ -255,7 +273,11 @@ def _compare(actual: object, op: str, expected: Literal) -> bool:
         return moment is not None and _ordered(moment, op, expected)
     if isinstance(expected, str):
         # Graph compares these ids and names case-insensitively.
-        return isinstance(actual, str) and op == "eq" and actual.casefold() == expected.casefold()
+        if not isinstance(actual, str):
+            return False
+        if op == "startswith":
+            return actual.casefold().startswith(expected.casefold())
+        return op == "eq" and actual.casefold() == expected.casefold()
     if isinstance(expected, int | float) and not isinstance(expected, bool):
         if isinstance(actual, bool) or not isinstance(actual, int | float):
             return False

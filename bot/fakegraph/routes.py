@@ -83,6 +83,7 @@ _SIGN_IN_FILTERS_BETA = {**_SIGN_IN_FILTERS_V1, "signInEventTypes/any eq": "stri
 _AUDIT_FILTERS = {
     "category eq": "string",
     "activityDisplayName eq": "string",
+    "activityDisplayName startswith": "string",
     "correlationId eq": "string",
     "activityDateTime ge": "datetime",
     "activityDateTime le": "datetime",

@@ -6,10 +6,14 @@ or the parts Graph throttled inside it. Why not msgraph-sdk's transport: docs/de
 
 A paste that asks for logs (a code, a timestamp, a correlation id) sends the core lookup and the
 log queries together to `/beta` (service-principal sign-ins exist only there, and one batch is one
-version). The audit queries need the app's and its service principal's object ids, which the
-lookup itself returns: they are remembered per appId (`ObjectIds`), so from the second paste about
-an app on, its audits ride in the same batch; a first paste (or a recreated service principal)
-costs one more round trip for them.
+version). Graph filters audit entries by their target's object id, which only the lookup returns:
+the ids are remembered per appId (`ObjectIds`), so from the second paste about an app on its audits
+are asked by id in the same batch. A first paste asks the tenant's application and service-principal
+updates of the same window instead (Graph filters those by activity name), and keeps the entries
+whose target is the app or its service principal once the lookup in the same answer has named them.
+Only when that cannot stand for the query by id (more entries than one page, a deleted app: its
+deletion is another activity, a recreated service principal) are the audits asked by id in a second
+round trip.
 """
 
 from __future__ import annotations
@@ -62,7 +66,19 @@ _APP_FIELDS = ",".join(
 )
 _SP_FIELDS = "id,appId,displayName,accountEnabled,appOwnerOrganizationId"
 _OWNER_FIELDS = "id,displayName,userPrincipalName,mail"
-_LOG_PARTS = frozenset({"signins", "correlated", "audits", "sp_audits"})  # evidence: the answer stands without it
+# The logs are evidence: the answer stands without them.
+_LOG_PARTS = frozenset({"signins", "correlated", "audits", "sp_audits", "app_updates", "sp_updates"})
+_AUDIT_TOP = 20  # entries per app or service principal, newest first
+# What audit_entry reads; the rest (additionalDetails, user agents) is left at Graph.
+_AUDIT_FIELDS = "id,activityDateTime,activityDisplayName,result,initiatedBy,targetResources"
+# A first paste's audits, by activity instead of target. "Update application" also covers "Update
+# application - Certificates and secrets management" (an en dash in Graph): secrets and certificates
+# added or removed; "Update service principal" covers enabling and disabling. Two questions, no more:
+# each is a request to the reports service, which allows 5 per 10 s per app and tenant (the two
+# sign-in questions are two more).
+_UPDATES = {"app_updates": "Update application", "sp_updates": "Update service principal"}
+# A month of a tenant's updates fits in one page unless the tenant is large; past that, audits by id.
+UPDATES_TOP = 500
 REMEMBERED_APPS = 10_000  # appId -> object ids kept per process (two short strings each)
 
 
@@ -141,6 +157,8 @@ class GraphDirectory:
         guessed = self._object_ids.get(app_id)
         if activity is not None:
             requests |= self._log_requests(app_id, activity, *guessed)
+            if guessed == (None, None) and coverage.audits:
+                requests |= self._update_requests(activity)
         # Service-principal sign-ins exist only in the beta API, and one batch is one version.
         version = "v1.0" if activity is None else "beta"
         answers, round_trips = await self._batch(version, requests)
@@ -198,11 +216,17 @@ class GraphDirectory:
         """The logs from the lookup's batch, plus the audits it could not ask for without the object ids."""
         if known == guessed or known[0] is None or not self._coverage.audits:
             return self._activity_from(answers, query, round_trips=0)
-        # A first paste about this app (or its service principal was recreated): audits by the ids just read.
-        audits = {
-            key: url for key, url in self._log_requests(facts.app_id, query, *known).items() if key.endswith("audits")
-        }
-        answers = {key: answer for key, answer in answers.items() if not key.endswith("audits")}
+        by_id = self._log_requests(facts.app_id, query, *known)
+        audits = {key: url for key, url in by_id.items() if key.endswith("audits")}
+        if guessed == (None, None):
+            # A first paste: the audits by id, read from the window's updates where they can stand for them.
+            updates = _updates_of(answers, app_alive=facts.application is not None, ids=known)
+            answers = answers | updates
+            audits = {key: url for key, url in audits.items() if key not in updates}
+            if not audits:
+                return self._activity_from(answers, query, round_trips=0)
+        # Audits by the ids just read (a recreated service principal, or updates that could not tell).
+        answers = {key: answer for key, answer in answers.items() if key not in audits}
         try:
             more, round_trips = await self._batch("beta", audits)
         except DirectoryError as error:
@@ -239,9 +263,19 @@ class GraphDirectory:
                 if target:
                     requests[key] = (
                         f"/auditLogs/directoryAudits?$filter=activityDateTime ge {stamp}"
-                        f" and targetResources/any(t: t/id eq '{target}')&$top=20"
+                        f" and targetResources/any(t: t/id eq '{target}')&$select={_AUDIT_FIELDS}&$top={_AUDIT_TOP}"
                     )
         return requests
+
+    @staticmethod
+    def _update_requests(query: ActivityQuery) -> dict[str, str]:
+        """The tenant's application and service-principal updates since `query.since`, newest first."""
+        stamp = _stamp(query.since)
+        return {
+            key: f"/auditLogs/directoryAudits?$filter=activityDateTime ge {stamp}"
+            f" and startswith(activityDisplayName, '{activity}')&$select={_AUDIT_FIELDS}&$top={UPDATES_TOP}"
+            for key, activity in _UPDATES.items()
+        }
 
     def _activity_from(self, answers: dict[str, _Inner], query: ActivityQuery, round_trips: int) -> Activity:
         coverage = self._coverage
@@ -414,6 +448,42 @@ def _values(answer: _Inner | None) -> list[dict[str, Any]]:
 
 def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _updates_of(
+    answers: dict[str, _Inner], *, app_alive: bool, ids: tuple[str | None, str | None]
+) -> dict[str, _Inner]:
+    """The answers the audit queries by id would have given, where the window's updates can tell.
+
+    Each query by id is the newest `_AUDIT_TOP` entries that name its target; the updates hold all of
+    them when every page was read and the target's entries are updates. An app that is deleted has
+    its deletion in another activity, so its audits are asked by id. A refused or failed update query
+    stands for the query by id as it is (the same permission and the same service).
+    """
+    parts = [answers[key] for key in _UPDATES if key in answers]
+    if len(parts) < len(_UPDATES):
+        return {}
+    failed = next((part for part in parts if not _ok(part)), None)
+    if failed is not None:
+        return {key: failed for key, target in zip(("audits", "sp_audits"), ids, strict=True) if target}
+    if any(part.body.get("@odata.nextLink") for part in parts):
+        return {}  # more updates than one page: the ones about this app may be on the next
+    entries = {str(entry.get("id")): entry for part in parts for entry in _values(part)}.values()
+    found = {}
+    for key, target in zip(("audits", "sp_audits"), ids, strict=True):
+        if target is None or (key == "audits" and not app_alive):
+            continue
+        named = sorted((e for e in entries if _names(e, target)), key=lambda e: mapping.audit_entry(e).when)
+        found[key] = _Inner(status=200, body={"value": named[::-1][:_AUDIT_TOP]}, retry_after=0.0)
+    return found
+
+
+def _names(entry: dict[str, Any], object_id: str) -> bool:
+    targets = entry.get("targetResources")
+    wanted = object_id.lower()
+    return isinstance(targets, list) and any(
+        isinstance(t, dict) and str(t.get("id") or "").lower() == wanted for t in targets
+    )
 
 
 def _first(answer: _Inner | None, read: Any) -> Any:

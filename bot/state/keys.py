@@ -51,7 +51,7 @@ QUESTION_PREFIX = f"{PREFIX}question:"
 
 # 7 days: an outage is usually worked on within hours and re-checked the same week, and a card
 # scrolled out of sight after a week is better answered by pasting the error again. It bounds what
-# a busy workspace keeps in Redis (a few kB per answer).
+# a busy workspace keeps in Redis (about half a kB per answer, compressed: bot.state.questions).
 QUESTION_TTL = timedelta(days=7)
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
