@@ -1,5 +1,8 @@
-# secretbot's production image: `secretbot serve` on port 3978, configured only by environment
-# variables at run time (README, "Configuration"); nothing secret is baked in.
+# secretbot's production image: `secretbot serve` on port 3978 (web tier and a job worker in one
+# process), configured only by environment variables at run time (README, "Configuration"); nothing
+# secret is baked in. The same image runs the two roles apart with a shared REDIS_URL:
+# `secretbot serve --no-worker` (web tier) and `secretbot worker` (no port, no HEALTHCHECK needed:
+# override it with `--no-healthcheck` or your orchestrator's own probe).
 # The install is the README's `pip install .`, split in two stages so that the runtime image holds
 # no build tools, no source tree and no pip cache.
 
