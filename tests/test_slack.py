@@ -270,10 +270,20 @@ async def test_health_and_metrics(slack_client: TestClient, fake_slack: FakeSlac
     assert (await slack_client.get("/readyz")).status == 200
     await post_json(slack_client, event("message", SEED, event_id="EvMetrics"))
     await eventually(lambda: bool(fake_slack.called("chat.update")))
-    metrics = await (await slack_client.get("/metrics")).text()
+    done = 'secretbot_jobs_total{function="slack.answer",outcome="ok"} 1.0'
+    for _ in range(100):  # the job is counted as it returns, just after its chat.update
+        metrics = await (await slack_client.get("/metrics")).text()
+        if done in metrics:
+            break
+        await asyncio.sleep(0.02)
     assert 'secretbot_diagnoses_total{cause="expired_secret_in_use",platform="slack"} 1.0' in metrics
     assert 'secretbot_graph_calls_total{call="lookup",outcome="ok"}' in metrics
     assert 'secretbot_requests_total{route="/slack/events",status="200"}' in metrics
+    # The answer ran as a job: counted by outcome, timed from enqueue to start and start to end.
+    assert done in metrics
+    assert 'secretbot_job_wait_seconds_count{function="slack.answer"} 1.0' in metrics
+    assert 'secretbot_job_run_seconds_count{function="slack.answer"} 1.0' in metrics
+    assert "secretbot_queue_depth 0.0" in metrics
 
 
 # --- Check again ---------------------------------------------------------------------------------

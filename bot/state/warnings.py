@@ -24,11 +24,23 @@ from bot.state.redact import error_types, redact
 log = logging.getLogger(__name__)
 
 
+_REMIND = """
+if redis.call('DEL', KEYS[1]) == 1 then
+  redis.call('SET', KEYS[2], 1, 'EX', ARGV[1])
+  return 1
+end
+return 0
+"""
+
+
 class RedisWarningStore:
     """Implements `bot.ports.WarningStore` on a client owned by the caller."""
 
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
+        # Ending a snooze and marking its threshold warned must be one step: a scan that reads between
+        # the two sees neither the snooze nor the mark and would warn a second time.
+        self._remind = client.register_script(_REMIND)
 
     # --- the ledger ------------------------------------------------------------------------------
 
@@ -51,16 +63,12 @@ class RedisWarningStore:
             async with self._client.pipeline(transaction=False) as pipe:
                 for i in plain:
                     pipe.set(warned[i], 1, nx=True, ex=keys.WARNED_TTL)
-                for i in over:  # a snooze that is over: one reminder, for whoever deletes it (DEL says 1 once)
-                    pipe.delete(snoozes[i])
+                for i in over:  # a snooze that is over: one reminder, for whoever ends the snooze
+                    await self._remind(
+                        keys=[snoozes[i], warned[i]], args=[int(keys.WARNED_TTL.total_seconds())], client=pipe
+                    )
                 answers = await pipe.execute()
             won = [i for i, answer in zip(plain + over, answers, strict=True) if answer]
-            reminded = [i for i in won if i in set(over)]
-            if reminded:  # the reminder also warns this threshold: later scans must not warn it again
-                async with self._client.pipeline(transaction=False) as pipe:
-                    for i in reminded:
-                        pipe.set(warned[i], 1, ex=keys.WARNED_TTL)
-                    await pipe.execute()
         winners = set(won)
         return [i in winners for i in range(len(items))]
 
