@@ -35,13 +35,16 @@ class FirstSweepLaterQueue(RedisQueue):
     one round trip, and the worker's first sweep runs in that very moment."""
 
     SWEEP_GRACE_S = 2.0
+    _sweep_from: float | None = None
 
-    async def connect(self) -> None:
-        await super().connect()
-        self._sweep_from = time.monotonic() + self.SWEEP_GRACE_S
+    def sweep_now(self) -> bool:
+        """False for SWEEP_GRACE_S after the first call (the worker's first sweep comes at start)."""
+        if self._sweep_from is None:
+            self._sweep_from = time.monotonic() + self.SWEEP_GRACE_S
+        return time.monotonic() >= self._sweep_from
 
     async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
-        if time.monotonic() < self._sweep_from:
+        if not self.sweep_now():
             return []
         return await super().sweep(lock, abort)
 
@@ -59,7 +62,7 @@ class CarefulSweepQueue(FirstSweepLaterQueue):
     """
 
     async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
-        if time.monotonic() < self._sweep_from or not await self.redis.set(self._sweep, 1, nx=True, ex=lock):
+        if not self.sweep_now() or not await self.redis.set(self._sweep, 1, nx=True, ex=lock):
             return []
         read = self.redis.register_script(self.READ_ACTIVE)
         id_jobs = [(i, self.deserialize(b)) for i, b in await read(keys=[self._active])]
