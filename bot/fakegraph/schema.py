@@ -164,3 +164,14 @@ ORGANIZATION = EntityType(
 # Owners are directoryObjects: users or service principals, told apart by @odata.type.
 OWNER_TYPES: dict[str, EntityType] = {USER.odata_type: USER, SERVICE_PRINCIPAL.odata_type: SERVICE_PRINCIPAL}
 DIRECTORY_OBJECT = EntityType("directoryObject", USER.properties | SERVICE_PRINCIPAL.properties)
+
+# The beta report of each credential's last sign-in (reports/appCredentialSignInActivities).
+APP_CREDENTIAL_SIGN_IN_ACTIVITY = EntityType(
+    "appCredentialSignInActivity",
+    _names(
+        """
+        appId appObjectId createdDateTime credentialOrigin expirationDateTime id keyId keyType keyUsage
+        resourceId servicePrincipalObjectId signInActivity
+        """
+    ),
+)
