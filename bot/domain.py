@@ -519,3 +519,16 @@ class ScannedCredential:
     threshold: int | None  # smallest configured threshold >= days_left; 0 once expired; None if none
     replaced_by: str | None = None  # key id of a newer credential of the same kind that ends later
     last_used: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    """What `secretbot scan` prints: the tenant's totals and the judged rows it was asked for."""
+
+    scanned_at: datetime
+    tenant: str | None
+    applications: int
+    service_principals: int
+    credentials: int  # every credential inventoried, whether or not it is among `rows`
+    rows: tuple[ScannedCredential, ...]
+    notes: tuple[str, ...] = ()  # what the scan could not tell (e.g. last use without AuditLog.Read.All)
