@@ -9,7 +9,7 @@ held in memory.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot.domain import InventoryCredential, ObjectType, Owner, ScannedCredential, ScanReport
 from bot.graph.bulk import BulkReader
@@ -68,9 +68,10 @@ async def scan_tenant(
         notes.append(last.note)
     kept: list[ScannedCredential] = []
     total = 0
+    ending_by = options.now + timedelta(days=options.within + 1)  # a day's margin: the cut is by date
     for collection in COLLECTIONS:
-        async for credentials in inventory(store, collection):
-            total += len(credentials)
+        async for count, credentials in inventory(store, collection, ending_by=ending_by):
+            total += count
             if credentials:
                 kept.extend(within(judge(credentials, options.now, options.thresholds, last.by_key_id), options.within))
     rows = await _with_owners(directory, store, kept, notes)

@@ -52,7 +52,7 @@ class Setup:
     async def credentials(self, collection: str = "applications") -> list[InventoryCredential]:
         return [
             credential
-            async for object_credentials in inventory(self.store, collection)
+            async for _, object_credentials in inventory(self.store, collection)
             for credential in object_credentials
         ]
 

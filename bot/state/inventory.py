@@ -113,11 +113,14 @@ class InventoryStore:
         return int(size) - (1 if synced else 0)
 
     async def owners(self, app_object_ids: Sequence[str]) -> list[bytes | None]:
-        if not app_object_ids:
-            return []
-        with _unavailable("owners"):
-            values = await self._client.hmget(keys.owners_key(self._tenant), list(app_object_ids))
-        return [_bytes(value) for value in values]
+        values: list[bytes | None] = []
+        for start in range(0, len(app_object_ids), SCAN_CHUNK):  # bounded answers, like HSCAN's
+            with _unavailable("owners"):
+                chunk = await self._client.hmget(
+                    keys.owners_key(self._tenant), list(app_object_ids[start : start + SCAN_CHUNK])
+                )
+            values.extend(_bytes(value) for value in chunk)
+        return values
 
     async def save_owners(self, entries: Mapping[str, bytes]) -> None:
         if not entries:

@@ -106,10 +106,12 @@ DELTA_LINK_TTL = timedelta(days=7)
 # dies midway leaves the previous inventory intact; an abandoned staging hash is gone after an hour.
 INVENTORY_STAGING_TTL = timedelta(hours=1)
 
-# Owners per application object id, with when they were read. Graph's application delta does not
-# report owner changes, so an entry is read again once it is OWNERS_MAX_AGE old (and at once when
-# the app itself changed); the hash goes with the inventory's TTL.
-OWNERS_MAX_AGE = timedelta(days=1)
+# Owners per application object id, with when they were read. Owners are a navigation property that
+# an application delta round does not carry, so an entry is read again once it is OWNERS_MAX_AGE old
+# (and at once when the app itself changed): 3 days bounds how long a departed owner is still
+# mentioned, while a daily scan of a large tenant reads a third of its owners, not all, each day.
+# The hash goes with the inventory's TTL.
+OWNERS_MAX_AGE = timedelta(days=3)
 
 
 def inventory_key(tenant: str, collection: str) -> str:
