@@ -13,11 +13,9 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TextIO
-
-import orjson
 
 from bot.domain import DirectoryError, GraphMode, ScanReport, StateUnavailable
 from bot.fakegraph.samples import sample_reference_time
@@ -29,7 +27,7 @@ from bot.scan import ScanOptions, scan_tenant
 from bot.settings import Settings
 from bot.state.inventory import InventoryStore
 from bot.wiring import SAMPLE_SNAPSHOT, snapshot_path
-from cards.scan_report import render_scan_csv, render_scan_json, render_scan_text
+from cards.scan_report import render_scan_csv, render_scan_text, scan_json_chunks
 from handlers.expiry import any_ends_within, within
 
 FAILED_GATE = 1
@@ -67,9 +65,9 @@ def run_scan(args: argparse.Namespace, settings: Settings, *, out: TextIO | None
     except (DirectoryError, StateUnavailable) as error:
         print(f"secretbot: could not scan: {error}", file=sys.stderr)
         return SCAN_FAILED
-    shown = ScanReport(**{**report.__dict__, "rows": tuple(within(report.rows, args.within))})
+    shown = replace(report, rows=tuple(within(report.rows, args.within)))
     if args.format == "json":
-        out.write(orjson.dumps(render_scan_json(shown), option=orjson.OPT_INDENT_2).decode() + "\n")
+        out.writelines(scan_json_chunks(shown))
     elif args.format == "csv":
         out.write(render_scan_csv(shown))
     else:

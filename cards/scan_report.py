@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
+
+import orjson
 
 from bot.domain import ExpiryState, ObjectType, ScannedCredential, ScanReport
 from cards.jsonview import iso
@@ -30,6 +34,17 @@ def render_scan_json(report: ScanReport) -> dict[str, Any]:
         },
         "credentials": [_row(row) for row in report.rows],
     }
+
+
+def scan_json_chunks(report: ScanReport) -> Iterator[str]:
+    """The same document as `render_scan_json`, written a credential per line, so a report of
+    100,000 rows is never one string in memory."""
+    head = render_scan_json(replace(report, rows=()))
+    opening = orjson.dumps({key: value for key, value in head.items() if key != "credentials"}).decode()
+    yield opening[:-1] + ',\n"credentials": ['
+    for index, row in enumerate(report.rows):
+        yield ("\n  " if index == 0 else ",\n  ") + orjson.dumps(_row(row)).decode()
+    yield "\n]}\n" if report.rows else "]}\n"
 
 
 def _row(row: ScannedCredential) -> dict[str, Any]:

@@ -3,6 +3,7 @@ and through msgraph-sdk's models (so the shapes are the ones Microsoft's SDK exp
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -162,7 +163,7 @@ async def test_credential_activity_report_has_the_last_successful_sign_in_per_ke
 
 async def test_credential_activity_report_needs_a_premium_tenant(sample: Snapshot) -> None:
     data = load_snapshot(sample_snapshot_path())
-    without_logs = Snapshot(**{**data.__dict__, "sign_ins": (), "has_sign_ins": False})
+    without_logs = dataclasses.replace(data, sign_ins=(), has_sign_ins=False)
     async with (
         FakeGraph(without_logs) as graph,
         httpx.AsyncClient(base_url=graph.base_url, headers={"Authorization": "Bearer t"}) as raw,
