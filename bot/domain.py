@@ -489,7 +489,7 @@ class ExpiryState(StrEnum):
     NO_END = "no_end"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a scan keeps one per due credential: 100,000s
 class InventoryCredential:
     """One credential of one application or service principal, as the scan keeps it: only what
     warnings and the scan report need (never a value; `hint` is Graph's own three characters)."""
@@ -509,7 +509,7 @@ class InventoryCredential:
     tags: tuple[str, ...] = ()  # the app's Entra tags, for routing (`tag:NAME`)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a scan keeps one per due credential: 100,000s
 class ScannedCredential:
     """A credential judged at one moment: one row of `secretbot scan` and of a warning digest."""
 

@@ -108,9 +108,9 @@ async def _with_owners(
     unknown = wanted - owners.keys()
     if unknown:
         notes.append(f"owners of {len(unknown)} apps could not be read from Graph; they are shown without owners")
-    result = []
-    for row in rows:
+    for index, row in enumerate(rows):  # in place: the rows without owners are freed as they are replaced
         object_id = app_object_id(row.credential)
         found: tuple[Owner, ...] = owners.get(object_id, ()) if object_id else ()
-        result.append(replace(row, credential=replace(row.credential, owners=found)) if found else row)
-    return result
+        if found:
+            rows[index] = replace(row, credential=replace(row.credential, owners=found))
+    return rows

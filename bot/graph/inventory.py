@@ -264,43 +264,51 @@ async def read_owners(
     """
     wanted = sorted(set(app_object_ids))
     owners: dict[str, tuple[Owner, ...]] = {}
+    # One Owner object per person and one tuple per set of owners, however many apps share them:
+    # a report of 100,000 apps names a few hundred people.
+    people: dict[tuple[Any, ...], Owner] = {}
+    groups: dict[tuple[Owner, ...], tuple[Owner, ...]] = {}
+
+    def group(rows: Iterable[Sequence[Any]]) -> tuple[Owner, ...]:
+        found = tuple(people.setdefault(tuple(row), Owner(row[1], row[2], row[3], row[0])) for row in rows)
+        return groups.setdefault(found, found)
+
     fresh_after = time.time() - keys.OWNERS_MAX_AGE.total_seconds()
     missing = []
     for object_id, raw in zip(wanted, await store.owners(wanted), strict=True):
         cached = orjson.loads(raw) if raw else None
         if cached is not None and cached.get("at", 0) >= fresh_after:
-            owners[object_id] = tuple(Owner(name, upn, mail, oid) for oid, name, upn, mail in cached["o"])
+            owners[object_id] = group(cached["o"])
         else:
             missing.append(object_id)
-    limit = asyncio.Semaphore(OWNER_BATCHES_IN_FLIGHT)
+    batches = asyncio.Queue[Sequence[str]]()
+    for start in range(0, len(missing), BATCH_SIZE):
+        batches.put_nowait(missing[start : start + BATCH_SIZE])
 
-    async def one_batch(ids: Sequence[str]) -> dict[str, list[Record]]:
-        requests = {
-            str(i): f"/applications/{object_id}/owners?$select={OWNER_SELECT}" for i, object_id in enumerate(ids)
-        }
-        async with limit:
+    async def worker() -> None:
+        # A few workers take batches in turn and keep only the owners they read, so a scan that
+        # needs thousands of batches holds a few in flight, not thousands of answers.
+        while not batches.empty():
+            ids = batches.get_nowait()
+            requests = {str(i): f"/applications/{oid}/owners?$select={OWNER_SELECT}" for i, oid in enumerate(ids)}
             try:
                 answers = await directory.get_batch("v1.0", requests)
             except DirectoryError as error:
                 log.warning("inventory: owners of %d apps not read: %s", len(ids), error)
-                return {}
-        return {
-            ids[int(key)]: body.get("value", [])
-            for key, (status, body) in answers.items()
-            if status == 200 and isinstance(body, dict)
-        }
+                continue
+            to_cache, now = {}, time.time()
+            for key, (status, body) in answers.items():
+                if status != 200 or not isinstance(body, dict):
+                    continue
+                rows = [
+                    [v.get("id"), v.get("displayName"), v.get("userPrincipalName"), v.get("mail")]
+                    for v in body.get("value", [])
+                ]
+                owners[ids[int(key)]] = group(rows)
+                to_cache[ids[int(key)]] = orjson.dumps({"at": now, "o": rows})
+            await store.save_owners(to_cache)
 
-    batches = [missing[i : i + BATCH_SIZE] for i in range(0, len(missing), BATCH_SIZE)]
-    read: dict[str, list[Record]] = {}
-    for answer in await asyncio.gather(*(one_batch(batch) for batch in batches)):
-        read.update(answer)
-    now = time.time()
-    to_cache = {}
-    for object_id, values in read.items():
-        rows = [[v.get("id"), v.get("displayName"), v.get("userPrincipalName"), v.get("mail")] for v in values]
-        owners[object_id] = tuple(Owner(name, upn, mail, oid) for oid, name, upn, mail in rows)
-        to_cache[object_id] = orjson.dumps({"at": now, "o": rows})
-    await store.save_owners(to_cache)
+    await asyncio.gather(*(worker() for _ in range(min(OWNER_BATCHES_IN_FLIGHT, batches.qsize()))))
     return owners
 
 
