@@ -8,6 +8,7 @@ held in memory.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -43,6 +44,7 @@ class ScanOptions:
 class ScanRun:
     report: ScanReport
     syncs: tuple[SyncResult, ...]  # one per collection: full or incremental, round trips
+    sync_seconds: float  # the inventory's sync alone (wall): what an unchanged tenant costs Graph
 
     @property
     def round_trips(self) -> int:
@@ -59,9 +61,11 @@ async def scan_tenant(
     progress: Progress | None = None,
 ) -> ScanRun:
     synced_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    started = time.perf_counter()
     syncs = tuple(
         [await sync_collection(reader, store, c, synced_at=synced_at, progress=progress) for c in COLLECTIONS]
     )
+    sync_seconds = time.perf_counter() - started
     notes: list[str] = []
     last = await read_last_use(reader) if options.last_use else LastUse({})
     if last.note:
@@ -85,7 +89,7 @@ async def scan_tenant(
         rows=tuple(rows),
         notes=tuple(notes),
     )
-    return ScanRun(report, syncs)
+    return ScanRun(report, syncs, sync_seconds)
 
 
 async def _with_owners(
