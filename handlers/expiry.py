@@ -289,3 +289,20 @@ async def follow_reality(
             await store.save_digest(changed)
             updated.append(changed)
     return updated
+
+
+async def follow_open_digests(current: Iterable[ScannedCredential], store: WarningStore) -> list[Digest]:
+    """`follow_reality` against every card still open: their rows are what was warned. Cards whose
+    rows are all resolved, or whose digest expired, are closed so later scans skip them."""
+    previous: list[ScannedCredential] = []
+    for digest_id in await store.open_digests():
+        digest = await store.digest(digest_id)
+        if digest is None or all(row.outcome is not None for row in digest.rows):
+            await store.mark_closed(digest_id)
+            continue
+        previous.extend(row.scanned for row in digest.rows if row.outcome is None)
+    updated = await follow_reality(previous, current, store)
+    for digest in updated:
+        if all(row.outcome is not None for row in digest.rows):
+            await store.mark_closed(digest.id)
+    return updated

@@ -24,14 +24,17 @@ from microsoft_agents.hosting.core import (
 )
 from yarl import URL
 
+from bot.expiry import Platform
 from bot.jobs.queue import JobQueue
 from bot.jobs.worker import JobTable
 from bot.platforms import teams_auth
 from bot.platforms.dispatch import Dispatcher
 from bot.platforms.teams_jobs import TeamsJobs
 from bot.platforms.teams_turns import Turns
+from bot.platforms.teams_warnings import TeamsDigests
 from bot.ports import StateStore
 from bot.settings import INSECURE_TEAMS_FLAG, Settings
+from bot.warnings_post import POSTERS
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +110,8 @@ def _lifecycle(
         # (the local-testing flag), as for the incoming turns.
         identity = adapter.create_claims_identity(settings.teams_app_id) if settings.teams_app_id else ClaimsIdentity()
         table.functions.update(TeamsJobs(adapter, identity, dispatcher).table())
+        if POSTERS in app:
+            app[POSTERS][Platform.TEAMS] = TeamsDigests(adapter, identity, state)
         app[TEAMS] = TeamsHost(adapter, agent)
         _log_auth_mode(settings)
         yield

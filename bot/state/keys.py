@@ -179,6 +179,12 @@ WATCH_PREFIX = f"{PREFIX}watch:"
 # SCAN/KEYS over a shared Redis. No TTL, like the subscriptions.
 WATCHERS_KEY = f"{PREFIX}watchers"
 
+# `open-digests` = set of digest ids whose cards may still need an update in place: each scan reads
+# their rows as "what was warned" and updates the cards whose credentials were removed, renewed or
+# replaced since. A member leaves when its card is all resolved or its digest expired (DIGEST_TTL);
+# no TTL on the set itself, which every scan prunes.
+OPEN_DIGESTS_KEY = f"{PREFIX}open-digests"
+
 # `slack-user:<mail or UPN>` = the Slack user id users.lookupByEmail gave, or "" for nobody: owners are
 # mentioned in every digest, and one lookup per owner per day keeps far inside Slack's rate limit
 # while a new Slack account is picked up by the next day's scan.
