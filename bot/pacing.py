@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 PER_CHANNEL_SECONDS = 1.0
 
@@ -24,11 +25,15 @@ class ChannelPacer:
         self._next: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def wait(self, channel: str) -> None:
-        """Return when `channel` may take its next message (and count that message as sent)."""
+    @asynccontextmanager
+    async def turn(self, channel: str) -> AsyncIterator[None]:
+        """Hold `channel` while one message is sent; the next waits until a full interval after this
+        one was answered (measured from the answer, so network delays cannot squeeze two together)."""
         async with self._locks.setdefault(channel, asyncio.Lock()):
-            now = self._clock()
-            due = self._next.get(channel, now)
-            if due > now:
-                await self._sleep(due - now)
-            self._next[channel] = max(now, due) + self._interval
+            wait = self._next.get(channel, 0.0) - self._clock()
+            if wait > 0:
+                await self._sleep(wait)
+            try:
+                yield
+            finally:
+                self._next[channel] = self._clock() + self._interval

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +38,9 @@ class TenantGraph:
     directory: GraphDirectory
     tenant: str
     global_cloud: bool  # the beta credential activity report (last use) exists only there
+    # A snapshot's own inventory (in memory, one scan long): a snapshot is not the live tenant, and
+    # its local fake Graph's delta links die with it. None: the inventory in the app's Redis.
+    inventory: InventoryStore | None = None
 
 
 TenantOpener = Callable[[], AbstractAsyncContextManager["TenantGraph | None"]]
@@ -54,12 +57,15 @@ async def _open_tenant(settings: Settings) -> AsyncIterator[TenantGraph | None]:
     from bot.wiring import snapshot_path
 
     if settings.snapshot:
+        from bot.state import open_state
+
         snapshot = load_snapshot(snapshot_path(settings.snapshot))
         async with (
             FakeGraph(snapshot, latency=settings.snapshot_latency) as graph,
             tenant_graph_at(graph.base_url, LocalTokenCredential(), GraphMode.SNAPSHOT) as found,
+            open_state(None) as scratch,
         ):
-            yield found
+            yield replace(found, inventory=scratch.inventory(found.tenant))
         return
     if not settings.graph_credentials:
         yield None
@@ -167,7 +173,8 @@ class ScanJob:
                 log.info("expiry scan skipped: no Graph access configured (AZURE_* or SECRETBOT_SNAPSHOT)")
                 return None
             options = ScanOptions(now=now, within=window(self._routes, subscriptions), last_use=graph.global_cloud)
-            run = await scan_tenant(graph.reader, graph.directory, self._inventory(graph.tenant), graph.tenant, options)
+            inventory = graph.inventory or self._inventory(graph.tenant)
+            run = await scan_tenant(graph.reader, graph.directory, inventory, graph.tenant, options)
         return list(run.report.rows)
 
     def _count(self, rows: list[ScannedCredential]) -> None:

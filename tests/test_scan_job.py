@@ -10,11 +10,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -31,8 +36,10 @@ from bot.scan_job import TenantGraph, tenant_graph_at
 from tests.fake_slack import FakeSlack
 from tests.redis_server import redis_server
 from tests.tenant_edits import add_secret, edited
+from tests.test_jobs import wait_for_log
 from tests.test_slack import card_text, eventually, settings, signed
 
+ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = "C0WARN"  # every app no route claims
 TEAM = "C0APPS"  # the route for the four apps that cross one threshold each at the demo's clock
 # (app name, end of its warned credential), from bot/fakegraph/README.md's sample tenant table.
@@ -308,6 +315,40 @@ async def test_three_workers_at_the_same_tick_run_one_scan(fake_slack: FakeSlack
     assert len(posts(fake_slack, TEAM)) == 1
 
 
+@contextmanager
+def worker_process(
+    redis_url: str, fake: FakeSlack, log: Path, env: dict[str, str]
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`secretbot worker` in its own process on the sample tenant, judged at the real clock (every
+    sample credential that has expired by then is warned at threshold 0)."""
+    environment = (
+        os.environ
+        | env
+        | {
+            "REDIS_URL": redis_url,
+            "SLACK_BOT_TOKEN": "xoxb-test-token",
+            "SLACK_SIGNING_SECRET": "test-signing-secret",
+            "SLACK_API_URL": fake.url("/api/"),
+            "SECRETBOT_SNAPSHOT": "sample",
+            "SECRETBOT_LOG_LEVEL": "info",
+        }
+    )
+    with log.open("ab") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "worker", "--concurrency", "4"],
+            cwd=ROOT,
+            env=environment,
+            stderr=sink,
+            stdout=sink,
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
 class Attempt(RunningJob):
     def __init__(self, *, last: bool) -> None:
         super().__init__()
@@ -316,3 +357,48 @@ class Attempt(RunningJob):
     @property
     def is_last_attempt(self) -> bool:
         return self._last
+
+
+async def test_a_worker_killed_mid_scan_is_replaced_and_nobody_is_warned_twice(
+    fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    routes = tmp_path / "routes.toml"
+    routes.write_text(f'[defaults]\nslack_channel = "{DEFAULTS}"\n', encoding="utf-8")
+    fake_slack.hold("chat.postMessage")  # the first worker's digest never reaches Slack: it is killed first
+    log = tmp_path / "workers.log"
+    env = {"SECRETBOT_ROUTES": str(routes), "SECRETBOT_SCAN_CRON": "* * * * * *"}
+    with redis_server() as server, worker_process(server.url, fake_slack, log, env) as first:
+        await wait_for_log(log, "worker running")
+        await eventually(lambda: bool(fake_slack.called("chat.postMessage")), 30)  # mid-scan, held
+        with worker_process(server.url, fake_slack, log, env) as second:
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+            # The sweep gives the scan up once its heartbeat stops; its next attempt posts the
+            # digests the dead worker had claimed (kept in the job's notes).
+            await eventually(lambda: bool(fake_slack.delivered("chat.postMessage")), 60)
+            await asyncio.sleep(2.5)  # more ticks: room for a duplicate, if there were one
+            assert second.poll() is None
+            fake_slack.drop()
+    delivered = fake_slack.delivered("chat.postMessage")
+    assert [m["channel"] for m in delivered] == [DEFAULTS]  # one digest, posted once
+    assert len(fake_slack.called("chat.postMessage")) == 2  # the dead worker's, never answered, and this one
+
+
+async def test_many_channels_are_posted_and_updated_at_slacks_pace(fake_slack: FakeSlack, graph: FakeGraph) -> None:
+    """Every channel gets its digest, then its update in place, never two messages within Slack's one
+    second per channel (the fake answers 429 to that); the 500-channel timing is in benchmarks."""
+    channels = [f"C{n:04d}" for n in range(40)]
+    fake_slack.per_channel_seconds = 1.0
+    clock = Clock(sample_reference_time())
+    routes = Routes(defaults=tuple(Destination(Platform.SLACK, c) for c in channels))
+    app = create_app(settings(fake_slack, routes=routes), clock=clock, scan_graph=on(graph))
+    async with TestClient(TestServer(app)) as client:
+        await scan(client)
+        start = clock.now - timedelta(hours=1)
+        graph.use_snapshot(edited(add_secret(WAREHOUSE_SYNC, "wh-2026", "Rn5", start, start + timedelta(days=365))))
+        await scan(client)
+    assert fake_slack.refused == 0
+    for channel in channels:
+        [post] = [c for c in fake_slack.calls if c.method == "chat.postMessage" and c.args["channel"] == channel]
+        [update] = [c for c in fake_slack.calls if c.method == "chat.update" and c.args["channel"] == channel]
+        assert update.args["ts"] == post.ts and update.at - post.at >= 0.99

@@ -42,17 +42,18 @@ class SlackDigests:
 
     async def post(self, digest: Digest) -> str:
         channel = digest.destination.channel
-        await self._pacer.wait(channel)
-        posted = await self._client.chat_postMessage(channel=channel, **render_digest_blockkit(digest))
+        async with self._pacer.turn(channel):
+            posted = await self._client.chat_postMessage(channel=channel, **render_digest_blockkit(digest))
         return str(posted["ts"])
 
     async def update(self, message: MessageRef, digest: Digest) -> None:
-        await self._pacer.wait(message.channel)
-        await self._client.chat_update(channel=message.channel, ts=message.message_id, **render_digest_blockkit(digest))
+        async with self._pacer.turn(message.channel):
+            card = render_digest_blockkit(digest)
+            await self._client.chat_update(channel=message.channel, ts=message.message_id, **card)
 
     async def notice(self, destination: Destination, text: str) -> None:
-        await self._pacer.wait(destination.channel)
-        await self._client.chat_postMessage(channel=destination.channel, text=f":warning: {text}")
+        async with self._pacer.turn(destination.channel):
+            await self._client.chat_postMessage(channel=destination.channel, text=f":warning: {text}")
 
     async def _lookup(self, address: str) -> str | None:
         try:
