@@ -24,8 +24,11 @@ from bot.graph.bulk import BulkReader
 from bot.graph.directory import GraphDirectory
 from bot.graph.hosts import scope_origin
 from bot.scan import ScanOptions, scan_tenant
+from bot.scan_job import window
+from bot.scan_post import post_warnings
 from bot.settings import Settings
 from bot.state.inventory import InventoryStore
+from bot.warnings_post import Delivered
 from bot.wiring import SAMPLE_SNAPSHOT, snapshot_path
 from cards.scan_report import render_scan_csv, render_scan_text, scan_json_chunks
 from handlers.expiry import any_ends_within, within
@@ -34,7 +37,6 @@ FAILED_GATE = 1
 USAGE_ERROR = 2
 SCAN_FAILED = 3
 GLOBAL_GRAPH = "https://graph.microsoft.com"  # the beta credential activity report exists only here
-POSTING_NEEDS_QUEUE = "posting warnings needs the job queue"
 
 
 class ScanUsageError(Exception):
@@ -54,11 +56,16 @@ class _Tenant:
 def run_scan(args: argparse.Namespace, settings: Settings, *, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     try:
-        if args.post:
-            raise ScanUsageError(POSTING_NEEDS_QUEUE)
         if args.within < 0 or (args.fail_on is not None and args.fail_on < 0):
             raise ScanUsageError("--within and --fail-on take a number of days, 0 or more")
         report = asyncio.run(_scan(args, settings))
+        if args.post:
+            delivered = asyncio.run(_post(report, settings))
+            print(
+                f"secretbot: posted {delivered.posted} warnings, updated {delivered.updated} cards"
+                + (f", {delivered.failed} could not be posted (the next run tries again)" if delivered.failed else ""),
+                file=sys.stderr,
+            )
     except (ScanUsageError, SnapshotError) as error:
         print(f"secretbot: {error}", file=sys.stderr)
         return USAGE_ERROR
@@ -76,10 +83,19 @@ def run_scan(args: argparse.Namespace, settings: Settings, *, out: TextIO | None
     return FAILED_GATE if args.fail_on is not None and any_ends_within(report.rows, args.fail_on) else 0
 
 
+async def _post(report: ScanReport, settings: Settings) -> Delivered:
+    try:
+        return await post_warnings(report.rows, report.scanned_at, settings)
+    except ValueError as error:
+        raise ScanUsageError(str(error)) from None
+
+
 async def _scan(args: argparse.Namespace, settings: Settings) -> ScanReport:
     snapshot = args.snapshot or settings.snapshot
     now = args.now or (sample_reference_time() if snapshot == SAMPLE_SNAPSHOT else datetime.now(UTC))
     keep = max(args.within, args.fail_on or 0)  # the gate looks further ahead than the report may show
+    if args.post:  # the warnings look as far ahead as the largest threshold of the routes file
+        keep = max(keep, window(settings.routes, []))
     async with _open_tenant(settings, snapshot) as tenant:
         progress = _Progress(sys.stderr) if tenant.live and sys.stderr.isatty() else None
         options = ScanOptions(now=now, within=keep, last_use=tenant.global_cloud)

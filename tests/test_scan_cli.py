@@ -162,7 +162,7 @@ def test_fail_on_gates_a_pipeline(tmp_path: Path) -> None:
         (("--snapshot", "sample", "--fail-on", "-1"), "not a number of days"),
         (("--snapshot", "sample", "--format", "xml"), "invalid choice"),
         (("--snapshot", "sample", "--now", "yesterday"), "not an ISO 8601 time"),
-        (("--snapshot", "sample", "--post"), "posting warnings needs the job queue"),
+        (("--snapshot", "sample", "--post"), "--post needs REDIS_URL"),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(args: tuple[str, ...], message: str) -> None:

@@ -73,6 +73,16 @@ def mount(
     app.cleanup_ctx.append(_lifecycle(settings, config, keys, dispatcher, state, jobs, table))
 
 
+def proactive(settings: Settings) -> tuple[CloudAdapter, ClaimsIdentity]:
+    """An adapter and the bot's identity for posts nobody asked for (`secretbot scan --post`)."""
+    connections = MsalConnectionManager(
+        connections_configurations={"SERVICE_CONNECTION": _auth_configuration(settings)}
+    )
+    adapter = CloudAdapter(connection_manager=connections)
+    identity = adapter.create_claims_identity(settings.teams_app_id) if settings.teams_app_id else ClaimsIdentity()
+    return adapter, identity
+
+
 def _auth_configuration(settings: Settings) -> AgentAuthConfiguration:
     """The bot's Azure registration: validates inbound tokens and gets outbound ones from Entra."""
     return AgentAuthConfiguration(
