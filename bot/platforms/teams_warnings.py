@@ -65,5 +65,6 @@ class TeamsDigests:
         if reference is None:
             raise NotInstalled(channel)
         conversation = ConversationReference.model_validate(reference)
-        conversation.activity_id = None  # a new post in the conversation, not a reply to the last message
-        return conversation.get_continuation_activity()
+        continuation = conversation.get_continuation_activity()
+        continuation.id = None  # a new post in the conversation, not a reply to an earlier message
+        return continuation
