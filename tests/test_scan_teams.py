@@ -13,15 +13,21 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import SCAN_JOB, create_app
 from bot.expiry import Destination, Platform, Routes
-from bot.fakegraph import FakeGraph
+from bot.fakegraph import FakeGraph, load_snapshot, sample_snapshot_path
 from bot.fakegraph.samples import sample_reference_time
 from bot.jobs.worker import RunningJob
 from bot.settings import Settings
 from tests.fake_connector import FakeConnector
-from tests.test_scan_job import Clock, graph, on  # noqa: F401  (graph: the fixture)
+from tests.test_scan_job import Clock, on
 from tests.test_teams import fixture, post
 
 CARD = "application/vnd.microsoft.card.adaptive"
+
+
+@pytest.fixture
+async def graph() -> AsyncIterator[FakeGraph]:
+    async with FakeGraph(load_snapshot(sample_snapshot_path())) as fake:
+        yield fake
 
 
 @pytest.fixture
