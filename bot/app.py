@@ -29,8 +29,11 @@ from bot.jobs.worker import JobTable, JobWorker, RunningJob, Schedule
 from bot.metrics import MeteredDirectory, Metrics
 from bot.platforms.dispatch import Dispatcher
 from bot.ports import Directory, StateStore
+from bot.scan_job import SCAN, ScanJob, TenantOpener, tenant_graph
 from bot.settings import Settings
 from bot.state import open_redis
+from bot.state.inventory import InventoryStore
+from bot.warnings_post import POSTERS, Posters, WarningDelivery
 from bot.wiring import open_directory
 from handlers.inbound import Deps
 
@@ -51,6 +54,7 @@ class Services:
     metrics: Metrics
     dispatcher: Dispatcher
     jobs: JobQueue
+    inventory: Callable[[str], InventoryStore]  # a tenant's credential inventory, on the same Redis
 
 
 SERVICES = web.AppKey("services", Services)
@@ -58,6 +62,7 @@ JOBS = web.AppKey("job_table", JobTable)
 # Housekeeping once a day, at a quiet hour; the expiry scan and rotation add their own schedules.
 HOUSEKEEPING_CRON = "17 3 * * *"
 METRICS = web.AppKey("metrics", Metrics)
+SCAN_JOB = web.AppKey("scan_job", ScanJob)  # the demo's "Run the scan now" runs it directly
 _PLATFORM_BY_ROUTE = {
     "/slack/events": "slack",
     "/api/messages": "teams",
@@ -76,13 +81,14 @@ def create_app(
     limits: edge.Limits = edge.LIMITS,
     role: Role = Role.WEB_AND_WORKER,
     concurrency: int | None = None,
+    scan_graph: TenantOpener | None = None,
 ) -> web.Application:
     """The server. `console` adds the demo's web console at `/`; `clock` fixes "now" (the demo's
     sample tenant is judged at the moment its samples were written for); `directory`, owned by the
     caller, replaces the one the settings pick (tests that change their fake tenant while it runs).
     Run it with `limits.server_options()`, the same limits' bounds for the headers. `role` says
     whether it receives requests, runs jobs, or both; `concurrency` is the worker's (default: the
-    settings')."""
+    settings'); `scan_graph` is the Graph the expiry scan reads (default: the settings')."""
     metrics = Metrics()
     middlewares: list[Middleware] = [_request_context]
     if console is not None and console.loopback_only:
@@ -90,8 +96,21 @@ def create_app(
     middlewares.append(edge.bounded_body(limits))
     app = web.Application(middlewares=middlewares, client_max_size=limits.max_body_bytes)
     app[METRICS] = metrics
+    posters: Posters = {}  # each platform adds its own at startup
+    app[POSTERS] = posters
     table = app[JOBS] = JobTable(schedules=[Schedule("housekeeping", HOUSEKEEPING_CRON, _housekeeping(app))])
-    app.cleanup_ctx.append(_services(settings, metrics, clock or (lambda: datetime.now(UTC)), directory))
+    now = clock or (lambda: datetime.now(UTC))
+    scan = ScanJob(
+        scan_graph or tenant_graph(settings),
+        lambda tenant: app[SERVICES].inventory(tenant),
+        lambda: WarningDelivery(app[SERVICES].state.warnings, settings.routes, posters, metrics),
+        now,
+        metrics,
+        settings.routes,
+    )
+    app[SCAN_JOB] = scan
+    table.schedules.append(Schedule(SCAN, settings.scan_cron, scan))
+    app.cleanup_ctx.append(_services(settings, metrics, now, directory))
     receive = role is not Role.WORKER
     if receive:
         app.router.add_get("/healthz", _healthz)
@@ -121,7 +140,9 @@ def _services(
             directory = given or await stack.enter_async_context(open_directory(settings))
             metered = MeteredDirectory(directory, metrics) if directory else None
             deps = Deps(directory=metered, state=redis.state, now=clock, routes=settings.routes)
-            app[SERVICES] = Services(settings, redis.state, metered, metrics, Dispatcher(deps, metrics), jobs)
+            app[SERVICES] = Services(
+                settings, redis.state, metered, metrics, Dispatcher(deps, metrics), jobs, redis.state.inventory
+            )
             log.info("started graph=%s", directory.mode.value if directory else "none")
             yield
 

@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--format", choices=FORMATS, default="text")
     _add_render(commands)
     _add_demo(commands)
+    _add_scan(commands)
     serve = commands.add_parser(
         "serve", help="run the Slack and Teams server on $PORT, with a job worker (configuration from the environment)"
     )
@@ -99,6 +100,24 @@ def _add_demo(commands: Any) -> None:
     run.add_argument("--no-browser", action="store_true", help="do not open a browser window")
 
 
+def _add_scan(commands: Any) -> None:
+    run = commands.add_parser("scan", help="report the tenant's app credentials that have expired or end soon")
+    run.add_argument("--snapshot", metavar="FILE", help="scan this tenant snapshot (a JSON file, or 'sample')")
+    run.add_argument(
+        "--now", type=_instant, metavar="ISO", help="judge at this time (default: now; 'sample': its time)"
+    )
+    run.add_argument("--within", type=_days, default=30, metavar="DAYS", help="rows ending within DAYS (default 30)")
+    run.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    run.add_argument("--fail-on", type=_days, metavar="DAYS", help="exit 1 when a credential ends within DAYS")
+    run.add_argument("--post", action="store_true", help="also post the warnings to the configured channels")
+
+
+def _days(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"not a number of days: {value!r}")
+    return int(value)
+
+
 def _concurrency(value: str) -> int:
     if not value.isdigit() or not 1 <= int(value) <= 1000:
         raise argparse.ArgumentTypeError(f"a whole number from 1 to 1000, got {value!r}")
@@ -143,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
                 open_browser=not args.no_browser,
             )
             return 0
+        if args.command == "scan":
+            from bot.scan_command import run_scan
+
+            return run_scan(args, settings)
         if args.command in ("serve", "worker"):
             from bot.app import Role
             from bot.server import serve

@@ -509,7 +509,7 @@ class ExpiryState(StrEnum):
     NO_END = "no_end"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a scan keeps one per due credential: 100,000s
 class InventoryCredential:
     """One credential of one application or service principal, as the scan keeps it: only what
     warnings and the scan report need (never a value; `hint` is Graph's own three characters)."""
@@ -529,7 +529,7 @@ class InventoryCredential:
     tags: tuple[str, ...] = ()  # the app's Entra tags, for routing (`tag:NAME`)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a scan keeps one per due credential: 100,000s
 class ScannedCredential:
     """A credential judged at one moment: one row of `secretbot scan` and of a warning digest."""
 
@@ -539,3 +539,16 @@ class ScannedCredential:
     threshold: int | None  # smallest configured threshold >= days_left; 0 once expired; None if none
     replaced_by: str | None = None  # key id of a newer credential of the same kind that ends later
     last_used: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    """What `secretbot scan` prints: the tenant's totals and the judged rows it was asked for."""
+
+    scanned_at: datetime
+    tenant: str | None
+    applications: int
+    service_principals: int
+    credentials: int  # every credential inventoried, whether or not it is among `rows`
+    rows: tuple[ScannedCredential, ...]
+    notes: tuple[str, ...] = ()  # what the scan could not tell (e.g. last use without AuditLog.Read.All)

@@ -44,6 +44,27 @@ class Metrics:
         )
         # Read from Redis when scraped (set by the app's /metrics handler): -1 when Redis does not answer.
         self.queue_depth = Gauge("secretbot_queue_depth", "Jobs waiting for a worker", registry=r)
+        self.scan_last_success = Gauge(
+            "secretbot_scan_last_success_timestamp_seconds",
+            "When the last expiry scan succeeded (Unix time)",
+            registry=r,
+        )
+        self.scan_duration = Gauge("secretbot_scan_duration_seconds", "How long the last expiry scan took", registry=r)
+        self.scan_credentials = Gauge(
+            "secretbot_scan_credentials",
+            "Credentials in the last scan's window, by state and threshold crossed ('none': no threshold)",
+            ["state", "threshold"],
+            registry=r,
+        )
+        self.scan_failures = Counter(
+            "secretbot_scan_failures", "Expiry scans that could not be done", ["reason"], registry=r
+        )
+        self.digests = Counter(
+            "secretbot_digests",
+            "Warning digests posted or updated, by platform and outcome",
+            ["platform", "outcome"],
+            registry=r,
+        )
 
     def diagnosed(self, platform: str, diagnosis: Diagnosis) -> None:
         primary = diagnosis.primary

@@ -144,6 +144,16 @@ class WarningStore(Protocol):
         """Ids of the kept digests that show this credential."""
         ...
 
+    async def open_digests(self) -> list[str]:
+        """Ids of the posted digests whose cards a later scan may still have to update."""
+        ...
+
+    async def mark_open(self, digest_id: str) -> None: ...
+
+    async def mark_closed(self, digest_id: str) -> None:
+        """The card is all resolved (or its digest is gone): no scan needs to look at it again."""
+        ...
+
     async def subscribe(self, subscription: Subscription) -> bool:
         """Save a `watch`; False when it replaced one for the same matcher in that channel."""
         ...

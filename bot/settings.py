@@ -23,6 +23,8 @@ TEAMS_PREFIX = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
 # Turning Teams authentication off is for a laptop and a local emulator only; the name says so.
 INSECURE_TEAMS_FLAG = "SECRETBOT_INSECURE_LOCAL_TESTING_TEAMS_WITHOUT_AUTH"
 
+DEFAULT_SCAN_CRON = "0 7 * * *"  # daily at 07:00 UTC: before the working day in Europe, after it in Asia
+
 # azure-identity's DefaultAzureCredential reads these; any of them means "a credential is configured".
 _CREDENTIAL_MARKERS = (
     "AZURE_CLIENT_SECRET",
@@ -60,6 +62,8 @@ class Settings:
     # SECRETBOT_ROUTES: the TOML routes file (bot/routes.py), read and checked here so a mistake
     # stops the server at start with the file, line and reason; unset: no routes, no defaults.
     routes: Routes = field(default_factory=Routes)
+    # SECRETBOT_SCAN_CRON: when the expiry scan runs (five cron fields, UTC), once per tick across replicas.
+    scan_cron: str = DEFAULT_SCAN_CRON
 
     @property
     def slack_enabled(self) -> bool:
@@ -93,6 +97,7 @@ class Settings:
             log_level=_log_level(env.get("SECRETBOT_LOG_LEVEL")),
             worker_concurrency=_concurrency(env.get("SECRETBOT_WORKER_CONCURRENCY")),
             routes=load_routes(env.get("SECRETBOT_ROUTES") or None),
+            scan_cron=_cron(env.get("SECRETBOT_SCAN_CRON")),
         )._checked()
 
     def _checked(self) -> Settings:
@@ -135,6 +140,16 @@ def graph_credential_source(env: Mapping[str, str]) -> str:
         "the credential DefaultAzureCredential found (SECRETBOT_GRAPH_CREDENTIAL=default: a managed identity"
         " or an Azure CLI login)"
     )
+
+
+def _cron(value: str | None) -> str:
+    from croniter import croniter  # type: ignore[import-untyped]  # SAQ's own cron parser
+
+    cron = (value or DEFAULT_SCAN_CRON).strip()
+    # Five fields; a sixth (seconds) as SAQ allows, for tests and demos that cannot wait a minute.
+    if len(cron.split()) not in (5, 6) or not croniter.is_valid(cron):
+        raise ValueError(f"SECRETBOT_SCAN_CRON must be cron fields in UTC, like {DEFAULT_SCAN_CRON!r}, got {cron!r}")
+    return cron
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

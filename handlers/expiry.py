@@ -1,6 +1,9 @@
-"""From a judged scan to warning digests, and from the next scan to the cards that must change.
+"""Expiry: judging credentials (days left, state, the threshold crossed, whether a newer credential
+already replaced one), then turning a judged scan into warning digests and following reality.
 
-The lead's scan job calls, in order:
+Judging is pure: the records, the clock and the thresholds in; rows out.
+
+The scan job calls, in order:
 1. `prepare_digests(rows, routes, subscriptions, store, now)`: one digest per destination, holding
    only the credentials that crossed a threshold there and were not warned there before (claimed in
    the ledger as it goes, so a second scan, replica or `scan --post` finds nothing left to warn);
@@ -13,14 +16,130 @@ The lead's scan job calls, in order:
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from bot.domain import ScannedCredential
-from bot.expiry import Digest, Outcome, Problem, Routes, Subscription, WarningRow, credential_key
+from bot.domain import ExpiryState, InventoryCredential, ScannedCredential
+from bot.expiry import DEFAULT_THRESHOLDS, Digest, Outcome, Problem, Routes, Subscription, WarningRow, credential_key
 from bot.ports import WarningStore
 from handlers.routing import due
+
+
+def check_thresholds(thresholds: Iterable[int]) -> tuple[int, ...]:
+    """Thresholds sorted ascending without repeats; ValueError unless each is a whole number of days >= 1."""
+    days = tuple(sorted(set(thresholds)))
+    if not days or any(not isinstance(day, int) or day < 1 for day in days):
+        raise ValueError(f"thresholds must be whole days of 1 or more, got {list(thresholds)!r}")
+    return days
+
+
+def days_left(credential: InventoryCredential, now: datetime) -> int | None:
+    """Whole days until the end, as `diagnose` counts them (negative once expired); None without an end."""
+    return None if credential.end is None else (credential.end - now).days
+
+
+def judge(
+    credentials: Iterable[InventoryCredential],
+    now: datetime,
+    thresholds: Iterable[int] = DEFAULT_THRESHOLDS,
+    last_used: Mapping[str, datetime] | None = None,
+) -> list[ScannedCredential]:
+    """Every credential judged at `now`, sorted by end date (soonest first, no end date last).
+
+    `last_used` maps a key id to its last sign-in, where the tenant reports it.
+    """
+    days = check_thresholds(thresholds)
+    by_object: dict[tuple[str, str], list[InventoryCredential]] = defaultdict(list)
+    for credential in credentials:
+        by_object[(credential.object_type, credential.object_id)].append(credential)
+    rows = []
+    for siblings in by_object.values():
+        for credential in siblings:
+            left = days_left(credential, now)
+            rows.append(
+                ScannedCredential(
+                    credential=credential,
+                    days_left=left,
+                    state=_state(credential, left, now, days),
+                    threshold=_threshold(credential, left, now, days),
+                    replaced_by=_replacement(credential, siblings),
+                    last_used=(last_used or {}).get(credential.key_id),
+                )
+            )
+    rows.sort(key=sort_key)
+    return rows
+
+
+def sort_key(row: ScannedCredential) -> tuple[bool, datetime | None, str, str]:
+    credential = row.credential
+    # (has no end, end, name, key id): the `None` end is only ever compared with another `None`.
+    return (credential.end is None, credential.end, credential.display_name.lower(), credential.key_id)
+
+
+def within(rows: Iterable[ScannedCredential], days: int) -> list[ScannedCredential]:
+    """Rows of credentials ending within `days` days; expired ones always."""
+    return [
+        row for row in rows if row.state is ExpiryState.EXPIRED or (row.days_left is not None and row.days_left <= days)
+    ]
+
+
+def any_ends_within(rows: Iterable[ScannedCredential], days: int) -> bool:
+    """True when a credential has ended or ends within `days` days (the pipeline gate of `--fail-on`)."""
+    return any(row.days_left is not None and row.days_left <= days for row in rows)  # expired: negative
+
+
+def _expired(credential: InventoryCredential, now: datetime) -> bool:
+    return credential.end is not None and now >= credential.end
+
+
+def _state(credential: InventoryCredential, left: int | None, now: datetime, days: Sequence[int]) -> ExpiryState:
+    if left is None:
+        return ExpiryState.NO_END
+    if _expired(credential, now):
+        return ExpiryState.EXPIRED
+    return ExpiryState.EXPIRING if left <= days[-1] else ExpiryState.VALID
+
+
+def _threshold(credential: InventoryCredential, left: int | None, now: datetime, days: Sequence[int]) -> int | None:
+    if left is None:
+        return None
+    if _expired(credential, now):
+        return 0
+    return next((day for day in days if day >= left), None)
+
+
+def _replacement(credential: InventoryCredential, siblings: Sequence[InventoryCredential]) -> str | None:
+    """The key id of a newer credential of the same kind (and usage) on the same object that ends later.
+
+    Of several, the one that lasts longest, so the card points at the credential clients should use.
+    """
+    if credential.end is None:
+        return None
+    end = credential.end
+    candidates = [
+        other
+        for other in siblings
+        if other.key_id != credential.key_id
+        and other.kind is credential.kind
+        and other.usage == credential.usage
+        and _newer(other, credential)
+        and (other.end is None or other.end > end)
+    ]
+    if not candidates:
+        return None
+    best = max(candidates, key=lambda other: (other.end is None, other.end or end, other.key_id))
+    return best.key_id
+
+
+def _newer(other: InventoryCredential, credential: InventoryCredential) -> bool:
+    if other.start is None:
+        return False
+    return credential.start is None or other.start > credential.start
+
+
+# --- from a judged scan to digests --------------------------------------------------------------
 
 ID_BYTES = 16  # secrets.token_urlsafe(16): a button's id, not guessable
 
@@ -169,4 +288,21 @@ async def follow_reality(
         if changed is not None:
             await store.save_digest(changed)
             updated.append(changed)
+    return updated
+
+
+async def follow_open_digests(current: Iterable[ScannedCredential], store: WarningStore) -> list[Digest]:
+    """`follow_reality` against every card still open: their rows are what was warned. Cards whose
+    rows are all resolved, or whose digest expired, are closed so later scans skip them."""
+    previous: list[ScannedCredential] = []
+    for digest_id in await store.open_digests():
+        digest = await store.digest(digest_id)
+        if digest is None or all(row.outcome is not None for row in digest.rows):
+            await store.mark_closed(digest_id)
+            continue
+        previous.extend(row.scanned for row in digest.rows if row.outcome is None)
+    updated = await follow_reality(previous, current, store)
+    for digest in updated:
+        if all(row.outcome is not None for row in digest.rows):
+            await store.mark_closed(digest.id)
     return updated

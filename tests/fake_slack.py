@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -22,6 +23,8 @@ class SlackCall:
     authorization: str | None
     connection: int | None = None  # which TCP connection the call came on: 1, 2, … in order of arrival
     answered: bool = True  # False while the fake holds the call (see `FakeSlack.hold`)
+    at: float = 0.0  # when it arrived (time.monotonic)
+    ts: str | None = None  # the message ts a chat.postMessage or chat.update answered with
 
 
 @dataclass
@@ -33,6 +36,13 @@ class FakeSlack:
     _holds: dict[str, int] = field(default_factory=dict)
     _released: asyncio.Event = field(default_factory=asyncio.Event)
     _applied: bool = True
+    # users.lookupByEmail: address (lower-case) -> user id; any other address is `users_not_found`.
+    users: dict[str, str] = field(default_factory=dict)
+    # Slack's chat.postMessage limit, when set: a channel's second message within this many seconds
+    # gets 429 with Retry-After (whole seconds, as Slack sends it).
+    per_channel_seconds: float | None = None
+    refused: int = 0  # messages answered 429
+    _last_post: dict[str, float] = field(default_factory=dict)
 
     def hold(self, method: str, count: int = 1) -> None:
         """Leave the next `count` calls of `method` waiting, as a slow Slack would: `release()` then
@@ -53,6 +63,7 @@ class FakeSlack:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)  # slack_sdk reads some methods with GET (users.lookupByEmail)
         app.router.add_post("/response/{id}", self._response_url)
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server()
@@ -82,6 +93,7 @@ class FakeSlack:
         method = request.match_info["method"]
         args = await _arguments(request)
         call = SlackCall(method, args, request.headers.get("Authorization"), self._connection(request))
+        call.at = time.monotonic()
         self.calls.append(call)
         if self._holds.get(method):
             self._holds[method] -= 1
@@ -92,8 +104,24 @@ class FakeSlack:
             call.answered = True
         if method == "auth.test":
             return web.json_response({"ok": True, "user_id": BOT_USER, "bot_id": "B0SECRETBOT", "team_id": "T0TEAM"})
+        if method == "users.lookupByEmail":
+            user = self.users.get(str(args.get("email", "")).lower())
+            if user is None:
+                return web.json_response({"ok": False, "error": "users_not_found"})
+            return web.json_response({"ok": True, "user": {"id": user, "name": user.lower()}})
+        if method in ("chat.postMessage", "chat.update") and self.per_channel_seconds is not None:
+            channel = str(args.get("channel"))
+            last = self._last_post.get(channel)
+            if last is not None and call.at - last < self.per_channel_seconds:
+                self.refused += 1
+                call.answered = False
+                return web.json_response(
+                    {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"}
+                )
+            self._last_post[channel] = call.at
         if method in ("chat.postMessage", "chat.update"):
             ts = args.get("ts") or f"1700000000.{next(self._ts):06d}"
+            call.ts = ts
             return web.json_response({"ok": True, "channel": args.get("channel"), "ts": ts})
         return web.json_response({"ok": False, "error": "unknown_method"})
 
@@ -109,6 +137,8 @@ class FakeSlack:
 
 
 async def _arguments(request: web.Request) -> dict[str, Any]:
+    if request.method == "GET":
+        return dict(request.query)
     raw = await request.text()
     if request.content_type == "application/json":
         return dict(json.loads(raw or "{}"))

@@ -51,6 +51,17 @@ def remove_secret(app_id: str, name: str) -> Edit:
     return edit
 
 
+def remove_application(app_id: str) -> Edit:
+    """Delete an app registration for good (with its owners; its service principal stays)."""
+
+    def edit(data: Json) -> None:
+        app = _app(data, app_id)
+        data["applications"].remove(app)
+        data["owners"].pop(app["id"], None)
+
+    return edit
+
+
 def enable_service_principal(app_id: str) -> Edit:
     def edit(data: Json) -> None:
         next(sp for sp in data["servicePrincipals"] if sp["appId"] == app_id)["accountEnabled"] = True

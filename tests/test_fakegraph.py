@@ -136,7 +136,7 @@ async def odata_error(awaitable: Any) -> ODataError:
 async def test_every_sample_application_deserializes_without_leftovers(
     client: GraphServiceClient, sample: Snapshot
 ) -> None:
-    assert len(sample.applications) == 9
+    assert len(sample.applications) == 13
     for raw_app in sample.applications:
         app = await client.applications_with_app_id(raw_app["appId"]).get()
         assert isinstance(app, Application)
@@ -401,7 +401,7 @@ async def test_count_needs_consistency_level_eventual(raw: httpx.AsyncClient) ->
     counted = await raw.get(
         "/v1.0/applications", params={"$count": "true", "$top": "1"}, headers={"ConsistencyLevel": "eventual"}
     )
-    assert counted.json()["@odata.count"] == 9 and len(counted.json()["value"]) == 1
+    assert counted.json()["@odata.count"] == 13 and len(counted.json()["value"]) == 1
 
 
 async def test_certificate_key_only_with_select_on_one_object(raw: httpx.AsyncClient, sample: Snapshot) -> None:

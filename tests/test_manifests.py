@@ -37,6 +37,7 @@ FS_EXTRA_PKG = ROOT / "node_modules" / "fs-extra"
 REQUEST_URL = f"https://{PLACEHOLDER_HOST}/slack/events"
 SLACK_SCOPES = {
     "commands", "chat:write", "app_mentions:read", "im:history", "channels:history", "groups:history", "mpim:history",
+    "users:read", "users:read.email",  # owners of expiring credentials are mentioned (users.lookupByEmail)
 }  # fmt: skip
 SLACK_EVENTS = {"app_mention", "message.im", "message.channels", "message.groups", "message.mpim"}
 TEAMS_SCOPES = {"personal", "team", "groupChat"}

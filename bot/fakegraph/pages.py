@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import orjson
 
+from bot.fakegraph.delta import DeltaHistory
 from bot.fakegraph.routes import GraphRequest, GraphResponse, Router
 from bot.fakegraph.snapshot import Snapshot
 
@@ -19,8 +20,8 @@ _CachedKey = tuple[str, str, str, tuple[tuple[str, str], ...], str, str]
 class CachingRouter(Router):
     """A `Router` that keeps every successful GET answer, encoded, keyed by everything it depends on."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
-        super().__init__(snapshot)
+    def __init__(self, snapshot: Snapshot, history: DeltaHistory | None = None) -> None:
+        super().__init__(snapshot, history)
         self._pages: dict[_CachedKey, GraphResponse] = {}
 
     def dispatch(self, request: GraphRequest) -> GraphResponse:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import overload
 
+from bot.fakegraph.delta import TOKEN_OPTIONS, Change, DeltaHistory, DeltaState, state_from_params
 from bot.fakegraph.errors import GraphError
 from bot.fakegraph.odata import QueryError
 from bot.fakegraph.query import (
@@ -26,6 +27,7 @@ from bot.fakegraph.query import (
     project,
 )
 from bot.fakegraph.schema import (
+    APP_CREDENTIAL_SIGN_IN_ACTIVITY,
     APP_MANAGEMENT_POLICY,
     APPLICATION,
     DIRECTORY_AUDIT,
@@ -102,6 +104,11 @@ SIGN_INS = {
 USERS = CollectionSpec(USER, "User", {"mail eq": "string", "userPrincipalName eq": "string"})
 POLICIES = CollectionSpec(APP_MANAGEMENT_POLICY, "AppManagementPolicy")
 AUDITS = CollectionSpec(DIRECTORY_AUDIT, "DirectoryAudit", _AUDIT_FILTERS, 1000, 1000, directory=False)
+CREDENTIAL_ACTIVITIES = CollectionSpec(
+    APP_CREDENTIAL_SIGN_IN_ACTIVITY, "AppCredentialSignInActivity", {"appId eq": "string"}, directory=False
+)
+# Graph takes `delta`, `delta()` (msgraph-sdk sends this) and the qualified `microsoft.graph.delta`.
+_DELTA = r"/(?:microsoft\.graph\.)?delta(?:\(\))?"
 _EVENT_TYPE_CLAUSE = "signInEventTypes/any eq"
 
 Handler = Callable[[GraphRequest, re.Match[str]], GraphResponse]
@@ -110,10 +117,14 @@ Handler = Callable[[GraphRequest, re.Match[str]], GraphResponse]
 class Router:
     """Answers GETs for the endpoints in ARCHITECTURE.md from one snapshot."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, snapshot: Snapshot, history: DeltaHistory | None = None) -> None:
         self._snapshot = snapshot
+        self._history = history or DeltaHistory(snapshot)  # the tenant's versions, for delta queries
         self._routes: list[tuple[re.Pattern[str], Handler]] = [
             (re.compile(r"/applications"), self._applications),
+            # Before `_APP`: "delta" would otherwise be read as an object id.
+            (re.compile(r"/applications" + _DELTA), self._applications_delta),
+            (re.compile(r"/servicePrincipals" + _DELTA), self._service_principals_delta),
             (re.compile(_APP), self._application),
             (re.compile(_APP + "/owners"), self._owners),
             (re.compile(_APP + "/federatedIdentityCredentials"), self._fics),
@@ -128,6 +139,7 @@ class Router:
             (re.compile(_APP + "/appManagementPolicies"), self._assigned_policies),
             (re.compile(r"/policies/appManagementPolicies"), self._policies),
             (re.compile(r"/policies/defaultAppManagementPolicy"), self._default_policy),
+            (re.compile(r"/reports/appCredentialSignInActivities"), self._credential_activities),
         ]
 
     def dispatch(self, request: GraphRequest) -> GraphResponse:
@@ -255,6 +267,57 @@ class Router:
         policy = self._snapshot.default_app_management_policy
         return self._entity(request, "policies/defaultAppManagementPolicy", policy, TENANT_APP_MANAGEMENT_POLICY)
 
+    def _credential_activities(self, request: GraphRequest, _: re.Match[str]) -> GraphResponse:
+        """Beta only, global cloud only; the report is built from the sign-ins the snapshot holds."""
+        if request.version != "beta":
+            raise unknown_segment(request.path)
+        if not self._snapshot.has_sign_ins:
+            raise GraphError(
+                403,
+                "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+                "Neither tenant is B2C or tenant doesn't have premium license",
+            )
+        records = credential_activities(self._snapshot)
+        return self._collection(request, "reports/appCredentialSignInActivities", records, CREDENTIAL_ACTIVITIES)
+
+    # --- delta queries --------------------------------------------------------------------------
+
+    def _applications_delta(self, request: GraphRequest, _: re.Match[str]) -> GraphResponse:
+        return self._delta(request, "applications", APPLICATIONS)
+
+    def _service_principals_delta(self, request: GraphRequest, _: re.Match[str]) -> GraphResponse:
+        return self._delta(request, "servicePrincipals", SERVICE_PRINCIPALS)
+
+    def _delta(self, request: GraphRequest, collection: str, spec: CollectionSpec) -> GraphResponse:
+        """One page of a delta round; the last page carries `@odata.deltaLink` instead of a next link.
+
+        Only `$select` and `$top` are taken on the first request (Graph also takes `$filter` on ids,
+        which the bot does not use); later pages and rounds carry them inside their tokens.
+        """
+        state = state_from_params(request.params, self._history)
+        if state is None:
+            options = {name: value for name, value in request.params.items() if name not in TOKEN_OPTIONS}
+            parsed = parse_collection_query(options, request.headers, spec)
+            state = DeltaState(self._history.current, None, parsed.select, parsed.top, self._history.epoch)
+        window: Sequence[Change]
+        if state.base is None:
+            objects = _delta_objects(self._history.version(state.target), collection)
+            total, window = len(objects), [Change(obj) for obj in objects[state.offset : state.offset + state.top]]
+        else:
+            changes = self._history.changes(collection, state.base, state.target)
+            total, window = len(changes), changes[state.offset : state.offset + state.top]
+        body: JsonObject = {"@odata.context": context_url(request.origin, request.version, collection, state.select)}
+        end = state.offset + len(window)
+        path = f"/{collection}/delta"
+        if end < total:
+            token = DeltaState(state.target, state.base, state.select, state.top, state.epoch, end).encode()
+            body["@odata.nextLink"] = absolute_url(request.origin, request.version, path, {"$skiptoken": token})
+        else:
+            token = DeltaState(state.target, None, state.select, state.top, state.epoch).encode()
+            body["@odata.deltaLink"] = absolute_url(request.origin, request.version, path, {"$deltatoken": token})
+        body["value"] = [_delta_view(change, state.select, request, spec.entity) for change in window]
+        return GraphResponse(200, body)
+
     # --- envelopes --------------------------------------------------------------------------------
 
     def _entity(self, request: GraphRequest, entity_set: str, obj: JsonObject, entity: EntityType) -> GraphResponse:
@@ -286,6 +349,71 @@ class Router:
 
         context = context_url(request.origin, request.version, entity_set, options.select)
         return GraphResponse(200, page(items, options, spec.entity, context=context, next_link=next_link))
+
+
+def _delta_view(
+    change: Change, select: tuple[str, ...] | None, request: GraphRequest, entity: EntityType
+) -> JsonObject:
+    """A new object with every selected property; a changed one with id and what changed; a removal as is."""
+    if "@removed" in change.obj:
+        return change.obj
+    names = select or tuple(sorted(entity.properties))
+    if change.changed is not None:
+        names = tuple(name for name in names if name in change.changed)
+    obj = _credentials_view(change.obj, request, single=False)
+    return project(obj, tuple(dict.fromkeys(("id", *names))), entity)  # id always comes
+
+
+def _delta_objects(snapshot: Snapshot, collection: str) -> tuple[JsonObject, ...]:
+    return snapshot.applications if collection == "applications" else snapshot.service_principals
+
+
+def credential_activities(snapshot: Snapshot) -> list[JsonObject]:
+    """The beta appCredentialSignInActivity report: the latest successful sign-in of each credential.
+
+    Graph computes it from its own sign-in logs; the fake computes it from the snapshot's.
+    """
+    latest: dict[str, JsonObject] = {}
+    for sign_in in snapshot.sign_ins:
+        key_id = sign_in.get("servicePrincipalCredentialKeyId")
+        status = sign_in.get("status") or {}
+        if not key_id or status.get("errorCode") not in (0, None):
+            continue
+        seen = latest.get(key_id)
+        if seen is None or (parse_datetime(sign_in["createdDateTime"]) or _EPOCH) > (
+            parse_datetime(seen["createdDateTime"]) or _EPOCH
+        ):
+            latest[key_id] = sign_in
+    records = []
+    for origin, objects in (("application", snapshot.applications), ("servicePrincipal", snapshot.service_principals)):
+        for obj in objects:
+            for kind, field_name in (("clientSecret", "passwordCredentials"), ("certificate", "keyCredentials")):
+                for cred in obj.get(field_name) or ():
+                    last = latest.get(cred["keyId"])
+                    if last is None:
+                        continue
+                    sp = snapshot.service_principal(obj["appId"])
+                    app = snapshot.application(obj["appId"])
+                    records.append(
+                        {
+                            "id": f"{cred['keyId']}_{obj['id']}",
+                            "keyId": cred["keyId"],
+                            "keyType": kind,
+                            "keyUsage": "verify" if cred.get("usage") == "Verify" else "sign",
+                            "appId": obj["appId"],
+                            "appObjectId": app["id"] if app else None,
+                            "servicePrincipalObjectId": sp["id"] if sp else None,
+                            "resourceId": last.get("resourceId"),
+                            "credentialOrigin": origin,
+                            "createdDateTime": cred.get("startDateTime"),
+                            "expirationDateTime": cred.get("endDateTime"),
+                            "signInActivity": {
+                                "lastSignInDateTime": last["createdDateTime"],
+                                "lastSignInRequestId": last["id"],
+                            },
+                        }
+                    )
+    return records
 
 
 def organization(tenant: JsonObject) -> JsonObject:

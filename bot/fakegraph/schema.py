@@ -187,3 +187,14 @@ TENANT_APP_MANAGEMENT_POLICY = EntityType(
     "tenantAppManagementPolicy",
     _names("applicationRestrictions description displayName id isEnabled servicePrincipalRestrictions"),
 )
+
+# The beta report of each credential's last sign-in (reports/appCredentialSignInActivities).
+APP_CREDENTIAL_SIGN_IN_ACTIVITY = EntityType(
+    "appCredentialSignInActivity",
+    _names(
+        """
+        appId appObjectId createdDateTime credentialOrigin expirationDateTime id keyId keyType keyUsage
+        resourceId servicePrincipalObjectId signInActivity
+        """
+    ),
+)

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from bot.fakegraph.actions import Actions, IssuedSecrets
 from bot.fakegraph.batch import GRAPH_JSON, BatchItem, parse_batch, run_batch
+from bot.fakegraph.delta import DeltaHistory
 from bot.fakegraph.errors import GraphError, error_body
 from bot.fakegraph.faults import Fault, make_fault
 from bot.fakegraph.pages import CachingRouter
@@ -78,7 +79,8 @@ class FakeGraph:
         self._faults: list[Fault] = []
         self._connections: weakref.WeakKeyDictionary[asyncio.BaseTransport, int] = weakref.WeakKeyDictionary()
         self._connection_numbers = itertools.count(1)
-        self._router = Router(snapshot)
+        self._history = DeltaHistory(snapshot)  # every version served, so delta links can ask what changed
+        self._router = Router(snapshot, self._history)
         # Secrets added through addPassword, their values in memory only (for the fake token endpoint).
         self.issued = IssuedSecrets()
         self._actions = Actions(lambda: self.snapshot, self.use_snapshot, self.issued)
@@ -186,7 +188,12 @@ class FakeGraph:
     def use_snapshot(self, snapshot: Snapshot) -> None:
         """Serve `snapshot` from the next request on, as if the tenant had changed (a secret added)."""
         self.snapshot = snapshot
-        self._router = Router(snapshot)
+        self._history.advance(snapshot)
+        self._router = Router(snapshot, self._history)
+
+    def expire_delta_tokens(self) -> None:
+        """Refuse every delta link issued so far (400 syncStateNotFound), as Graph does after 7 days."""
+        self._history.expire()
 
     def cache_pages(self) -> None:
         """Keep every answered GET, encoded, and send the same bytes when it is asked again.
@@ -194,7 +201,7 @@ class FakeGraph:
         For serving a huge tenant (`bot.fakegraph.synthetic`) faster than a reader can take it; the
         snapshot must not change meanwhile (`use_snapshot` returns to answering every request anew).
         """
-        self._router = CachingRouter(self.snapshot)
+        self._router = CachingRouter(self.snapshot, self._history)
 
     def reset(self) -> None:
         """Forget recorded requests, the counts and faults."""

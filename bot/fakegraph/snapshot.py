@@ -113,22 +113,22 @@ class Snapshot:
         )
 
     def application(self, app_id: str) -> JsonObject | None:
-        return _first(self.applications, "appId", app_id)
+        return self._index("applications", "appId").get(app_id.lower())
 
     def application_by_id(self, object_id: str) -> JsonObject | None:
-        return _first(self.applications, "id", object_id)
+        return self._index("applications", "id").get(object_id.lower())
 
     def service_principal(self, app_id: str) -> JsonObject | None:
-        return _first(self.service_principals, "appId", app_id)
+        return self._index("service_principals", "appId").get(app_id.lower())
 
     def service_principal_by_id(self, object_id: str) -> JsonObject | None:
-        return _first(self.service_principals, "id", object_id)
+        return self._index("service_principals", "id").get(object_id.lower())
 
     def deleted_application(self, app_id: str) -> JsonObject | None:
-        return _first(self.deleted_applications, "appId", app_id)
+        return self._index("deleted_applications", "appId").get(app_id.lower())
 
     def user_by_id(self, object_id: str) -> JsonObject | None:
-        return _first(self.users, "id", object_id)
+        return self._index("users", "id").get(object_id.lower())
 
     def assigned_policy(self, app_object_id: str) -> JsonObject | None:
         """The appManagementPolicy assigned to an application (Graph allows one), if any."""
@@ -149,6 +149,16 @@ class Snapshot:
                     found.add(group_id)
                     pending.append(group_id)
         return found
+
+    def _index(self, collection: str, key: str) -> dict[str, JsonObject]:
+        """Objects by `key`, built on first use: a scan of a 100,000-app tenant asks for thousands of
+        owners by app object id, and a linear search each time made the fake the slowest part."""
+        indexes = self.__dict__.setdefault("_indexes", {})  # a frozen dataclass's own cache
+        if (collection, key) not in indexes:
+            items: tuple[JsonObject, ...] = getattr(self, collection)
+            indexes[(collection, key)] = {item[key]: item for item in reversed(items)}  # the first one wins
+        index: dict[str, JsonObject] = indexes[(collection, key)]
+        return index
 
 
 def _first(items: tuple[JsonObject, ...], key: str, value: str) -> JsonObject | None:

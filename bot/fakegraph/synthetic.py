@@ -23,17 +23,25 @@ _HINT_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789~._
 _AUDIENCES = ("AzureADMyOrg", "AzureADMyOrg", "AzureADMyOrg", "AzureADMultipleOrgs")
 
 
-def synthetic_snapshot(apps: int, *, seed: int = 11) -> Snapshot:
-    """A tenant of `apps` applications, each with a service principal (see the module docstring)."""
+def synthetic_snapshot(apps: int, *, seed: int = 11, service_principals: int | None = None) -> Snapshot:
+    """A tenant of `apps` applications, each with a service principal (see the module docstring).
+
+    With `service_principals`, only that many apps have one, and those carry the credentials a real
+    tenant's enterprise apps hold: a SAML signing certificate (Sign and Verify keys and the password
+    that holds its private key, one thumbprint) on one in ten, a client secret on one in twenty.
+    """
     rng = random.Random(seed)
     staff = [_user(rng, number) for number in range(1, _STAFF + 1)]
     applications: list[JsonObject] = []
-    service_principals: list[JsonObject] = []
+    sps: list[JsonObject] = []
     owners: dict[str, tuple[JsonObject, ...]] = {}
     for number in range(1, apps + 1):
         app = _application(rng, number)
         applications.append(app)
-        service_principals.append(_service_principal(rng, app))
+        if service_principals is None:
+            sps.append(_service_principal(rng, app))
+        elif number <= service_principals:
+            sps.append(_enterprise_service_principal(rng, app))
         owners[app["id"]] = tuple(rng.sample(staff, rng.randint(0, 2)))
     return Snapshot(
         tenant={
@@ -43,7 +51,7 @@ def synthetic_snapshot(apps: int, *, seed: int = 11) -> Snapshot:
             "domains": [SYNTHETIC_DOMAIN],
         },
         applications=tuple(applications),
-        service_principals=tuple(service_principals),
+        service_principals=tuple(sps),
         owners=owners,
         has_service_principals=True,
         has_deleted_applications=True,
@@ -124,6 +132,26 @@ def _service_principal(rng: random.Random, app: JsonObject) -> JsonObject:
         "passwordCredentials": [],
         "keyCredentials": [_certificate(rng, app["displayName"])] if rng.random() < 0.05 else [],
     }
+
+
+def _enterprise_service_principal(rng: random.Random, app: JsonObject) -> JsonObject:
+    sp = _service_principal(rng, app)
+    roll = rng.random()
+    if roll < 0.10:
+        start, end = _window(rng)
+        thumbprint = base64.b64encode(rng.randbytes(20)).decode()
+        name = f"CN=Microsoft Azure Federated SSO Certificate ({app['displayName']})"
+        common = {"customKeyIdentifier": thumbprint, "displayName": name, "endDateTime": end, "startDateTime": start}
+        cert = {**common, "key": None, "type": "AsymmetricX509Cert"}
+        sp["keyCredentials"] = [
+            {**cert, "keyId": _guid(rng), "usage": "Sign"},
+            {**cert, "keyId": _guid(rng), "usage": "Verify"},
+        ]
+        sp["passwordCredentials"] = [{**common, "hint": None, "keyId": _guid(rng), "secretText": None}]
+        sp["preferredSingleSignOnMode"] = "saml"
+    elif roll < 0.15:
+        sp["passwordCredentials"] = [_secret(rng, app["displayName"] + "-sp", 1)]
+    return sp
 
 
 def _user(rng: random.Random, number: int) -> JsonObject:

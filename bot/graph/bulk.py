@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
@@ -38,6 +39,19 @@ REQUEST_TIMEOUT = 60.0  # seconds per page, connecting included
 _QUERY_SAFE = "$,'()/:"  # kept as they are in $select/$filter/$expand; spaces and the rest are encoded
 
 Record = dict[str, Any]
+# Graph's ways of refusing a delta link: `syncStateNotFound` (400) once an identity link is older than
+# 7 days, 410 Gone with `resyncRequired`-like codes for other resources. Either means: sync in full.
+_DELTA_EXPIRED_CODES = frozenset({"syncStateNotFound", "resyncRequired", "syncStateInvalid"})
+
+
+class DeltaExpired(DirectoryError):
+    """Graph refused a delta link: the caller starts again with a full round."""
+
+
+@dataclass(frozen=True)
+class DeltaPage:
+    values: list[Record]
+    delta_link: str | None  # set on the last page of a round: where the next round starts
 
 
 class BulkReader:
@@ -102,12 +116,64 @@ class BulkReader:
         `permission` is what a 403 names (Application.Read.All covers applications and service
         principals). `filter` and `expand` go to Graph as `$filter` and `$expand` unchanged.
         """
+        first = self._first_url(collection, select, filter=filter, expand=expand, version=version)
+        async for body in self._walk(first, permission, f"reading {collection}"):
+            values = body.get("value")
+            if not isinstance(values, list):
+                raise DirectoryUnavailable(f"Microsoft Graph sent a page of {collection} without a value list")
+            yield values
+
+    async def delta_pages(
+        self,
+        collection: str,
+        select: Sequence[str],
+        *,
+        delta_link: str | None = None,
+        permission: str = READ_PERMISSION,
+    ) -> AsyncIterator[DeltaPage]:
+        """A delta round of `collection` ("applications", "servicePrincipals"): every object when
+        `delta_link` is None, else only what changed since that link was issued. The last page
+        carries the link for the next round. `DeltaExpired` when Graph refuses `delta_link`.
+        """
+        if delta_link is None:
+            first = self._first_url(f"{collection}/delta", select)
+        else:
+            first = self._checked_link(delta_link, "a delta link")
+        async for body in self._walk(first, permission, f"reading changes to {collection}"):
+            values = body.get("value")
+            if not isinstance(values, list):
+                raise DirectoryUnavailable(f"Microsoft Graph sent a page of {collection} without a value list")
+            link = body.get("@odata.deltaLink")
+            yield DeltaPage(values, link if isinstance(link, str) else None)
+
+    async def report(
+        self, path: str, *, version: str = "beta", permission: str = READ_PERMISSION
+    ) -> AsyncIterator[list[Record]]:
+        """Every page of a report that takes no `$select` or `$top` (e.g. reports/appCredentialSignInActivities)."""
+        first = URL(f"{self._root}/{version}/{path}", encoded=True)
+        async for body in self._walk(first, permission, f"reading {path}"):
+            values = body.get("value")
+            if not isinstance(values, list):
+                raise DirectoryUnavailable(f"Microsoft Graph sent a page of {path} without a value list")
+            yield values
+
+    def _first_url(
+        self,
+        collection: str,
+        select: Sequence[str],
+        *,
+        filter: str | None = None,
+        expand: str | None = None,
+        version: str = "v1.0",
+    ) -> URL:
         if not select:
             raise ValueError("select at least one property: a whole-tenant read without $select is slow")
         options = {"$top": str(self._page_size), "$select": ",".join(select), "$filter": filter, "$expand": expand}
         query = "&".join(f"{name}={quote(value, safe=_QUERY_SAFE)}" for name, value in options.items() if value)
-        what = f"reading {collection}"
-        first = URL(f"{self._root}/{version}/{collection}?{query}", encoded=True)
+        return URL(f"{self._root}/{version}/{collection}?{query}", encoded=True)
+
+    async def _walk(self, first: URL, permission: str, what: str) -> AsyncIterator[Record]:
+        """Each page's body from `first` until `@odata.nextLink` ends."""
         # The next page is requested as soon as this one is parsed, so Graph prepares it while the
         # caller works: at most two pages are alive at any time.
         pending: asyncio.Future[Record] | None = asyncio.ensure_future(self._page(first, permission, what))
@@ -116,10 +182,7 @@ class BulkReader:
                 body = await pending
                 url = self._next_link(body)
                 pending = asyncio.ensure_future(self._page(url, permission, what)) if url is not None else None
-                values = body.get("value")
-                if not isinstance(values, list):
-                    raise DirectoryUnavailable(f"Microsoft Graph sent a page of {collection} without a value list")
-                yield values
+                yield body
         finally:
             # A caller that stops early leaves the next page in flight: cancel it, and collect its
             # outcome either way, so a failure nobody will read is not reported as unretrieved.
@@ -129,12 +192,13 @@ class BulkReader:
 
     def _next_link(self, body: Record) -> URL | None:
         link = body.get("@odata.nextLink")
-        if link is None:
-            return None
+        return None if link is None else self._checked_link(link, "a next-page link")
+
+    def _checked_link(self, link: object, what: str) -> URL:
         url = URL(link, encoded=True) if isinstance(link, str) else None
         # The bearer token goes with the request: never to a host other than the one we asked.
         if url is None or not url.is_absolute() or url.origin() != self._origin:
-            raise DirectoryUnavailable("Microsoft Graph sent a next-page link that does not point back to Graph")
+            raise DirectoryUnavailable(f"Microsoft Graph sent {what} that does not point back to Graph")
         return url
 
     async def _page(self, url: URL, permission: str, what: str) -> Record:
@@ -143,10 +207,12 @@ class BulkReader:
         while True:
             attempt += 1
             status, retry_after, body = await self._get(url)
-            if body is not None:
+            if status == 200 and body is not None:
                 return body
             error: DirectoryError
-            if status == 401:
+            if status == 410 or (status == 400 and _error_code(body) in _DELTA_EXPIRED_CODES):
+                error = DeltaExpired("Microsoft Graph refused the stored delta link; reading everything again")
+            elif status == 401:
                 error = GraphAuthFailed(self._credential_source, " (HTTP 401)")
             elif status == 403:
                 error = PermissionDenied(permission, what)
@@ -166,7 +232,7 @@ class BulkReader:
             await asyncio.sleep(wait)
 
     async def _get(self, url: URL) -> tuple[int | None, float | None, Record | None]:
-        """(status, Retry-After in seconds or None, parsed body when 200); status None: no answer."""
+        """(status, Retry-After in seconds or None, parsed body when 200 or a 400/410 error); status None: no answer."""
         try:
             reply = await self._http.get(url, max_bytes=MAX_PAGE_BYTES)
         except AzureError as error:
@@ -178,7 +244,7 @@ class BulkReader:
         retry_after = reply.headers.get("retry-after")
         seconds = retry_after_seconds(retry_after) if retry_after is not None else None
         if reply.status != 200:
-            return reply.status, seconds, None
+            return reply.status, seconds, _error_body(reply.body) if reply.status in (400, 410) else None
         try:
             body = orjson.loads(reply.body)
         except orjson.JSONDecodeError:
@@ -186,3 +252,17 @@ class BulkReader:
         if not isinstance(body, dict):
             raise DirectoryUnavailable("Microsoft Graph sent a page that is not a JSON object")
         return 200, None, body
+
+
+def _error_body(raw: bytes) -> Record | None:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _error_code(body: Record | None) -> str | None:
+    error = (body or {}).get("error")
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None

@@ -309,6 +309,11 @@ class GraphDirectory:
             answers["app"].body, owners=_values(answers["owners"]), federated=_values(answers["federated"])
         )
 
+    async def get_batch(self, version: str, requests: dict[str, str]) -> dict[str, tuple[int, Any]]:
+        """GETs (id → relative URL, at most 20) in one `$batch`, retried as `_batch` does: id → (status, body)."""
+        answers, _ = await self._batch(version, requests)
+        return {key: (answer.status, answer.body) for key, answer in answers.items()}
+
     async def _batch(self, version: str, requests: dict[str, str]) -> tuple[dict[str, _Inner], int]:
         """Send `requests` as one JSON batch and return the answers and the round trips it took.
 

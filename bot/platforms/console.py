@@ -24,10 +24,14 @@ from aiohttp import web
 
 from bot.domain import Diagnosis, Notice, NoticeReason
 from bot.edge import MAX_BODY, refuse
+from bot.expiry import Digest
 from bot.platforms.dispatch import Dispatcher
 from bot.preview import Assets, PreviewError
 from cards.adaptive import render_adaptive
 from cards.blockkit import render_blockkit
+from cards.digest_adaptive import render_digest_adaptive
+from cards.digest_blockkit import render_digest_blockkit
+from cards.digest_text import render_digest_text
 from cards.text import render_text
 from handlers.diagnose import PARSE_IN_THREAD_CHARS
 from handlers.inbound import Actor, InboundAction, InboundMessage
@@ -111,7 +115,18 @@ async def _action(body: dict[str, Any], dispatcher: Dispatcher) -> web.Response:
         return _error(404, OLD_BUTTON)
     if isinstance(answer, Notice):  # the page shows the text under the card and keeps the card
         return _error(_NOTICE_STATUS[answer.reason], answer.text)
+    if isinstance(answer, Digest):
+        return web.json_response({"answer": _digest_answer(answer)})
     return web.json_response({"answer": _answer(answer)})
+
+
+def _digest_answer(digest: Digest) -> dict[str, Any]:
+    return {
+        "cause": "expiry_warning",
+        "teams": render_digest_adaptive(digest),
+        "slack": render_digest_blockkit(digest),
+        "text": render_digest_text(digest),
+    }
 
 
 def _answer(diagnosis: Diagnosis) -> dict[str, Any]:

@@ -6,8 +6,9 @@ import logging
 from dataclasses import dataclass
 
 from bot.domain import Diagnosis, Notice
+from bot.expiry import Digest
 from bot.metrics import Metrics
-from handlers.actions import handler_for
+from handlers.actions import handler_for, warning_handler_for
 from handlers.conversation import Asked, answer, answer_asked
 from handlers.inbound import Actor, Deps, InboundAction, InboundMessage
 
@@ -30,9 +31,16 @@ class Dispatcher:
         self.metrics.diagnosed(actor.platform, diagnosis)
         return diagnosis
 
-    async def action(self, action: InboundAction) -> Diagnosis | Notice | None:
-        """The answer to a button: a card, a Notice when there is nothing to show (a question too old to
-        check again), or None for a verb this bot does not know (an old card, a forgery)."""
+    async def action(self, action: InboundAction) -> Diagnosis | Digest | Notice | None:
+        """The answer to a button: a card (a diagnosis, or a warning digest drawn again), a Notice when
+        there is nothing to show (a question too old to check again), or None for a verb this bot does
+        not know (an old card, a forgery)."""
+        warning = warning_handler_for(action.verb)
+        if warning is not None:
+            warned = await warning(action, self.deps)
+            if isinstance(warned, Notice):
+                self.metrics.errors.labels(f"action_{warned.reason.value}").inc()
+            return warned
         handler = handler_for(action.verb)
         if handler is None:
             log.warning("unknown action verb=%s", action.verb[:64])

@@ -32,14 +32,17 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain import StateUnavailable
 from bot.edge import refuse
+from bot.expiry import Platform
 from bot.jobs.payloads import asked_to_json
 from bot.jobs.queue import JobQueue
 from bot.jobs.worker import JobFunction, JobTable, RunningJob
 from bot.platforms.dispatch import Dispatcher
 from bot.platforms.slack_jobs import ACTION, ANSWER, CHECKING, COMMAND, SlackJobs
+from bot.platforms.slack_warnings import SlackDigests
 from bot.ports import StateStore
 from bot.settings import Settings
 from bot.state import keys
+from bot.warnings_post import POSTERS
 from handlers.conversation import read
 
 log = logging.getLogger(__name__)
@@ -96,6 +99,8 @@ def _lifecycle(
             client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, session=session)
             work = SlackJobs(client, dispatcher, state)
             table.functions.update(work.table())
+            if POSTERS in app:
+                app[POSTERS][Platform.SLACK] = SlackDigests(client, state().warnings)
             if not receive:
                 yield
                 return

@@ -15,11 +15,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.domain import Diagnosis, Notice, StateUnavailable
+from bot.expiry import Digest
 from bot.jobs.payloads import asked_from_json
 from bot.jobs.worker import JobFunction, RunningJob
 from bot.platforms.dispatch import Dispatcher
 from bot.ports import StateStore
 from cards.blockkit import render_blockkit
+from cards.digest_blockkit import render_digest_blockkit
 from handlers.inbound import Actor, InboundAction
 
 log = logging.getLogger(__name__)
@@ -107,10 +109,11 @@ class SlackJobs:
             if webhook:
                 await webhook.send(text=answer.text, response_type="ephemeral", replace_original=False)
             return
+        card = render_digest_blockkit(answer) if isinstance(answer, Digest) else message(answer)
         if (ephemeral or not ts) and webhook:
-            await webhook.send(response_type="ephemeral", replace_original=True, **message(answer))
+            await webhook.send(response_type="ephemeral", replace_original=True, **card)
         elif ts:
-            await self._client.chat_update(channel=channel, ts=ts, **message(answer))
+            await self._client.chat_update(channel=channel, ts=ts, **card)
 
     async def _first(self, event: str, owner: str) -> bool:
         try:

@@ -24,14 +24,17 @@ from microsoft_agents.hosting.core import (
 )
 from yarl import URL
 
+from bot.expiry import Platform
 from bot.jobs.queue import JobQueue
 from bot.jobs.worker import JobTable
 from bot.platforms import teams_auth
 from bot.platforms.dispatch import Dispatcher
 from bot.platforms.teams_jobs import TeamsJobs
 from bot.platforms.teams_turns import Turns
+from bot.platforms.teams_warnings import TeamsDigests
 from bot.ports import StateStore
 from bot.settings import INSECURE_TEAMS_FLAG, Settings
+from bot.warnings_post import POSTERS
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,16 @@ def mount(
     # On the root app, after the shared services: on shutdown it finishes first, while Graph and
     # the state store are still open for card updates in flight.
     app.cleanup_ctx.append(_lifecycle(settings, config, keys, dispatcher, state, jobs, table))
+
+
+def proactive(settings: Settings) -> tuple[CloudAdapter, ClaimsIdentity]:
+    """An adapter and the bot's identity for posts nobody asked for (`secretbot scan --post`)."""
+    connections = MsalConnectionManager(
+        connections_configurations={"SERVICE_CONNECTION": _auth_configuration(settings)}
+    )
+    adapter = CloudAdapter(connection_manager=connections)
+    identity = adapter.create_claims_identity(settings.teams_app_id) if settings.teams_app_id else ClaimsIdentity()
+    return adapter, identity
 
 
 def _auth_configuration(settings: Settings) -> AgentAuthConfiguration:
@@ -107,6 +120,8 @@ def _lifecycle(
         # (the local-testing flag), as for the incoming turns.
         identity = adapter.create_claims_identity(settings.teams_app_id) if settings.teams_app_id else ClaimsIdentity()
         table.functions.update(TeamsJobs(adapter, identity, dispatcher).table())
+        if POSTERS in app:
+            app[POSTERS][Platform.TEAMS] = TeamsDigests(adapter, identity, state)
         app[TEAMS] = TeamsHost(adapter, agent)
         _log_auth_mode(settings)
         yield

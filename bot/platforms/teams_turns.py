@@ -30,6 +30,7 @@ from microsoft_agents.hosting.core import (
 )
 
 from bot.domain import Diagnosis, Notice, StateUnavailable
+from bot.expiry import Digest
 from bot.jobs.payloads import asked_to_json
 from bot.jobs.queue import JobQueue
 from bot.platforms.dispatch import Dispatcher
@@ -37,6 +38,7 @@ from bot.platforms.teams_jobs import ANSWER, card_activity, card_message
 from bot.ports import StateStore
 from bot.state import keys
 from cards.adaptive import CONTENT_TYPE, adaptive_card
+from cards.digest_adaptive import render_digest_adaptive
 from cards.view import answer_view
 from handlers.conversation import read
 from handlers.inbound import Actor, InboundAction, InboundMessage
@@ -141,7 +143,7 @@ class Turns:
         self._update_later(context, work)
         return _invoke_card(_notice_card(STILL_CHECKING))
 
-    def _update_later(self, context: TurnContext, work: asyncio.Task[Diagnosis | Notice | None]) -> None:
+    def _update_later(self, context: TurnContext, work: asyncio.Task[Diagnosis | Digest | Notice | None]) -> None:
         """Replace the clicked card once `work` is done. The invoke's own connection to Teams is
         closed by then, so the update runs as a proactive turn from the clicked message's reference."""
         card_id = context.activity.reply_to_id  # the bot message that carries the clicked card
@@ -200,15 +202,17 @@ def _actor(activity: Activity) -> Actor:
     return Actor("teams", sender.id or "", sender.name, sender.aad_object_id)
 
 
-def _answer_card(answer: Diagnosis | Notice | None) -> Json:
+def _answer_card(answer: Diagnosis | Digest | Notice | None) -> Json:
     if answer is None:
         return _notice_card(UNSUPPORTED)
     if isinstance(answer, Notice):
         return _notice_card(answer.text)
+    if isinstance(answer, Digest):
+        return render_digest_adaptive(answer)
     return adaptive_card(answer_view(answer))
 
 
-def _invoke_answer(answer: Diagnosis | Notice | None) -> AdaptiveCardInvokeResponse:
+def _invoke_answer(answer: Diagnosis | Digest | Notice | None) -> AdaptiveCardInvokeResponse:
     if isinstance(answer, Notice):
         # A message response: Teams shows the text to the person who pressed and leaves the card as it is.
         return AdaptiveCardInvokeResponse(status_code=HTTPStatus.OK, type=MESSAGE_TYPE, value=answer.text)

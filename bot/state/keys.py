@@ -179,6 +179,12 @@ WATCH_PREFIX = f"{PREFIX}watch:"
 # SCAN/KEYS over a shared Redis. No TTL, like the subscriptions.
 WATCHERS_KEY = f"{PREFIX}watchers"
 
+# `open-digests` = set of digest ids whose cards may still need an update in place: each scan reads
+# their rows as "what was warned" and updates the cards whose credentials were removed, renewed or
+# replaced since. A member leaves when its card is all resolved or its digest expired (DIGEST_TTL);
+# no TTL on the set itself, which every scan prunes.
+OPEN_DIGESTS_KEY = f"{PREFIX}open-digests"
+
 # `slack-user:<mail or UPN>` = the Slack user id users.lookupByEmail gave, or "" for nobody: owners are
 # mentioned in every digest, and one lookup per owner per day keeps far inside Slack's rate limit
 # while a new Slack account is picked up by the next day's scan.
@@ -220,3 +226,50 @@ def watch_key(platform: str, channel: str) -> str:
 
 def slack_user_key(address: str) -> str:
     return f"{SLACK_USER_PREFIX}{address.lower()}"
+
+
+# --- the credential inventory (tenant-wide scan) -------------------------------------------------
+
+# Per tenant and collection ("applications", "servicePrincipals"), one hash: object id → compact
+# JSON of what warnings need (app id, name, tags, each credential's kind, key id, name, hint, dates,
+# usage). A hash, so a delta round changes only the objects Graph reports, and the report reads it
+# back with HSCAN in chunks instead of holding the tenant in memory.
+INVENTORY_PREFIX = f"{PREFIX}inv:"
+
+# 8 days, refreshed by every sync: one day longer than the delta link it belongs to, so a stored
+# delta link never outlives the inventory it updates (a link without its inventory means a full sync).
+INVENTORY_TTL = timedelta(days=8)
+
+# Graph keeps an identity delta link usable for 7 days and then refuses it (400 syncStateNotFound);
+# keeping it longer would only cost one refused round trip before the full sync.
+DELTA_LINK_TTL = timedelta(days=7)
+
+# A full sync writes into a staging hash and renames it over the live one at the end, so a scan that
+# dies midway leaves the previous inventory intact; an abandoned staging hash is gone after an hour.
+INVENTORY_STAGING_TTL = timedelta(hours=1)
+
+# Owners per application object id, with when they were read. Owners are a navigation property that
+# an application delta round does not carry, so an entry is read again once it is OWNERS_MAX_AGE old
+# (and at once when the app itself changed): 3 days bounds how long a departed owner is still
+# mentioned, while a daily scan of a large tenant reads a third of its owners, not all, each day.
+# The hash goes with the inventory's TTL.
+OWNERS_MAX_AGE = timedelta(days=3)
+
+
+def inventory_key(tenant: str, collection: str) -> str:
+    """`secretbot:inv:<collection>:<tenant id>`: the inventory of one collection of one tenant."""
+    return f"{INVENTORY_PREFIX}{_name('collection', collection.lower())}:{tenant}"
+
+
+def inventory_staging_key(tenant: str, collection: str) -> str:
+    return f"{INVENTORY_PREFIX}{_name('collection', collection.lower())}.staging:{tenant}"
+
+
+def delta_link_key(tenant: str, collection: str) -> str:
+    """`secretbot:inv:<collection>.delta:<tenant id>`: the link the next delta round starts from."""
+    return f"{INVENTORY_PREFIX}{_name('collection', collection.lower())}.delta:{tenant}"
+
+
+def owners_key(tenant: str) -> str:
+    """`secretbot:inv:owners:<tenant id>`: application object id → its owners and when they were read."""
+    return f"{INVENTORY_PREFIX}owners:{tenant}"

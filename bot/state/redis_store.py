@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
@@ -20,6 +20,9 @@ from bot.domain import Question, StateUnavailable
 from bot.state import keys, questions
 from bot.state.redact import error_types, redact
 from bot.state.warnings import RedisWarningStore
+
+if TYPE_CHECKING:
+    from bot.state.inventory import InventoryStore
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +110,12 @@ class RedisStateStore:
         except ValueError as error:
             log.warning("ignoring %s: %s", name, error)  # another release's format, or not ours; never crash
             return None
+
+    def inventory(self, tenant: str) -> InventoryStore:
+        """The credential inventory of `tenant` (a tenant id), on the same client."""
+        from bot.state.inventory import InventoryStore
+
+        return InventoryStore(self._client, tenant)
 
     async def ping(self) -> bool:
         try:

@@ -152,6 +152,19 @@ class RedisWarningStore:
             members = await self._client.smembers(keys.warnings_of_key(key))
         return sorted(_text(member) for member in members)
 
+    async def open_digests(self) -> list[str]:
+        with unavailable("open_digests"):
+            members = await self._client.smembers(keys.OPEN_DIGESTS_KEY)
+        return sorted(_text(member) for member in members)
+
+    async def mark_open(self, digest_id: str) -> None:
+        with unavailable("mark_open"):
+            await self._client.sadd(keys.OPEN_DIGESTS_KEY, digest_id)
+
+    async def mark_closed(self, digest_id: str) -> None:
+        with unavailable("mark_closed"):
+            await self._client.srem(keys.OPEN_DIGESTS_KEY, digest_id)
+
     # --- subscriptions ---------------------------------------------------------------------------
 
     async def subscribe(self, subscription: Subscription) -> bool:

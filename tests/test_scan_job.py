@@ -1,0 +1,404 @@
+"""The scheduled expiry scan end to end: the real scan job (inventory sync through msgraph-sdk and the
+fake Graph, judging, the warning ledger in Redis) posting to a fake Slack, over simulated days.
+
+Warnings are counted as Slack receives them: each threshold once per channel, acknowledge and snooze
+respected, a renewal updating the old card in place, faults reported once and nothing lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import SCAN_JOB, Role, create_app
+from bot.domain import DirectoryError, GraphMode, StateUnavailable
+from bot.expiry import DEFAULT_THRESHOLDS, AppMatcher, Destination, MatchBy, Platform, Route, Routes, threshold_for
+from bot.fakegraph import FakeGraph, LocalTokenCredential, load_snapshot, sample_snapshot_path
+from bot.fakegraph.samples import sample_reference_time
+from bot.jobs.worker import RunningJob
+from bot.scan_job import TenantGraph, tenant_graph_at
+from tests.fake_slack import FakeSlack
+from tests.redis_server import redis_server
+from tests.tenant_edits import add_secret, edited
+from tests.test_jobs import wait_for_log
+from tests.test_slack import card_text, eventually, settings, signed
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULTS = "C0WARN"  # every app no route claims
+TEAM = "C0APPS"  # the route for the four apps that cross one threshold each at the demo's clock
+# (app name, end of its warned credential), from bot/fakegraph/README.md's sample tenant table.
+CROSSING = {
+    "warehouse-sync": datetime.fromisoformat("2026-12-15T12:00:00+00:00"),
+    "expense-portal": datetime.fromisoformat("2026-12-02T12:00:00+00:00"),
+    "shipping-api": datetime.fromisoformat("2026-11-25T18:00:00+00:00"),
+    "legacy-reports": datetime.fromisoformat("2026-11-21T06:00:00+00:00"),
+}
+WAREHOUSE_SYNC = "5f8a2d6c-9e1b-4c3a-a7d5-3b6e9f1c4a28"
+ROUTES = Routes(
+    defaults=(Destination(Platform.SLACK, DEFAULTS),),
+    routes=(
+        Route(
+            matchers=tuple(AppMatcher(MatchBy.NAME, name) for name in CROSSING),
+            destinations=(Destination(Platform.SLACK, TEAM),),
+            thresholds=DEFAULT_THRESHOLDS,
+        ),
+    ),
+)
+_PRESSES = iter(range(10_000))
+JobError = (DirectoryError, StateUnavailable)
+
+
+@dataclass
+class Clock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+async def graph() -> AsyncIterator[FakeGraph]:
+    async with FakeGraph(load_snapshot(sample_snapshot_path())) as fake:
+        yield fake
+
+
+def on(graph: FakeGraph) -> Callable[[], AbstractAsyncContextManager[TenantGraph | None]]:
+    return lambda: tenant_graph_at(graph.base_url, LocalTokenCredential(), GraphMode.SNAPSHOT)
+
+
+@asynccontextmanager
+async def bot(fake: FakeSlack, graph: FakeGraph, clock: Clock, **overrides: Any) -> AsyncIterator[TestClient]:
+    app = create_app(settings(fake, routes=ROUTES, **overrides), clock=clock, scan_graph=on(graph))
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+async def scan(client: TestClient, job: RunningJob | None = None) -> None:
+    await client.app[SCAN_JOB](job or RunningJob())
+
+
+def posts(fake: FakeSlack, channel: str) -> list[dict[str, Any]]:
+    return [m for m in fake.delivered("chat.postMessage") if m["channel"] == channel]
+
+
+def mentions(fake: FakeSlack, channel: str, app: str) -> int:
+    return sum(app in card_text(m["blocks"]) for m in posts(fake, channel))
+
+
+def button(message: dict[str, Any], verb: str) -> str:
+    for block in message["blocks"]:
+        for element in block.get("elements", []):
+            if element.get("action_id") == verb:
+                return str(element["value"])
+    raise AssertionError(f"no {verb} button")
+
+
+async def press(client: TestClient, fake: FakeSlack, message: dict[str, Any], verb: str) -> None:
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "U0ALICE", "name": "alice"},
+        "channel": {"id": message["channel"]},
+        "container": {"type": "message", "message_ts": message["ts"], "channel_id": message["channel"]},
+        "message": {"ts": message["ts"]},
+        "actions": [{"action_id": verb, "value": button(message, verb), "type": "button", "block_id": "b"}],
+        "response_url": fake.url("/response/warn"),
+        "trigger_id": f"9.9.{next(_PRESSES)}",
+    }
+    body = urlencode({"payload": json.dumps(payload)})
+    headers = signed(body) | {"Content-Type": "application/x-www-form-urlencoded"}
+    before = len(fake.called("chat.update")) + len(fake.called("response_url"))
+    assert (await client.post("/slack/events", data=body, headers=headers)).status == 200
+    await eventually(lambda: len(fake.called("chat.update")) + len(fake.called("response_url")) > before)
+
+
+def with_ts(fake: FakeSlack, channel: str) -> list[dict[str, Any]]:
+    """Posted messages with the ts Slack gave them (the fake numbers them in order)."""
+    calls = [c for c in fake.calls if c.method == "chat.postMessage" and c.answered and c.args["channel"] == channel]
+    return [c.args | {"ts": c.ts} for c in calls]
+
+
+def thresholds_crossed(end: datetime, days: list[datetime]) -> int:
+    return len({t for now in days if (t := threshold_for((end - now).days, DEFAULT_THRESHOLDS)) is not None})
+
+
+# --- once per threshold per destination -------------------------------------------------------
+
+
+async def test_each_threshold_is_warned_once_per_channel_over_simulated_days(
+    fake_slack: FakeSlack, graph: FakeGraph
+) -> None:
+    start = sample_reference_time()
+    days = [start + timedelta(days=n) for n in range(31)]
+    clock = Clock(start)
+    async with bot(fake_slack, graph, clock) as client:
+        for day in days:
+            clock.now = day
+            await scan(client)
+            await scan(client)  # a second scan the same day (a retry, another replica) warns nothing new
+    for app, end in CROSSING.items():
+        assert mentions(fake_slack, TEAM, app) == thresholds_crossed(end, days), app
+        assert mentions(fake_slack, DEFAULTS, app) == 0  # a route claimed it: not the defaults' business
+    first = posts(fake_slack, TEAM)[0]
+    assert all(app in card_text(first["blocks"]) for app in CROSSING)  # one digest, not one per credential
+    assert "ownerless" in card_text(first["blocks"]).lower() or "no owner" in card_text(first["blocks"]).lower()
+    assert len(posts(fake_slack, DEFAULTS)) >= 1  # the other apps' expired credentials went to the defaults
+    stamps = [c.at for c in fake_slack.calls if c.method == "chat.postMessage"]
+    assert stamps == sorted(stamps)
+
+
+async def test_owners_with_a_slack_account_are_mentioned_and_looked_up_once(
+    fake_slack: FakeSlack, graph: FakeGraph
+) -> None:
+    fake_slack.users["mei.zhou@northwind-ops.example"] = "U0MEI"
+    clock = Clock(sample_reference_time())
+    async with bot(fake_slack, graph, clock) as client:
+        await scan(client)
+        clock.now += timedelta(days=6)  # shipping-api (Mei Zhou's) crosses 1 day, then expires
+        await scan(client)
+    [first, *_] = posts(fake_slack, TEAM)
+    assert "<@U0MEI>" in card_text(first["blocks"])
+    asked = [c["email"] for c in fake_slack.called("users.lookupByEmail")]
+    assert len(asked) == len(set(asked))  # cached: each owner asked once however many scans
+
+
+async def test_acknowledge_is_shown_to_everyone_and_the_next_threshold_still_warns(
+    fake_slack: FakeSlack, graph: FakeGraph
+) -> None:
+    clock = Clock(sample_reference_time())
+    async with bot(fake_slack, graph, clock) as client:
+        await scan(client)
+        [digest] = with_ts(fake_slack, TEAM)
+        await press(client, fake_slack, digest, "expiry.ack")
+        update = fake_slack.called("chat.update")[-1]
+        assert update["ts"] == digest["ts"] and "alice" in card_text(update["blocks"])
+        await scan(client)
+        assert len(posts(fake_slack, TEAM)) == 1
+        clock.now += timedelta(days=2)  # legacy-reports expires: threshold 0 is new
+        await scan(client)
+    later = posts(fake_slack, TEAM)[1:]
+    assert [("legacy-reports" in card_text(m["blocks"])) for m in later] == [True]
+
+
+async def test_snooze_holds_warnings_back_then_reminds_once(fake_slack: FakeSlack, graph: FakeGraph) -> None:
+    clock = Clock(sample_reference_time())
+    async with bot(fake_slack, graph, clock) as client:
+        await scan(client)
+        [digest] = with_ts(fake_slack, TEAM)
+        await press(client, fake_slack, digest, "expiry.snooze.7d")
+        for _ in range(6):  # legacy-reports expires and shipping-api crosses 1 day meanwhile: held back
+            clock.now += timedelta(days=1)
+            await scan(client)
+        assert len(posts(fake_slack, TEAM)) == 1
+        clock.now += timedelta(days=1, hours=1)  # the snooze is over: one reminder
+        await scan(client)
+        await scan(client)
+    reminders = posts(fake_slack, TEAM)[1:]
+    assert len(reminders) == 1
+    assert "legacy-reports" in card_text(reminders[0]["blocks"])
+
+
+async def test_a_renewal_updates_the_old_card_in_place(fake_slack: FakeSlack, graph: FakeGraph) -> None:
+    clock = Clock(sample_reference_time())
+    async with bot(fake_slack, graph, clock) as client:
+        await scan(client)
+        [digest] = with_ts(fake_slack, TEAM)
+        assert "warehouse-sync" in card_text(digest["blocks"])
+        start = clock.now - timedelta(hours=1)
+        graph.use_snapshot(edited(add_secret(WAREHOUSE_SYNC, "wh-2026", "Rn5", start, start + timedelta(days=365))))
+        clock.now += timedelta(hours=2)
+        await scan(client)
+    updates = [u for u in fake_slack.called("chat.update") if u["ts"] == digest["ts"]]
+    assert len(updates) == 1
+    assert "A newer secret was added since this warning" in card_text(updates[0]["blocks"])
+    assert len(posts(fake_slack, TEAM)) == 1  # updated, not posted again
+
+
+async def test_request_rotation_answers_the_presser_not_a_dead_button(fake_slack: FakeSlack, graph: FakeGraph) -> None:
+    clock = Clock(sample_reference_time())
+    async with bot(fake_slack, graph, clock) as client:
+        await scan(client)
+        [digest] = with_ts(fake_slack, TEAM)
+        await press(client, fake_slack, digest, "rotation.request")
+    [answer] = fake_slack.called("response_url")
+    assert "rotat" in answer["text"].lower()
+
+
+# --- faults ------------------------------------------------------------------------------------
+
+
+async def test_graph_refusing_the_scan_reports_once_per_run_and_loses_nothing(
+    fake_slack: FakeSlack, graph: FakeGraph
+) -> None:
+    clock = Clock(sample_reference_time())
+    graph.add_fault(r"/applications/delta", 403, times=3)
+    async with bot(fake_slack, graph, clock) as client:
+        for attempt in (1, 2, 3):  # one run: the queue tries it three times; only the last reports
+            job = Attempt(last=attempt == 3)
+            with pytest.raises(JobError) if attempt < 3 else nullcontext():
+                await scan(client, job)
+        reports = posts(fake_slack, DEFAULTS)
+        assert len(reports) == 1
+        assert "Could not scan" in reports[0]["text"] and "Application.Read.All" in reports[0]["text"]
+        await scan(client)  # Graph answers again: every warning that was due is posted
+    assert mentions(fake_slack, TEAM, "warehouse-sync") == 1
+
+
+async def test_a_failed_post_gives_the_claims_back_so_the_next_scan_warns(
+    fake_slack: FakeSlack, graph: FakeGraph
+) -> None:
+    clock = Clock(sample_reference_time())
+    fake_slack.hold("chat.postMessage", count=2)
+    async with bot(fake_slack, graph, clock) as client:
+        running = asyncio.create_task(scan(client))
+        await eventually(lambda: len(fake_slack.called("chat.postMessage")) == 2)
+        fake_slack.drop()  # Slack never answers: both posts fail
+        await running
+        assert fake_slack.delivered("chat.postMessage") == []
+        fake_slack._applied = True  # Slack is back
+        await scan(client)
+    assert mentions(fake_slack, TEAM, "warehouse-sync") == 1
+
+
+async def test_redis_down_reports_and_does_not_crash(fake_slack: FakeSlack, graph: FakeGraph) -> None:
+    clock = Clock(sample_reference_time())
+    with redis_server() as server:
+        async with bot(fake_slack, graph, clock, redis_url=server.url) as client:
+            server.stop()
+            await scan(client)  # the last attempt: reports instead of raising
+    [report] = posts(fake_slack, DEFAULTS)
+    assert "Could not scan" in report["text"] and "Redis" in report["text"]
+
+
+# --- replicas and crashes ----------------------------------------------------------------------
+
+
+async def test_three_workers_at_the_same_tick_run_one_scan(fake_slack: FakeSlack, graph: FakeGraph) -> None:
+    clock = Clock(sample_reference_time())
+    with redis_server() as server:
+        apps = [
+            create_app(
+                settings(fake_slack, routes=ROUTES, redis_url=server.url, scan_cron="* * * * * *"),
+                clock=clock,
+                scan_graph=on(graph),
+                role=Role.WORKER,
+            )
+            for _ in range(3)
+        ]
+        clients = [TestClient(TestServer(app)) for app in apps]
+        for client in clients:
+            await client.start_server()
+        started = time.monotonic()
+        await asyncio.sleep(3.5)
+        for client in clients:
+            await client.close()
+        elapsed = time.monotonic() - started
+    # Every scan starts with one delta round of the applications (the sample tenant fits one page).
+    rounds = sorted(r.time for r in graph.requests if "/applications/" in r.path and "delta" in r.path)
+    assert 1 <= len(rounds) <= elapsed + 1
+    assert all(b - a > 0.5 for a, b in itertools.pairwise(rounds))  # never two scans in one tick
+    assert len(posts(fake_slack, TEAM)) == 1
+
+
+@contextmanager
+def worker_process(
+    redis_url: str, fake: FakeSlack, log: Path, env: dict[str, str]
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`secretbot worker` in its own process on the sample tenant, judged at the real clock (every
+    sample credential that has expired by then is warned at threshold 0)."""
+    environment = (
+        os.environ
+        | env
+        | {
+            "REDIS_URL": redis_url,
+            "SLACK_BOT_TOKEN": "xoxb-test-token",
+            "SLACK_SIGNING_SECRET": "test-signing-secret",
+            "SLACK_API_URL": fake.url("/api/"),
+            "SECRETBOT_SNAPSHOT": "sample",
+            "SECRETBOT_LOG_LEVEL": "info",
+        }
+    )
+    with log.open("ab") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "worker", "--concurrency", "4"],
+            cwd=ROOT,
+            env=environment,
+            stderr=sink,
+            stdout=sink,
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+class Attempt(RunningJob):
+    def __init__(self, *, last: bool) -> None:
+        super().__init__()
+        self._last = last
+
+    @property
+    def is_last_attempt(self) -> bool:
+        return self._last
+
+
+async def test_a_worker_killed_mid_scan_is_replaced_and_nobody_is_warned_twice(
+    fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    routes = tmp_path / "routes.toml"
+    routes.write_text(f'[defaults]\nslack_channel = "{DEFAULTS}"\n', encoding="utf-8")
+    fake_slack.hold("chat.postMessage")  # the first worker's digest never reaches Slack: it is killed first
+    log = tmp_path / "workers.log"
+    env = {"SECRETBOT_ROUTES": str(routes), "SECRETBOT_SCAN_CRON": "* * * * * *"}
+    with redis_server() as server, worker_process(server.url, fake_slack, log, env) as first:
+        await wait_for_log(log, "worker running")
+        await eventually(lambda: bool(fake_slack.called("chat.postMessage")), 30)  # mid-scan, held
+        with worker_process(server.url, fake_slack, log, env) as second:
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+            # The sweep gives the scan up once its heartbeat stops; its next attempt posts the
+            # digests the dead worker had claimed (kept in the job's notes).
+            await eventually(lambda: bool(fake_slack.delivered("chat.postMessage")), 60)
+            await asyncio.sleep(2.5)  # more ticks: room for a duplicate, if there were one
+            assert second.poll() is None
+            fake_slack.drop()
+    delivered = fake_slack.delivered("chat.postMessage")
+    assert [m["channel"] for m in delivered] == [DEFAULTS]  # one digest, posted once
+    assert len(fake_slack.called("chat.postMessage")) == 2  # the dead worker's, never answered, and this one
+
+
+async def test_many_channels_are_posted_and_updated_at_slacks_pace(fake_slack: FakeSlack, graph: FakeGraph) -> None:
+    """Every channel gets its digest, then its update in place, never two messages within Slack's one
+    second per channel (the fake answers 429 to that); the 500-channel timing is in benchmarks."""
+    channels = [f"C{n:04d}" for n in range(40)]
+    fake_slack.per_channel_seconds = 1.0
+    clock = Clock(sample_reference_time())
+    routes = Routes(defaults=tuple(Destination(Platform.SLACK, c) for c in channels))
+    app = create_app(settings(fake_slack, routes=routes), clock=clock, scan_graph=on(graph))
+    async with TestClient(TestServer(app)) as client:
+        await scan(client)
+        start = clock.now - timedelta(hours=1)
+        graph.use_snapshot(edited(add_secret(WAREHOUSE_SYNC, "wh-2026", "Rn5", start, start + timedelta(days=365))))
+        await scan(client)
+    assert fake_slack.refused == 0
+    for channel in channels:
+        [post] = [c for c in fake_slack.calls if c.method == "chat.postMessage" and c.args["channel"] == channel]
+        [update] = [c for c in fake_slack.calls if c.method == "chat.update" and c.args["channel"] == channel]
+        assert update.args["ts"] == post.ts and update.at - post.at >= 0.99

@@ -1,0 +1,85 @@
+"""Expiry warnings on Teams: the scan posts the digest proactively into the conversation the bot was
+installed in (fake connector at the wire), and the card's Action.Execute buttons answer inside the
+invoke with the digest drawn again."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import SCAN_JOB, create_app
+from bot.expiry import Destination, Platform, Routes
+from bot.fakegraph import FakeGraph, load_snapshot, sample_snapshot_path
+from bot.fakegraph.samples import sample_reference_time
+from bot.jobs.worker import RunningJob
+from bot.settings import Settings
+from tests.fake_connector import FakeConnector
+from tests.test_scan_job import Clock, on
+from tests.test_teams import fixture, post
+
+CARD = "application/vnd.microsoft.card.adaptive"
+
+
+@pytest.fixture
+async def graph() -> AsyncIterator[FakeGraph]:
+    async with FakeGraph(load_snapshot(sample_snapshot_path())) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def installed(connector: FakeConnector, graph: FakeGraph) -> AsyncIterator[tuple[TestClient, str]]:
+    added = fixture("conversation_update_bot_added", connector)
+    conversation = added["conversation"]["id"]
+    routes = Routes(defaults=(Destination(Platform.TEAMS, conversation),))
+    app = create_app(
+        Settings(teams_insecure_no_auth=True, routes=routes),
+        clock=Clock(sample_reference_time()),
+        scan_graph=on(graph),
+    )
+    async with TestClient(TestServer(app)) as client:
+        assert (await post(client, added))[0] == 202  # installed: the reference is kept, a welcome sent
+        connector.calls.clear()
+        yield client, conversation
+
+
+def actions(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "Action.Execute":
+                found[str(node["verb"])] = node
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(card)
+    return found
+
+
+async def test_the_scan_posts_one_card_into_the_installed_conversation_and_acknowledge_answers_in_the_invoke(
+    installed: tuple[TestClient, str], connector: FakeConnector
+) -> None:
+    client, conversation = installed
+    await client.app[SCAN_JOB](RunningJob())
+    await client.app[SCAN_JOB](RunningJob())  # the same day again: nothing new
+    [posted] = connector.sent("message")
+    assert posted.path == f"/v3/conversations/{conversation}/activities"
+    card = posted.body["attachments"][0]["content"]
+    assert posted.body["attachments"][0]["contentType"] == CARD
+    assert "warehouse-sync" in json.dumps(card)
+    ack = actions(card)["expiry.ack"]
+    press = fixture("invoke_recheck", connector)
+    press["value"]["action"] = {"type": "Action.Execute", "verb": "expiry.ack", "data": ack["data"]}
+    status, body = await post(client, press)
+    assert status == 200 and body["type"] == CARD
+    assert "Alex Wilber" in json.dumps(body["value"])  # who acknowledged, for everyone
+    press["value"]["action"]["verb"] = "rotation.request"
+    status, body = await post(client, press)
+    assert status == 200 and "rotat" in str(body["value"]).lower()  # an answer, not a dead button
