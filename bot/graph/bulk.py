@@ -137,6 +137,9 @@ class BulkReader:
         """
         if delta_link is None:
             first = self._first_url(f"{collection}/delta", select)
+        elif not (stored := URL(delta_link, encoded=True)).is_absolute() or stored.origin() != self._origin:
+            # Stored while the bot spoke to another Graph (GRAPH_BASE_URL changed): start afresh there.
+            raise DeltaExpired("the stored delta link is for another Graph host; reading everything again")
         else:
             first = self._checked_link(delta_link, "a delta link")
         async for body in self._walk(first, permission, f"reading changes to {collection}"):
