@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Callable
@@ -12,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from bot.fakegraph.samples import sample_errors, sample_reference_time
-from bot.fakegraph.snapshot import SnapshotError
 from bot.preview.assets import PreviewError
 from bot.settings import LOOPBACK, Settings
 
@@ -185,8 +183,9 @@ def main(argv: list[str] | None = None) -> int:
             print(build_teams_package(args.bot_id, args.out, host=args.host, manifest_dir=args.manifest_dir))
             return 0
         text = sys.stdin.read() if args.text == "-" else args.text
-        result = asyncio.run(_diagnose(text, args.snapshot, args.now, settings))
-    except (UsageError, SnapshotError, PreviewError, ValueError, OSError) as error:
+        result = _diagnose(text, args.snapshot, args.now, settings)
+    # A bad --snapshot raises SnapshotError, a ValueError: naming it would import the snapshot reader.
+    except (UsageError, PreviewError, ValueError, OSError) as error:
         print(f"secretbot: {error}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:
@@ -217,7 +216,20 @@ def _renderer(name: str) -> Callable[[Diagnosis], str | dict[str, Any]]:
     return render_text
 
 
-async def _diagnose(text: str, snapshot: str | None, now: datetime | None, settings: Settings) -> Diagnosis:
+def _diagnose(text: str, snapshot: str | None, now: datetime | None, settings: Settings) -> Diagnosis:
+    from bot.wiring import has_directory
+
+    if not has_directory(settings, snapshot):
+        # The paste alone answers: no event loop, so no asyncio to import.
+        from handlers.conversation import reply_from_paste
+
+        return reply_from_paste(text, now=now or datetime.now(UTC))
+    import asyncio
+
+    return asyncio.run(_ask_directory(text, snapshot, now, settings))
+
+
+async def _ask_directory(text: str, snapshot: str | None, now: datetime | None, settings: Settings) -> Diagnosis:
     from bot.wiring import open_directory
     from handlers.conversation import reply
 
@@ -228,6 +240,8 @@ async def _diagnose(text: str, snapshot: str | None, now: datetime | None, setti
 def _render(args: argparse.Namespace, settings: Settings) -> int:
     """`secretbot render`: one line per picture; exit 1 when any card is invalid or does not fit.
     --text alone replaces the samples; with --cause, both are drawn."""
+    import asyncio
+
     from bot.pictures import sample_pastes, shot_line, take_pictures
 
     pastes = sample_pastes(args.cause) if args.cause or args.text is None else {}

@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from bot.domain import GraphMode
-from bot.fakegraph import load_snapshot, sample_snapshot_path
 from bot.ports import Directory
 from bot.settings import Settings
 
@@ -20,10 +19,18 @@ SAMPLE_SNAPSHOT = "sample"  # `--snapshot sample` means the tenant bundled with 
 
 def snapshot_path(name: str) -> Path:
     """A file path as given, or the bundled sample tenant for the word `sample`."""
+    from bot.fakegraph import sample_snapshot_path  # the snapshot reader: only for commands that use one
+
     path = Path(name)
     if name == SAMPLE_SNAPSHOT and not path.exists():
         return sample_snapshot_path()
     return path
+
+
+def has_directory(settings: Settings, snapshot: str | None = None) -> bool:
+    """Whether there is a directory to ask (a snapshot or Graph credentials); without one, answers
+    come from the paste alone."""
+    return bool(snapshot or settings.snapshot or settings.graph_credentials)
 
 
 @asynccontextmanager
@@ -32,11 +39,11 @@ async def open_directory(settings: Settings, snapshot: str | None = None) -> Asy
 
     Raises `SnapshotError` (one line, safe to print) when the snapshot cannot be read.
     """
-    snapshot = snapshot or settings.snapshot
-    if not (snapshot or settings.graph_credentials):
+    if not has_directory(settings, snapshot):
         yield None  # paste-only answers: no need to import the Graph SDK or the fake Graph's server
         return
-    from bot.fakegraph import FakeGraph, LocalTokenCredential
+    snapshot = snapshot or settings.snapshot
+    from bot.fakegraph import FakeGraph, LocalTokenCredential, load_snapshot
     from bot.graph.directory import GraphDirectory
     from bot.graph.transport import GraphHttp
 

@@ -6,14 +6,13 @@ read a paste, keep only its facts (never a secret value) and leave the answer to
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bot.domain import Diagnosis, ParsedInput
 from bot.ports import Directory
-from handlers.diagnose import PARSE_IN_THREAD_CHARS, diagnose, diagnose_parsed
+from handlers.diagnose import PARSE_IN_THREAD_CHARS, diagnose, diagnose_parsed, diagnose_paste
 from handlers.inbound import Actor, Deps, InboundMessage
 from handlers.parse import parse, transcript_text
 from handlers.recheck import remember
@@ -41,6 +40,8 @@ async def read(text: str) -> Asked:
         return Asked()
     if parse_command(text) is not None:
         return Asked(command=transcript_text(text))
+    import asyncio  # here, not at the top: the CLI's answers without Graph run no event loop
+
     # A large paste is parsed off the event loop, as `diagnose` does.
     parsed = await asyncio.to_thread(parse, text) if len(text) > PARSE_IN_THREAD_CHARS else parse(text)
     return Asked(parsed)
@@ -58,7 +59,7 @@ async def answer_asked(asked: Asked, deps: Deps, actor: Actor, conversation_id: 
         message = InboundMessage(asked.command or "", actor, conversation_id)
         return replace(nothing, command=await command_reply(command, message, deps))
     if asked.parsed is None:
-        diagnosis = replace(await diagnose("", directory=None, now=now), asked_for_help=True)
+        diagnosis = _welcome(now)
     else:
         diagnosis = await diagnose_parsed(asked.parsed, directory=deps.directory, now=now)
     return await remember(diagnosis, deps)
@@ -68,5 +69,14 @@ async def reply(text: str, *, directory: Directory | None, now: datetime) -> Dia
     """The welcome for "hi", "help" or nothing at all; anything else is diagnosed, and a paste with
     nothing recognisable in it gets its own answer saying so."""
     if wants_help(text):
-        return replace(await diagnose("", directory=None, now=now), asked_for_help=True)
+        return _welcome(now)
     return await diagnose(text, directory=directory, now=now)
+
+
+def reply_from_paste(text: str, *, now: datetime) -> Diagnosis:
+    """`reply` with no directory to ask, without an event loop (the CLI without Graph)."""
+    return _welcome(now) if wants_help(text) else diagnose_paste(text, now=now)
+
+
+def _welcome(now: datetime) -> Diagnosis:
+    return replace(diagnose_paste("", now=now), asked_for_help=True)

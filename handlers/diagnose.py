@@ -6,7 +6,6 @@ Channel-neutral: the platforms, the CLI and the tests all call `diagnose` and re
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -51,8 +50,18 @@ async def diagnose(
     catalog: Catalog | None = None,
 ) -> Diagnosis:
     """The full answer to one paste. Never raises for bad input or an unhappy Graph."""
+    import asyncio  # here, not at the top: `diagnose_paste` callers (the CLI without Graph) run no event loop
+
     parsed = await asyncio.to_thread(parse, text) if len(text) > PARSE_IN_THREAD_CHARS else parse(text)
     return await diagnose_parsed(parsed, directory=directory, now=now, catalog=catalog)
+
+
+def diagnose_paste(text: str, *, now: datetime) -> Diagnosis:
+    """`diagnose(text, directory=None, now=now)` without an event loop: the answer from the paste
+    alone, for a caller with no directory to ask (the CLI without Graph)."""
+    parsed = parse(text)
+    known, findings = _from_paste(parsed, load_catalog())
+    return _answer(parsed, known, findings, GraphReport(GraphMode.NONE), parsed.timestamp or now)
 
 
 async def diagnose_parsed(
@@ -66,14 +75,18 @@ async def diagnose_parsed(
     """Answer facts already read from a paste (a stored question), judging credentials at `ref`: by
     default the error's time, else `now`."""
     ref = ref or parsed.timestamp or now
-    catalog = catalog or load_catalog()
-    known = [info for code in parsed.codes if (info := catalog.lookup(code))]
-    unknown = [code for code in parsed.codes if code not in catalog]
-    findings = rules.from_paste(parsed, known, unknown)
+    known, findings = _from_paste(parsed, catalog or load_catalog())
     mode = directory.mode if directory else GraphMode.NONE
     if directory is None or not parsed.app_id:
         return _answer(parsed, known, findings, GraphReport(mode), ref)
     return await _with_directory(parsed, known, findings, directory, ref, now)
+
+
+def _from_paste(parsed: ParsedInput, catalog: Catalog) -> tuple[list[CodeInfo], list[Finding]]:
+    """The pasted codes the catalog explains, and what the paste alone shows."""
+    known = [info for code in parsed.codes if (info := catalog.lookup(code))]
+    unknown = [code for code in parsed.codes if code not in catalog]
+    return known, rules.from_paste(parsed, known, unknown)
 
 
 async def _with_directory(

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 import time
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from bot.cli import main
 from bot.fakegraph import sample_snapshot_path
 from bot.fakegraph.samples import sample_errors
+from cards.jsonview import render_json
+from cards.text import render_text
+from handlers.conversation import reply
 from tests.redis_server import free_port
 
 SAMPLE = {s.cause: s for s in sample_errors()}
@@ -242,33 +248,51 @@ def test_correlation_id_missing_from_the_log_is_said_and_nearby_failures_shown()
     assert "added secret 'agent-2026-11'" in result.stdout
 
 
-def test_a_diagnosis_without_graph_loads_no_server_store_or_graph_sdk() -> None:
-    # Start-up time: these libraries take most of a second to import and a paste-only answer needs
-    # none of them. `secretbot --snapshot` and `serve` import them when they run.
-    heavy = ("aiohttp", "redis", "fakeredis", "msgraph", "kiota_abstractions", "httpx", "azure", "slack_bolt")
+# Start-up time: a command imports what it needs when it runs. These ask a fresh interpreter which
+# modules one diagnosis loaded; the figures themselves are in docs/benchmarks.md.
+SERVER_STORE_AND_SDKS = {
+    "aiohttp", "redis", "fakeredis", "msgraph", "kiota_abstractions", "httpx", "slack_bolt", "slack_sdk",
+    "microsoft_agents", "playwright",
+}  # fmt: skip
+BOT_PARTS_FOR_OTHER_COMMANDS = {"bot.platforms", "bot.state", "bot.server", "bot.app", "bot.demo", "bot.preview.shots"}
+
+
+@pytest.mark.parametrize("text", ["help", "the build is red, any idea?", *(s.text for s in sample_errors())])
+def test_without_graph_the_command_answers_as_the_chat_handlers_do_without_a_directory(
+    text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The command answers a paste without an event loop; the chat handlers' answer is the reference.
+    expected = asyncio.run(reply(text, directory=None, now=datetime.fromisoformat(NOW)))
+    assert main(["diagnose", "--now", NOW, text]) == 0
+    assert capsys.readouterr().out == render_text(expected)
+    assert main(["diagnose", "--now", NOW, "--format", "json", text]) == 0
+    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(render_json(expected)))
+
+
+def modules_loaded_by(*args: str) -> tuple[str, set[str]]:
+    """What `secretbot ARGS` printed, and the modules (and their packages) it had imported by the end."""
     script = (
-        "import sys; from bot.cli import main; main(['diagnose', sys.argv[1]]);"
-        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(heavy)!r}))"
+        "import sys; from bot.cli import main; main(sys.argv[1:]); print('-- loaded:', *sorted(sys.modules), sep='\\n')"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "SECRETBOT_", "IDENTITY_", "MSI_"))}
     result = subprocess.run(
-        [sys.executable, "-c", script, SAMPLE["expired_secret_in_use"].text],
-        capture_output=True, text=True, timeout=60, check=False, env=env,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert "expired" in result.stdout  # it did answer
-    assert result.stdout.splitlines()[-1] == "[]"
-
-
-def test_a_diagnosis_against_a_snapshot_asks_graph_over_aiohttp_without_the_sdk() -> None:
-    script = (
-        "import sys; from bot.cli import main; main(['diagnose', '--snapshot', 'sample', sys.argv[1]]);"
-        "print([m in sys.modules for m in ('aiohttp', 'msgraph', 'httpx')])"
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=60, check=False, env=env
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script, SAMPLE["expired_secret_in_use"].text],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "Checked with Microsoft Graph (snapshot" in result.stdout
-    assert result.stdout.splitlines()[-1] == "[True, False, False]"
+    output, _, modules = result.stdout.partition("-- loaded:\n")
+    return output, {m for name in modules.split() for m in (name, name.partition(".")[0])}
+
+
+def test_a_diagnosis_without_graph_runs_no_event_loop_and_loads_no_server_store_or_sdk() -> None:
+    # asyncio alone is ~30 ms of a ~150 ms start; the libraries below take far longer still.
+    output, loaded = modules_loaded_by("diagnose", SAMPLE["expired_secret_in_use"].text)
+    assert "expired" in output  # it did answer
+    assert loaded & (SERVER_STORE_AND_SDKS | BOT_PARTS_FOR_OTHER_COMMANDS | {"asyncio", "azure"}) == set()
+    assert loaded & {"bot.graph", "bot.fakegraph.snapshot", "bot.fakegraph.server"} == set()
+
+
+def test_a_diagnosis_against_a_snapshot_asks_graph_over_aiohttp_and_loads_no_sdk_store_or_chat_server() -> None:
+    output, loaded = modules_loaded_by("diagnose", "--snapshot", "sample", SAMPLE["expired_secret_in_use"].text)
+    assert "Checked with Microsoft Graph (snapshot" in output
+    assert {"aiohttp", "bot.graph.transport", "bot.fakegraph.server"} <= loaded  # real HTTP to the fake Graph
+    assert loaded & (SERVER_STORE_AND_SDKS - {"aiohttp"} | BOT_PARTS_FOR_OTHER_COMMANDS) == set()
