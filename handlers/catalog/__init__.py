@@ -11,7 +11,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable, Iterator
 from functools import cache
-from importlib import resources
+from pathlib import Path
 
 from bot.domain import Category, CodeInfo
 
@@ -64,8 +64,9 @@ def parse_catalog(text: str) -> Catalog:
 
 @cache
 def load_catalog() -> Catalog:
-    """Reads aadsts.toml shipped in this package (importlib.resources), cached (functools.cache)."""
-    text = resources.files(__name__).joinpath(DATA_FILE).read_text(encoding="utf-8")
+    """Reads aadsts.toml shipped in this package, cached (functools.cache)."""
+    # Beside this module; not through importlib.resources, whose import is ~8 ms of the CLI's start-up.
+    text = Path(__file__).with_name(DATA_FILE).read_text(encoding="utf-8")
     return parse_catalog(text)
 
 
