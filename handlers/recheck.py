@@ -11,7 +11,6 @@ means.
 from __future__ import annotations
 
 import logging
-import secrets
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -79,6 +78,8 @@ async def remember(diagnosis: Diagnosis, deps: Deps) -> Diagnosis:
     """
     if not diagnosis.recheckable:
         return diagnosis
+    import secrets  # here: it loads hmac and OpenSSL (~4 ms), and the CLI's answers store no question
+
     question_id = secrets.token_urlsafe(ID_BYTES)
     try:
         await deps.state.save_question(question_id, question_of(diagnosis, deps.now()))
