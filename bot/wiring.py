@@ -43,7 +43,7 @@ async def open_directory(settings: Settings, snapshot: str | None = None) -> Asy
         yield None  # paste-only answers: no need to import the Graph SDK or the fake Graph's server
         return
     snapshot = snapshot or settings.snapshot
-    from bot.fakegraph import FakeGraph, LocalTokenCredential, load_snapshot
+    from bot.fakegraph import FakeGraph, LocalBearer, load_snapshot
     from bot.graph.directory import GraphDirectory
     from bot.graph.transport import GraphHttp
 
@@ -52,7 +52,7 @@ async def open_directory(settings: Settings, snapshot: str | None = None) -> Asy
         tenant = load_snapshot(snapshot_path(snapshot))
         async with (
             FakeGraph(tenant, latency=settings.snapshot_latency) as graph,
-            GraphHttp(graph.base_url, LocalTokenCredential(), max_connections=in_flight) as http,
+            GraphHttp(graph.base_url, LocalBearer(), max_connections=in_flight) as http,
         ):
             yield GraphDirectory(http, GraphMode.SNAPSHOT, coverage=tenant.coverage, max_in_flight=in_flight)
         return

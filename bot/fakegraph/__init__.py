@@ -7,7 +7,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.fakegraph.credential import LocalTokenCredential
+    from bot.fakegraph.credential import LocalBearer, LocalTokenCredential
     from bot.fakegraph.entra import FakeEntra
     from bot.fakegraph.faults import Fault
     from bot.fakegraph.keyvault import FakeKeyVault
@@ -22,6 +22,7 @@ _MODULE_OF = {
     "FakeGraph": "server",
     "FakeKeyVault": "keyvault",
     "RecordedRequest": "server",
+    "LocalBearer": "credential",
     "LocalTokenCredential": "credential",
     "Fault": "faults",
     "Snapshot": "snapshot",
@@ -35,6 +36,7 @@ __all__ = [
     "FakeGraph",
     "FakeKeyVault",
     "Fault",
+    "LocalBearer",
     "LocalTokenCredential",
     "RecordedRequest",
     "Snapshot",

@@ -27,7 +27,6 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
-from azure.core.exceptions import AzureError
 
 from bot.domain import (
     SIGN_IN_WINDOW,
@@ -44,7 +43,7 @@ from bot.domain import (
 )
 from bot.graph import mapping
 from bot.graph.hosts import MAX_IN_FLIGHT
-from bot.graph.transport import GraphHttp, token_error
+from bot.graph.transport import GraphHttp, credential_errors, token_error
 
 READ_PERMISSION = "Application.Read.All"
 AUDIT_PERMISSION = "AuditLog.Read.All"
@@ -364,7 +363,7 @@ class GraphDirectory:
             raise DirectoryUnavailable("too many Microsoft Graph requests are waiting; try again shortly") from None
         try:
             reply = await self._http.post(f"/{version}/$batch", json.dumps(body).encode())
-        except AzureError as error:
+        except credential_errors() as error:
             raise _unsent(token_error(error, self._credential_source)) from None
         except (aiohttp.ClientError, TimeoutError) as error:
             raise DirectoryUnavailable(f"Microsoft Graph could not be reached ({type(error).__name__})") from None

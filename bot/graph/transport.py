@@ -14,15 +14,17 @@ import re
 import time
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import aiohttp
-from azure.core.credentials import AccessToken
-from azure.core.exceptions import AzureError, ClientAuthenticationError
 from yarl import URL
 
 from bot.domain import DirectoryError, DirectoryUnavailable, GraphAuthFailed
 from bot.graph.hosts import MAX_IN_FLIGHT, scope_origin
+
+if TYPE_CHECKING:
+    from azure.core.credentials import AccessToken
+    from azure.core.exceptions import AzureError
 
 REQUEST_TIMEOUT = 30.0  # seconds for one request, connection and answer included
 # A token is renewed this long before it expires, so no request leaves with one about to lapse.
@@ -41,9 +43,10 @@ class GraphReply:
 class GraphHttp:
     """One aiohttp session (at most `max_connections` open, kept alive) and one cached token for a Graph host.
 
-    `credential` is an azure-identity async credential. Most of them cache tokens themselves, but
-    not all (AzureCliCredential runs `az` on every call), so the token is kept here until shortly
-    before it expires, and one refresh serves every request waiting for it.
+    `credential` is an azure-identity async credential (for the fake Graph, `LocalBearer`). Most of
+    them cache tokens themselves, but not all (AzureCliCredential runs `az` on every call), so the
+    token is kept here until shortly before it expires, and one refresh serves every request waiting
+    for it.
     """
 
     def __init__(
@@ -134,9 +137,20 @@ def _renew_due(token: AccessToken) -> bool:
 _AADSTS = re.compile(r"AADSTS\d+")  # codes run to 7 digits (AADSTS7000215)
 
 
+def credential_errors() -> type[AzureError]:
+    """What azure-identity's credentials raise, for an `except` clause. Python evaluates the clause
+    only once something was raised, so azure-core (~20 ms to import) is loaded only then: the fake
+    Graph's token (`secretbot diagnose --snapshot`) never needs it."""
+    from azure.core.exceptions import AzureError
+
+    return AzureError
+
+
 def token_error(error: AzureError, credential_source: str) -> DirectoryError:
     """No token for Graph: Entra refused the bot's own credential (its message may quote the
     request, so only the AADSTS code is kept), or the token endpoint could not be reached."""
+    from azure.core.exceptions import ClientAuthenticationError  # loaded by the error being handled
+
     if isinstance(error, ClientAuthenticationError):
         code = _AADSTS.search(str(error))
         return GraphAuthFailed(credential_source, f" (no token: {code.group()})" if code else " (no token)")
