@@ -287,7 +287,7 @@ def test_a_diagnosis_without_graph_runs_no_event_loop_and_loads_no_server_store_
     # asyncio alone is ~30 ms of a ~150 ms start; the libraries below take far longer still.
     output, loaded = modules_loaded_by("diagnose", SAMPLE["expired_secret_in_use"].text)
     assert "expired" in output  # it did answer
-    assert loaded & (SERVER_STORE_AND_SDKS | BOT_PARTS_FOR_OTHER_COMMANDS | {"asyncio", "azure"}) == set()
+    assert loaded & (SERVER_STORE_AND_SDKS | BOT_PARTS_FOR_OTHER_COMMANDS | {"asyncio", "azure", "croniter"}) == set()
     assert loaded & {"bot.graph", "bot.fakegraph.snapshot", "bot.fakegraph.server"} == set()
 
 
