@@ -431,6 +431,7 @@ class NoticeReason(StrEnum):
     EXPIRED = "expired"  # no question under that id: too old, or never kept
     UNAVAILABLE = "unavailable"  # the state store could not be asked
     NOT_SET_UP = "not_set_up"  # the button's feature is not configured here (rotation, for now)
+    REFUSED = "refused"  # the person may not do that (a rotation's requester approving, a non-approver)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ class Actor:
     user_id: str
     name: str | None = None
     aad_object_id: str | None = None  # Teams users carry their Entra object id
+    email: str | None = None  # a Slack user's profile email, when the adapter read it (approver checks)
 
 
 @dataclass(frozen=True)

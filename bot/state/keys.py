@@ -220,3 +220,31 @@ def watch_key(platform: str, channel: str) -> str:
 
 def slack_user_key(address: str) -> str:
     return f"{SLACK_USER_PREFIX}{address.lower()}"
+
+
+# --- rotations (handlers/rotation.py) ----------------------------------------------------------------
+
+# `rotation:<request id>` = JSON rotation record (bot.rotation_types): its state, who asked and who
+# approved, the new secret's key id, hint and Key Vault version (never its value), and the audit
+# trail of every transition. Changed only by compare-and-set (WATCH/MULTI), so 20 approve clicks on
+# any number of replicas make one approval. 400 days: longer than the longest secret lifetime we add
+# (180 days by default, at most what the tenant's policy allows) plus the retire grace, so the audit
+# trail of a secret outlives the secret itself.
+ROTATION_PREFIX = f"{PREFIX}rotation:"
+ROTATION_TTL = timedelta(days=400)
+
+# `rotations` = sorted set of request ids by request time, so `secretbot rotations` lists them without
+# SCAN/KEYS over a shared Redis. Ids whose record expired are dropped when listed. No TTL.
+ROTATIONS_INDEX_KEY = f"{PREFIX}rotations"
+
+
+def rotation_key(rotation_id: str) -> str:
+    """`secretbot:rotation:<id>`: the id is ours (random hex), checked anyway."""
+    return f"{ROTATION_PREFIX}{_name('rotation id', rotation_id)}"
+
+
+def rotation_job_key(rotation_id: str, phase: str) -> str:
+    """`rotation:<phase>:<id>`: one job per rotation and phase ("run": add, store, prove; "retire"),
+    however often an approval is clicked. A phase of its own for retire because a finished job's
+    record keeps its key for JOB_RECORD_TTL."""
+    return _job_key("rotation", _name("phase", phase), _name("rotation id", rotation_id))
