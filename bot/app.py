@@ -26,13 +26,15 @@ import bot.platforms.teams as teams
 from bot import edge, install_pages, logs
 from bot.jobs.queue import JobQueue
 from bot.jobs.worker import JobTable, JobWorker, RunningJob, Schedule
-from bot.metrics import MeteredDirectory, Metrics
+from bot.metrics import MeteredDirectory, MeteredWriter, Metrics
 from bot.platforms.dispatch import Dispatcher
-from bot.ports import Directory, StateStore
+from bot.ports import Directory, RotationStore, StateStore
+from bot.rotation_wiring import RotationParts, open_rotation_parts
 from bot.settings import Settings
-from bot.state import open_redis
-from bot.wiring import open_directory
+from bot.state import keys, open_redis
+from bot.wiring import OpenGraph, open_graph
 from handlers.inbound import Deps
+from handlers.rotation import Observer, RotationPolicy, Rotations
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ class Services:
     metrics: Metrics
     dispatcher: Dispatcher
     jobs: JobQueue
+    rotations: Rotations | None = None  # None: rotation is not offered here (no Graph, or no Key Vault)
 
 
 SERVICES = web.AppKey("services", Services)
@@ -58,6 +61,7 @@ JOBS = web.AppKey("job_table", JobTable)
 # Housekeeping once a day, at a quiet hour; the expiry scan and rotation add their own schedules.
 HOUSEKEEPING_CRON = "17 3 * * *"
 METRICS = web.AppKey("metrics", Metrics)
+ROTATION_JOB = "rotation.advance"  # add, store, prove; or retire (handlers/rotation.py)
 _PLATFORM_BY_ROUTE = {
     "/slack/events": "slack",
     "/api/messages": "teams",
@@ -91,6 +95,7 @@ def create_app(
     app = web.Application(middlewares=middlewares, client_max_size=limits.max_body_bytes)
     app[METRICS] = metrics
     table = app[JOBS] = JobTable(schedules=[Schedule("housekeeping", HOUSEKEEPING_CRON, _housekeeping(app))])
+    table.functions[ROTATION_JOB] = _rotation_job(app)
     app.cleanup_ctx.append(_services(settings, metrics, clock or (lambda: datetime.now(UTC)), directory))
     receive = role is not Role.WORKER
     if receive:
@@ -118,14 +123,62 @@ def _services(
             redis = await stack.enter_async_context(open_redis(settings.redis_url))
             jobs = JobQueue.on(redis)
             stack.push_async_callback(jobs.close)
-            directory = given or await stack.enter_async_context(open_directory(settings))
+            opened = OpenGraph(given) if given else await stack.enter_async_context(open_graph(settings))
+            directory = opened.directory
             metered = MeteredDirectory(directory, metrics) if directory else None
-            deps = Deps(directory=metered, state=redis.state, now=clock, routes=settings.routes)
-            app[SERVICES] = Services(settings, redis.state, metered, metrics, Dispatcher(deps, metrics), jobs)
+            parts = await stack.enter_async_context(open_rotation_parts(settings, opened))
+            rotations = _rotations(settings, parts, metered, redis.state.rotations, jobs, metrics, clock)
+            deps = Deps(directory=metered, state=redis.state, now=clock, routes=settings.routes, rotations=rotations)
+            app[SERVICES] = Services(
+                settings, redis.state, metered, metrics, Dispatcher(deps, metrics), jobs, rotations
+            )
             log.info("started graph=%s", directory.mode.value if directory else "none")
             yield
 
     return context
+
+
+def _rotations(
+    settings: Settings,
+    parts: RotationParts | None,
+    directory: Directory | None,
+    store: RotationStore,
+    jobs: JobQueue,
+    metrics: Metrics,
+    clock: Clock,
+) -> Rotations | None:
+    if parts is None or directory is None:
+        return None
+
+    async def enqueue(rotation_id: str, phase: str) -> bool:
+        return await jobs.enqueue(ROTATION_JOB, key=keys.rotation_job_key(rotation_id, phase), rotation_id=rotation_id)
+
+    policy = RotationPolicy(
+        approvers=settings.approvers,
+        approval_ttl=settings.approval_ttl,
+        lifetime_days=settings.secret_lifetime_days,
+        retire_grace=settings.retire_grace,
+        apps=settings.rotation_apps,
+    )
+    observer = Observer(
+        finished=lambda outcome: metrics.rotations.labels(outcome).inc(),
+        approved=metrics.approval_seconds.observe,
+    )
+    writer = MeteredWriter(parts.writer, metrics)
+    return Rotations(
+        store, writer, parts.people, parts.prover, parts.vault, directory, enqueue, clock, policy, observer
+    )
+
+
+def _rotation_job(app: web.Application) -> Callable[..., Awaitable[None]]:
+    async def advance(_job: RunningJob, *, rotation_id: str) -> None:
+        rotations = app[SERVICES].rotations
+        if rotations is None:
+            log.warning("rotation %s: rotation is not set up on this worker; left for one that has it", rotation_id)
+            raise RuntimeError("rotation not set up")
+        await rotations.advance(rotation_id)
+
+    return advance
 
 
 def _worker(concurrency: int) -> Callable[[web.Application], AsyncIterator[None]]:

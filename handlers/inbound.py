@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from bot.expiry import Routes
 from bot.ports import Directory, StateStore
+
+if TYPE_CHECKING:
+    from handlers.rotation import Rotations
 
 
 @dataclass(frozen=True)
@@ -42,3 +46,4 @@ class Deps:
     state: StateStore
     now: Callable[[], datetime]
     routes: Routes = field(default_factory=Routes)  # SECRETBOT_ROUTES, for `watching` and default thresholds
+    rotations: Rotations | None = None  # None: rotation is not offered here (handlers/rotation.py)
