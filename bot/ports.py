@@ -250,6 +250,13 @@ class RotationStore(Protocol):
         whether this call changed it); (None, False) when there is no such record."""
         ...
 
+    async def hold(self, rotation_id: str, owner: str) -> bool:
+        """Take or renew the lease on advancing this rotation (one worker at a time): True while
+        `owner` holds it. A lease not renewed lapses (keys.ROTATION_LEASE)."""
+        ...
+
+    async def release(self, rotation_id: str, owner: str) -> None: ...
+
     async def recent(self, limit: int = 100) -> list[Rotation]:
         """The latest requests, newest first."""
         ...

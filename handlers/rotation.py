@@ -94,6 +94,8 @@ class Rotations:
     observer: Observer = field(default_factory=Observer)
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     on_change: Callable[[Rotation], Awaitable[None]] | None = None  # posts the card's new state
+    lease_wait: float = 20.0  # seconds a run waits for another run's lease to lapse (> keys.ROTATION_LEASE)
+    lease_renew: float = 5.0  # keys.ROTATION_LEASE_RENEW
 
     # --- request ----------------------------------------------------------------------------------
 
@@ -333,7 +335,37 @@ class Rotations:
     # --- the job ----------------------------------------------------------------------------------
 
     async def advance(self, rotation_id: str) -> Rotation | None:
-        """Carry the rotation as far as it goes now; safe to run again at any point."""
+        """Carry the rotation as far as it goes now; safe to run again at any point, and one run at a
+        time: a second run waits for the first's lease (or its lapse, when its worker died)."""
+        owner = secrets.token_hex(8)
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.lease_wait
+        while not await self.store.hold(rotation_id, owner):
+            if loop.time() > give_up:
+                log.info("rotation %s: another worker is advancing it", rotation_id)
+                return await self.store.get(rotation_id)
+            await asyncio.sleep(0.2)
+        renewing = asyncio.create_task(self._keep_lease(rotation_id, owner, asyncio.current_task()))
+        try:
+            return await self._advance(rotation_id)
+        finally:
+            renewing.cancel()
+            await self.store.release(rotation_id, owner)
+
+    async def _keep_lease(self, rotation_id: str, owner: str, run: asyncio.Task[object] | None) -> None:
+        while True:
+            await asyncio.sleep(self.lease_renew)
+            try:
+                held = await self.store.hold(rotation_id, owner)
+            except StateUnavailable:
+                held = False
+            if not held:  # another run may be acting now: stop rather than act twice
+                log.warning("rotation %s: lost its lease; stopping this run", rotation_id)
+                if run is not None:
+                    run.cancel()
+                return
+
+    async def _advance(self, rotation_id: str) -> Rotation | None:
         for _ in range(12):  # each round moves one state forward; a loop is a bug, not a reason to spin
             rotation = await self.store.get(rotation_id)
             if rotation is None:
@@ -382,7 +414,8 @@ class Rotations:
             new_start=added.start,
             new_end=added.end,
         )
-        if current is None:
+        if current is None:  # the record moved on without us: this secret's value would be lost
+            await self.writer.remove_password(rotation.object_id, added.key_id)
             return
         try:
             stored = await self.vault.store(

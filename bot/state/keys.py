@@ -248,3 +248,18 @@ def rotation_job_key(rotation_id: str, phase: str) -> str:
     however often an approval is clicked. A phase of its own for retire because a finished job's
     record keeps its key for JOB_RECORD_TTL."""
     return _job_key("rotation", _name("phase", phase), _name("rotation id", rotation_id))
+
+
+# `rotation-lease:<request id>` = the token of the worker advancing that rotation. Two runs of one
+# rotation's job at once (a sweep that gave up a slow but living worker, a duplicate delivery) would
+# each add a secret; the lease makes them take turns. The holder renews it every ROTATION_LEASE_RENEW;
+# a killed worker's lease lapses after ROTATION_LEASE, and the run that replaces it waits that long at
+# most (well inside JOB_TIMEOUT). Three renewals per lease, like the job heartbeat, so a busy moment
+# does not lose it.
+ROTATION_LEASE_PREFIX = f"{PREFIX}rotation-lease:"
+ROTATION_LEASE = timedelta(seconds=15)
+ROTATION_LEASE_RENEW = timedelta(seconds=5)
+
+
+def rotation_lease_key(rotation_id: str) -> str:
+    return f"{ROTATION_LEASE_PREFIX}{_name('rotation id', rotation_id)}"

@@ -75,6 +75,43 @@ class RedisRotationStore:
             raise _unavailable("change a rotation", error) from None
         raise StateUnavailable("a rotation record kept changing under us; try again", "WatchError")
 
+    async def hold(self, rotation_id: str, owner: str) -> bool:
+        """Take or renew the lease on advancing this rotation: True while `owner` holds it."""
+        key, ttl = keys.rotation_lease_key(rotation_id), keys.ROTATION_LEASE
+        try:
+            if await self._client.set(key, owner, nx=True, px=ttl):
+                return True
+            async with self._client.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(key)
+                    held = await pipe.get(key)
+                    if (held.decode() if isinstance(held, bytes) else held) != owner:
+                        return False
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.pexpire(key, ttl)
+                    await pipe.execute()
+                    return True
+                except WatchError:
+                    return False
+        except (RedisError, OSError) as error:
+            raise _unavailable("hold a rotation's lease", error) from None
+
+    async def release(self, rotation_id: str, owner: str) -> None:
+        key = keys.rotation_lease_key(rotation_id)
+        try:
+            async with self._client.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(key)
+                    held = await pipe.get(key)
+                    if (held.decode() if isinstance(held, bytes) else held) == owner:
+                        pipe.multi()  # type: ignore[no-untyped-call]
+                        pipe.delete(key)
+                        await pipe.execute()
+                except WatchError:
+                    pass  # it changed hands: not ours to delete
+        except (RedisError, OSError) as error:
+            log.warning("state: could not release a rotation's lease: %s", redact(error))
+
     async def recent(self, limit: int = 100) -> list[Rotation]:
         """The latest requests, newest first."""
         try:
