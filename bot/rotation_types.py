@@ -122,6 +122,14 @@ class Rotation:
         return cls(**data)
 
 
+@dataclass(frozen=True)
+class RotationOffer:
+    """On a diagnosis card: rotating this app's secret from chat is possible (a button), or why not."""
+
+    app_id: str
+    why_not: str | None = None
+
+
 _AUDITED_IDS = frozenset({"new_key_id", "vault_version", "vault_name", "replaces"})
 _DATES = ("requested_at", "expires_at", "approved_at", "new_start", "new_end")
 
