@@ -28,7 +28,9 @@ from bot.jobs.queue import JobQueue
 from bot.jobs.worker import JobTable, JobWorker, RunningJob, Schedule
 from bot.metrics import MeteredDirectory, MeteredWriter, Metrics
 from bot.platforms.dispatch import Dispatcher
+from bot.platforms.slack_jobs import ROTATION_CARD as SLACK_ROTATION_CARD
 from bot.ports import Directory, RotationStore, StateStore
+from bot.rotation_types import Rotation
 from bot.rotation_wiring import RotationParts, open_rotation_parts
 from bot.settings import Settings
 from bot.state import keys, open_redis
@@ -164,9 +166,20 @@ def _rotations(
         finished=lambda outcome: metrics.rotations.labels(outcome).inc(),
         approved=metrics.approval_seconds.observe,
     )
+
+    async def post_card(rotation: Rotation) -> None:
+        """The worker moved the rotation on: the card it started from follows (Slack: a job updates it)."""
+        where = rotation.where
+        if where.get("platform") == "slack" and where.get("message_id") and settings.slack_enabled:
+            key = keys.rotation_card_job_key("slack", rotation.id, len(rotation.history))
+            await jobs.enqueue(
+                SLACK_ROTATION_CARD, key=key, rotation_id=rotation.id, channel=where["channel"], ts=where["message_id"]
+            )
+
     writer = MeteredWriter(parts.writer, metrics)
+    people, prover, vault = parts.people, parts.prover, parts.vault
     return Rotations(
-        store, writer, parts.people, parts.prover, parts.vault, directory, enqueue, clock, policy, observer
+        store, writer, people, prover, vault, directory, enqueue, clock, policy, observer, on_change=post_card
     )
 
 

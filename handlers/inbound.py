@@ -38,6 +38,7 @@ class InboundAction:
     id: str
     actor: Actor
     conversation_id: str
+    message_id: str | None = None  # the card's message (Slack ts), when the adapter can update it later
 
 
 @dataclass(frozen=True)

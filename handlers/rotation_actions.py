@@ -45,7 +45,10 @@ async def request_rotation(action: InboundAction, deps: Deps) -> Diagnosis | Not
         if isinstance(found, Notice):
             return found
         app_id, reason = found
+    # The button's answer replaces its card: the worker updates that message as the rotation moves.
     where = {"platform": action.actor.platform, "channel": action.conversation_id}
+    if action.message_id:
+        where["message_id"] = action.message_id
     return await _answer(deps, rotations.request(action.actor, app_id, reason, where))
 
 

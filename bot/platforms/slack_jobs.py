@@ -21,12 +21,14 @@ from bot.platforms.dispatch import Dispatcher
 from bot.ports import StateStore
 from cards.blockkit import render_blockkit
 from handlers.inbound import Actor, InboundAction
+from handlers.rotation_actions import rotation_answer
 
 log = logging.getLogger(__name__)
 
 ANSWER = "slack.answer"
 COMMAND = "slack.command"
 ACTION = "slack.action"
+ROTATION_CARD = "slack.rotation_card"
 CHECKING = "Checking… :hourglass_flowing_sand:"
 SORRY = "Sorry, something went wrong on my side while checking this. Please paste it again in a minute."
 
@@ -40,7 +42,7 @@ class SlackJobs:
         self._state = state
 
     def table(self) -> dict[str, JobFunction]:
-        return {ANSWER: self.answer, COMMAND: self.command, ACTION: self.action}
+        return {ANSWER: self.answer, COMMAND: self.command, ACTION: self.action, ROTATION_CARD: self.rotation_card}
 
     async def answer(
         self,
@@ -98,7 +100,9 @@ class SlackJobs:
     ) -> None:
         """A button: the answer replaces the card (chat.update, or the response URL for an ephemeral
         card, which chat.update cannot edit); a Notice goes to the person who pressed only."""
-        inbound = InboundAction(verb=verb, id=item, actor=Actor("slack", user, user_name), conversation_id=channel)
+        actor = Actor("slack", user, user_name)
+        card = None if ephemeral else ts
+        inbound = InboundAction(verb=verb, id=item, actor=actor, conversation_id=channel, message_id=card)
         answer = await self._dispatcher().action(inbound)
         if answer is None:
             return
@@ -111,6 +115,20 @@ class SlackJobs:
             await webhook.send(response_type="ephemeral", replace_original=True, **message(answer))
         elif ts:
             await self._client.chat_update(channel=channel, ts=ts, **message(answer))
+
+    async def rotation_card(self, _job: RunningJob, *, rotation_id: str, channel: str, ts: str) -> None:
+        """A rotation moved on in a worker: its card (the message its Request button was on) follows.
+        Drawn from the record as it is now, so a late or repeated run shows the latest state."""
+        dispatcher = self._dispatcher()
+        rotations = dispatcher.deps.rotations
+        if rotations is None:
+            return
+        rotation = await rotations.store.get(rotation_id)
+        if rotation is None:
+            return
+        await self._client.chat_update(
+            channel=channel, ts=ts, **message(await rotation_answer(rotation, dispatcher.deps))
+        )
 
     async def _first(self, event: str, owner: str) -> bool:
         try:

@@ -263,3 +263,9 @@ ROTATION_LEASE_RENEW = timedelta(seconds=5)
 
 def rotation_lease_key(rotation_id: str) -> str:
     return f"{ROTATION_LEASE_PREFIX}{_name('rotation id', rotation_id)}"
+
+
+def rotation_card_job_key(platform: str, rotation_id: str, step: int) -> str:
+    """`rotation-card:<platform>:<id>:<step>`: one card update per step of a rotation (the history's
+    length), however often the step's transition is retried."""
+    return _job_key("rotation-card", _name("platform", platform), _name("rotation id", rotation_id), str(int(step)))
