@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from bot.fakegraph.samples import sample_errors, sample_reference_time
 from bot.fakegraph.snapshot import SnapshotError
 from bot.preview.assets import PreviewError
+from bot.rotations_cli import add_rotations, run_rotations
 from bot.settings import LOOPBACK, Settings
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--format", choices=FORMATS, default="text")
     _add_render(commands)
     _add_demo(commands)
+    add_rotations(commands)
     serve = commands.add_parser(
         "serve", help="run the Slack and Teams server on $PORT, with a job worker (configuration from the environment)"
     )
@@ -131,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         if args.command == "render":
             return _render(args, settings)
+        if args.command == "rotations":
+            return run_rotations(args, settings)
         if args.command == "demo":
             from bot.demo import run_demo
 
