@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from bot.domain import Diagnosis, Notice, NoticeReason, Verb
+from bot.expiry import Problem
 from bot.fakegraph.samples import sample_errors
 from bot.rotation_types import RotationState
 from bot.state import RedisStateStore
@@ -143,3 +144,33 @@ async def _answer_for(rotation: Any, deps: Deps) -> Diagnosis:
     from handlers.rotation_actions import rotation_answer
 
     return await rotation_answer(rotation, deps)
+
+
+async def test_request_rotation_on_an_expiry_warning_opens_the_real_flow_for_its_secret() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from bot.domain import CredentialKind, ExpiryState, InventoryCredential, ObjectType, ScannedCredential
+    from bot.expiry import Destination, Digest, Platform, WarningRow
+
+    ends = datetime.now(UTC) + timedelta(days=10)
+    credential = InventoryCredential(
+        ObjectType.APPLICATION,
+        PAYMENTS_APP,
+        "ec7ac8ad-1b2b-406b-aae1-2c972399d29d",
+        "payments-api",
+        CredentialKind.SECRET,
+        "62f746b4-84e6-4ceb-95bd-447e7184d454",
+        "ci-2025",
+        "7Rm",
+        None,
+        ends,
+    )
+    row = WarningRow(ScannedCredential(credential, 10, ExpiryState.EXPIRING, 14), 14, Problem.ROTATION_NEEDED)
+    digest = Digest("dg-rotate-1", Destination(Platform.SLACK, "C0PAYMENTS"), datetime.now(UTC), (row,))
+    async with chat() as (_r, deps):
+        await deps.state.warnings.save_digest(digest)
+        answer = await press(deps, Verb.ROTATION_REQUEST, digest.id, REQUESTER)
+        assert isinstance(answer, Diagnosis) and answer.rotation is not None
+        assert answer.rotation.app_id == PAYMENTS_APP and "expiry warning: secret ci-2025" in answer.rotation.reason
+        too_old = await press(deps, Verb.ROTATION_REQUEST, "dg-gone", REQUESTER)
+        assert isinstance(too_old, Notice) and too_old.reason is NoticeReason.EXPIRED
