@@ -56,6 +56,7 @@ class Services:
     dispatcher: Dispatcher
     jobs: JobQueue
     rotations: Rotations | None = None  # None: rotation is not offered here (no Graph, or no Key Vault)
+    rotation_fakes: tuple[str, ...] = ()  # the rotation parts that are local stand-ins (snapshot mode)
 
 
 SERVICES = web.AppKey("services", Services)
@@ -131,8 +132,9 @@ def _services(
             parts = await stack.enter_async_context(open_rotation_parts(settings, opened))
             rotations = _rotations(settings, parts, metered, redis.state.rotations, jobs, metrics, clock)
             deps = Deps(directory=metered, state=redis.state, now=clock, routes=settings.routes, rotations=rotations)
+            fakes = parts.fakes if parts else ()
             app[SERVICES] = Services(
-                settings, redis.state, metered, metrics, Dispatcher(deps, metrics), jobs, rotations
+                settings, redis.state, metered, metrics, Dispatcher(deps, metrics), jobs, rotations, fakes
             )
             log.info("started graph=%s", directory.mode.value if directory else "none")
             yield
@@ -150,6 +152,9 @@ def _rotations(
     clock: Clock,
 ) -> Rotations | None:
     if parts is None or directory is None:
+        return None
+    if not settings.approvers:  # nobody could approve a request: not offered (the cards say what enables it)
+        log.info("rotation: not offered (SECRETBOT_APPROVERS is not set)")
         return None
 
     async def enqueue(rotation_id: str, phase: str) -> bool:
@@ -179,7 +184,19 @@ def _rotations(
     writer = MeteredWriter(parts.writer, metrics)
     people, prover, vault = parts.people, parts.prover, parts.vault
     return Rotations(
-        store, writer, people, prover, vault, directory, enqueue, clock, policy, observer, on_change=post_card
+        store,
+        writer,
+        people,
+        prover,
+        vault,
+        directory,
+        enqueue,
+        clock,
+        policy,
+        observer,
+        on_change=post_card,
+        lease_wait=(keys.ROTATION_LEASE + keys.ROTATION_LEASE_RENEW).total_seconds(),
+        lease_renew=keys.ROTATION_LEASE_RENEW.total_seconds(),
     )
 
 
@@ -258,8 +275,17 @@ async def _readyz(request: web.Request) -> web.Response:
         "graph": services.directory.mode.value if services.directory else "none",
         "slack": services.settings.slack_enabled,
         "teams": services.settings.teams_enabled,
+        "rotation": _rotation_readiness(services),
     }
     return web.json_response(body, status=200 if body["ready"] else 503)
+
+
+def _rotation_readiness(services: Services) -> str:
+    if services.rotations is None:
+        return "not offered"
+    if services.rotation_fakes:
+        return "on, with local fakes for: " + ", ".join(services.rotation_fakes)
+    return "on"
 
 
 async def _metrics(request: web.Request) -> web.Response:

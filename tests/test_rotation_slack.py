@@ -74,3 +74,12 @@ async def test_a_rotation_on_slack_from_request_to_done(fake_slack: FakeSlack) -
         value = rotations.vault.versions(rotation.vault_name)[-1].value.reveal()
         every_call = json.dumps([fake_slack.called(m) for m in ("chat.update", "chat.postMessage", "response_url")])
         assert value not in every_call
+
+
+async def test_readyz_says_rotation_is_on_with_local_fakes_in_snapshot_mode(fake_slack: FakeSlack) -> None:
+    app = create_app(settings(fake_slack, approvers=("U0PRIYA",)))
+    async with TestClient(TestServer(app)) as client:
+        ready = await (await client.get("/readyz")).json()
+        assert ready["rotation"] == "on, with local fakes for: token endpoint, Key Vault"
+    async with TestClient(TestServer(create_app(settings(fake_slack)))) as client:
+        assert (await (await client.get("/readyz")).json())["rotation"] == "not offered"
