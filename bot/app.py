@@ -201,12 +201,17 @@ def _rotations(
 
 
 def _rotation_job(app: web.Application) -> Callable[..., Awaitable[None]]:
-    async def advance(_job: RunningJob, *, rotation_id: str) -> None:
+    async def advance(job: RunningJob, *, rotation_id: str) -> None:
         rotations = app[SERVICES].rotations
         if rotations is None:
             log.warning("rotation %s: rotation is not set up on this worker; left for one that has it", rotation_id)
             raise RuntimeError("rotation not set up")
-        await rotations.advance(rotation_id)
+        try:
+            await rotations.advance(rotation_id)
+        except Exception as error:
+            if job.is_last_attempt:  # no run follows: end it cleanly rather than leave it half done
+                await rotations.give_up(rotation_id, f"{type(error).__name__} from Graph, Key Vault or the store")
+            raise
 
     return advance
 

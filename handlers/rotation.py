@@ -32,7 +32,7 @@ from bot.credential_types import (
 )
 from bot.domain import Application, Credential, DirectoryError, Notice, NoticeReason, StateUnavailable
 from bot.ports import CredentialWriter, Directory, PeopleDirectory, RotationStore, SecretVault, TokenProver
-from bot.rotation_types import MARKER_PREFIX, Person, Rotation, RotationState
+from bot.rotation_types import MARKER_PREFIX, WORKING, Person, Rotation, RotationState
 from handlers.inbound import Actor
 
 log = logging.getLogger(__name__)
@@ -378,12 +378,34 @@ class Rotations:
             elif state is RotationState.STORED:
                 await self._prove_stored(rotation)
             elif state is RotationState.PROVEN:
+                # A secret an addPassword added after its answer was lost (and after we looked) goes too.
+                await self._remove_marked(
+                    rotation, "a stray secret of this rotation, its value lost", keep=rotation.new_key_id
+                )
                 await self._move(rotation, RotationState.PROVEN, RotationState.DONE, "rotation done")
             elif state is RotationState.RETIRING:
                 await self._retire_old(rotation)
             else:
                 return rotation
         return await self.store.get(rotation_id)
+
+    async def give_up(self, rotation_id: str, why: str) -> None:
+        """The job's last attempt failed: end the rotation where it stands, so it is not left half done.
+        A new secret whose value was never stored is removed; a retire goes back to done."""
+        rotation = await self.store.get(rotation_id)
+        if rotation is None or rotation.state not in WORKING:
+            return
+        if rotation.state is RotationState.RETIRING:
+            await self._move(rotation, RotationState.RETIRING, RotationState.DONE, f"retire failed: {why}")
+            return
+        if rotation.state is RotationState.ADDED and rotation.new_key_id:
+            try:
+                await self.writer.remove_password(rotation.object_id, rotation.new_key_id)
+            except (GraphWriteError, DirectoryError) as error:
+                log.warning(
+                    "rotation %s: the unstored secret could not be removed (%s)", rotation.id, type(error).__name__
+                )
+        await self._fail(rotation, f"gave up after repeated failures: {why}. The old secret stays")
 
     async def _add_store_prove(self, rotation: Rotation) -> None:
         # Leftovers of an earlier run that died after addPassword: their value is lost, so they go.
@@ -464,10 +486,10 @@ class Rotations:
         await self._fail(rotation, problem)
         return None
 
-    async def _remove_marked(self, rotation: Rotation, why: str) -> None:
+    async def _remove_marked(self, rotation: Rotation, why: str, keep: str | None = None) -> None:
         present = await self.writer.password_key_ids(rotation.object_id)
         for key_id, name in present.items():
-            if name == rotation.marker:
+            if name == rotation.marker and key_id != keep:
                 await self.writer.remove_password(rotation.object_id, key_id)
                 audit_log.info("rotation %s app=%s removed key_id=%s: %s", rotation.id, rotation.object_id, key_id, why)
 

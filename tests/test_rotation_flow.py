@@ -211,9 +211,8 @@ async def test_add_password_timing_out_after_it_was_applied_leaves_one_secret() 
         rotation = await _approved(r)
         done = await r.rotations.advance(rotation.id)
         assert done is not None and done.state is RotationState.DONE, done
-        await asyncio.sleep(2.5)  # the fake applies the write after its delay: then look again
-        marked = await r.keys_marked(rotation.id)
-        assert done.new_key_id in marked
+        assert await r.keys_marked(rotation.id) == [done.new_key_id]  # the one whose answer was lost is gone
+        assert r.posts("addPassword") == 2 and r.posts("removePassword") == 1
         assert r.vault.versions(done.vault_name)[-1].tags["key-id"] == done.new_key_id
 
 
@@ -289,3 +288,18 @@ async def test_a_rotation_found_added_lost_its_value_so_that_secret_is_removed_a
         assert done is not None and done.state is RotationState.DONE
         assert await r.keys_marked(rotation.id) == [done.new_key_id] and done.new_key_id != orphan.key_id
         assert r.vault.versions(done.vault_name)[-1].tags["key-id"] == done.new_key_id
+
+
+async def test_a_rotation_whose_last_attempt_failed_ends_failed_and_keeps_the_old_secret() -> None:
+    from bot.domain import DirectoryError
+
+    async with rig() as r:
+        rotation = await _approved(r)
+        r.graph.add_fault(rf"/applications/{PAYMENTS_OBJECT}$", 403, method="GET")
+        with pytest.raises(DirectoryError):
+            await r.rotations.advance(rotation.id)
+        assert (await r.rotations.store.get(rotation.id)).state is RotationState.APPROVED  # type: ignore[union-attr]
+        await r.rotations.give_up(rotation.id, "PermissionDenied from Graph")
+        failed = await r.rotations.store.get(rotation.id)
+        assert failed is not None and failed.state is RotationState.FAILED
+        assert "old secret stays" in (failed.problem or "") and r.posts() == 0
