@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -64,6 +65,9 @@ JOBS = web.AppKey("job_table", JobTable)
 # Housekeeping once a day, at a quiet hour; the expiry scan and rotation add their own schedules.
 HOUSEKEEPING_CRON = "17 3 * * *"
 METRICS = web.AppKey("metrics", Metrics)
+# bot.platforms.teams_jobs.ROTATION_CARD: named here because that module brings the Agents SDK,
+# which only the Teams adapter imports (lazily).
+TEAMS_ROTATION_CARD = "teams.rotation_card"
 ROTATION_JOB = "rotation.advance"  # add, store, prove; or retire (handlers/rotation.py)
 _PLATFORM_BY_ROUTE = {
     "/slack/events": "slack",
@@ -173,12 +177,23 @@ def _rotations(
     )
 
     async def post_card(rotation: Rotation) -> None:
-        """The worker moved the rotation on: the card it started from follows (Slack: a job updates it)."""
+        """The worker moved the rotation on: the card it started from follows (a platform job updates it)."""
         where = rotation.where
         if where.get("platform") == "slack" and where.get("message_id") and settings.slack_enabled:
             key = keys.rotation_card_job_key("slack", rotation.id, len(rotation.history))
             await jobs.enqueue(
                 SLACK_ROTATION_CARD, key=key, rotation_id=rotation.id, channel=where["channel"], ts=where["message_id"]
+            )
+        elif (
+            where.get("platform") == "teams"
+            and where.get("message_id")
+            and where.get("reference")
+            and settings.teams_enabled
+        ):
+            key = keys.rotation_card_job_key("teams", rotation.id, len(rotation.history))
+            reference = json.loads(where["reference"])
+            await jobs.enqueue(
+                TEAMS_ROTATION_CARD, key=key, rotation_id=rotation.id, reference=reference, card_id=where["message_id"]
             )
 
     writer = MeteredWriter(parts.writer, metrics)

@@ -39,6 +39,7 @@ class InboundAction:
     actor: Actor
     conversation_id: str
     message_id: str | None = None  # the card's message (Slack ts), when the adapter can update it later
+    reference: str | None = None  # JSON: how to post there later (a Teams conversation reference)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,8 @@ async def request_rotation(action: InboundAction, deps: Deps) -> Diagnosis | Not
     where = {"platform": action.actor.platform, "channel": action.conversation_id}
     if action.message_id:
         where["message_id"] = action.message_id
+    if action.reference:
+        where["reference"] = action.reference
     return await _answer(deps, rotations.request(action.actor, app_id, reason, where))
 
 

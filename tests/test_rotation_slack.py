@@ -1,7 +1,8 @@
-"""Rotation on Slack, through the signed HTTP endpoint, Bolt, the queue and the fake Slack Web API:
+"""Rotation on Slack and Teams. Slack: through the signed HTTP endpoint, Bolt, the queue and the fake Slack Web API:
 Request rotation on a card turns it into the request card, the requester's own Approve is refused to
 them alone (ephemeral, the card unchanged), an approver's Approve moves it, and the worker updates
-the same message step by step to done. No chat API call carries the secret's value."""
+the same message step by step to done. Teams: the same through Action.Execute invokes answered with
+the card, and the worker's updates of the clicked card. No chat API call carries the secret's value."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import SERVICES, create_app
 from bot.rotation_types import RotationState
+from bot.settings import Settings
 from bot.vault import MemoryVault
+from tests.fake_connector import FakeConnector
 from tests.fake_slack import FakeSlack
 from tests.rotation_setup import PAYMENTS_APP
 from tests.test_slack import card_text, eventually, settings, signed
@@ -83,3 +86,55 @@ async def test_readyz_says_rotation_is_on_with_local_fakes_in_snapshot_mode(fake
         assert ready["rotation"] == "on, with local fakes for: token endpoint, Key Vault"
     async with TestClient(TestServer(create_app(settings(fake_slack)))) as client:
         assert (await (await client.get("/readyz")).json())["rotation"] == "not offered"
+
+
+# --- Teams -------------------------------------------------------------------------------------------
+
+
+async def test_a_rotation_on_teams_refused_then_approved_and_the_card_follows_to_done(
+    connector: FakeConnector,
+) -> None:
+    from bot.app import TEAMS_ROTATION_CARD
+    from bot.platforms import teams_jobs
+    from tests.rotation_setup import APPROVERS_GROUP, JONAS, LENA
+    from tests.test_teams import fixture, post, text_of
+
+    assert TEAMS_ROTATION_CARD == teams_jobs.ROTATION_CARD
+    settings = Settings(
+        snapshot="sample",
+        teams_insecure_no_auth=True,
+        approvers=(f"group:{APPROVERS_GROUP}",),
+        rotation_apps=(PAYMENTS_APP,),
+    )
+
+    def click(verb: str, item: str, who: str, name: str) -> dict[str, Any]:
+        activity = fixture("invoke_recheck", connector)
+        activity["value"]["action"] = {"type": "Action.Execute", "verb": verb, "data": {"id": item}}
+        activity["from"] = {"id": f"29:{name}", "name": name, "aadObjectId": who}
+        return activity
+
+    async with TestClient(TestServer(create_app(settings))) as client:
+        status, body = await post(client, click("rotation.request", PAYMENTS_APP, JONAS, "Jonas Berg"))
+        assert status == 200 and "Rotation requested" in text_of(body["value"])
+        [approve] = [a for a in body["value"]["actions"] if a["verb"] == "rotation.approve"]
+        rotation_id = approve["data"]["id"]
+
+        status, body = await post(client, click("rotation.approve", rotation_id, JONAS, "Jonas Berg"))
+        assert status == 200 and "You asked for this rotation" in text_of(body["value"])
+        assert "Rotation requested" not in text_of(body["value"])  # a note for that person, not the card
+
+        status, body = await post(client, click("rotation.approve", rotation_id, LENA, "Lena Fischer"))
+        assert status == 200 and "approved by Lena Fischer" in text_of(body["value"])
+
+        def done_update() -> bool:
+            return any("Rotation done" in text_of(c.body) for c in connector.sent("message", method="PUT"))
+
+        await eventually(done_update, seconds=60)
+        card_id = fixture("invoke_recheck", connector)["replyToId"]
+        assert all(c.path.endswith(f"/activities/{card_id}") for c in connector.sent("message", method="PUT"))
+        rotations = client.app[SERVICES].rotations
+        assert rotations is not None and isinstance(rotations.vault, MemoryVault)
+        rotation = await rotations.store.get(rotation_id)
+        assert rotation is not None
+        value = rotations.vault.versions(rotation.vault_name)[-1].value.reveal()
+        assert value not in json.dumps([c.body for c in connector.calls])
