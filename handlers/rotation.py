@@ -32,7 +32,7 @@ from bot.credential_types import (
 )
 from bot.domain import Application, Credential, DirectoryError, Notice, NoticeReason, StateUnavailable
 from bot.ports import CredentialWriter, Directory, PeopleDirectory, RotationStore, SecretVault, TokenProver
-from bot.rotation_types import MARKER_PREFIX, WORKING, Person, Rotation, RotationState
+from bot.rotation_types import FINAL, MARKER_PREFIX, WORKING, Person, Rotation, RotationState
 from handlers.inbound import Actor
 
 log = logging.getLogger(__name__)
@@ -273,16 +273,18 @@ class Rotations:
         rotation = await self._get(rotation_id)
         if isinstance(rotation, Notice):
             return rotation
-        if rotation.state is not RotationState.DONE:
-            return (
-                _already(rotation)
-                if rotation.state is not RotationState.REQUESTED
-                else Notice(NoticeReason.REFUSED, "The rotation is not done yet: the old secret stays until it is.")
-            )
         if not await self.is_approver(actor):
             return Notice(
                 NoticeReason.REFUSED, "You are not an approver for rotations, so you cannot retire the old secret."
             )
+        if rotation.state in (RotationState.RETIRING, RotationState.RETIRED):
+            return _already(rotation)
+        if rotation.state is not RotationState.DONE:
+            if rotation.state in FINAL:
+                return Notice(
+                    NoticeReason.REFUSED, f"This rotation is {rotation.state.value}: there is nothing to retire."
+                )
+            return Notice(NoticeReason.REFUSED, "The rotation is not done yet: the old secret stays until it is.")
         if rotation.replaces is None:
             return Notice(NoticeReason.REFUSED, "This rotation replaced no secret, so there is nothing to retire.")
         evidence = await self.retire_evidence(rotation)

@@ -33,6 +33,7 @@ class FakeSlack:
     _holds: dict[str, int] = field(default_factory=dict)
     _released: asyncio.Event = field(default_factory=asyncio.Event)
     _applied: bool = True
+    emails: dict[str, str] = field(default_factory=dict)  # user id -> profile email, for users.info
 
     def hold(self, method: str, count: int = 1) -> None:
         """Leave the next `count` calls of `method` waiting, as a slow Slack would: `release()` then
@@ -53,6 +54,7 @@ class FakeSlack:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)  # slack_sdk reads some methods (users.info) with GET
         app.router.add_post("/response/{id}", self._response_url)
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server()
@@ -95,6 +97,9 @@ class FakeSlack:
         if method in ("chat.postMessage", "chat.update"):
             ts = args.get("ts") or f"1700000000.{next(self._ts):06d}"
             return web.json_response({"ok": True, "channel": args.get("channel"), "ts": ts})
+        if method == "users.info" and args.get("user") in self.emails:
+            profile = {"email": self.emails[args["user"]]}
+            return web.json_response({"ok": True, "user": {"id": args["user"], "profile": profile}})
         return web.json_response({"ok": False, "error": "unknown_method"})
 
     def _connection(self, request: web.Request) -> int | None:
@@ -112,7 +117,7 @@ async def _arguments(request: web.Request) -> dict[str, Any]:
     raw = await request.text()
     if request.content_type == "application/json":
         return dict(json.loads(raw or "{}"))
-    args: dict[str, Any] = dict(parse_qsl(raw))
+    args: dict[str, Any] = dict(parse_qsl(raw)) | dict(request.query)
     for key in ("blocks", "attachments"):
         if isinstance(args.get(key), str):
             args[key] = json.loads(args[key])

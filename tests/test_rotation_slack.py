@@ -88,6 +88,25 @@ async def test_readyz_says_rotation_is_on_with_local_fakes_in_snapshot_mode(fake
         assert (await (await client.get("/readyz")).json())["rotation"] == "not offered"
 
 
+async def test_a_slack_approver_is_matched_to_entra_by_email_and_group_membership(fake_slack: FakeSlack) -> None:
+    from tests.rotation_setup import APPROVERS_GROUP
+
+    fake_slack.emails = {"U0PRIYA": "priya.raman@northwind-ops.example", "U0JONAS": "jonas.berg@northwind-ops.example"}
+    groups = (f"group:{APPROVERS_GROUP}",)
+    app = create_app(settings(fake_slack, approvers=groups, rotation_apps=(PAYMENTS_APP,)))
+    async with TestClient(TestServer(app)) as client:
+        rotations = app[SERVICES].rotations
+        await press(client, fake_slack, "rotation.request", PAYMENTS_APP, "U0JONAS", "jonas")
+        await eventually(lambda: any("Rotation requested" in text for text in updates(fake_slack)))
+        assert rotations is not None
+        [rotation] = await rotations.store.recent()
+        await press(client, fake_slack, "rotation.approve", rotation.id, "U0PRIYA", "priya")
+        await eventually(lambda: any("approved by priya" in text for text in updates(fake_slack)))
+        await press(client, fake_slack, "rotation.retire", rotation.id, "U0SOMEONE", "someone")  # no email: refused
+        await eventually(lambda: bool(fake_slack.called("response_url")))
+        assert "not an approver" in fake_slack.called("response_url")[0]["text"]
+
+
 # --- Teams -------------------------------------------------------------------------------------------
 
 

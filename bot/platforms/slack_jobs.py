@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -100,7 +101,8 @@ class SlackJobs:
     ) -> None:
         """A button: the answer replaces the card (chat.update, or the response URL for an ephemeral
         card, which chat.update cannot edit); a Notice goes to the person who pressed only."""
-        actor = Actor("slack", user, user_name)
+        email = await self._email(user) if verb.startswith("rotation.") else None
+        actor = Actor("slack", user, user_name, email=email)
         card = None if ephemeral else ts
         inbound = InboundAction(verb=verb, id=item, actor=actor, conversation_id=channel, message_id=card)
         answer = await self._dispatcher().action(inbound)
@@ -129,6 +131,20 @@ class SlackJobs:
         await self._client.chat_update(
             channel=channel, ts=ts, **message(await rotation_answer(rotation, dispatcher.deps))
         )
+
+    async def _email(self, user: str) -> str | None:
+        """The presser's profile email, to match them to an Entra user when approvers are Entra ids or
+        groups. Needs the users:read and users:read.email scopes; without them, only approvers listed by
+        Slack user id can approve from Slack."""
+        try:
+            answer = await self._client.users_info(user=user)
+        except SlackApiError as error:
+            log.info(
+                "slack users.info unavailable (%s): approvers match by Slack user id only", error.response.get("error")
+            )
+            return None
+        email = ((answer.get("user") or {}).get("profile") or {}).get("email")
+        return str(email) if email else None
 
     async def _first(self, event: str, owner: str) -> bool:
         try:
