@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 
 import pytest
 
@@ -21,6 +22,7 @@ async def _rotate(redis_url: str) -> tuple[Rotation, str]:
         assert isinstance(await r.rotations.approve(APPROVER_TEAMS, requested.id), Rotation)
         done = await r.rotations.advance(requested.id)
         assert done is not None
+        r.later(timedelta(minutes=5))  # a later request: listed first
         rejected = await r.rotations.request(REQUESTER, PAYMENTS_APP, "second thoughts")
         assert isinstance(rejected, Rotation)
         await r.rotations.reject(APPROVER_TEAMS, rejected.id, "not now")
