@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,16 +27,20 @@ import bot.platforms.teams as teams
 from bot import edge, install_pages, logs
 from bot.jobs.queue import JobQueue
 from bot.jobs.worker import JobTable, JobWorker, RunningJob, Schedule
-from bot.metrics import MeteredDirectory, Metrics
+from bot.metrics import MeteredDirectory, MeteredWriter, Metrics
 from bot.platforms.dispatch import Dispatcher
-from bot.ports import Directory, StateStore
+from bot.platforms.slack_jobs import ROTATION_CARD as SLACK_ROTATION_CARD
+from bot.ports import Directory, RotationStore, StateStore
+from bot.rotation_types import Rotation
+from bot.rotation_wiring import RotationParts, open_rotation_parts
 from bot.scan_job import SCAN, ScanJob, TenantOpener, tenant_graph
 from bot.settings import Settings
-from bot.state import open_redis
+from bot.state import keys, open_redis
 from bot.state.inventory import InventoryStore
 from bot.warnings_post import POSTERS, Posters, WarningDelivery
-from bot.wiring import open_directory
+from bot.wiring import OpenGraph, open_graph
 from handlers.inbound import Deps
+from handlers.rotation import Observer, RotationPolicy, Rotations
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +60,8 @@ class Services:
     dispatcher: Dispatcher
     jobs: JobQueue
     inventory: Callable[[str], InventoryStore]  # a tenant's credential inventory, on the same Redis
+    rotations: Rotations | None = None  # None: rotation is not offered here (no Graph, or no Key Vault)
+    rotation_fakes: tuple[str, ...] = ()  # the rotation parts that are local stand-ins (snapshot mode)
 
 
 SERVICES = web.AppKey("services", Services)
@@ -63,6 +70,10 @@ JOBS = web.AppKey("job_table", JobTable)
 HOUSEKEEPING_CRON = "17 3 * * *"
 METRICS = web.AppKey("metrics", Metrics)
 SCAN_JOB = web.AppKey("scan_job", ScanJob)  # the demo's "Run the scan now" runs it directly
+# bot.platforms.teams_jobs.ROTATION_CARD: named here because that module brings the Agents SDK,
+# which only the Teams adapter imports (lazily).
+TEAMS_ROTATION_CARD = "teams.rotation_card"
+ROTATION_JOB = "rotation.advance"  # add, store, prove; or retire (handlers/rotation.py)
 _PLATFORM_BY_ROUTE = {
     "/slack/events": "slack",
     "/api/messages": "teams",
@@ -110,6 +121,7 @@ def create_app(
     )
     app[SCAN_JOB] = scan
     table.schedules.append(Schedule(SCAN, settings.scan_cron, scan))
+    table.functions[ROTATION_JOB] = _rotation_job(app)
     app.cleanup_ctx.append(_services(settings, metrics, now, directory))
     receive = role is not Role.WORKER
     if receive:
@@ -137,16 +149,113 @@ def _services(
             redis = await stack.enter_async_context(open_redis(settings.redis_url))
             jobs = JobQueue.on(redis)
             stack.push_async_callback(jobs.close)
-            directory = given or await stack.enter_async_context(open_directory(settings))
+            opened = OpenGraph(given) if given else await stack.enter_async_context(open_graph(settings))
+            directory = opened.directory
             metered = MeteredDirectory(directory, metrics) if directory else None
-            deps = Deps(directory=metered, state=redis.state, now=clock, routes=settings.routes)
+            parts = await stack.enter_async_context(open_rotation_parts(settings, opened))
+            rotations = _rotations(settings, parts, metered, redis.state.rotations, jobs, metrics, clock)
+            deps = Deps(directory=metered, state=redis.state, now=clock, routes=settings.routes, rotations=rotations)
+            fakes = parts.fakes if parts else ()
             app[SERVICES] = Services(
-                settings, redis.state, metered, metrics, Dispatcher(deps, metrics), jobs, redis.state.inventory
+                settings,
+                redis.state,
+                metered,
+                metrics,
+                Dispatcher(deps, metrics),
+                jobs,
+                redis.state.inventory,
+                rotations,
+                fakes,
             )
             log.info("started graph=%s", directory.mode.value if directory else "none")
             yield
 
     return context
+
+
+def _rotations(
+    settings: Settings,
+    parts: RotationParts | None,
+    directory: Directory | None,
+    store: RotationStore,
+    jobs: JobQueue,
+    metrics: Metrics,
+    clock: Clock,
+) -> Rotations | None:
+    if parts is None or directory is None:
+        return None
+    if not settings.approvers:  # nobody could approve a request: not offered (the cards say what enables it)
+        log.info("rotation: not offered (SECRETBOT_APPROVERS is not set)")
+        return None
+
+    async def enqueue(rotation_id: str, phase: str) -> bool:
+        return await jobs.enqueue(ROTATION_JOB, key=keys.rotation_job_key(rotation_id, phase), rotation_id=rotation_id)
+
+    policy = RotationPolicy(
+        approvers=settings.approvers,
+        approval_ttl=settings.approval_ttl,
+        lifetime_days=settings.secret_lifetime_days,
+        retire_grace=settings.retire_grace,
+        apps=settings.rotation_apps,
+    )
+    observer = Observer(
+        finished=lambda outcome: metrics.rotations.labels(outcome).inc(),
+        approved=metrics.approval_seconds.observe,
+    )
+
+    async def post_card(rotation: Rotation) -> None:
+        """The worker moved the rotation on: the card it started from follows (a platform job updates it)."""
+        where = rotation.where
+        if where.get("platform") == "slack" and where.get("message_id") and settings.slack_enabled:
+            key = keys.rotation_card_job_key("slack", rotation.id, len(rotation.history))
+            await jobs.enqueue(
+                SLACK_ROTATION_CARD, key=key, rotation_id=rotation.id, channel=where["channel"], ts=where["message_id"]
+            )
+        elif (
+            where.get("platform") == "teams"
+            and where.get("message_id")
+            and where.get("reference")
+            and settings.teams_enabled
+        ):
+            key = keys.rotation_card_job_key("teams", rotation.id, len(rotation.history))
+            reference = json.loads(where["reference"])
+            await jobs.enqueue(
+                TEAMS_ROTATION_CARD, key=key, rotation_id=rotation.id, reference=reference, card_id=where["message_id"]
+            )
+
+    writer = MeteredWriter(parts.writer, metrics)
+    people, prover, vault = parts.people, parts.prover, parts.vault
+    return Rotations(
+        store,
+        writer,
+        people,
+        prover,
+        vault,
+        directory,
+        enqueue,
+        clock,
+        policy,
+        observer,
+        on_change=post_card,
+        lease_wait=(keys.ROTATION_LEASE + keys.ROTATION_LEASE_RENEW).total_seconds(),
+        lease_renew=keys.ROTATION_LEASE_RENEW.total_seconds(),
+    )
+
+
+def _rotation_job(app: web.Application) -> Callable[..., Awaitable[None]]:
+    async def advance(job: RunningJob, *, rotation_id: str) -> None:
+        rotations = app[SERVICES].rotations
+        if rotations is None:
+            log.warning("rotation %s: rotation is not set up on this worker; left for one that has it", rotation_id)
+            raise RuntimeError("rotation not set up")
+        try:
+            await rotations.advance(rotation_id)
+        except Exception as error:
+            if job.is_last_attempt:  # no run follows: end it cleanly rather than leave it half done
+                await rotations.give_up(rotation_id, f"{type(error).__name__} from Graph, Key Vault or the store")
+            raise
+
+    return advance
 
 
 def _worker(concurrency: int) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -213,8 +322,17 @@ async def _readyz(request: web.Request) -> web.Response:
         "graph": services.directory.mode.value if services.directory else "none",
         "slack": services.settings.slack_enabled,
         "teams": services.settings.teams_enabled,
+        "rotation": _rotation_readiness(services),
     }
     return web.json_response(body, status=200 if body["ready"] else 503)
+
+
+def _rotation_readiness(services: Services) -> str:
+    if services.rotations is None:
+        return "not offered"
+    if services.rotation_fakes:
+        return "on, with local fakes for: " + ", ".join(services.rotation_fakes)
+    return "on"
 
 
 async def _metrics(request: web.Request) -> web.Response:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from bot.fakegraph.samples import sample_errors, sample_reference_time
 from bot.preview.assets import PreviewError
+from bot.rotations_cli import add_rotations, run_rotations
 from bot.settings import LOOPBACK, Settings
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_render(commands)
     _add_demo(commands)
     _add_scan(commands)
+    add_rotations(commands)
     serve = commands.add_parser(
         "serve", help="run the Slack and Teams server on $PORT, with a job worker (configuration from the environment)"
     )
@@ -148,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         if args.command == "render":
             return _render(args, settings)
+        if args.command == "rotations":
+            return run_rotations(args, settings)
         if args.command == "demo":
             from bot.demo import run_demo
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from bot.rotation_types import Rotation, RotationOffer
+
 
 class Cause(StrEnum):
     """Why a credential failed: the firm vocabulary of `findings[].cause`."""
@@ -47,7 +49,10 @@ class Verb(StrEnum):
     EXPIRY_SNOOZE_DAY = "expiry.snooze.1d"
     EXPIRY_SNOOZE_WEEK = "expiry.snooze.7d"
     EXPIRY_RECHECK = "expiry.recheck"  # id: a warning digest's id; its apps' credentials asked of Graph now
-    ROTATION_REQUEST = "rotation.request"  # id: a warning digest's id (until rotation exists: a notice)
+    ROTATION_REQUEST = "rotation.request"  # id: an app id (diagnosis cards) or a warning digest's id
+    ROTATION_APPROVE = "rotation.approve"  # id: a rotation request's id (handlers/rotation.py)
+    ROTATION_REJECT = "rotation.reject"  # id: a rotation request's id; a reason comes with the `reject` command
+    ROTATION_RETIRE = "rotation.retire"  # id: a rotation request's id; removes the secret it replaced
 
 
 class Severity(StrEnum):
@@ -399,6 +404,8 @@ class Diagnosis:
 
     asked_for_help: bool = False  # the message asked what the bot does: answered with the welcome
     command: CommandReply | None = None  # the message was a chat command (`watch` ...): answered with this
+    rotation: Rotation | None = None  # the answer is a rotation request's card (handlers/rotation.py)
+    rotation_offer: RotationOffer | None = None  # a Request rotation button, or why there is none
 
     @property
     def primary(self) -> Finding | None:
@@ -431,6 +438,7 @@ class NoticeReason(StrEnum):
     EXPIRED = "expired"  # no question under that id: too old, or never kept
     UNAVAILABLE = "unavailable"  # the state store could not be asked
     NOT_SET_UP = "not_set_up"  # the button's feature is not configured here (rotation, for now)
+    REFUSED = "refused"  # the person may not do that (a rotation's requester approving, a non-approver)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from bot.credential_types import NewPassword, PasswordPolicy
 from bot.domain import Activity, ActivityQuery, AppLookup, Diagnosis, DirectoryError, GraphMode
-from bot.ports import Directory
+from bot.ports import CredentialWriter, Directory
 
 # Jobs are chat answers: most take milliseconds to a second; the tail is Graph throttling and retries.
 _FAST = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -41,6 +42,20 @@ class Metrics:
         )
         self.job_run_seconds = Histogram(
             "secretbot_job_run_seconds", "Time from start to end", ["function"], registry=r, buckets=_FAST
+        )
+        self.graph_writes = Counter(
+            "secretbot_graph_writes",
+            "Graph writes sent, by operation (addPassword, removePassword)",
+            ["operation"],
+            registry=r,
+        )
+        self.rotations = Counter("secretbot_rotations", "Rotations ended, by outcome", ["outcome"], registry=r)
+        # Approvals come within minutes to a day (SECRETBOT_APPROVAL_TTL).
+        self.approval_seconds = Histogram(
+            "secretbot_rotation_approval_seconds",
+            "Time from a rotation request to its approval",
+            registry=r,
+            buckets=(30, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 72 * 3600),
         )
         # Read from Redis when scraped (set by the app's /metrics handler): -1 when Redis does not answer.
         self.queue_depth = Gauge("secretbot_queue_depth", "Jobs waiting for a worker", registry=r)
@@ -119,3 +134,33 @@ class MeteredDirectory:
     def _observe(self, call: str, outcome: str, started: float) -> None:
         self._metrics.graph_calls.labels(call, outcome).inc()
         self._metrics.graph_seconds.labels(call).observe(time.perf_counter() - started)
+
+
+class MeteredWriter:
+    """A CredentialWriter that counts every write it sends (`secretbot_graph_writes_total`), whatever
+    Graph answered: a write that failed was still sent."""
+
+    def __init__(self, inner: CredentialWriter, metrics: Metrics) -> None:
+        self._inner = inner
+        self._metrics = metrics
+
+    async def add_password(self, object_id: str, display_name: str, end: datetime) -> NewPassword:
+        try:
+            return await self._inner.add_password(object_id, display_name, end)
+        finally:
+            self._metrics.graph_writes.labels("addPassword").inc()
+
+    async def remove_password(self, object_id: str, key_id: str) -> None:
+        try:
+            await self._inner.remove_password(object_id, key_id)
+        finally:
+            self._metrics.graph_writes.labels("removePassword").inc()
+
+    async def password_policy(self, object_id: str) -> PasswordPolicy:
+        return await self._inner.password_policy(object_id)
+
+    async def password_key_ids(self, object_id: str) -> dict[str, str | None]:
+        return await self._inner.password_key_ids(object_id)
+
+    async def application_tags(self, object_id: str) -> tuple[str, ...]:
+        return await self._inner.application_tags(object_id)

@@ -6,12 +6,14 @@ implement them; only the composition root wires the two together.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
 from bot.credential_types import DirectoryUser, NewPassword, PasswordPolicy, Proof, SecretValue, StoredSecret
 from bot.domain import Activity, ActivityQuery, AppLookup, GraphMode, Question
 from bot.expiry import AppMatcher, Destination, Digest, MessageRef, Stamp, Subscription
+from bot.rotation_types import Rotation
 
 
 class Directory(Protocol):
@@ -193,6 +195,11 @@ class SecretVault(Protocol):
         (bot.credential_types), whose messages never contain the value."""
         ...
 
+    async def read(self, name: str, version: str) -> SecretValue:
+        """One stored version's value (a rotation resumed after a crash proves the secret it stored).
+        Raises `VaultRefused` or `VaultUnavailable`."""
+        ...
+
 
 class CredentialWriter(Protocol):
     """The Graph calls a rotation makes. Every failure is a `GraphWriteError` (bot.credential_types)."""
@@ -215,6 +222,10 @@ class CredentialWriter(Protocol):
         lost is found by its marker."""
         ...
 
+    async def application_tags(self, object_id: str) -> tuple[str, ...]:
+        """The app's Entra tags (`secretbot:rotate`, `secretbot:keyvault-secret=NAME`)."""
+        ...
+
 
 class PeopleDirectory(Protocol):
     """Who may approve: a chat user's Entra account and the groups it belongs to."""
@@ -230,3 +241,32 @@ class TokenProver(Protocol):
     """Asks Entra for a token with a new secret, for as long as propagation may take."""
 
     async def prove(self, tenant: str, client_id: str, secret: SecretValue) -> Proof: ...
+
+
+class RotationStore(Protocol):
+    """Rotation requests and their audit trail (Redis). Raises `StateUnavailable` like `StateStore`."""
+
+    async def create(self, rotation: Rotation) -> bool:
+        """Save a new request; False when that id exists already."""
+        ...
+
+    async def get(self, rotation_id: str) -> Rotation | None: ...
+
+    async def change(
+        self, rotation_id: str, change: Callable[[Rotation], Rotation | None]
+    ) -> tuple[Rotation | None, bool]:
+        """Compare-and-set: `change` sees the record as stored and returns it changed, or None to leave
+        it; it may be called again when another writer got there first. Returns (the record now,
+        whether this call changed it); (None, False) when there is no such record."""
+        ...
+
+    async def hold(self, rotation_id: str, owner: str) -> bool:
+        """Take or renew the lease on advancing this rotation (one worker at a time): True while
+        `owner` holds it. A lease not renewed lapses (keys.ROTATION_LEASE)."""
+        ...
+
+    async def release(self, rotation_id: str, owner: str) -> None: ...
+
+    async def recent(self, limit: int = 100) -> list[Rotation]:
+        """The latest requests, newest first."""
+        ...

@@ -9,6 +9,7 @@ stand-ins so the console and /readyz can say so.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -17,9 +18,13 @@ from typing import TYPE_CHECKING, Any
 from yarl import URL
 
 from bot.ports import CredentialWriter, PeopleDirectory, SecretVault, TokenProver
+from bot.settings import Settings
+from bot.wiring import OpenGraph
 
 if TYPE_CHECKING:
     from bot.fakegraph import FakeGraph
+
+log = logging.getLogger(__name__)
 
 # Each cloud's Graph host and the Entra authority that issues its tokens.
 AUTHORITIES = {
@@ -90,3 +95,31 @@ async def open_snapshot_rotation(
         fakes = ("token endpoint",) + (() if keyvault_url else ("Key Vault",))
         writes = GraphWrites(build_graph_client(graph.base_url, LocalTokenCredential()))
         yield RotationParts(writes, writes, prover, vault, fakes)
+
+
+@asynccontextmanager
+async def open_rotation_parts(settings: Settings, opened: OpenGraph | None) -> AsyncIterator[RotationParts | None]:
+    """Rotation's parts for the directory the app opened, or None when rotation is not offered: no Graph,
+    or live Graph without KEYVAULT_URL (the value would have nowhere safe to go)."""
+    if opened is None or opened.directory is None:
+        yield None
+        return
+    if opened.fake is not None:
+        async with AsyncExitStack() as stack:
+            credential = None
+            if settings.keyvault_url:
+                from azure.identity.aio import DefaultAzureCredential
+
+                credential = await stack.enter_async_context(DefaultAzureCredential())
+            parts = await stack.enter_async_context(
+                open_snapshot_rotation(opened.fake, keyvault_url=settings.keyvault_url, vault_credential=credential)
+            )
+            log.info("rotation: snapshot mode; fakes stand in for: %s", ", ".join(parts.fakes) or "nothing")
+            yield parts
+        return
+    if not settings.keyvault_url:
+        log.info("rotation: not offered (live Graph and no KEYVAULT_URL: a new secret would have nowhere to go)")
+        yield None
+        return
+    async with open_live_rotation(settings.graph_base_url, opened.credential, settings.keyvault_url) as parts:
+        yield parts

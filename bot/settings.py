@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from bot.expiry import Routes
 from bot.routes import load_routes
@@ -64,6 +66,13 @@ class Settings:
     routes: Routes = field(default_factory=Routes)
     # SECRETBOT_SCAN_CRON: when the expiry scan runs (five cron fields, UTC), once per tick across replicas.
     scan_cron: str = DEFAULT_SCAN_CRON
+    # Rotation (handlers/rotation.py). Approvers: Slack user ids, Entra object ids, `group:<object id>`.
+    approvers: tuple[str, ...] = ()
+    approval_ttl: timedelta = timedelta(hours=24)  # a request nobody approved in this time expires
+    secret_lifetime_days: int = 180  # a new secret's lifetime, shortened to what the tenant's policy allows
+    retire_grace: timedelta = timedelta(days=7)  # the old secret may go after this even without sign-in evidence
+    rotation_apps: tuple[str, ...] = ()  # app ids or `tag:NAME` beside the `secretbot:rotate` tag
+    keyvault_url: str | None = None  # where new secrets go; with live Graph, no vault means no rotation
 
     @property
     def slack_enabled(self) -> bool:
@@ -98,6 +107,12 @@ class Settings:
             worker_concurrency=_concurrency(env.get("SECRETBOT_WORKER_CONCURRENCY")),
             routes=load_routes(env.get("SECRETBOT_ROUTES") or None),
             scan_cron=_cron(env.get("SECRETBOT_SCAN_CRON")),
+            approvers=_approvers(env.get("SECRETBOT_APPROVERS")),
+            approval_ttl=_duration(env, "SECRETBOT_APPROVAL_TTL", timedelta(hours=24)),
+            secret_lifetime_days=_days(env.get("SECRETBOT_SECRET_LIFETIME_DAYS")),
+            retire_grace=_duration(env, "SECRETBOT_RETIRE_GRACE", timedelta(days=7)),
+            rotation_apps=_rotation_apps(env.get("SECRETBOT_ROTATION_APPS")),
+            keyvault_url=_keyvault_url(env.get("KEYVAULT_URL")),
         )._checked()
 
     def _checked(self) -> Settings:
@@ -209,3 +224,74 @@ def _concurrency(value: str | None) -> int:
     if not value.isdigit() or not 1 <= int(value) <= 1000:
         raise ValueError(f"SECRETBOT_WORKER_CONCURRENCY must be a whole number from 1 to 1000, got {value!r}")
     return int(value)
+
+
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,20}")
+_DURATION = re.compile(r"(\d+)\s*([smhd])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_LIFETIME_DAYS = 730  # Entra's longest custom secret lifetime in the portal is 24 months
+
+
+def _items(value: str | None) -> list[str]:
+    return [item for item in re.split(r"[,\s]+", value or "") if item]
+
+
+def _approvers(value: str | None) -> tuple[str, ...]:
+    found = []
+    for item in _items(value):
+        guid = item.removeprefix("group:")
+        if _GUID.fullmatch(guid) or (not item.startswith("group:") and _SLACK_USER.fullmatch(item)):
+            found.append(item.lower() if _GUID.fullmatch(guid) else item)
+            continue
+        raise ValueError(
+            f"SECRETBOT_APPROVERS: {item!r} is neither a Slack user id (U...), an Entra object id nor "
+            "group:<Entra group object id>"
+        )
+    return tuple(found)
+
+
+def _rotation_apps(value: str | None) -> tuple[str, ...]:
+    found = []
+    for item in _items(value):
+        if _GUID.fullmatch(item):
+            found.append(item.lower())
+        elif item.startswith("tag:") and len(item) > 4:
+            found.append(item)
+        else:
+            raise ValueError(f"SECRETBOT_ROTATION_APPS: {item!r} is neither an app id nor tag:NAME")
+    return tuple(found)
+
+
+def _duration(env: Mapping[str, str], name: str, default: timedelta) -> timedelta:
+    """`90m`, `24h`, `7d`, `1d 12h` or a number of seconds."""
+    value = env.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value.isdigit():
+        seconds = int(value)
+    elif _DURATION.sub("", value).strip() == "":
+        seconds = sum(int(n) * _UNITS[unit] for n, unit in _DURATION.findall(value))
+    else:
+        raise ValueError(f"{name} must be a duration like 90m, 24h or 7d, got {value!r}")
+    if seconds <= 0:
+        raise ValueError(f"{name} must be longer than zero, got {value!r}")
+    return timedelta(seconds=seconds)
+
+
+def _days(value: str | None) -> int:
+    name = "SECRETBOT_SECRET_LIFETIME_DAYS"
+    if not value or not value.strip():
+        return 180
+    if not value.strip().isdigit() or not 1 <= int(value) <= MAX_LIFETIME_DAYS:
+        raise ValueError(f"{name} must be a whole number of days from 1 to {MAX_LIFETIME_DAYS}, got {value!r}")
+    return int(value)
+
+
+def _keyvault_url(value: str | None) -> str | None:
+    if not value or not value.strip():
+        return None
+    url = value.strip().rstrip("/")
+    if not url.startswith("https://"):
+        raise ValueError(f"KEYVAULT_URL must be the vault's https:// URL (https://NAME.vault.azure.net), got {url!r}")
+    return url

@@ -64,6 +64,20 @@ class KeyVaultSecrets:
         log.info("vault stored secret=%s version=%s vault=%s", name, version, self._url)
         return StoredSecret(name, version, self._url)
 
+    async def read(self, name: str, version: str) -> SecretValue:
+        _check_name(name)
+        try:
+            secret = await self._client.get_secret(name, version)
+        except ClientAuthenticationError as error:
+            raise VaultUnavailable(f"no token for Key Vault {self._url} ({type(error).__name__})") from None
+        except HttpResponseError as error:
+            raise _refusal(self._url, name, error) from None
+        except AzureError as error:
+            raise VaultUnavailable(f"Key Vault {self._url} could not be reached ({type(error).__name__})") from None
+        if not secret.value:
+            raise VaultRefused(f"Key Vault {self._url} has no value for secret {name} version {version}")
+        return SecretValue(secret.value)
+
     async def close(self) -> None:
         await self._client.close()
 
@@ -97,6 +111,12 @@ class MemoryVault:
         self._secrets.setdefault(name.lower(), []).append(stored)
         log.info("vault stored secret=%s version=%s vault=embedded-fake", name, stored.version)
         return StoredSecret(name, stored.version, FAKE_LOCATION)
+
+    async def read(self, name: str, version: str) -> SecretValue:
+        for stored in self._secrets.get(name.lower(), ()):
+            if stored.version == version:
+                return stored.value
+        raise VaultRefused(f"the embedded fake Key Vault has no secret {name} version {version}", 404)
 
     def versions(self, name: str) -> list[MemoryVersion]:
         """Every stored version of a secret, oldest first (for the demo and tests)."""

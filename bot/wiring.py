@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bot.domain import GraphMode
 from bot.ports import Directory
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.fakegraph import FakeGraph
 
 SAMPLE_SNAPSHOT = "sample"  # `--snapshot sample` means the tenant bundled with secretbot
 
@@ -33,16 +38,33 @@ def has_directory(settings: Settings, snapshot: str | None = None) -> bool:
     return bool(snapshot or settings.snapshot or settings.graph_credentials)
 
 
+@dataclass(frozen=True)
+class OpenGraph:
+    """The directory, and what rotation writes through: the snapshot's fake tenant (so a rotated secret
+    shows up in the next answer) or the live credential."""
+
+    directory: Directory | None
+    fake: FakeGraph | None = None
+    credential: Any = None  # live mode: the azure-identity credential Graph uses
+
+
 @asynccontextmanager
 async def open_directory(settings: Settings, snapshot: str | None = None) -> AsyncIterator[Directory | None]:
     """The directory to diagnose against: a snapshot, live Graph, or None (paste-only answers).
 
     Raises `SnapshotError` (one line, safe to print) when the snapshot cannot be read.
     """
-    if not has_directory(settings, snapshot):
-        yield None  # paste-only answers: no need to import the Graph SDK or the fake Graph's server
-        return
+    async with open_graph(settings, snapshot) as opened:
+        yield opened.directory
+
+
+@asynccontextmanager
+async def open_graph(settings: Settings, snapshot: str | None = None) -> AsyncIterator[OpenGraph]:
+    """`open_directory`, with the fake tenant or the live credential behind it."""
     snapshot = snapshot or settings.snapshot
+    if not has_directory(settings, snapshot):
+        yield OpenGraph(None)  # paste-only answers: no need to import the Graph SDK or the fake Graph's server
+        return
     from bot.fakegraph import FakeGraph, LocalBearer, load_snapshot
     from bot.graph.directory import GraphDirectory
     from bot.graph.transport import GraphHttp
@@ -54,7 +76,8 @@ async def open_directory(settings: Settings, snapshot: str | None = None) -> Asy
             FakeGraph(tenant, latency=settings.snapshot_latency) as graph,
             GraphHttp(graph.base_url, LocalBearer(), max_connections=in_flight) as http,
         ):
-            yield GraphDirectory(http, GraphMode.SNAPSHOT, coverage=tenant.coverage, max_in_flight=in_flight)
+            directory = GraphDirectory(http, GraphMode.SNAPSHOT, coverage=tenant.coverage, max_in_flight=in_flight)
+            yield OpenGraph(directory, fake=graph)
         return
     if settings.graph_credentials:
         # One async credential (and its token cache) serves the whole process.
@@ -65,4 +88,5 @@ async def open_directory(settings: Settings, snapshot: str | None = None) -> Asy
             GraphHttp(settings.graph_base_url, credential, max_connections=in_flight) as http,
         ):
             source = settings.graph_credential_source
-            yield GraphDirectory(http, GraphMode.LIVE, credential_source=source, max_in_flight=in_flight)
+            directory = GraphDirectory(http, GraphMode.LIVE, credential_source=source, max_in_flight=in_flight)
+            yield OpenGraph(directory, credential=credential)

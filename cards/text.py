@@ -11,6 +11,7 @@ from datetime import datetime
 from bot.domain import CodeInfo, Credential, Diagnosis, Finding, FoundIn, GraphMode
 from cards.view import (
     AnswerView,
+    answer_view,
     cause_name,
     change_lines,
     command_view,
@@ -36,6 +37,8 @@ def render_text(diagnosis: Diagnosis) -> str:
         return _fixed(help_view())
     if diagnosis.command is not None:
         return _fixed(command_view(diagnosis.command))
+    if diagnosis.rotation is not None:
+        return _fixed(answer_view(diagnosis))
     if not diagnosis.input.recognised:
         return NOTHING_RECOGNISED + "\n"
     sections = [_headline(diagnosis), *_findings(diagnosis), _codes(diagnosis), _credentials(diagnosis)]

@@ -49,6 +49,7 @@ class Kind(StrEnum):
     COMMAND = "command"  # the answer to a chat command (`watch`, `unwatch`, `watching`)
     PARTIAL = "partial"  # Graph refused part of the lookup
     GRAPH_UNAVAILABLE = "graph_unavailable"  # Graph failed or throttled: the text alone
+    ROTATION = "rotation"  # a rotation request's card (cards.rotation_view)
 
 
 class Tone(StrEnum):
@@ -184,6 +185,10 @@ def answer_view(diagnosis: Diagnosis) -> AnswerView:
         return help_view()
     if diagnosis.command is not None:
         return command_view(diagnosis.command)
+    if diagnosis.rotation is not None:
+        from cards.rotation_view import rotation_view  # it builds on this module's view
+
+        return rotation_view(diagnosis.rotation)
     if not diagnosis.input.recognised:
         return _nothing()
     primary = diagnosis.primary
@@ -210,6 +215,7 @@ def answer_view(diagnosis: Diagnosis) -> AnswerView:
         buttons=_buttons(diagnosis),
         rechecked=rechecked_line(diagnosis),
         changes=change_lines(diagnosis),
+        sections=_rotation_offer(diagnosis),
         left_out=LeftOut(
             evidence=max(len(evidence) - MAX_EVIDENCE, 0),
             fix=max(len(fix) - MAX_FIX_STEPS, 0),
@@ -431,9 +437,19 @@ def _buttons(diagnosis: Diagnosis) -> tuple[Button, ...]:
 
     The button carries the id of the question kept server side; without one (the state store was
     down) the bare app id, which re-checks the app alone."""
+    offer = diagnosis.rotation_offer
+    rotate = (
+        (Button(Verb.ROTATION_REQUEST.value, offer.app_id, "Request rotation"),) if offer and not offer.why_not else ()
+    )
     if not diagnosis.recheckable or diagnosis.input.app_id is None:
-        return ()
-    return (Button(Verb.RECHECK.value, diagnosis.question_id or diagnosis.input.app_id, "Check again"),)
+        return rotate
+    return (Button(Verb.RECHECK.value, diagnosis.question_id or diagnosis.input.app_id, "Check again"), *rotate)
+
+
+def _rotation_offer(diagnosis: Diagnosis) -> tuple[Section, ...]:
+    """Where a rotation would help but cannot be requested here: why not, and what would enable it."""
+    offer = diagnosis.rotation_offer
+    return (Section("Rotation from chat", (clip(offer.why_not),)),) if offer and offer.why_not else ()
 
 
 def rechecked_line(diagnosis: Diagnosis) -> str | None:

@@ -8,12 +8,19 @@ from bot.domain import Diagnosis, Notice, Verb
 from bot.expiry import Digest
 from handlers.inbound import Deps, InboundAction
 from handlers.recheck import recheck
-from handlers.warning_actions import acknowledge, check_again, request_rotation, snooze_day, snooze_week
+from handlers.rotation_actions import approve_rotation, reject_rotation, request_rotation, retire_old_secret
+from handlers.warning_actions import acknowledge, check_again, snooze_day, snooze_week
 
 # A handler answers with a new card (Diagnosis) or, when there is nothing to show, a short Notice.
 ActionHandler = Callable[[InboundAction, Deps], Awaitable[Diagnosis | Notice]]
 
-ACTIONS: dict[str, ActionHandler] = {Verb.RECHECK: recheck, Verb.ROTATION_REQUEST: request_rotation}
+ACTIONS: dict[str, ActionHandler] = {
+    Verb.RECHECK: recheck,
+    Verb.ROTATION_REQUEST: request_rotation,
+    Verb.ROTATION_APPROVE: approve_rotation,
+    Verb.ROTATION_REJECT: reject_rotation,
+    Verb.ROTATION_RETIRE: retire_old_secret,
+}
 
 # The buttons of a warning digest answer with the digest drawn again (cards.digest_*), or a Notice.
 # A table of its own until the adapters render a Digest: then it can join ACTIONS.

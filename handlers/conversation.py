@@ -10,12 +10,13 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from bot.domain import Diagnosis, ParsedInput
+from bot.domain import CommandReply, Diagnosis, ParsedInput
 from bot.ports import Directory
 from handlers.diagnose import PARSE_IN_THREAD_CHARS, diagnose, diagnose_parsed, diagnose_paste
 from handlers.inbound import Actor, Deps, InboundMessage
 from handlers.parse import parse, transcript_text
 from handlers.recheck import remember
+from handlers.rotation_actions import is_rotation_command, offer_rotation, rotation_command
 from handlers.subscriptions import command_reply, parse_command
 
 _HELP = re.compile(r"\s*/?(?:help|\?|hi|hello|hey|usage)\s*[.!?]?\s*\Z", re.IGNORECASE)
@@ -38,7 +39,7 @@ class Asked:
 async def read(text: str) -> Asked:
     if wants_help(text):
         return Asked()
-    if parse_command(text) is not None:
+    if parse_command(text) is not None or is_rotation_command(text):
         return Asked(command=transcript_text(text))
     import asyncio  # here, not at the top: the CLI's answers without Graph run no event loop
 
@@ -53,6 +54,8 @@ async def answer(message: InboundMessage, deps: Deps) -> Diagnosis:
 
 async def answer_asked(asked: Asked, deps: Deps, actor: Actor, conversation_id: str) -> Diagnosis:
     now = deps.now()
+    if asked.command is not None and is_rotation_command(asked.command):  # rotate / reject: a rotation's card
+        return await _rotation_reply(asked.command, actor, conversation_id, deps)
     command = parse_command(asked.command) if asked.command is not None else None
     if command is not None:  # watch / unwatch / watching: the answer is the command's, not a diagnosis
         nothing = await diagnose("", directory=None, now=now)
@@ -61,8 +64,16 @@ async def answer_asked(asked: Asked, deps: Deps, actor: Actor, conversation_id: 
     if asked.parsed is None:
         diagnosis = _welcome(now)
     else:
-        diagnosis = await diagnose_parsed(asked.parsed, directory=deps.directory, now=now)
+        diagnosis = await offer_rotation(await diagnose_parsed(asked.parsed, directory=deps.directory, now=now), deps)
     return await remember(diagnosis, deps)
+
+
+async def _rotation_reply(text: str, actor: Actor, conversation_id: str, deps: Deps) -> Diagnosis:
+    answer = await rotation_command(text, actor, conversation_id, deps)
+    if isinstance(answer, Diagnosis):
+        return answer
+    nothing = await diagnose("", directory=None, now=deps.now())
+    return replace(nothing, command=CommandReply(answer.text, understood=False))
 
 
 async def reply(text: str, *, directory: Directory | None, now: datetime) -> Diagnosis:

@@ -43,6 +43,7 @@ class FakeSlack:
     per_channel_seconds: float | None = None
     refused: int = 0  # messages answered 429
     _last_post: dict[str, float] = field(default_factory=dict)
+    emails: dict[str, str] = field(default_factory=dict)  # user id -> profile email, for users.info
 
     def hold(self, method: str, count: int = 1) -> None:
         """Leave the next `count` calls of `method` waiting, as a slow Slack would: `release()` then
@@ -63,7 +64,8 @@ class FakeSlack:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
-        app.router.add_get("/api/{method}", self._api)  # slack_sdk reads some methods with GET (users.lookupByEmail)
+        # slack_sdk reads some methods with GET (users.lookupByEmail, users.info)
+        app.router.add_get("/api/{method}", self._api)
         app.router.add_post("/response/{id}", self._response_url)
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server()
@@ -123,6 +125,9 @@ class FakeSlack:
             ts = args.get("ts") or f"1700000000.{next(self._ts):06d}"
             call.ts = ts
             return web.json_response({"ok": True, "channel": args.get("channel"), "ts": ts})
+        if method == "users.info" and args.get("user") in self.emails:
+            profile = {"email": self.emails[args["user"]]}
+            return web.json_response({"ok": True, "user": {"id": args["user"], "profile": profile}})
         return web.json_response({"ok": False, "error": "unknown_method"})
 
     def _connection(self, request: web.Request) -> int | None:
@@ -142,7 +147,7 @@ async def _arguments(request: web.Request) -> dict[str, Any]:
     raw = await request.text()
     if request.content_type == "application/json":
         return dict(json.loads(raw or "{}"))
-    args: dict[str, Any] = dict(parse_qsl(raw))
+    args: dict[str, Any] = dict(parse_qsl(raw)) | dict(request.query)
     for key in ("blocks", "attachments"):
         if isinstance(args.get(key), str):
             args[key] = json.loads(args[key])

@@ -221,6 +221,7 @@ def test_serve_answers_health_and_stops() -> None:
             "graph": "snapshot",
             "slack": False,
             "teams": False,
+            "rotation": "not offered",  # no SECRETBOT_APPROVERS: nobody could approve
         }
     finally:
         server.terminate()

@@ -14,6 +14,7 @@ Values are kept in memory only and never logged. Any bearer token is accepted (l
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -82,6 +83,7 @@ class FakeKeyVault:
         self.requests: list[VaultRequest] = []
         self._secrets: dict[str, _Secret] = {}
         self._refusals: list[_Refusal] = []
+        self.put_delay = 0.0  # seconds a write waits before it is applied (a slow vault; a window to kill a worker in)
         self._tls: LocalTls | None = None
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
@@ -170,6 +172,7 @@ class FakeKeyVault:
             if _NAME.fullmatch(name) is None:
                 return _error(400, "BadParameter", f"The request URI contains an invalid name: {name}")
             if request.method == "PUT" and len(parts) == 2:
+                await asyncio.sleep(self.put_delay)
                 return await self._set(request, base, name)
             if request.method == "GET":
                 return self._get(base, name, parts[2] if len(parts) == 3 else "")

@@ -131,6 +131,13 @@ class GraphWrites:
         secrets = (app.password_credentials if app else None) or []
         return {str(c.key_id).lower(): c.display_name for c in secrets if c.key_id is not None}
 
+    async def application_tags(self, object_id: str) -> tuple[str, ...]:
+        """The app's Entra tags: which apps may be rotated, and where their secret is kept."""
+        app = await _read(
+            "the application", self._client.applications.by_application_id(object_id).get(_select("id", "tags"))
+        )
+        return tuple((app.tags if app else None) or ())
+
     # --- app management policies ----------------------------------------------------------------
 
     async def password_policy(self, object_id: str) -> PasswordPolicy:

@@ -280,7 +280,13 @@ def _on_action(enqueue: Enqueue) -> Callable[..., Awaitable[None]]:
         message_id = str(ts or body.get("trigger_id") or uuid.uuid4().hex)
         await enqueue(
             ACTION,
-            keys.action_job_key("slack", f"{channel}-{message_id}", verb if _VERB.fullmatch(verb) else "unknown", item),
+            # Per presser: a double click is one job, two people's clicks (requester, approver) are two.
+            keys.action_job_key(
+                "slack",
+                f"{channel}-{message_id}-{user.get('id', '')}",
+                verb if _VERB.fullmatch(verb) else "unknown",
+                item,
+            ),
             verb=verb[:64],
             item=item[:256],
             user=str(user.get("id", "")),

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -23,12 +24,14 @@ from bot.ports import StateStore
 from cards.blockkit import render_blockkit
 from cards.digest_blockkit import render_digest_blockkit
 from handlers.inbound import Actor, InboundAction
+from handlers.rotation_actions import rotation_answer
 
 log = logging.getLogger(__name__)
 
 ANSWER = "slack.answer"
 COMMAND = "slack.command"
 ACTION = "slack.action"
+ROTATION_CARD = "slack.rotation_card"
 CHECKING = "Checking… :hourglass_flowing_sand:"
 SORRY = "Sorry, something went wrong on my side while checking this. Please paste it again in a minute."
 
@@ -42,7 +45,7 @@ class SlackJobs:
         self._state = state
 
     def table(self) -> dict[str, JobFunction]:
-        return {ANSWER: self.answer, COMMAND: self.command, ACTION: self.action}
+        return {ANSWER: self.answer, COMMAND: self.command, ACTION: self.action, ROTATION_CARD: self.rotation_card}
 
     async def answer(
         self,
@@ -100,7 +103,10 @@ class SlackJobs:
     ) -> None:
         """A button: the answer replaces the card (chat.update, or the response URL for an ephemeral
         card, which chat.update cannot edit); a Notice goes to the person who pressed only."""
-        inbound = InboundAction(verb=verb, id=item, actor=Actor("slack", user, user_name), conversation_id=channel)
+        email = await self._email(user) if verb.startswith("rotation.") else None
+        actor = Actor("slack", user, user_name, email=email)
+        on_message = None if ephemeral else ts
+        inbound = InboundAction(verb=verb, id=item, actor=actor, conversation_id=channel, message_id=on_message)
         answer = await self._dispatcher().action(inbound)
         if answer is None:
             return
@@ -114,6 +120,34 @@ class SlackJobs:
             await webhook.send(response_type="ephemeral", replace_original=True, **card)
         elif ts:
             await self._client.chat_update(channel=channel, ts=ts, **card)
+
+    async def rotation_card(self, _job: RunningJob, *, rotation_id: str, channel: str, ts: str) -> None:
+        """A rotation moved on in a worker: its card (the message its Request button was on) follows.
+        Drawn from the record as it is now, so a late or repeated run shows the latest state."""
+        dispatcher = self._dispatcher()
+        rotations = dispatcher.deps.rotations
+        if rotations is None:
+            return
+        rotation = await rotations.store.get(rotation_id)
+        if rotation is None:
+            return
+        await self._client.chat_update(
+            channel=channel, ts=ts, **message(await rotation_answer(rotation, dispatcher.deps))
+        )
+
+    async def _email(self, user: str) -> str | None:
+        """The presser's profile email, to match them to an Entra user when approvers are Entra ids or
+        groups. Needs the users:read and users:read.email scopes; without them, only approvers listed by
+        Slack user id can approve from Slack."""
+        try:
+            answer = await self._client.users_info(user=user)
+        except SlackApiError as error:
+            log.info(
+                "slack users.info unavailable (%s): approvers match by Slack user id only", error.response.get("error")
+            )
+            return None
+        email = ((answer.get("user") or {}).get("profile") or {}).get("email")
+        return str(email) if email else None
 
     async def _first(self, event: str, owner: str) -> bool:
         try:

@@ -20,10 +20,12 @@ from bot.platforms.dispatch import Dispatcher
 from cards.adaptive import CONTENT_TYPE, adaptive_card
 from cards.view import answer_view
 from handlers.inbound import Actor
+from handlers.rotation_actions import rotation_answer
 
 log = logging.getLogger(__name__)
 
 ANSWER = "teams.answer"
+ROTATION_CARD = "teams.rotation_card"
 CHECKING = "Checking…"
 SORRY = "Sorry, something went wrong on my side while checking this. Please paste it again in a minute."
 
@@ -37,7 +39,7 @@ class TeamsJobs:
         self._dispatcher = dispatcher
 
     def table(self) -> dict[str, JobFunction]:
-        return {ANSWER: self.answer}
+        return {ANSWER: self.answer, ROTATION_CARD: self.rotation_card}
 
     async def answer(
         self, job: RunningJob, *, asked: dict[str, Any], reference: dict[str, Any], actor: dict[str, Any]
@@ -59,6 +61,19 @@ class TeamsJobs:
                 await self._replace(continuation, placeholder, Activity(type=ActivityTypes.message, text=SORRY))
             raise
         await self._replace(continuation, placeholder, card_message(diagnosis))
+
+    async def rotation_card(
+        self, _job: RunningJob, *, rotation_id: str, reference: dict[str, Any], card_id: str
+    ) -> None:
+        """A rotation moved on in a worker: the card its Request button was on follows, drawn from the
+        record as it is now (a late or repeated run shows the latest state)."""
+        dispatcher = self._dispatcher()
+        rotations = dispatcher.deps.rotations
+        rotation = await rotations.store.get(rotation_id) if rotations else None
+        if rotation is None:
+            return
+        continuation = ConversationReference.model_validate(reference).get_continuation_activity()
+        await self._replace(continuation, card_id, card_message(await rotation_answer(rotation, dispatcher.deps)))
 
     async def _send(self, continuation: Activity, activity: Activity) -> str | None:
         sent: list[str | None] = []

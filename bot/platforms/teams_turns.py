@@ -7,6 +7,7 @@ the bot's token. Nothing here logs or echoes message text: it may hold a pasted 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import Callable
@@ -135,7 +136,10 @@ class Turns:
         item = data.get("id") if isinstance(data, dict) else None
         if not isinstance(item, str) or not item:
             return _invoke_card(_notice_card(UNSUPPORTED))
-        inbound = InboundAction(verb, item, _actor(activity), activity.conversation.id)
+        # The clicked card and its conversation: a rotation's card is updated from there by a worker.
+        reference = json.dumps(_reference(activity), separators=(",", ":"))
+        card = activity.reply_to_id
+        inbound = InboundAction(verb, item, _actor(activity), activity.conversation.id, card, reference)
         work = asyncio.create_task(self._dispatcher().action(inbound))
         done, _ = await asyncio.wait({work}, timeout=ACTION_BUDGET_SECONDS)  # never cancels `work`
         if work in done:

@@ -273,3 +273,52 @@ def delta_link_key(tenant: str, collection: str) -> str:
 def owners_key(tenant: str) -> str:
     """`secretbot:inv:owners:<tenant id>`: application object id → its owners and when they were read."""
     return f"{INVENTORY_PREFIX}owners:{tenant}"
+
+
+# --- rotations (handlers/rotation.py) ----------------------------------------------------------------
+
+# `rotation:<request id>` = JSON rotation record (bot.rotation_types): its state, who asked and who
+# approved, the new secret's key id, hint and Key Vault version (never its value), and the audit
+# trail of every transition. Changed only by compare-and-set (WATCH/MULTI), so 20 approve clicks on
+# any number of replicas make one approval. 400 days: longer than the longest secret lifetime we add
+# (180 days by default, at most what the tenant's policy allows) plus the retire grace, so the audit
+# trail of a secret outlives the secret itself.
+ROTATION_PREFIX = f"{PREFIX}rotation:"
+ROTATION_TTL = timedelta(days=400)
+
+# `rotations` = sorted set of request ids by request time, so `secretbot rotations` lists them without
+# SCAN/KEYS over a shared Redis. Ids whose record expired are dropped when listed. No TTL.
+ROTATIONS_INDEX_KEY = f"{PREFIX}rotations"
+
+
+def rotation_key(rotation_id: str) -> str:
+    """`secretbot:rotation:<id>`: the id is ours (random hex), checked anyway."""
+    return f"{ROTATION_PREFIX}{_name('rotation id', rotation_id)}"
+
+
+def rotation_job_key(rotation_id: str, phase: str) -> str:
+    """`rotation:<phase>:<id>`: one job per rotation and phase ("run": add, store, prove; "retire"),
+    however often an approval is clicked. A phase of its own for retire because a finished job's
+    record keeps its key for JOB_RECORD_TTL."""
+    return _job_key("rotation", _name("phase", phase), _name("rotation id", rotation_id))
+
+
+# `rotation-lease:<request id>` = the token of the worker advancing that rotation. Two runs of one
+# rotation's job at once (a sweep that gave up a slow but living worker, a duplicate delivery) would
+# each add a secret; the lease makes them take turns. The holder renews it every ROTATION_LEASE_RENEW;
+# a killed worker's lease lapses after ROTATION_LEASE, and the run that replaces it waits that long at
+# most (well inside JOB_TIMEOUT). Three renewals per lease, like the job heartbeat, so a busy moment
+# does not lose it.
+ROTATION_LEASE_PREFIX = f"{PREFIX}rotation-lease:"
+ROTATION_LEASE = timedelta(seconds=15)
+ROTATION_LEASE_RENEW = timedelta(seconds=5)
+
+
+def rotation_lease_key(rotation_id: str) -> str:
+    return f"{ROTATION_LEASE_PREFIX}{_name('rotation id', rotation_id)}"
+
+
+def rotation_card_job_key(platform: str, rotation_id: str, step: int) -> str:
+    """`rotation-card:<platform>:<id>:<step>`: one card update per step of a rotation (the history's
+    length), however often the step's transition is retried."""
+    return _job_key("rotation-card", _name("platform", platform), _name("rotation id", rotation_id), str(int(step)))

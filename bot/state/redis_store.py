@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from bot.domain import Question, StateUnavailable
 from bot.state import keys, questions
 from bot.state.redact import error_types, redact
+from bot.state.rotations import RedisRotationStore
 from bot.state.warnings import RedisWarningStore
 
 if TYPE_CHECKING:
@@ -37,10 +38,15 @@ class RedisStateStore:
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
         self._warnings = RedisWarningStore(client)
+        self._rotations = RedisRotationStore(client)
 
     @property
     def warnings(self) -> RedisWarningStore:
         return self._warnings
+
+    @property
+    def rotations(self) -> RedisRotationStore:
+        return self._rotations
 
     async def claim(self, kind: str, key: str) -> bool:
         name, ttl = keys.claim_key(kind, key), keys.claim_ttl(kind)

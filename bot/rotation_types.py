@@ -1,0 +1,140 @@
+"""A rotation request and its audit trail: the state machine's vocabulary, stdlib only like `bot.domain`.
+
+requested -> approved -> added -> stored -> proven -> done -> retiring -> retired, with the side
+exits rejected, expired and failed. A record holds ids, hints and dates, never a secret's value: it
+is stored in Redis, listed by the CLI and drawn on cards.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+MARKER_PREFIX = "secretbot-rotation-"  # a new secret's display name: this prefix and the request id
+
+
+class RotationState(StrEnum):
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    ADDED = "added"  # Graph holds the new secret; the value is only in the worker's memory
+    STORED = "stored"  # the value is in Key Vault
+    PROVEN = "proven"  # a token was issued for the new secret
+    DONE = "done"
+    RETIRING = "retiring"  # an approver asked to remove the old secret
+    RETIRED = "retired"
+    REJECTED = "rejected"
+    EXPIRED = "expired"  # nobody approved within the approval TTL
+    FAILED = "failed"
+
+
+# States a rotation never leaves.
+FINAL = frozenset({RotationState.RETIRED, RotationState.REJECTED, RotationState.EXPIRED, RotationState.FAILED})
+# States in which a worker has something to do.
+WORKING = frozenset(
+    {RotationState.APPROVED, RotationState.ADDED, RotationState.STORED, RotationState.PROVEN, RotationState.RETIRING}
+)
+
+
+@dataclass(frozen=True)
+class Person:
+    """Who did something: the chat platform's user id, and a name to show."""
+
+    platform: str
+    user_id: str
+    name: str | None = None
+
+    @property
+    def shown(self) -> str:
+        return self.name or self.user_id
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One transition: when, into which state, by whom, and the Graph / Key Vault ids involved."""
+
+    at: datetime
+    state: RotationState
+    by: str  # a person's name or id, or "secretbot" for the worker's steps
+    detail: str = ""
+    ids: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rotation:
+    id: str
+    app_id: str
+    object_id: str
+    app_name: str
+    tenant_id: str
+    requester: Person
+    reason: str
+    requested_at: datetime
+    expires_at: datetime  # approval must come before this
+    lifetime_days: int
+    vault_name: str  # the Key Vault secret's name
+    vault_location: str
+    replaces: str | None = None  # the key id of the secret it replaces
+    replaces_hint: str | None = None
+    state: RotationState = RotationState.REQUESTED
+    approved_by: Person | None = None
+    approved_at: datetime | None = None
+    new_key_id: str | None = None
+    new_hint: str | None = None
+    new_start: datetime | None = None
+    new_end: datetime | None = None
+    vault_version: str | None = None
+    problem: str | None = None  # why it failed or was rejected, in words safe to show
+    retired_by: Person | None = None
+    where: dict[str, str] = field(default_factory=dict)  # where its card is (platform, channel, message id)
+    history: tuple[AuditEntry, ...] = ()
+
+    @property
+    def marker(self) -> str:
+        """The new secret's display name in Entra: how a lost addPassword is found again."""
+        return MARKER_PREFIX + self.id
+
+    def moved(self, state: RotationState, by: str, at: datetime, detail: str = "", **changes: Any) -> Rotation:
+        """This rotation in `state`, with `changes` and the transition added to its history."""
+        ids = {k: str(v) for k, v in changes.items() if k in _AUDITED_IDS and v is not None}
+        entry = AuditEntry(at, state, by, detail, ids)
+        return replace(self, state=state, history=(*self.history, entry), **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=_encode, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Rotation:
+        data = json.loads(raw)
+        for name in _DATES:
+            if data.get(name):
+                data[name] = datetime.fromisoformat(data[name])
+        for name in ("requester", "approved_by", "retired_by"):
+            if data.get(name):
+                data[name] = Person(**data[name])
+        data["state"] = RotationState(data["state"])
+        data["history"] = tuple(
+            AuditEntry(datetime.fromisoformat(e["at"]), RotationState(e["state"]), e["by"], e["detail"], e["ids"])
+            for e in data.get("history", ())
+        )
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class RotationOffer:
+    """On a diagnosis card: rotating this app's secret from chat is possible (a button), or why not."""
+
+    app_id: str
+    why_not: str | None = None
+
+
+_AUDITED_IDS = frozenset({"new_key_id", "vault_version", "vault_name", "replaces"})
+_DATES = ("requested_at", "expires_at", "approved_at", "new_start", "new_end")
+
+
+def _encode(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not part of a rotation record")

@@ -1,0 +1,150 @@
+"""The rotation buttons and the `rotate` command, answered with the request's card or a Notice to the
+person who pressed (every refusal changes nothing). The use cases are in handlers/rotation.py."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable
+from dataclasses import replace
+
+from bot.credential_types import GraphWriteError
+from bot.domain import CredentialKind, Diagnosis, DirectoryError, Notice, NoticeReason, ObjectType, StateUnavailable
+from bot.expiry import Problem
+from bot.rotation_types import Rotation, RotationOffer
+from handlers.diagnose import diagnose
+from handlers.inbound import Actor, Deps, InboundAction
+from handlers.warning_actions import ROTATION_NOT_SET_UP
+
+log = logging.getLogger(__name__)
+
+# The causes where a new secret is the fix; a diagnosis with one of them offers the button.
+ROTATION_CAUSES = frozenset(
+    {"expired_secret_in_use", "all_secrets_expired", "secret_expiring_soon", "secret_value_pasted"}
+)
+NOT_SET_UP = (
+    "Rotation is not set up for this bot, so nothing was requested (it needs Graph access, a Key Vault in "
+    "KEYVAULT_URL and approvers in SECRETBOT_APPROVERS). "
+    + ROTATION_NOT_SET_UP.split(", so nothing was requested. ")[-1]
+)
+UNAVAILABLE = "The bot's state store is not answering, so nothing changed. Try again in a minute."
+_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_ROTATE = re.compile(r"\s*/?rotate\b\s*(\S*)\s*(.*)\Z", re.IGNORECASE | re.DOTALL)
+_REJECT = re.compile(r"\s*/?reject\s+([0-9a-f]{16})\b\s*(.*)\Z", re.IGNORECASE | re.DOTALL)
+ROTATE_USAGE = "Write `rotate <app id> [reason]`, e.g. `rotate dc36fc90-2248-4d70-aca4-a1a9f5b19f71 leaked in a log`."
+
+
+async def request_rotation(action: InboundAction, deps: Deps) -> Diagnosis | Notice:
+    """Request rotation: on a diagnosis card the id is the app id; on an expiry warning, the digest's id."""
+    rotations = deps.rotations
+    if rotations is None:
+        return Notice(NoticeReason.NOT_SET_UP, NOT_SET_UP)
+    app_id, reason = action.id.lower(), "asked from a diagnosis card"
+    if not _GUID.fullmatch(app_id):
+        found = await _from_digest(action.id, deps)
+        if isinstance(found, Notice):
+            return found
+        app_id, reason = found
+    # The button's answer replaces its card: the worker updates that message as the rotation moves.
+    where = {"platform": action.actor.platform, "channel": action.conversation_id}
+    if action.message_id:
+        where["message_id"] = action.message_id
+    if action.reference:
+        where["reference"] = action.reference
+    return await _answer(deps, rotations.request(action.actor, app_id, reason, where))
+
+
+async def approve_rotation(action: InboundAction, deps: Deps) -> Diagnosis | Notice:
+    if deps.rotations is None:
+        return Notice(NoticeReason.NOT_SET_UP, NOT_SET_UP)
+    return await _answer(deps, deps.rotations.approve(action.actor, action.id))
+
+
+async def reject_rotation(action: InboundAction, deps: Deps) -> Diagnosis | Notice:
+    if deps.rotations is None:
+        return Notice(NoticeReason.NOT_SET_UP, NOT_SET_UP)
+    return await _answer(deps, deps.rotations.reject(action.actor, action.id))
+
+
+async def retire_old_secret(action: InboundAction, deps: Deps) -> Diagnosis | Notice:
+    if deps.rotations is None:
+        return Notice(NoticeReason.NOT_SET_UP, NOT_SET_UP)
+    return await _answer(deps, deps.rotations.retire(action.actor, action.id))
+
+
+def is_rotation_command(text: str) -> bool:
+    return _ROTATE.match(text) is not None or _REJECT.match(text) is not None
+
+
+async def rotation_command(text: str, actor: Actor, conversation_id: str, deps: Deps) -> Diagnosis | Notice:
+    """`rotate <app id> [reason]` opens a request; `reject <request id> [reason]` rejects one with a reason."""
+    rotations = deps.rotations
+    if rotations is None:
+        return Notice(NoticeReason.NOT_SET_UP, NOT_SET_UP)
+    rejected = _REJECT.match(text)
+    if rejected:
+        return await _answer(deps, rotations.reject(actor, rejected.group(1).lower(), rejected.group(2)))
+    asked = _ROTATE.match(text)
+    app_id = asked.group(1).lower() if asked else ""
+    if not _GUID.fullmatch(app_id):
+        return Notice(NoticeReason.REFUSED, ROTATE_USAGE)
+    where = {"platform": actor.platform, "channel": conversation_id}
+    reason = (asked.group(2) if asked else "") or "asked with the rotate command"
+    return await _answer(deps, rotations.request(actor, app_id, reason, where))
+
+
+async def offer_rotation(diagnosis: Diagnosis, deps: Deps) -> Diagnosis:
+    """A diagnosis whose cause a new secret fixes gets a Request rotation button, or says why not."""
+    primary = diagnosis.primary
+    if primary is None or primary.cause.value not in ROTATION_CAUSES or diagnosis.app is None:
+        return diagnosis
+    rotations = deps.rotations
+    if rotations is None:
+        why = (
+            "Rotating from chat is not set up for this bot: it needs a Key Vault (KEYVAULT_URL), approvers "
+            "(SECRETBOT_APPROVERS) and apps tagged secretbot:rotate or listed in SECRETBOT_ROTATION_APPS."
+        )
+        return replace(diagnosis, rotation_offer=RotationOffer(diagnosis.app.app_id, why))
+    why_not = await rotations.why_not_rotatable(diagnosis.app)
+    return replace(diagnosis, rotation_offer=RotationOffer(diagnosis.app.app_id, why_not))
+
+
+async def rotation_answer(rotation: Rotation, deps: Deps) -> Diagnosis:
+    """A rotation drawn as an answer: every adapter shows a Diagnosis, so the card travels as one."""
+    return replace(await diagnose("", directory=None, now=deps.now()), rotation=rotation)
+
+
+async def _answer(deps: Deps, step: Awaitable[Rotation | Notice]) -> Diagnosis | Notice:
+    try:
+        outcome = await step
+    except StateUnavailable as error:
+        log.warning("rotation: state store unavailable (%s)", error.reason)
+        return Notice(NoticeReason.UNAVAILABLE, UNAVAILABLE)
+    except (DirectoryError, GraphWriteError) as error:
+        log.warning("rotation: Graph did not answer (%s)", type(error).__name__)
+        return Notice(
+            NoticeReason.UNAVAILABLE, f"Microsoft Graph could not be asked just now; nothing changed. {error}"
+        )
+    if isinstance(outcome, Notice):
+        return outcome
+    return await rotation_answer(outcome, deps)
+
+
+async def _from_digest(digest_id: str, deps: Deps) -> tuple[str, str] | Notice:
+    try:
+        digest = await deps.state.warnings.digest(digest_id[:64])
+    except StateUnavailable:
+        return Notice(NoticeReason.UNAVAILABLE, UNAVAILABLE)
+    if digest is None:
+        return Notice(NoticeReason.EXPIRED, "This warning is too old to act on, or it was never kept.")
+    for row in digest.rows:
+        credential = row.scanned.credential
+        if (
+            credential.object_type is ObjectType.APPLICATION
+            and credential.kind is CredentialKind.SECRET
+            and row.problem in (Problem.ROTATION_NEEDED, Problem.EXPIRED_ONLY, Problem.EXPIRED)
+            and row.outcome is None
+        ):
+            ends = f"{credential.end:%Y-%m-%d}" if credential.end else "soon"
+            return credential.app_id, f"expiry warning: secret {credential.name or credential.hint or ''} ends {ends}"
+    return Notice(NoticeReason.REFUSED, "No client secret on this warning needs a rotation.")
