@@ -69,11 +69,20 @@ class SweepSafeQueue(RedisQueue):
 
 
 class EmbeddedRedisQueue(SweepSafeQueue):
-    """The queue on the embedded fakeredis, which does not implement INFO (SAQ reads the server
-    version from it to pick BLMOVE over the older BRPOPLPUSH). fakeredis implements Redis 7's commands."""
+    """The queue on the embedded fakeredis, which answers SAQ's BLMOVE on an empty list at once instead
+    of waiting (fakeredis 2.41): every idle worker slot would send it again in a loop, hundreds of times
+    a second, taking CPU from the acks on the same event loop. Its BLPOP waits, so a worker takes a job
+    in two steps. (This also spares SAQ's INFO call for the server version, which fakeredis lacks.)"""
 
-    async def version(self) -> tuple[int, ...]:
-        return (7, 0, 0)
+    async def dequeue(self, timeout: float = 0.0, poll_interval: float = 0.0) -> Job | None:  # noqa: ASYNC109
+        # Taking the job and adding it to the active list are not one atomic step here; that matters only
+        # between processes, and the embedded store has one.
+        popped = await self.redis.blpop([self._queued], timeout)
+        if popped is None:
+            return None
+        job_id = popped[1]
+        await self.redis.rpush(self._active, job_id)
+        return await self._get_job_by_id(job_id)
 
 
 class _Patience:
