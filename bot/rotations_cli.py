@@ -4,7 +4,6 @@ transition (who, when, the Graph and Key Vault ids). Never a value: the records 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from typing import Any
@@ -27,6 +26,8 @@ def run_rotations(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.redis_url:
         print("secretbot: rotations are kept in Redis: set REDIS_URL to the bot's Redis", file=sys.stderr)
         return 2
+    import asyncio  # here: every other command imports this module, and a paste-only diagnosis needs no loop
+
     rotations = asyncio.run(_recent(settings.redis_url, args.limit))
     if args.format == "json":
         print(json.dumps([json.loads(r.to_json()) for r in rotations], indent=2, ensure_ascii=False))

@@ -7,7 +7,6 @@ that does not answer, rotation not set up yet).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -77,6 +76,8 @@ async def check_again(action: InboundAction, deps: Deps) -> Digest | Notice:
 
     async def act(digest: Digest, stamp: Stamp) -> Digest:
         app_ids = list(dict.fromkeys(r.credential.app_id for r in digest.rows if _is_app(r)))[:MAX_RECHECK_APPS]
+        import asyncio  # here: the CLI's paste-only answers import this table and need no event loop
+
         gate = asyncio.Semaphore(RECHECK_CONCURRENCY)
 
         async def lookup(app_id: str) -> tuple[str, Application | None]:
