@@ -32,7 +32,7 @@ from bot.platforms.dispatch import Dispatcher
 from bot.ports import Directory, StateStore
 from bot.scan_job import SCAN, ScanJob, TenantOpener, tenant_graph
 from bot.settings import Settings
-from bot.state import open_redis
+from bot.state import keys, open_redis
 from bot.state.inventory import InventoryStore
 from bot.warnings_post import POSTERS, Posters, WarningDelivery
 from bot.wiring import open_directory
@@ -113,7 +113,7 @@ def create_app(
         routes,
     )
     app[SCAN_JOB] = scan
-    table.schedules.append(Schedule(SCAN, settings.scan_cron, scan))
+    table.schedules.append(Schedule(SCAN, settings.scan_cron, scan, timeout=keys.SCAN_TIMEOUT))
     app.cleanup_ctx.append(_services(settings, metrics, now, directory))
     receive = role is not Role.WORKER
     if receive:
