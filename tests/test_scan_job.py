@@ -402,3 +402,20 @@ async def test_many_channels_are_posted_and_updated_at_slacks_pace(fake_slack: F
         [post] = [c for c in fake_slack.calls if c.method == "chat.postMessage" and c.args["channel"] == channel]
         [update] = [c for c in fake_slack.calls if c.method == "chat.update" and c.args["channel"] == channel]
         assert update.args["ts"] == post.ts and update.at - post.at >= 0.99
+
+
+async def test_metrics_show_the_last_scan_its_duration_and_credentials_by_state_and_threshold(
+    fake_slack: FakeSlack, graph: FakeGraph
+) -> None:
+    clock = Clock(sample_reference_time())
+    async with bot(fake_slack, graph, clock) as client:
+        before = await (await client.get("/metrics")).text()
+        await scan(client)
+        after = await (await client.get("/metrics")).text()
+    assert "secretbot_scan_last_success_timestamp_seconds 0.0" in before
+    [last] = [line for line in after.splitlines() if line.startswith("secretbot_scan_last_success_timestamp_seconds ")]
+    assert abs(float(last.split()[1]) - time.time()) < 60
+    assert 'secretbot_scan_credentials{state="expiring",threshold="30"} 1.0' in after  # warehouse-sync
+    assert 'secretbot_scan_credentials{state="expired",threshold="0"}' in after
+    assert "secretbot_scan_duration_seconds" in after
+    assert 'secretbot_digests_total{outcome="posted",platform="slack"} 2.0' in after  # the route's and the defaults'
