@@ -307,6 +307,7 @@ def _measure_all(redis: RedisServer, apps: int, sps: int, runs: int, latency_ms:
     if latency_ms:
         slow = Fake(apps, sps, latency_ms)
         try:
+            redis.flush()
             measure_scan(slow.base_url, redis.url)  # fills the slow fake's page cache
             slow.round_trips()
             redis.flush()

@@ -73,6 +73,9 @@ def run_scan(args: argparse.Namespace, settings: Settings, *, out: TextIO | None
         print(f"secretbot: could not scan: {error}", file=sys.stderr)
         return SCAN_FAILED
     shown = replace(report, rows=tuple(within(report.rows, args.within)))
+    if args.format != "text":  # the text report says them itself; JSON and CSV have no place for them
+        for note in report.notes:
+            print(f"secretbot: note: {note}", file=sys.stderr)
     if args.format == "json":
         out.writelines(scan_json_chunks(shown))
     elif args.format == "csv":

@@ -135,6 +135,16 @@ async def test_an_expired_delta_link_falls_back_to_a_full_sync(setup: Setup) -> 
     assert await setup.sync("applications") == (False, 1)  # and the new link works
 
 
+async def test_a_link_stored_for_another_graph_host_means_a_full_sync(setup: Setup) -> None:
+    await setup.sync("applications")
+    async with (
+        FakeGraph(load_snapshot(sample_snapshot_path())) as other,
+        BulkReader(other.base_url, LocalTokenCredential()) as reader,
+    ):
+        result = await sync_collection(reader, setup.store, "applications", synced_at=STAMP)
+    assert (result.full, result.round_trips) == (True, 1)  # the old host's link is not followed
+
+
 async def test_throttling_is_waited_out(setup: Setup) -> None:
     setup.graph.add_fault(r"/applications/delta", 429, times=1, retry_after=1)
     assert await setup.sync("applications") == (True, 2)

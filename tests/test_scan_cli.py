@@ -149,6 +149,8 @@ def test_fail_on_gates_a_pipeline(tmp_path: Path) -> None:
     passed = run("--snapshot", str(healthy), "--now", NOW, "--fail-on", "30", "--format", "json")
     assert passed.returncode == 0, passed.stderr
     assert json.loads(passed.stdout)["credentials"] == []  # 50 days left: outside the default 30
+    # An export without sign-ins: last use cannot be known, and stderr says so once (stdout stays JSON).
+    assert passed.stderr.count("\n") == 1 and "AuditLog.Read.All" in passed.stderr
     failed = run("--snapshot", str(healthy), "--now", NOW, "--fail-on", "60", "--format", "json")
     assert failed.returncode == 1
     assert json.loads(failed.stdout)["credentials"] == []  # the gate looks further than the rows shown

@@ -5,7 +5,9 @@ of CPU per app (six to twelve minutes for 100,000); read as raw pages with aioht
 a second of CPU (figures in docs/benchmarks.md, "Bulk reads"). So this reader asks for 999 objects a
 page with `$select`, follows `@odata.nextLink` to the end, and yields each page's records as Graph
 sent them. Only one page is held at a time, plus the next one on its way (fetched while the caller
-works through the current one), so memory stays flat whatever the tenant's size.
+works through the current one), so memory stays flat whatever the tenant's size. `delta_pages` walks
+a delta round the same way (`/applications/delta`, or a stored `@odata.deltaLink`) and raises
+`DeltaExpired` when Graph refuses the link, so the caller reads everything again.
 
 It sends through `GraphHttp` (the diagnosis's transport: one session, one cached token for the
 host, the same token scope as `build_graph_client`), and handles throttling itself: 429/503/504 are
@@ -137,6 +139,9 @@ class BulkReader:
         """
         if delta_link is None:
             first = self._first_url(f"{collection}/delta", select)
+        elif not (stored := URL(delta_link, encoded=True)).is_absolute() or stored.origin() != self._origin:
+            # Stored while the bot spoke to another Graph (GRAPH_BASE_URL changed): start afresh there.
+            raise DeltaExpired("the stored delta link is for another Graph host; reading everything again")
         else:
             first = self._checked_link(delta_link, "a delta link")
         async for body in self._walk(first, permission, f"reading changes to {collection}"):
