@@ -242,11 +242,18 @@ async def test_request_rotation_answers_the_presser_not_a_dead_button(fake_slack
 # --- faults ------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("status", "retry_after", "times", "named"),
+    [
+        (403, None, 3, "Application.Read.All"),  # refused: the permission is named
+        (429, 0, 3 * 6, "throttling"),  # throttled beyond the reader's five retries, in each attempt
+    ],
+)
 async def test_graph_refusing_the_scan_reports_once_per_run_and_loses_nothing(
-    fake_slack: FakeSlack, graph: FakeGraph
+    fake_slack: FakeSlack, graph: FakeGraph, status: int, retry_after: float | None, times: int, named: str
 ) -> None:
     clock = Clock(sample_reference_time())
-    graph.add_fault(r"/applications/delta", 403, times=3)
+    graph.add_fault(r"/applications/delta", status, times=times, retry_after=retry_after)
     async with bot(fake_slack, graph, clock) as client:
         for attempt in (1, 2, 3):  # one run: the queue tries it three times; only the last reports
             job = Attempt(last=attempt == 3)
@@ -254,7 +261,7 @@ async def test_graph_refusing_the_scan_reports_once_per_run_and_loses_nothing(
                 await scan(client, job)
         reports = posts(fake_slack, DEFAULTS)
         assert len(reports) == 1
-        assert "Could not scan" in reports[0]["text"] and "Application.Read.All" in reports[0]["text"]
+        assert "Could not scan" in reports[0]["text"] and named in reports[0]["text"]
         await scan(client)  # Graph answers again: every warning that was due is posted
     assert mentions(fake_slack, TEAM, "warehouse-sync") == 1
 
