@@ -92,7 +92,7 @@ async def test_a_renewal_updates_the_teams_card_in_place(
 ) -> None:
     client, conversation = installed
     await client.app[SCAN_JOB](RunningJob())
-    [posted] = connector.sent("message")
+    assert len(connector.sent("message")) == 1
     start = sample_reference_time() - timedelta(hours=1)
     graph.use_snapshot(edited(add_secret(WAREHOUSE_SYNC, "wh-2026", "Rn5", start, start + timedelta(days=365))))
     await client.app[SCAN_JOB](RunningJob())
