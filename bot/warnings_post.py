@@ -17,7 +17,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from bot.domain import ScannedCredential
+from bot.domain import ScannedCredential, StateUnavailable
 from bot.expiry import Destination, Digest, MessageRef, Platform, Routes, Subscription
 from bot.jobs.worker import RunningJob
 from bot.metrics import Metrics
@@ -87,7 +87,12 @@ class WarningDelivery:
                 )
                 await release_digest(digest, store)
                 continue
-            digest = await poster.prepare(digest)
+            try:
+                digest = await poster.prepare(digest)
+            except StateUnavailable:
+                raise
+            except Exception as error:  # e.g. Slack refused a lookup: owners are named in plain text
+                log.warning("owners not looked up for %s: %s", digest.destination.platform, type(error).__name__)
             await store.save_digest(digest)
             fresh.append(digest)
         todo = pending + fresh

@@ -177,6 +177,16 @@ async def test_owners_with_a_slack_account_are_mentioned_and_looked_up_once(
     assert len(asked) == len(set(asked))  # cached: each owner asked once however many scans
 
 
+async def test_without_the_email_scope_owners_are_named_in_plain_text_and_the_warning_goes_out(
+    fake_slack: FakeSlack, graph: FakeGraph
+) -> None:
+    fake_slack.lookup_error = "missing_scope"  # an install from before users:read.email
+    async with bot(fake_slack, graph, Clock(sample_reference_time())) as client:
+        await scan(client)
+    [digest] = posts(fake_slack, TEAM)
+    assert "Mei Zhou" in card_text(digest["blocks"]) and "<@" not in card_text(digest["blocks"])
+
+
 async def test_acknowledge_is_shown_to_everyone_and_the_next_threshold_still_warns(
     fake_slack: FakeSlack, graph: FakeGraph
 ) -> None:
