@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -25,6 +25,7 @@ import bot.platforms.console as console_page
 import bot.platforms.slack as slack
 import bot.platforms.teams as teams
 from bot import edge, install_pages, logs
+from bot.expiry import Destination, Platform
 from bot.jobs.queue import JobQueue
 from bot.jobs.worker import JobTable, JobWorker, RunningJob, Schedule
 from bot.metrics import MeteredDirectory, MeteredWriter, Metrics
@@ -111,16 +112,19 @@ def create_app(
     app[POSTERS] = posters
     table = app[JOBS] = JobTable(schedules=[Schedule("housekeeping", HOUSEKEEPING_CRON, _housekeeping(app))])
     now = clock or (lambda: datetime.now(UTC))
+    routes = settings.routes
+    if console is not None:  # the demo's channel view receives what the defaults receive
+        routes = replace(routes, defaults=(*routes.defaults, Destination(Platform.CONSOLE, console_page.CHANNEL)))
     scan = ScanJob(
         scan_graph or tenant_graph(settings),
         lambda tenant: app[SERVICES].inventory(tenant),
-        lambda: WarningDelivery(app[SERVICES].state.warnings, settings.routes, posters, metrics),
+        lambda: WarningDelivery(app[SERVICES].state.warnings, routes, posters, metrics),
         now,
         metrics,
-        settings.routes,
+        routes,
     )
     app[SCAN_JOB] = scan
-    table.schedules.append(Schedule(SCAN, settings.scan_cron, scan))
+    table.schedules.append(Schedule(SCAN, settings.scan_cron, scan, timeout=keys.SCAN_TIMEOUT))
     table.functions[ROTATION_JOB] = _rotation_job(app)
     app.cleanup_ctx.append(_services(settings, metrics, now, directory))
     receive = role is not Role.WORKER
@@ -133,7 +137,7 @@ def create_app(
     slack.register(app, settings, dispatcher, state, jobs, table, receive=receive)
     teams.register(app, settings, dispatcher, state, jobs, table, receive=receive)
     if console is not None:
-        console_page.register(app, console, dispatcher)
+        console_page.register(app, console, dispatcher, lambda: scan(RunningJob()), posters)
     if role is not Role.WEB:
         # Last: it starts after every platform has added its jobs, and on shutdown stops first, while
         # the clients its running jobs use are still open.

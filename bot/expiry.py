@@ -54,6 +54,7 @@ def threshold_for(days_left: int | None, thresholds: tuple[int, ...]) -> int | N
 class Platform(StrEnum):
     SLACK = "slack"
     TEAMS = "teams"
+    CONSOLE = "console"  # the demo's web console: its channel view receives the defaults' warnings
 
 
 @dataclass(frozen=True, order=True)

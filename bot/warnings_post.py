@@ -17,7 +17,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from bot.domain import ScannedCredential
+from bot.domain import ScannedCredential, StateUnavailable
 from bot.expiry import Destination, Digest, MessageRef, Platform, Routes, Subscription
 from bot.jobs.worker import RunningJob
 from bot.metrics import Metrics
@@ -87,7 +87,12 @@ class WarningDelivery:
                 )
                 await release_digest(digest, store)
                 continue
-            digest = await poster.prepare(digest)
+            try:
+                digest = await poster.prepare(digest)
+            except StateUnavailable:
+                raise
+            except Exception as error:  # e.g. Slack refused a lookup: owners are named in plain text
+                log.warning("owners not looked up for %s: %s", digest.destination.platform, type(error).__name__)
             await store.save_digest(digest)
             fresh.append(digest)
         todo = pending + fresh
@@ -100,19 +105,27 @@ class WarningDelivery:
                 await self._post(digest, delivered)
 
         await asyncio.gather(*(post(d) for d in todo))
-        for digest in await follow_open_digests(rows, store):
-            message = await store.message(digest.id)
-            poster = self._posters.get(message.platform) if message else None
-            if message is None or poster is None:
-                continue
-            try:
-                await poster.update(message, digest)
-                delivered.updated += 1
-                self._metrics.digests.labels(message.platform.value, "updated").inc()
-            except Exception as error:  # the card stays as it was; the row is marked for its buttons
-                log.warning("warning card not updated platform=%s error=%s", message.platform, type(error).__name__)
-                self._metrics.digests.labels(message.platform.value, "update_failed").inc()
+
+        async def update(digest: Digest) -> None:
+            async with gate:
+                await self._update(digest, delivered)
+
+        await asyncio.gather(*(update(d) for d in await follow_open_digests(rows, store)))
         return delivered
+
+    async def _update(self, digest: Digest, delivered: Delivered) -> None:
+        message = await self._store.message(digest.id)
+        poster = self._posters.get(message.platform) if message else None
+        if message is None or poster is None:
+            return
+        try:
+            await poster.update(message, digest)
+        except Exception as error:  # the card stays as it was; its rows are marked for its buttons
+            log.warning("warning card not updated platform=%s error=%s", message.platform, type(error).__name__)
+            self._metrics.digests.labels(message.platform.value, "update_failed").inc()
+            return
+        delivered.updated += 1
+        self._metrics.digests.labels(message.platform.value, "updated").inc()
 
     async def _post(self, digest: Digest, delivered: Delivered) -> None:
         platform = digest.destination.platform

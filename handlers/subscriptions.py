@@ -125,6 +125,8 @@ def destination_of(message: InboundMessage) -> Destination | None:
         platform = Platform(message.actor.platform)
     except ValueError:
         return None
+    if platform is Platform.CONSOLE:  # the demo's channel view receives the defaults' warnings only
+        return None
     channel = message.conversation_id
     if platform is Platform.TEAMS:
         channel = channel.split(";messageid=")[0]  # a reply in a channel thread: the channel itself

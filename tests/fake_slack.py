@@ -38,6 +38,7 @@ class FakeSlack:
     _applied: bool = True
     # users.lookupByEmail: address (lower-case) -> user id; any other address is `users_not_found`.
     users: dict[str, str] = field(default_factory=dict)
+    lookup_error: str | None = None  # e.g. "missing_scope": an install made before users:read.email
     # Slack's chat.postMessage limit, when set: a channel's second message within this many seconds
     # gets 429 with Retry-After (whole seconds, as Slack sends it).
     per_channel_seconds: float | None = None
@@ -106,6 +107,8 @@ class FakeSlack:
             call.answered = True
         if method == "auth.test":
             return web.json_response({"ok": True, "user_id": BOT_USER, "bot_id": "B0SECRETBOT", "team_id": "T0TEAM"})
+        if method == "users.lookupByEmail" and self.lookup_error:
+            return web.json_response({"ok": False, "error": self.lookup_error})
         if method == "users.lookupByEmail":
             user = self.users.get(str(args.get("email", "")).lower())
             if user is None:

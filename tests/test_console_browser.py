@@ -248,3 +248,28 @@ def test_on_a_phone_the_text_box_stays_on_screen_after_a_long_answer(browser: An
     box = page.locator("#paste").bounding_box()
     context.close()
     assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 800
+
+
+def test_the_warnings_channel_receives_the_scan_and_its_buttons_work(page: Any, shots_dir: Path) -> None:
+    page.set_viewport_size({"width": 1280, "height": 2200})  # the whole digest on screen, for its picture
+    page.get_by_role("tab", name="# warnings").click()
+    page.get_by_role("button", name="Run the scan now").click()
+    digest = page.locator("#channel li.bot").first
+    digest.locator("xpath=self::*[@data-state='ready']").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    card = digest.locator(".teams-card .ac-adaptiveCard")
+    text = card.inner_text()
+    assert all(app in text for app in ("legacy-reports", "shipping-api", "expense-portal", "warehouse-sync"))
+    assert "@Mei Zhou" in text and "<at>" not in text  # owners as mentions
+    digest.locator(".teams-card").screenshot(path=str(shots_dir / "console-warnings.png"))
+    page.get_by_role("button", name="Run the scan now").click()
+    page.locator("#scan-status", has_text="nothing new").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    assert page.locator("#channel li.bot").count() == 1  # each threshold is warned once
+
+    card.get_by_role("button", name="Request rotation").click()
+    digest.locator(".note", has_text="not set up").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    card.get_by_role("button", name="Acknowledge").click()
+    digest.locator("xpath=self::*[@data-version='2' and @data-state='ready']").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    assert "Acknowledged by You" in digest.locator(".ac-adaptiveCard").inner_text()
+    digest.locator(".teams-card").screenshot(path=str(shots_dir / "console-warnings-acknowledged.png"))
+    digest.locator(".ac-adaptiveCard").get_by_role("button", name="Check again").click()
+    digest.locator("xpath=self::*[@data-version='3' and @data-state='ready']").wait_for(timeout=ANSWER_TIMEOUT_MS)

@@ -177,6 +177,16 @@ async def test_owners_with_a_slack_account_are_mentioned_and_looked_up_once(
     assert len(asked) == len(set(asked))  # cached: each owner asked once however many scans
 
 
+async def test_without_the_email_scope_owners_are_named_in_plain_text_and_the_warning_goes_out(
+    fake_slack: FakeSlack, graph: FakeGraph
+) -> None:
+    fake_slack.lookup_error = "missing_scope"  # an install from before users:read.email
+    async with bot(fake_slack, graph, Clock(sample_reference_time())) as client:
+        await scan(client)
+    [digest] = posts(fake_slack, TEAM)
+    assert "Mei Zhou" in card_text(digest["blocks"]) and "<@" not in card_text(digest["blocks"])
+
+
 async def test_acknowledge_is_shown_to_everyone_and_the_next_threshold_still_warns(
     fake_slack: FakeSlack, graph: FakeGraph
 ) -> None:
@@ -242,11 +252,18 @@ async def test_request_rotation_answers_the_presser_not_a_dead_button(fake_slack
 # --- faults ------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("status", "retry_after", "times", "named"),
+    [
+        (403, None, 3, "Application.Read.All"),  # refused: the permission is named
+        (429, 0, 3 * 6, "throttling"),  # throttled beyond the reader's five retries, in each attempt
+    ],
+)
 async def test_graph_refusing_the_scan_reports_once_per_run_and_loses_nothing(
-    fake_slack: FakeSlack, graph: FakeGraph
+    fake_slack: FakeSlack, graph: FakeGraph, status: int, retry_after: float | None, times: int, named: str
 ) -> None:
     clock = Clock(sample_reference_time())
-    graph.add_fault(r"/applications/delta", 403, times=3)
+    graph.add_fault(r"/applications/delta", status, times=times, retry_after=retry_after)
     async with bot(fake_slack, graph, clock) as client:
         for attempt in (1, 2, 3):  # one run: the queue tries it three times; only the last reports
             job = Attempt(last=attempt == 3)
@@ -254,7 +271,7 @@ async def test_graph_refusing_the_scan_reports_once_per_run_and_loses_nothing(
                 await scan(client, job)
         reports = posts(fake_slack, DEFAULTS)
         assert len(reports) == 1
-        assert "Could not scan" in reports[0]["text"] and "Application.Read.All" in reports[0]["text"]
+        assert "Could not scan" in reports[0]["text"] and named in reports[0]["text"]
         await scan(client)  # Graph answers again: every warning that was due is posted
     assert mentions(fake_slack, TEAM, "warehouse-sync") == 1
 
@@ -402,3 +419,20 @@ async def test_many_channels_are_posted_and_updated_at_slacks_pace(fake_slack: F
         [post] = [c for c in fake_slack.calls if c.method == "chat.postMessage" and c.args["channel"] == channel]
         [update] = [c for c in fake_slack.calls if c.method == "chat.update" and c.args["channel"] == channel]
         assert update.args["ts"] == post.ts and update.at - post.at >= 0.99
+
+
+async def test_metrics_show_the_last_scan_its_duration_and_credentials_by_state_and_threshold(
+    fake_slack: FakeSlack, graph: FakeGraph
+) -> None:
+    clock = Clock(sample_reference_time())
+    async with bot(fake_slack, graph, clock) as client:
+        before = await (await client.get("/metrics")).text()
+        await scan(client)
+        after = await (await client.get("/metrics")).text()
+    assert "secretbot_scan_last_success_timestamp_seconds 0.0" in before
+    [last] = [line for line in after.splitlines() if line.startswith("secretbot_scan_last_success_timestamp_seconds ")]
+    assert abs(float(last.split()[1]) - time.time()) < 60
+    assert 'secretbot_scan_credentials{state="expiring",threshold="30"} 1.0' in after  # warehouse-sync
+    assert 'secretbot_scan_credentials{state="expired",threshold="0"}' in after
+    assert "secretbot_scan_duration_seconds" in after
+    assert 'secretbot_digests_total{outcome="posted",platform="slack"} 2.0' in after  # the route's and the defaults'

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,7 +19,8 @@ from bot.fakegraph.samples import sample_reference_time
 from bot.jobs.worker import RunningJob
 from bot.settings import Settings
 from tests.fake_connector import FakeConnector
-from tests.test_scan_job import Clock, on
+from tests.tenant_edits import add_secret, edited
+from tests.test_scan_job import WAREHOUSE_SYNC, Clock, on
 from tests.test_teams import fixture, post
 
 CARD = "application/vnd.microsoft.card.adaptive"
@@ -83,3 +85,19 @@ async def test_the_scan_posts_one_card_into_the_installed_conversation_and_ackno
     press["value"]["action"]["verb"] = "rotation.request"
     status, body = await post(client, press)
     assert status == 200 and "rotat" in str(body["value"]).lower()  # an answer, not a dead button
+
+
+async def test_a_renewal_updates_the_teams_card_in_place(
+    installed: tuple[TestClient, str], connector: FakeConnector, graph: FakeGraph
+) -> None:
+    client, conversation = installed
+    await client.app[SCAN_JOB](RunningJob())
+    assert len(connector.sent("message")) == 1
+    start = sample_reference_time() - timedelta(hours=1)
+    graph.use_snapshot(edited(add_secret(WAREHOUSE_SYNC, "wh-2026", "Rn5", start, start + timedelta(days=365))))
+    await client.app[SCAN_JOB](RunningJob())
+    [updated] = connector.sent("message", method="PUT")
+    assert updated.path.startswith(f"/v3/conversations/{conversation}/activities/1700000000")
+    assert updated.body["id"] == updated.path.rsplit("/", 1)[1]  # the posted card's own activity
+    assert "A newer secret was added since this warning" in json.dumps(updated.body["attachments"][0]["content"])
+    assert len(connector.sent("message")) == 1  # updated, not posted again

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from saq import CronJob, Job, Worker
@@ -78,6 +79,7 @@ class Schedule:
     name: str
     cron: str  # five fields, UTC
     function: JobFunction
+    timeout: timedelta = keys.JOB_TIMEOUT  # beyond it the run is cancelled and tried again
 
 
 class JobFailed(Exception):
@@ -108,7 +110,7 @@ class JobWorker:
             CronJob(
                 _wrap(s.name, s.function, self._metrics),
                 cron=s.cron,
-                timeout=int(keys.JOB_TIMEOUT.total_seconds()),
+                timeout=int(s.timeout.total_seconds()),
                 heartbeat=int(keys.JOB_HEARTBEAT.total_seconds()),
                 retries=keys.JOB_ATTEMPTS,
             )

@@ -24,9 +24,10 @@ from aiohttp import web
 
 from bot.domain import Diagnosis, Notice, NoticeReason
 from bot.edge import MAX_BODY, refuse
-from bot.expiry import Digest
+from bot.expiry import Destination, Digest, MessageRef, Platform
 from bot.platforms.dispatch import Dispatcher
 from bot.preview import Assets, PreviewError
+from bot.warnings_post import Posters
 from cards.adaptive import render_adaptive
 from cards.blockkit import render_blockkit
 from cards.digest_adaptive import render_digest_adaptive
@@ -48,6 +49,7 @@ _NOTICE_STATUS = {NoticeReason.EXPIRED: 410, NoticeReason.UNAVAILABLE: 503}
 _STATIC = "console_page"
 _ME = Actor(platform="console", user_id="console-user", name="You")
 _CONVERSATION = "console"
+CHANNEL = "warnings"  # the channel view's id: the demo's defaults destination for expiry warnings
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,54 @@ OPTIONS = web.AppKey("console_options", ConsoleOptions)
 ASSETS = web.AppKey("console_assets", object)  # Assets, or the PreviewError saying what is missing
 
 
-def register(app: web.Application, options: ConsoleOptions, dispatcher: Callable[[], Dispatcher]) -> None:
+class ConsoleChannel:
+    """The channel view's messages, in memory: warning digests as the scan posts and updates them,
+    and the "could not scan" notices. A `DigestPoster` (bot.warnings_post)."""
+
+    def __init__(self) -> None:
+        self.messages: dict[str, Digest | str] = {}
+
+    async def prepare(self, digest: Digest) -> Digest:
+        return digest
+
+    async def post(self, digest: Digest) -> str:
+        message_id = f"m{len(self.messages) + 1}"
+        self.messages[message_id] = digest
+        return message_id
+
+    async def update(self, message: MessageRef, digest: Digest) -> None:
+        self.messages[message.message_id] = digest
+
+    async def notice(self, destination: Destination, text: str) -> None:
+        self.messages[f"m{len(self.messages) + 1}"] = text
+
+    def redrawn(self, digest: Digest) -> None:
+        """A button changed a digest: its message shows the new one (as chat.update would)."""
+        for message_id, shown in self.messages.items():
+            if isinstance(shown, Digest) and shown.id == digest.id:
+                self.messages[message_id] = digest
+
+    def view(self) -> list[dict[str, Any]]:
+        return [
+            {"id": message_id, "answer": _digest_answer(shown)}
+            if isinstance(shown, Digest)
+            else {"id": message_id, "text": shown}
+            for message_id, shown in self.messages.items()
+        ]
+
+
+def register(
+    app: web.Application,
+    options: ConsoleOptions,
+    dispatcher: Callable[[], Dispatcher],
+    run_scan: Callable[[], Awaitable[None]] | None = None,
+    posters: Posters | None = None,
+) -> None:
+    """`run_scan` runs the expiry scan at once ("Run the scan now"); its warnings arrive in the
+    channel view, which joins `posters`."""
+    channel = ConsoleChannel()
+    if posters is not None:
+        posters[Platform.CONSOLE] = channel
     app.router.add_get("/", _page)
     # A sub-application, so that its guard covers the console and nothing else.
     console = web.Application(middlewares=[_guard])
@@ -84,7 +133,10 @@ def register(app: web.Application, options: ConsoleOptions, dispatcher: Callable
     console.router.add_get("/vendor/{name}", _vendor)
     console.router.add_get("/api/about", _about)
     console.router.add_post("/api/messages", _handler(lambda body: _message(body, dispatcher())))
-    console.router.add_post("/api/actions", _handler(lambda body: _action(body, dispatcher())))
+    console.router.add_post("/api/actions", _handler(lambda body: _action(body, dispatcher(), channel)))
+    console.router.add_get("/api/channel", lambda _request: _channel(channel))
+    if run_scan is not None:
+        console.router.add_post("/api/scan", _handler(lambda _body: _scan(run_scan, channel)))
     app.add_subapp("/console", console)
 
 
@@ -106,16 +158,28 @@ async def _message(body: dict[str, Any], dispatcher: Dispatcher) -> web.Response
     return web.json_response({"you": you, "answer": _answer(diagnosis)})
 
 
-async def _action(body: dict[str, Any], dispatcher: Dispatcher) -> web.Response:
+async def _channel(channel: ConsoleChannel) -> web.Response:
+    return web.json_response({"messages": channel.view()})
+
+
+async def _scan(run_scan: Callable[[], Awaitable[None]], channel: ConsoleChannel) -> web.Response:
+    await run_scan()
+    return await _channel(channel)
+
+
+async def _action(body: dict[str, Any], dispatcher: Dispatcher, channel: ConsoleChannel) -> web.Response:
     verb, ident = body.get("verb"), body.get("id")
     if not (isinstance(verb, str) and isinstance(ident, str)):
         return _error(400, "Send the button as {'verb': '…', 'id': '…'}.")
     answer = await dispatcher.action(InboundAction(verb=verb, id=ident, actor=_ME, conversation_id=_CONVERSATION))
     if answer is None:
         return _error(404, OLD_BUTTON)
+    if isinstance(answer, Notice) and answer.reason is NoticeReason.NOT_SET_UP:
+        return web.json_response({"notice": answer.text})  # an answer, not a failure: the card stays
     if isinstance(answer, Notice):  # the page shows the text under the card and keeps the card
         return _error(_NOTICE_STATUS[answer.reason], answer.text)
     if isinstance(answer, Digest):
+        channel.redrawn(answer)
         return web.json_response({"answer": _digest_answer(answer)})
     return web.json_response({"answer": _answer(answer)})
 

@@ -116,6 +116,11 @@ JOB_ATTEMPTS = 3
 # cancelled and retried.
 JOB_TIMEOUT = timedelta(minutes=2)
 
+# The expiry scan's own limit: a first full sync of a large tenant through a slow Graph (100,000 apps
+# at 100 ms a request) takes minutes, not seconds; a run still going after this is cancelled and
+# tried again, and its claimed warnings are posted by that next attempt (bot.warnings_post).
+SCAN_TIMEOUT = timedelta(minutes=30)
+
 
 def _job_key(*parts: str) -> str:
     return ":".join(parts)

@@ -9,6 +9,12 @@
   const paste = document.getElementById("paste");
   const send = document.getElementById("send");
   const banner = document.getElementById("banner");
+  const channel = document.getElementById("channel");
+  const composer = document.getElementById("composer");
+  const scanbar = document.getElementById("scanbar");
+  const scanNow = document.getElementById("scan-now");
+  const scanStatus = document.getElementById("scan-status");
+  const posted = {}; // channel message id -> bot message
   const answers = []; // {node, answer, version}
   let view = "teams";
   let hostConfig = null;
@@ -55,7 +61,7 @@
     return { item: item, bubble: bubble };
   }
 
-  function botMessage() {
+  function botMessage(parent) {
     const item = el("li", "bot");
     item.appendChild(el("div", "who", "secretbot"));
     const answer = el("div", "answer");
@@ -64,7 +70,7 @@
     item.appendChild(answer);
     item.appendChild(note);
     item.dataset.state = "checking";
-    transcript.appendChild(item);
+    (parent || transcript).appendChild(item);
     return { item: item, answer: answer, note: note, data: null, version: 0 };
   }
 
@@ -93,11 +99,16 @@
 
   async function press(bot, verb, id) {
     bot.note.classList.remove("error");
-    bot.note.textContent = "Checking again…";
+    bot.note.textContent = "Working…";
     bot.item.dataset.state = "checking";
     const reply = await post("/console/api/actions", { verb: verb, id: id });
     if (reply.error) {
       fail(bot, reply.error);
+      return;
+    }
+    if (reply.notice) {
+      bot.note.textContent = reply.notice;
+      bot.item.dataset.state = "ready";
       return;
     }
     show(bot, reply.answer);
@@ -120,6 +131,54 @@
     bot.item.dataset.state = "ready";
   }
 
+  // --- the warnings channel --------------------------------------------------------------------
+
+  function place(next) {
+    const inChannel = next === "channel";
+    for (const button of document.querySelectorAll(".places button")) {
+      button.setAttribute("aria-selected", String(button.dataset.place === next));
+    }
+    transcript.hidden = inChannel;
+    composer.hidden = inChannel;
+    channel.hidden = !inChannel;
+    scanbar.hidden = !inChannel;
+  }
+
+  function arrived(message) {
+    let bot = posted[message.id];
+    const fresh = !bot;
+    if (fresh) {
+      bot = botMessage(channel);
+      posted[message.id] = bot;
+    }
+    if (message.text) {
+      bot.answer.replaceChildren(el("p", "plain", message.text));
+      bot.item.dataset.state = "ready";
+      bot.item.dataset.cause = "scan_failed";
+    } else if (JSON.stringify(bot.data) !== JSON.stringify(message.answer)) {
+      if (fresh) answers.push(bot);
+      show(bot, message.answer);
+      if (!fresh) bot.note.textContent = "Updated by the scan " + new Date().toLocaleTimeString();
+    }
+    return fresh;
+  }
+
+  async function runScan() {
+    scanNow.disabled = true;
+    scanStatus.textContent = "Scanning the tenant…";
+    const reply = await post("/console/api/scan", {});
+    scanNow.disabled = false;
+    if (reply.error) {
+      scanStatus.textContent = reply.error;
+      return;
+    }
+    const fresh = reply.messages.filter(arrived).length;
+    scanStatus.textContent =
+      "Scanned at " + new Date().toLocaleTimeString() + ": " +
+      (fresh ? fresh + " new message" + (fresh === 1 ? "" : "s") : "nothing new (each threshold is warned once)");
+    channel.scrollTop = channel.scrollHeight;
+  }
+
   // --- drawing one answer in the chosen view ----------------------------------------------------
 
   function draw(bot) {
@@ -136,7 +195,8 @@
     if (!AC || !hostConfig || !window.markdownit) return null;
     const md = window.markdownit({ html: false, linkify: false });
     AC.AdaptiveCard.onProcessMarkdown = (text, result) => {
-      result.outputHtml = md.render(text);
+      // Teams shows <at>Name</at> (a warning's owners) as a mention; the console as bold @Name.
+      result.outputHtml = md.render(text.replace(/<at>([^<]*)<\/at>/g, "**@$1**"));
       result.didProcess = true;
     };
     const card = new AC.AdaptiveCard();
@@ -217,5 +277,9 @@
   for (const button of document.querySelectorAll(".views button")) {
     button.addEventListener("click", () => setView(button.dataset.view));
   }
+  for (const button of document.querySelectorAll(".places button")) {
+    button.addEventListener("click", () => place(button.dataset.place));
+  }
+  scanNow.addEventListener("click", runScan);
   start();
 })();
