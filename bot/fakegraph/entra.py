@@ -15,14 +15,12 @@ import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Self
 
 from aiohttp import web
 
 from bot.fakegraph.actions import IssuedSecret
 from bot.fakegraph.server import FakeGraph
-from bot.fakegraph.tls import LocalTls
+from bot.fakegraph.tls import LocalHttpsServer
 from bot.fakegraph.values import JsonObject, parse_datetime
 
 MAX_FORM_BYTES = 16 * 1024  # a token request is a few hundred bytes
@@ -70,7 +68,7 @@ class _Refusal(Exception):
         self.message = message
 
 
-class FakeEntra:
+class FakeEntra(LocalHttpsServer):
     """Use as `async with FakeEntra(graph, propagation=5.0) as entra:`; point azure-identity at
     `entra.authority` and trust `entra.cert_path` (`connection_verify`)."""
 
@@ -78,54 +76,17 @@ class FakeEntra:
         self.graph = graph
         self.propagation = propagation  # seconds before a new secret is accepted; may be changed at any time
         self.requests: list[TokenRequest] = []
-        self._tls: LocalTls | None = None
-        self._runner: web.AppRunner | None = None
-        self._authority: str | None = None
+        super().__init__()
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        if self._runner is not None:
-            raise RuntimeError("FakeEntra is already running")
-        self._tls = LocalTls()
+    def _app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_FORM_BYTES)
         app.router.add_post("/{tenant}/oauth2/v2.0/token", self._token)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port, ssl_context=self._tls.server_context)
-        await site.start()
-        bound_port = runner.addresses[0][1]
-        self._runner = runner
-        self._authority = f"https://{host}:{bound_port}"
-        return self._authority
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
-        if self._tls is not None:
-            self._tls.close()
-            self._tls = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
+        return app
 
     @property
     def authority(self) -> str:
         """`https://127.0.0.1:PORT`: azure-identity's `authority` (it adds `/{tenant}/oauth2/v2.0/token`)."""
-        if self._authority is None:
-            raise RuntimeError("FakeEntra has not been started")
-        return self._authority
-
-    @property
-    def cert_path(self) -> str:
-        if self._tls is None:
-            raise RuntimeError("FakeEntra has not been started")
-        return str(self._tls.cert_path)
+        return self.url
 
     @property
     def tenant_id(self) -> str:

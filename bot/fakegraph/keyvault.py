@@ -19,12 +19,11 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 
-from bot.fakegraph.tls import LocalTls
+from bot.fakegraph.tls import LocalHttpsServer
 from bot.fakegraph.values import JsonObject
 
 # "7.6" and older; newer SDKs send dated versions ("2025-07-01", "2026-04-01").
@@ -72,7 +71,7 @@ class _Refusal:
     hits: int = 0
 
 
-class FakeKeyVault:
+class FakeKeyVault(LocalHttpsServer):
     """Use as `async with FakeKeyVault() as vault:`; give `SecretClient` `vault.url`,
     `verify_challenge_resource=False` (the resource is vault.azure.net, the host is 127.0.0.1) and
     `connection_verify=vault.cert_path`."""
@@ -84,54 +83,12 @@ class FakeKeyVault:
         self._secrets: dict[str, _Secret] = {}
         self._refusals: list[_Refusal] = []
         self.put_delay = 0.0  # seconds a write waits before it is applied (a slow vault; a window to kill a worker in)
-        self._tls: LocalTls | None = None
-        self._runner: web.AppRunner | None = None
-        self._url: str | None = None
+        super().__init__()
 
-    # --- lifecycle ----------------------------------------------------------------------------------
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        if self._runner is not None:
-            raise RuntimeError("FakeKeyVault is already running")
-        self._tls = LocalTls()
+    def _app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port, ssl_context=self._tls.server_context)
-        await site.start()
-        self._runner = runner
-        self._url = f"https://{host}:{runner.addresses[0][1]}"
-        return self._url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
-        if self._tls is not None:
-            self._tls.close()
-            self._tls = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._url is None:
-            raise RuntimeError("FakeKeyVault has not been started")
-        return self._url
-
-    @property
-    def cert_path(self) -> str:
-        if self._tls is None:
-            raise RuntimeError("FakeKeyVault has not been started")
-        return str(self._tls.cert_path)
+        return app
 
     # --- test controls ------------------------------------------------------------------------------
 

@@ -14,7 +14,10 @@ import ssl
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
+from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -65,3 +68,57 @@ class LocalTls:
 
     def close(self) -> None:
         shutil.rmtree(self._folder, ignore_errors=True)
+
+
+class LocalHttpsServer:
+    """An aiohttp app on a loopback port behind a `LocalTls` certificate: the lifecycle the https
+    fakes (Entra's token endpoint, Key Vault) share. Subclasses give `_app()`."""
+
+    def __init__(self) -> None:
+        self._tls: LocalTls | None = None
+        self._runner: web.AppRunner | None = None
+        self._url: str | None = None
+
+    def _app(self) -> web.Application:
+        raise NotImplementedError
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        if self._runner is not None:
+            raise RuntimeError(f"{type(self).__name__} is already running")
+        self._tls = LocalTls()
+        runner = web.AppRunner(self._app(), access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        await web.TCPSite(runner, host, port, ssl_context=self._tls.server_context).start()
+        self._runner = runner
+        self._url = f"https://{host}:{runner.addresses[0][1]}"
+        return self._url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+        if self._tls is not None:
+            self._tls.close()
+            self._tls = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise RuntimeError(f"{type(self).__name__} has not been started")
+        return self._url
+
+    @property
+    def cert_path(self) -> str:
+        """The certificate clients trust (`connection_verify`)."""
+        if self._tls is None:
+            raise RuntimeError(f"{type(self).__name__} has not been started")
+        return str(self._tls.cert_path)
