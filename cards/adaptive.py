@@ -49,11 +49,11 @@ def _card(view: AnswerView) -> Json:
     left = view.left_out
     body: list[Json] = [_banner(view)]
     if view.rechecked:
-        body.append(_rich([_run(view.rechecked, size="Small", is_subtle=True)], spacing="Small"))
-    body += _list("What changed", [_run(line) for line in view.changes], bullet="•")
-    body += _list("What we found", [_run(e) for e in view.evidence], bullet="•")
+        body.append(rich_block([text_run(view.rechecked, size="Small", is_subtle=True)], spacing="Small"))
+    body += _list("What changed", [text_run(line) for line in view.changes], bullet="•")
+    body += _list("What we found", [text_run(e) for e in view.evidence], bullet="•")
     body += _more(left.evidence, "piece of evidence", "pieces of evidence")
-    body += _list("How to fix it", [_run(step) for step in view.fix], numbered=True)
+    body += _list("How to fix it", [text_run(step) for step in view.fix], numbered=True)
     body += _more(left.fix, "step")
     for section in view.sections:
         body += _fixed_section(section)
@@ -62,7 +62,7 @@ def _card(view: AnswerView) -> Json:
     body += _credentials(view)
     body += _codes(view)
     body += _more(left.codes, "code")
-    body.append(_rich([_run(view.footer, size="Small", is_subtle=True)], spacing="Medium"))
+    body.append(rich_block([text_run(view.footer, size="Small", is_subtle=True)], spacing="Medium"))
     card: Json = {
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
@@ -83,8 +83,8 @@ def _banner(view: AnswerView) -> Json:
         "style": _STYLE[view.tone],
         "bleed": True,
         "items": [
-            _rich([_run(view.subject, size="Small", is_subtle=True)]),
-            _rich([_run(view.title, size="Large", weight="Bolder", color=_COLOR[view.tone])], spacing="Small"),
+            rich_block([text_run(view.subject, size="Small", is_subtle=True)]),
+            rich_block([text_run(view.title, size="Large", weight="Bolder", color=_COLOR[view.tone])], spacing="Small"),
         ],
     }
 
@@ -92,28 +92,28 @@ def _banner(view: AnswerView) -> Json:
 def _list(heading: str, runs: list[Json], *, bullet: str = "", numbered: bool = False) -> list[Json]:
     if not runs:
         return []
-    items: list[Json] = [_text(heading, weight="Bolder", spacing="Medium")]
+    items: list[Json] = [text_block(heading, weight="Bolder", spacing="Medium")]
     for number, run in enumerate(runs, 1):
         mark = f"{number}. " if numbered else f"{bullet} "
-        items.append(_rich([_run(mark, weight="Bolder"), run], spacing="Small"))
+        items.append(rich_block([text_run(mark, weight="Bolder"), run], spacing="Small"))
     return items
 
 
 def _fixed_section(section: Section) -> list[Json]:
-    items: list[Json] = [_text(section.heading, weight="Bolder", spacing="Medium")]
+    items: list[Json] = [text_block(section.heading, weight="Bolder", spacing="Medium")]
     for line in section.lines:
-        run = _run(line, font_type="Monospace") if section.examples else _run(line)
-        items.append(_rich([run], spacing="Small"))
+        run = text_run(line, font_type="Monospace") if section.examples else text_run(line)
+        items.append(rich_block([run], spacing="Small"))
     return items
 
 
 def _others(view: AnswerView) -> list[Json]:
     if not view.others:
         return []
-    items: list[Json] = [_text("Also worth knowing", weight="Bolder", spacing="Medium")]
+    items: list[Json] = [text_block("Also worth knowing", weight="Bolder", spacing="Medium")]
     for note in view.others:
-        label = _run(f"{note.label}: ", weight="Bolder", color=_COLOR[note.tone])
-        items.append(_rich([label, _run(note.text)], spacing="Small"))
+        label = text_run(f"{note.label}: ", weight="Bolder", color=_COLOR[note.tone])
+        items.append(rich_block([label, text_run(note.text)], spacing="Small"))
     return items
 
 
@@ -123,7 +123,7 @@ def _credentials(view: AnswerView) -> list[Json]:
     header = _table_row(["Credential", "Ends", "State"], header=True)
     rows = [header] + [_credential_row(row) for row in view.credentials]
     items: list[Json] = [
-        _text(view.credentials_title, weight="Bolder", spacing="Medium"),
+        text_block(view.credentials_title, weight="Bolder", spacing="Medium"),
         {
             "type": "Table",
             # Three columns fit a phone; the hint goes under the name instead of a column of its own.
@@ -140,16 +140,16 @@ def _credentials(view: AnswerView) -> list[Json]:
 
 def _more(count: int, noun: str, plural: str | None = None) -> list[Json]:
     """The line that says how many items of a list are not shown."""
-    return [_text(f"… {and_more(count, noun, plural)}", is_subtle=True, spacing="Small")] if count else []
+    return [text_block(f"… {and_more(count, noun, plural)}", is_subtle=True, spacing="Small")] if count else []
 
 
 def _credential_row(row: CredentialRow) -> Json:
-    name = [_rich([_run(row.name), _run(f" {row.kind}", size="Small", is_subtle=True)])]
+    name = [rich_block([text_run(row.name), text_run(f" {row.kind}", size="Small", is_subtle=True)])]
     if row.kind == "secret":
-        hint = [_run("starts with ", size="Small", is_subtle=True), _run(row.hint, font_type="Monospace")]
-        name.append(_rich(hint, spacing="None"))
-    state = [_rich([_run(_state(row), color=_COLOR[row.tone], weight="Bolder")])]
-    return {"type": "TableRow", "cells": [_cell(name), _cell([_rich([_run(row.end)])]), _cell(state)]}
+        hint = [text_run("starts with ", size="Small", is_subtle=True), text_run(row.hint, font_type="Monospace")]
+        name.append(rich_block(hint, spacing="None"))
+    state = [rich_block([text_run(_state(row), color=_COLOR[row.tone], weight="Bolder")])]
+    return {"type": "TableRow", "cells": [_cell(name), _cell([rich_block([text_run(row.end)])]), _cell(state)]}
 
 
 def _state(row: CredentialRow) -> str:
@@ -161,21 +161,21 @@ def _state(row: CredentialRow) -> str:
 
 
 def _table_row(titles: list[str], *, header: bool = False) -> Json:
-    cells = [_cell([_text(title, weight="Bolder" if header else None, size="Small")]) for title in titles]
+    cells = [_cell([text_block(title, weight="Bolder" if header else None, size="Small")]) for title in titles]
     return {"type": "TableRow", "cells": cells}
 
 
 def _codes(view: AnswerView) -> list[Json]:
     if not view.codes:
         return []
-    items: list[Json] = [_text("The error code", weight="Bolder", spacing="Medium")]
+    items: list[Json] = [text_block("The error code", weight="Bolder", spacing="Medium")]
     for line in view.codes:
         runs = [
-            _run(f"AADSTS{line.code} ", weight="Bolder"),
-            _run(f"{line.name}: ", is_subtle=True),
-            _run(line.summary),
+            text_run(f"AADSTS{line.code} ", weight="Bolder"),
+            text_run(f"{line.name}: ", is_subtle=True),
+            text_run(line.summary),
         ]
-        items.append(_rich(runs, spacing="Small"))
+        items.append(rich_block(runs, spacing="Small"))
     return items
 
 
@@ -183,21 +183,21 @@ def _cell(items: list[Json]) -> Json:
     return {"type": "TableCell", "items": items}
 
 
-def _rich(inlines: list[Json], *, spacing: str | None = None) -> Json:
+def rich_block(inlines: list[Json], *, spacing: str | None = None) -> Json:
     block: Json = {"type": "RichTextBlock", "inlines": inlines}
     if spacing:
         block["spacing"] = spacing
     return block
 
 
-def _run(text: str, **style: str | bool | None) -> Json:
+def text_run(text: str, **style: str | bool | None) -> Json:
     run: Json = {"type": "TextRun", "text": text}
     run.update({_camel(k): v for k, v in style.items() if v is not None})
     return run
 
 
-def _text(text: str, **style: str | bool | None) -> Json:
-    """Our own fixed wording only: TextBlock text is read as markdown."""
+def text_block(text: str, **style: str | bool | None) -> Json:
+    """Our own wording, or names already reduced to plain characters: TextBlock text is read as markdown."""
     block: Json = {"type": "TextBlock", "text": text, "wrap": True}
     block.update({_camel(k): v for k, v in style.items() if v is not None})
     return block

@@ -44,7 +44,7 @@ def blockkit_message(view: AnswerView) -> Json:
     """The message within every Slack limit: sections are fitted one by one, and a message whose
     blocks hold more text than Slack accepts is drawn again from a smaller view."""
     message = _message(view)
-    while _block_text(message) > SLACK_BLOCK_TEXT_TOTAL and (smaller := shrink(view)) is not None:
+    while block_text_length(message) > SLACK_BLOCK_TEXT_TOTAL and (smaller := shrink(view)) is not None:
         view = smaller
         message = _message(view)
     return message
@@ -145,7 +145,7 @@ def _codes(view: AnswerView) -> list[Json]:
     ]
 
 
-def _block_text(message: Json) -> int:
+def block_text_length(message: Json) -> int:
     """Characters of text in the message's blocks, as Slack adds them up for msg_blocks_too_long."""
     return sum(len(node["text"]) for node in _text_objects(message["blocks"]))
 

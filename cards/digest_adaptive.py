@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from bot.expiry import Digest
-from cards.adaptive import card_bytes
+from cards.adaptive import card_bytes, rich_block, text_block, text_run
 from cards.digest_view import DigestLine, DigestView, capital, digest_view, more_line, ownerless_line
 from cards.limits import TEAMS_CARD_BYTES
 from cards.view import Tone
@@ -41,21 +41,21 @@ def digest_adaptive(view: DigestView) -> Json:
 
 def _card(view: DigestView, lines: list[DigestLine], more: int) -> Json:
     entities: list[Json] = []
-    body: list[Json] = [_banner(view), _text(view.summary, spacing="Small")]
+    body: list[Json] = [_banner(view), text_block(view.summary, spacing="Small")]
     for line in lines:
         body.append(_row(line, entities))
     if (rest := more_line(replace(view, more=more))) is not None:
-        body.append(_text(rest, is_subtle=True, spacing="Medium"))
+        body.append(text_block(rest, is_subtle=True, spacing="Medium"))
     if (ownerless := ownerless_line(view)) is not None:
-        body.append(_text(ownerless, color="attention", spacing="Small"))
+        body.append(text_block(ownerless, color="attention", spacing="Small"))
     for status in view.status:
-        body.append(_rich([_run(status, weight="Bolder")], spacing="Small"))
+        body.append(rich_block([text_run(status, weight="Bolder")], spacing="Small"))
     # Five buttons in one row are cut to "Acknowl…", and three on a phone: rows of two.
     for start in range(0, len(view.buttons), BUTTONS_PER_ROW):
         row = view.buttons[start : start + BUTTONS_PER_ROW]
         actions = [{"type": "Action.Execute", "title": b.title, "verb": b.verb, "data": {"id": b.id}} for b in row]
         body.append({"type": "ActionSet", "actions": actions, "spacing": "Medium" if start == 0 else "Small"})
-    body.append(_rich([_run(view.footer, size="Small", is_subtle=True)], spacing="Medium"))
+    body.append(rich_block([text_run(view.footer, size="Small", is_subtle=True)], spacing="Medium"))
     return {
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
@@ -71,21 +71,21 @@ def _banner(view: DigestView) -> Json:
         "style": _STYLE[view.tone],
         "bleed": True,
         "items": [
-            _rich([_run(view.subject, size="Small", is_subtle=True)]),
-            _rich([_run(view.title, size="Large", weight="Bolder", color=_COLOR[view.tone])], spacing="Small"),
+            rich_block([text_run(view.subject, size="Small", is_subtle=True)]),
+            rich_block([text_run(view.title, size="Large", weight="Bolder", color=_COLOR[view.tone])], spacing="Small"),
         ],
     }
 
 
 def _row(line: DigestLine, entities: list[Json]) -> Json:
     items = [
-        _rich(
+        rich_block(
             [
-                _run(line.app, weight="Bolder", color=_COLOR[line.tone]),
-                _run(f" {line.subject} · ends {line.ends}", size="Small", is_subtle=True),
+                text_run(line.app, weight="Bolder", color=_COLOR[line.tone]),
+                text_run(f" {line.subject} · ends {line.ends}", size="Small", is_subtle=True),
             ]
         ),
-        _rich([_run(f"{capital(line.problem)}. ", weight="Bolder"), _run(line.todo)], spacing="None"),
+        rich_block([text_run(f"{capital(line.problem)}. ", weight="Bolder"), text_run(line.todo)], spacing="None"),
         _owners(line, entities),
     ]
     return {"type": "Container", "separator": True, "spacing": "Medium", "items": items}
@@ -93,7 +93,7 @@ def _row(line: DigestLine, entities: list[Json]) -> Json:
 
 def _owners(line: DigestLine, entities: list[Json]) -> Json:
     if not line.owners:
-        return _text("No owner: nobody is accountable for this app.", color="attention", spacing="None")
+        return text_block("No owner: nobody is accountable for this app.", color="attention", spacing="None")
     names = []
     for owner in line.owners:
         name = _MARKDOWN.sub("", owner.label).strip() or "owner"
@@ -107,29 +107,4 @@ def _owners(line: DigestLine, entities: list[Json]) -> Json:
             names.append(name)
     if line.more_owners:
         names.append(f"and {plural(line.more_owners, 'more owner')}")
-    return _text("Owners: " + ", ".join(names), size="Small", spacing="None")
-
-
-def _rich(inlines: list[Json], *, spacing: str | None = None) -> Json:
-    block: Json = {"type": "RichTextBlock", "inlines": inlines}
-    if spacing:
-        block["spacing"] = spacing
-    return block
-
-
-def _run(text: str, **style: str | bool | None) -> Json:
-    run: Json = {"type": "TextRun", "text": text}
-    run.update({_camel(k): v for k, v in style.items() if v is not None})
-    return run
-
-
-def _text(text: str, **style: str | bool | None) -> Json:
-    """Our own wording, or names already reduced to plain characters: TextBlock text is markdown."""
-    block: Json = {"type": "TextBlock", "text": text, "wrap": True}
-    block.update({_camel(k): v for k, v in style.items() if v is not None})
-    return block
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.capitalize() for part in rest)
+    return text_block("Owners: " + ", ".join(names), size="Small", spacing="None")

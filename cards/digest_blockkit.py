@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from bot.expiry import Digest
-from cards.blockkit import escape
+from cards.blockkit import block_text_length, escape
 from cards.digest_view import DigestLine, DigestView, capital, digest_view, more_line, ownerless_line
 from cards.limits import (
     SLACK_BLOCK_TEXT_TOTAL,
@@ -42,7 +42,7 @@ def digest_blockkit(view: DigestView) -> Json:
     the rows still hold too much text, the last ones are dropped and counted in "and N more"."""
     lines = list(view.lines)
     message = _message(view, lines, view.more)
-    while _block_text(message) > SLACK_BLOCK_TEXT_TOTAL and len(lines) > 1:
+    while block_text_length(message) > SLACK_BLOCK_TEXT_TOTAL and len(lines) > 1:
         lines.pop()
         message = _message(view, lines, view.more + len(view.lines) - len(lines))
     return message
@@ -87,20 +87,6 @@ def _owners(line: DigestLine) -> str:
     if line.more_owners:
         names.append(f"and {plural(line.more_owners, 'more owner')}")
     return "Owners: " + ", ".join(names)
-
-
-def _block_text(message: Json) -> int:
-    """Characters of text in the blocks, every text object counted, as Slack adds them up."""
-    return sum(len(node["text"]) for node in _text_objects(message["blocks"]))
-
-
-def _text_objects(node: Any) -> list[Json]:
-    if isinstance(node, list):
-        return [found for item in node for found in _text_objects(item)]
-    if not isinstance(node, dict):
-        return []
-    own = [node] if node.get("type") in ("plain_text", "mrkdwn") else []
-    return own + [found for value in node.values() for found in _text_objects(value)]
 
 
 def _button(button: Button) -> Json:
