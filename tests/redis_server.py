@@ -10,13 +10,15 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import redis.asyncio as redis
 
+from bot.state import RedisStateStore
 from tests.tools import missing_tool
 
 START_TIMEOUT = 10.0
@@ -89,3 +91,24 @@ def _answers_ping(port: int) -> bool:
             return sock.recv(16).startswith(b"+PONG")
     except OSError:
         return False
+
+
+@dataclass
+class Backend:
+    """One Redis (fake or real) that hands out independent clients, as separate replicas would have."""
+
+    name: str
+    new_client: Callable[[], redis.Redis]
+    clients: list[redis.Redis] = field(default_factory=list)
+
+    def client(self) -> redis.Redis:
+        client = self.new_client()
+        self.clients.append(client)
+        return client
+
+    def store(self) -> RedisStateStore:
+        return RedisStateStore(self.client())
+
+    async def close(self) -> None:
+        for client in self.clients:
+            await client.aclose()

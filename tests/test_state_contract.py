@@ -8,7 +8,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +30,7 @@ from bot.domain import (
 )
 from bot.state import RedisStateStore, keys, open_state, questions, redis_client
 from bot.state.factory import MAX_CONNECTIONS
-from tests.redis_server import free_port, redis_server, require_redis_server
+from tests.redis_server import Backend, free_port, redis_server, require_redis_server
 
 GENEROUS = 5.0  # seconds; "Redis is down" must be reported far sooner than this
 PASSWORD = "s3cret"
@@ -86,27 +86,6 @@ QUESTION = Question(
         ),
     ),
 )
-
-
-@dataclass
-class Backend:
-    """One Redis (fake or real) that hands out independent clients, as separate replicas would have."""
-
-    name: str
-    new_client: Callable[[], redis.Redis]
-    clients: list[redis.Redis] = field(default_factory=list)
-
-    def client(self) -> redis.Redis:
-        client = self.new_client()
-        self.clients.append(client)
-        return client
-
-    def store(self) -> RedisStateStore:
-        return RedisStateStore(self.client())
-
-    async def close(self) -> None:
-        for client in self.clients:
-            await client.aclose()
 
 
 @pytest.fixture(scope="session")

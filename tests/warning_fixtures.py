@@ -3,19 +3,17 @@ and on a real redis-server."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import fakeredis
 import pytest
-import redis.asyncio as redis
 
 from bot.domain import CredentialKind, ExpiryState, InventoryCredential, ObjectType, Owner, ScannedCredential
 from bot.expiry import DEFAULT_THRESHOLDS, threshold_for
-from bot.state import RedisStateStore, redis_client
-from tests.redis_server import redis_server
+from bot.state import redis_client
+from tests.redis_server import Backend, redis_server
 
 NOW = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
 ALICE = Owner("Alice Example", "alice@contoso.example", "alice@contoso.example", "0a11ce00-0000-4000-8000-000000000001")
@@ -86,27 +84,6 @@ def judge(
             ScannedCredential(c, days, state, threshold_for(days, thresholds), newer[0].key_id if newer else None, used)
         )
     return rows
-
-
-@dataclass
-class Backend:
-    """One Redis (fake or real) handing out independent clients, as separate replicas would have."""
-
-    name: str
-    new_client: Callable[[], redis.Redis]
-    clients: list[redis.Redis] = field(default_factory=list)
-
-    def client(self) -> redis.Redis:
-        client = self.new_client()
-        self.clients.append(client)
-        return client
-
-    def store(self) -> RedisStateStore:
-        return RedisStateStore(self.client())
-
-    async def close(self) -> None:
-        for client in self.clients:
-            await client.aclose()
 
 
 @pytest.fixture(scope="module")
