@@ -105,7 +105,8 @@ JOB_HEARTBEAT_EVERY = timedelta(seconds=3)
 JOB_HEARTBEAT = timedelta(seconds=10)
 
 # How often each worker looks for abandoned jobs (the sweep runs on one worker at a time under a
-# lock). With JOB_HEARTBEAT this bounds how late a killed worker's answer is: about 15 s.
+# lock). With JOB_HEARTBEAT this bounds how late a killed worker's answer is: about 20 s (heartbeat,
+# up to one sweep period, and the sweep's 5 s wait for the dead worker to confirm the abort).
 JOB_SWEEP_EVERY = timedelta(seconds=5)
 
 # Attempts per job: the first run, a run after a crash or a failure, and one more. A paste that fails
