@@ -58,9 +58,8 @@ async def answer_asked(asked: Asked, deps: Deps, actor: Actor, conversation_id: 
         return await _rotation_reply(asked.command, actor, conversation_id, deps)
     command = parse_command(asked.command) if asked.command is not None else None
     if command is not None:  # watch / unwatch / watching: the answer is the command's, not a diagnosis
-        nothing = await diagnose("", directory=None, now=now)
         message = InboundMessage(asked.command or "", actor, conversation_id)
-        return replace(nothing, command=await command_reply(command, message, deps))
+        return _command_answer(await command_reply(command, message, deps), now)
     if asked.parsed is None:
         diagnosis = _welcome(now)
     else:
@@ -72,8 +71,7 @@ async def _rotation_reply(text: str, actor: Actor, conversation_id: str, deps: D
     answer = await rotation_command(text, actor, conversation_id, deps)
     if isinstance(answer, Diagnosis):
         return answer
-    nothing = await diagnose("", directory=None, now=deps.now())
-    return replace(nothing, command=CommandReply(answer.text, understood=False))
+    return _command_answer(CommandReply(answer.text, understood=False), deps.now())
 
 
 async def reply(text: str, *, directory: Directory | None, now: datetime) -> Diagnosis:
@@ -87,6 +85,11 @@ async def reply(text: str, *, directory: Directory | None, now: datetime) -> Dia
 def reply_from_paste(text: str, *, now: datetime) -> Diagnosis:
     """`reply` with no directory to ask, without an event loop (the CLI without Graph)."""
     return _welcome(now) if wants_help(text) else diagnose_paste(text, now=now)
+
+
+def _command_answer(reply: CommandReply, now: datetime) -> Diagnosis:
+    """A command's answer rides on an empty diagnosis, as the welcome does."""
+    return replace(diagnose_paste("", now=now), command=reply)
 
 
 def _welcome(now: datetime) -> Diagnosis:
