@@ -293,6 +293,8 @@ def child_main(
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
+        if role == "worker" and getattr(settings, "worker_niceness", 0):
+            os.nice(settings.worker_niceness)  # as `secretbot worker` does
         if hold:
             conn.send("ready")
             while (command := await loop.run_in_executor(None, conn.recv)) != "go":
@@ -585,7 +587,7 @@ def per_event(before: Counter[str], after: Counter[str], events: int) -> str:
     """Redis commands per event between two INFO commandstats readings, the commonest first."""
     delta = Counter({name: after[name] - before[name] for name in after if after[name] > before[name]})
     total = sum(delta.values()) / events
-    parts = ", ".join(f"{name} {n / events:.2f}" for name, n in delta.most_common(8))
+    parts = ", ".join(f"{name} {n / events:.2f}" for name, n in delta.most_common(16))
     return f"{total:.2f} ({parts})"
 
 

@@ -141,7 +141,7 @@ def create_app(
     if role is not Role.WEB:
         # Last: it starts after every platform has added its jobs, and on shutdown stops first, while
         # the clients its running jobs use are still open.
-        app.cleanup_ctx.append(_worker(concurrency or settings.worker_concurrency))
+        app.cleanup_ctx.append(_worker(concurrency or settings.worker_concurrency, beside_web=receive))
     return app
 
 
@@ -262,11 +262,16 @@ def _rotation_job(app: web.Application) -> Callable[..., Awaitable[None]]:
     return advance
 
 
-def _worker(concurrency: int) -> Callable[[web.Application], AsyncIterator[None]]:
+def _worker(concurrency: int, *, beside_web: bool) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         services, table = app[SERVICES], app[JOBS]
         worker = JobWorker(
-            services.jobs, table.functions, schedules=table.schedules, concurrency=concurrency, metrics=services.metrics
+            services.jobs,
+            table.functions,
+            schedules=table.schedules,
+            concurrency=concurrency,
+            metrics=services.metrics,
+            beside_web=beside_web,
         )
         running = asyncio.create_task(worker.run())
         log.info("worker started concurrency=%d jobs=%s", concurrency, ",".join(sorted(table.functions)))

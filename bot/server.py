@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 
 from aiohttp import web
@@ -47,6 +48,8 @@ def serve(settings: Settings, *, role: Role = Role.WEB_AND_WORKER, concurrency: 
 async def _work(settings: Settings, concurrency: int | None) -> None:
     """The app's services, platforms' clients and worker, started and stopped like the server's, with
     no listener. SIGTERM/SIGINT stop it: running jobs finish or go back to the queue."""
+    if settings.worker_niceness:
+        os.nice(settings.worker_niceness)  # acks of a web tier on the same cores come first
     runner = web.AppRunner(create_app(settings, role=Role.WORKER, concurrency=concurrency), handle_signals=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

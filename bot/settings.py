@@ -61,6 +61,10 @@ class Settings:
     # Jobs one worker runs at once. Answers mostly wait on Graph, so more than the cores; the Graph
     # cap (graph_max_in_flight) still bounds requests in flight.
     worker_concurrency: int = 16
+    # SECRETBOT_WORKER_NICENESS: how much a worker process (`secretbot worker`) lowers its own CPU
+    # priority. Beside a web tier on the same cores it leaves them to the acks (Slack's 3 s deadline);
+    # answers wait a moment instead. Alone in its own container it changes nothing. 0 keeps the priority.
+    worker_niceness: int = 10
     # SECRETBOT_ROUTES: the TOML routes file (bot/routes.py), read and checked here so a mistake
     # stops the server at start with the file, line and reason; unset: no routes, no defaults.
     routes: Routes = field(default_factory=Routes)
@@ -105,6 +109,7 @@ class Settings:
             teams_insecure_no_auth=_flag(env, INSECURE_TEAMS_FLAG),
             log_level=_log_level(env.get("SECRETBOT_LOG_LEVEL")),
             worker_concurrency=_concurrency(env.get("SECRETBOT_WORKER_CONCURRENCY")),
+            worker_niceness=_niceness(env.get("SECRETBOT_WORKER_NICENESS")),
             routes=load_routes(env.get("SECRETBOT_ROUTES") or None),
             scan_cron=_cron(env.get("SECRETBOT_SCAN_CRON")),
             approvers=_approvers(env.get("SECRETBOT_APPROVERS")),
@@ -223,6 +228,14 @@ def _concurrency(value: str | None) -> int:
         return 16
     if not value.isdigit() or not 1 <= int(value) <= 1000:
         raise ValueError(f"SECRETBOT_WORKER_CONCURRENCY must be a whole number from 1 to 1000, got {value!r}")
+    return int(value)
+
+
+def _niceness(value: str | None) -> int:
+    if value is None or value.strip() == "":
+        return 10
+    if not value.strip().isdigit() or not 0 <= int(value.strip()) <= 19:
+        raise ValueError(f"SECRETBOT_WORKER_NICENESS must be a whole number from 0 to 19, got {value!r}")
     return int(value)
 
 

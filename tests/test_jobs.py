@@ -117,6 +117,7 @@ async def test_sigterm_lets_a_running_answer_finish(fake_slack: FakeSlack, tmp_p
         async with TestClient(TestServer(web_tier)) as client:
             with worker_process(server.url, fake_slack, log) as worker:
                 await wait_for_log(log, "worker running")
+                assert os.getpriority(os.PRIO_PROCESS, worker.pid) == os.getpriority(os.PRIO_PROCESS, 0) + 10
                 await post_json(client, event("message", SEED, event_id="EvTerm"))
                 await eventually(lambda: bool(fake_slack.called("chat.update")), 30)
                 worker.send_signal(signal.SIGTERM)
@@ -182,6 +183,39 @@ async def test_a_key_makes_one_job_while_it_waits_or_runs(redis_url: str | None)
         await until_complete(queue, "k")
         assert await queue.enqueue("work", key="k", n=4) is True  # done: a new question is a new job
         await eventually(lambda: ran == [1, 4])
+        await worker.stop()
+        await task
+        await queue.close()
+
+
+async def test_a_worker_beside_the_web_tier_takes_fewer_jobs_while_the_loop_runs_late(redis_url: str | None) -> None:
+    running: list[int] = []
+    most_at_once = 0
+
+    async def work(_job: RunningJob, *, n: int) -> None:
+        nonlocal most_at_once
+        running.append(n)
+        most_at_once = max(most_at_once, len(running))
+        await asyncio.sleep(0.3)
+        running.remove(n)
+
+    async def hog() -> None:  # the web tier, busy: every loop trip takes 20 ms
+        while True:
+            time.sleep(0.02)
+            await asyncio.sleep(0)
+
+    async with open_redis(redis_url) as connections:
+        queue = JobQueue.on(connections)
+        for n in range(12):
+            assert await queue.enqueue("work", key=f"paced-{n}", n=n)
+        busy = asyncio.create_task(hog())
+        worker = JobWorker(queue, {"work": work}, concurrency=8, beside_web=True)
+        task = asyncio.create_task(worker.run())
+        await asyncio.sleep(2.0)
+        busy.cancel()
+        assert 1 <= most_at_once <= 2  # without the pace all 8 slots would have taken a job at once
+        for n in range(12):
+            await until_complete(queue, f"paced-{n}")  # the queue drains once the loop keeps time again
         await worker.stop()
         await task
         await queue.close()

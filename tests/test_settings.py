@@ -67,6 +67,14 @@ def test_graph_max_in_flight_out_of_range_is_refused(value: str) -> None:
         Settings.from_env({"SECRETBOT_GRAPH_MAX_IN_FLIGHT": value})
 
 
+def test_a_worker_lowers_its_priority_by_ten_unless_told_otherwise() -> None:
+    assert Settings.from_env({}).worker_niceness == 10
+    assert Settings.from_env({"SECRETBOT_WORKER_NICENESS": " 0 "}).worker_niceness == 0
+    for value in ("-5", "20", "low"):
+        with pytest.raises(ValueError, match="SECRETBOT_WORKER_NICENESS must be a whole number from 0 to 19"):
+            Settings.from_env({"SECRETBOT_WORKER_NICENESS": value})
+
+
 def test_log_level_is_one_of_four_words() -> None:
     assert Settings.from_env({}).log_level == "info"
     assert Settings.from_env({"SECRETBOT_LOG_LEVEL": "DEBUG"}).log_level == "debug"

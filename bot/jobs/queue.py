@@ -56,6 +56,12 @@ class SweepSafeQueue(RedisQueue):
         finally:
             _SWEEPING.reset(token)
 
+    async def notify(self, job: Job) -> None:
+        # SAQ publishes every change of a job for callers that wait on it (Queue.apply, Job.refresh
+        # with until_complete). Nothing here waits that way, so the publish would be a round trip per
+        # update that nobody hears: three per answer.
+        return None
+
     def deserialize(
         self, payload: dict[str, Any] | str | bytes | None, status: Status | str | None = None
     ) -> Job | None:

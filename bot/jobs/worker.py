@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from saq import CronJob, Job, Worker
+from saq import CronJob, Job, Status, Worker
 from saq.types import PartialTimersDict
 
+from bot.jobs.loop_lag import LoopPace
 from bot.jobs.queue import JobQueue, close_listener
 from bot.metrics import Metrics
 from bot.state import keys
@@ -66,7 +67,8 @@ class _QueuedJob(RunningJob):
     async def remember(self, name: str, value: Any) -> None:
         """Keep `value` (plain JSON, no secret) in the job's record, for a run after a crash."""
         self._job.meta[name] = value
-        await self._job.update()
+        # With a status given, SAQ writes the record without reading it back first: one round trip.
+        await self._job.update(status=Status.ACTIVE)
 
 
 JobFunction = Callable[..., Awaitable[None]]  # called as function(RunningJob, **payload)
@@ -104,7 +106,10 @@ class JobWorker:
         concurrency: int = 16,
         metrics: Metrics | None = None,
         in_process: bool = True,
+        beside_web: bool = False,
     ) -> None:
+        """`in_process`: the web server owns the signals. `beside_web`: the web tier shares this event
+        loop, so a slot takes a job only while the loop keeps time (bot.jobs.loop_lag)."""
         self._metrics = metrics or Metrics()
         crons = [
             CronJob(
@@ -117,7 +122,8 @@ class JobWorker:
             for s in schedules
         ]
         self._queue = queue.for_worker()
-        self._saq = Worker(
+        self._pace = LoopPace(concurrency) if beside_web else None
+        self._saq = (_PacedWorker if self._pace else Worker)(
             self._queue,
             [(name, _wrap(name, fn, self._metrics)) for name, fn in functions.items()],
             concurrency=concurrency,
@@ -130,10 +136,18 @@ class JobWorker:
         )
         if in_process:
             self._saq.SIGNALS = []  # the web server owns SIGTERM and stops the worker itself
+        if isinstance(self._saq, _PacedWorker) and self._pace:
+            self._saq.pace = self._pace
 
     async def run(self) -> None:
         """Work until `stop()` (or, alone, until SIGTERM/SIGINT)."""
-        await self._saq.start()
+        if self._pace:
+            self._pace.start()
+        try:
+            await self._saq.start()
+        finally:
+            if self._pace:
+                await self._pace.stop()
 
     async def stop(self) -> None:
         """Stop taking jobs; running ones get SHUTDOWN_GRACE_SECONDS, then go back to the queue."""
@@ -145,6 +159,20 @@ class JobWorker:
                 task.cancel()
         await self._saq.stop()
         await close_listener(self._queue)
+
+
+class _PacedWorker(Worker[Any]):
+    """SAQ's worker whose slots look for a job only when the loop's pace allows (bot.jobs.loop_lag).
+    Each call of `process` is one slot taking at most one job, so the count cannot leak."""
+
+    pace: LoopPace
+
+    async def process(self) -> bool:
+        await self.pace.take()
+        try:
+            return await super().process()
+        finally:
+            self.pace.give_back()
 
 
 def _wrap(name: str, function: JobFunction, metrics: Metrics) -> Callable[..., Awaitable[None]]:
