@@ -17,7 +17,9 @@ import contextlib
 
 # A timer firing later than this means requests are queueing behind jobs. An ack takes a handful of
 # trips through the loop (accept, read, verify, enqueue, respond): this keeps it within tens of ms.
-LATE_SECONDS = 0.005
+# At 200 Slack events/s on one process, 2 ms gave an ack p99 of 43-45 ms where 5 ms gave 47-69 ms
+# (docs/benchmarks.md); answers' throughput did not move measurably.
+LATE_SECONDS = 0.002
 # How often the loop is looked at: often enough to react within a few acks, rare enough to cost
 # nothing measurable (a hundred timers a second).
 PERIOD_SECONDS = 0.01
