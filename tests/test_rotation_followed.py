@@ -206,6 +206,31 @@ async def test_a_slash_command_where_the_bot_may_not_post_answers_privately(fake
         )
 
 
+async def test_request_rotation_on_a_private_card_posts_the_request_in_the_channel(fake_slack: FakeSlack) -> None:
+    """The slash command's answer is private; Request rotation pressed there opens a request that an
+    approver must see and the worker must update, so it becomes a message in the channel."""
+    app = create_app(slack_settings(fake_slack, approvers_slack_channel=None))
+    async with TestClient(TestServer(app)) as client:
+        payload: dict[str, Any] = {
+            "type": "block_actions",
+            "user": {"id": "U0JONAS", "name": "jonas"},
+            "channel": {"id": ASKED_IN},
+            "container": {"type": "message", "message_ts": "1700000000.999999", "is_ephemeral": True},
+            "actions": [{"action_id": "rotation.request", "value": PAYMENTS_APP, "type": "button", "block_id": "b"}],
+            "response_url": fake_slack.url("/response/private"),
+            "trigger_id": "5.5.5",
+        }
+        body = urlencode({"payload": json.dumps(payload)})
+        headers = signed(body) | {"Content-Type": "application/x-www-form-urlencoded"}
+        assert (await client.post("/slack/events", data=body, headers=headers)).status == 200
+
+        await eventually(lambda: bool(fake_slack.called("response_url")), seconds=WAIT)
+        assert fake_slack.called("response_url") == [{"delete_original": True}]
+        ts, rotation_id = posted_card(fake_slack, ASKED_IN, "Rotation requested")
+        await press(client, fake_slack, "rotation.approve", rotation_id, ASKED_IN, ts, "U0PRIYA")
+        await eventually(lambda: "Rotation done" in shown(fake_slack, ASKED_IN, ts)[-1], seconds=2 * WAIT)
+
+
 # --- Teams -------------------------------------------------------------------------------------------
 
 
