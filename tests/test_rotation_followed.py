@@ -13,10 +13,12 @@ from urllib.parse import unquote, urlencode
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import JOBS, SERVICES, create_app
+from bot.jobs.payloads import asked_to_json
 from bot.jobs.worker import RunningJob
-from bot.platforms.slack_jobs import ROTATION_COPY
+from bot.platforms.slack_jobs import COMMAND, ROTATION_COPY
 from bot.rotation_types import RotationState
 from bot.settings import Settings
+from handlers.conversation import read
 from tests.fake_connector import FakeConnector
 from tests.fake_slack import BOT_USER, FakeSlack
 from tests.rotation_setup import APPROVERS_GROUP, JONAS, LENA, PAYMENTS_APP
@@ -190,6 +192,25 @@ async def test_the_approvers_copy_is_posted_once_however_often_its_job_runs(fake
         assert rotations is not None
         rotation = await rotations.store.get(rotation_id)
         assert rotation is not None and [p["channel"] for p in rotation.places] == [ASKED_IN, APPROVERS]
+
+
+async def test_a_rotate_command_run_again_opens_no_second_request_and_posts_once(fake_slack: FakeSlack) -> None:
+    app = create_app(slack_settings(fake_slack, approvers_slack_channel=None))
+    async with TestClient(TestServer(app)):
+        command = app[JOBS].functions[COMMAND]
+        job = RunningJob()  # one job, run again as after a crash: its notes carry over
+        payload = {
+            "asked": asked_to_json(await read(f"rotate {PAYMENTS_APP}")),
+            "channel": ASKED_IN,
+            "user": "U0JONAS",
+            "response_url": fake_slack.url("/response/again"),
+        }
+        await command(job, **payload)
+        await command(job, **payload)
+        rotations = app[SERVICES].rotations
+        assert rotations is not None
+        assert len(await rotations.store.recent()) == 1
+        assert len([c for c in fake_slack.called("chat.postMessage") if c["channel"] == ASKED_IN]) == 1
 
 
 async def test_a_slash_command_where_the_bot_may_not_post_answers_privately(fake_slack: FakeSlack) -> None:

@@ -191,8 +191,10 @@ class SlackJobs:
         """A request waiting for approval, posted in the channel: an approver must see it, and only a
         message can be updated later. False when it is not one, or the bot may not post there."""
         rotation = answer.rotation
-        if rotation is None or rotation.state is not RotationState.REQUESTED or not channel:
+        if rotation is None or not channel:
             return False
+        if rotation.state is not RotationState.REQUESTED and job.note("posted") is None:
+            return False  # (a run after a crash carries on with what the first one posted, whatever its state)
         return await self._post_followed(job, channel, rotation, answer)
 
     async def _post_followed(
