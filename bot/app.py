@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,9 +29,8 @@ from bot.jobs.queue import JobQueue
 from bot.jobs.worker import JobTable, JobWorker, RunningJob, Schedule
 from bot.metrics import MeteredDirectory, MeteredWriter, Metrics
 from bot.platforms.dispatch import Dispatcher
-from bot.platforms.slack_jobs import ROTATION_CARD as SLACK_ROTATION_CARD
 from bot.ports import Directory, RotationStore, StateStore
-from bot.rotation_types import Rotation
+from bot.rotation_posts import RotationPosts
 from bot.rotation_wiring import RotationParts, open_rotation_parts
 from bot.scan_job import SCAN, ScanJob, TenantOpener, tenant_graph
 from bot.settings import Settings
@@ -71,9 +69,6 @@ JOBS = web.AppKey("job_table", JobTable)
 HOUSEKEEPING_CRON = "17 3 * * *"
 METRICS = web.AppKey("metrics", Metrics)
 SCAN_JOB = web.AppKey("scan_job", ScanJob)  # the demo's "Run the scan now" runs it directly
-# bot.platforms.teams_jobs.ROTATION_CARD: named here because that module brings the Agents SDK,
-# which only the Teams adapter imports (lazily).
-TEAMS_ROTATION_CARD = "teams.rotation_card"
 ROTATION_JOB = "rotation.advance"  # add, store, prove; or retire (handlers/rotation.py)
 _PLATFORM_BY_ROUTE = {
     "/slack/events": "slack",
@@ -207,26 +202,6 @@ def _rotations(
         approved=metrics.approval_seconds.observe,
     )
 
-    async def post_card(rotation: Rotation) -> None:
-        """The worker moved the rotation on: the card it started from follows (a platform job updates it)."""
-        where = rotation.where
-        if where.get("platform") == "slack" and where.get("message_id") and settings.slack_enabled:
-            key = keys.rotation_card_job_key("slack", rotation.id, len(rotation.history))
-            await jobs.enqueue(
-                SLACK_ROTATION_CARD, key=key, rotation_id=rotation.id, channel=where["channel"], ts=where["message_id"]
-            )
-        elif (
-            where.get("platform") == "teams"
-            and where.get("message_id")
-            and where.get("reference")
-            and settings.teams_enabled
-        ):
-            key = keys.rotation_card_job_key("teams", rotation.id, len(rotation.history))
-            reference = json.loads(where["reference"])
-            await jobs.enqueue(
-                TEAMS_ROTATION_CARD, key=key, rotation_id=rotation.id, reference=reference, card_id=where["message_id"]
-            )
-
     writer = MeteredWriter(parts.writer, metrics)
     people, prover, vault = parts.people, parts.prover, parts.vault
     return Rotations(
@@ -240,7 +215,7 @@ def _rotations(
         clock,
         policy,
         observer,
-        on_change=post_card,
+        on_change=RotationPosts.of(settings, jobs),
         lease_wait=(keys.ROTATION_LEASE + keys.ROTATION_LEASE_RENEW).total_seconds(),
         lease_renew=keys.ROTATION_LEASE_RENEW.total_seconds(),
     )

@@ -90,11 +90,26 @@ class Rotation:
     retired_by: Person | None = None
     where: dict[str, str] = field(default_factory=dict)  # where its card is (platform, channel, message id)
     history: tuple[AuditEntry, ...] = ()
+    # Every other message showing its card (the `rotate` command's answer, the approvers' channel's
+    # copy): same keys as `where`, plus `reference` (JSON) for a Teams conversation.
+    cards: tuple[dict[str, str], ...] = ()
 
     @property
     def marker(self) -> str:
         """The new secret's display name in Entra: how a lost addPassword is found again."""
         return MARKER_PREFIX + self.id
+
+    @property
+    def places(self) -> tuple[dict[str, str], ...]:
+        """Every message that shows this rotation's card and can be updated: each follows its steps."""
+        asked = (self.where,) if self.where.get("message_id") else ()
+        return asked + self.cards
+
+    def showing(self, place: dict[str, str]) -> Rotation | None:
+        """This rotation with `place` (a message showing its card) among its places; None when it is already."""
+        if any(_same_message(place, known) for known in self.places):
+            return None
+        return replace(self, cards=(*self.cards, dict(place)))
 
     def moved(self, state: RotationState, by: str, at: datetime, detail: str = "", **changes: Any) -> Rotation:
         """This rotation in `state`, with `changes` and the transition added to its history."""
@@ -115,6 +130,7 @@ class Rotation:
             if data.get(name):
                 data[name] = Person(**data[name])
         data["state"] = RotationState(data["state"])
+        data["cards"] = tuple(data.get("cards", ()))
         data["history"] = tuple(
             AuditEntry(datetime.fromisoformat(e["at"]), RotationState(e["state"]), e["by"], e["detail"], e["ids"])
             for e in data.get("history", ())
@@ -132,6 +148,10 @@ class RotationOffer:
 
 _AUDITED_IDS = frozenset({"new_key_id", "vault_version", "vault_name", "replaces"})
 _DATES = ("requested_at", "expires_at", "approved_at", "new_start", "new_end")
+
+
+def _same_message(one: dict[str, str], other: dict[str, str]) -> bool:
+    return all(one.get(k) == other.get(k) for k in ("platform", "channel", "message_id"))
 
 
 def _encode(value: object) -> str:

@@ -77,6 +77,10 @@ class Settings:
     retire_grace: timedelta = timedelta(days=7)  # the old secret may go after this even without sign-in evidence
     rotation_apps: tuple[str, ...] = ()  # app ids or `tag:NAME` beside the `secretbot:rotate` tag
     keyvault_url: str | None = None  # where new secrets go; with live Graph, no vault means no rotation
+    # Where every rotation request is posted too, for the approvers (a Slack channel id; a Teams
+    # conversation id the bot is installed in, as in the routes file's `teams_channel`).
+    approvers_slack_channel: str | None = None
+    approvers_teams_channel: str | None = None
 
     @property
     def slack_enabled(self) -> bool:
@@ -118,6 +122,8 @@ class Settings:
             retire_grace=_duration(env, "SECRETBOT_RETIRE_GRACE", timedelta(days=7)),
             rotation_apps=_rotation_apps(env.get("SECRETBOT_ROTATION_APPS")),
             keyvault_url=_keyvault_url(env.get("KEYVAULT_URL")),
+            approvers_slack_channel=(env.get("SECRETBOT_APPROVERS_SLACK_CHANNEL") or "").strip() or None,
+            approvers_teams_channel=(env.get("SECRETBOT_APPROVERS_TEAMS_CHANNEL") or "").strip() or None,
         )._checked()
 
     def _checked(self) -> Settings:

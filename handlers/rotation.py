@@ -135,6 +135,7 @@ class Rotations:
         ).moved(RotationState.REQUESTED, _person(actor).shown, now, f"reason: {reason.strip() or 'not given'}")
         await self.store.create(rotation)
         _audit(rotation)
+        await self._changed(rotation)  # the approvers' channel gets its copy
         return rotation
 
     async def why_not_rotatable(self, app: Application) -> str | None:
@@ -176,6 +177,7 @@ class Rotations:
         _audit(updated)
         self.observer.approved((now - updated.requested_at).total_seconds())
         await self.enqueue(updated.id, "run")
+        await self._changed(updated)  # every copy of the card, not only the one clicked
         return updated
 
     async def reject(self, actor: Actor, rotation_id: str, reason: str = "") -> Rotation | Notice:
@@ -197,6 +199,7 @@ class Rotations:
             return await self._refusal_for_decided(rotation_id)
         _audit(updated)
         self.observer.finished("rejected")
+        await self._changed(updated)
         return updated
 
     async def is_approver(self, actor: Actor) -> bool:

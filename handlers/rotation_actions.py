@@ -114,6 +114,25 @@ async def rotation_answer(rotation: Rotation, deps: Deps) -> Diagnosis:
     return replace(await diagnose("", directory=None, now=deps.now()), rotation=rotation)
 
 
+async def redraw(rotation_id: str, deps: Deps) -> Diagnosis | None:
+    """A rotation's card as its record is now (None: no such rotation, or rotation is off). A job run
+    again after a crash draws the request its first run opened, instead of opening a second one."""
+    rotations = deps.rotations
+    rotation = await rotations.store.get(rotation_id) if rotations else None
+    return await rotation_answer(rotation, deps) if rotation else None
+
+
+async def follow(rotation_id: str, place: dict[str, str], deps: Deps) -> Rotation | None:
+    """Remember that the message at `place` (platform, channel, message_id[, reference]) shows this
+    rotation's card, so every later step updates it too. Returns the record as it is now: when it moved
+    on while that message was being posted (no card job knew the message then), draw it again."""
+    rotations = deps.rotations
+    if rotations is None:
+        return None
+    now, _ = await rotations.store.change(rotation_id, lambda current: current.showing(place))
+    return now
+
+
 async def _answer(deps: Deps, step: Awaitable[Rotation | Notice]) -> Diagnosis | Notice:
     try:
         outcome = await step

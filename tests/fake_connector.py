@@ -18,6 +18,7 @@ class ConnectorCall:
     body: dict[str, Any]
     authorization: str | None
     raw: str  # the body as sent, to search for text that must never leave the bot
+    id: str = ""  # the activity id the fake answered with: a new post's, or the updated one's
 
 
 @dataclass
@@ -50,8 +51,10 @@ class FakeConnector:
 
     async def _activity(self, request: web.Request) -> web.Response:
         raw = await request.text()
+        activity = request.match_info.get("activity") or f"1700000000{next(self._ids):03d}"
         self.calls.append(
-            ConnectorCall(request.method, request.path, json.loads(raw), request.headers.get("Authorization"), raw)
+            ConnectorCall(
+                request.method, request.path, json.loads(raw), request.headers.get("Authorization"), raw, activity
+            )
         )
-        activity = request.match_info.get("activity")
-        return web.json_response({"id": activity or f"1700000000{next(self._ids):03d}"})
+        return web.json_response({"id": activity})

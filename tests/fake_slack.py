@@ -45,6 +45,7 @@ class FakeSlack:
     refused: int = 0  # messages answered 429
     _last_post: dict[str, float] = field(default_factory=dict)
     emails: dict[str, str] = field(default_factory=dict)  # user id -> profile email, for users.info
+    not_in: set[str] = field(default_factory=set)  # channels the bot is not a member of: chat.postMessage refused
 
     def hold(self, method: str, count: int = 1) -> None:
         """Leave the next `count` calls of `method` waiting, as a slow Slack would: `release()` then
@@ -114,6 +115,8 @@ class FakeSlack:
             if user is None:
                 return web.json_response({"ok": False, "error": "users_not_found"})
             return web.json_response({"ok": True, "user": {"id": user, "name": user.lower()}})
+        if method == "chat.postMessage" and args.get("channel") in self.not_in:
+            return web.json_response({"ok": False, "error": "not_in_channel"})
         if method in ("chat.postMessage", "chat.update") and self.per_channel_seconds is not None:
             channel = str(args.get("channel"))
             last = self._last_post.get(channel)

@@ -113,8 +113,8 @@ async def test_a_slack_approver_is_matched_to_entra_by_email_and_group_membershi
 async def test_a_rotation_on_teams_refused_then_approved_and_the_card_follows_to_done(
     connector: FakeConnector,
 ) -> None:
-    from bot.app import TEAMS_ROTATION_CARD
     from bot.platforms import teams_jobs
+    from bot.rotation_posts import TEAMS_ROTATION_CARD
     from tests.rotation_setup import APPROVERS_GROUP, JONAS, LENA
     from tests.test_teams import fixture, post, text_of
 

@@ -241,6 +241,9 @@ def _on_message(enqueue: Enqueue, *, always: bool) -> Callable[..., Awaitable[No
             return
         channel, thread = str(event["channel"]), str(event.get("thread_ts") or event["ts"])
         event_id = str(body.get("event_id") or f"{channel}-{event['ts']}")
+        # "@secretbot rotate …" is a command: read it without the mention that addressed it (Teams' SDK
+        # cuts the mention out the same way).
+        text = text.strip().removeprefix(f"<@{context.bot_user_id}>")
         await enqueue(
             ANSWER,
             keys.answer_job_key("slack", event_id),

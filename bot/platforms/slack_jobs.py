@@ -3,6 +3,11 @@
 Each job is safe to run again after its worker died: an answer claims its event under the job's own
 token (a later Slack retry of an answered event gets nothing), the "Checking…" placeholder is posted
 once and remembered, and the final card replaces it with `chat.update`, which can be repeated.
+
+A rotation's card follows the rotation: every message showing one is remembered in its record (the
+worker then updates each, `rotation_card`). So a request waiting for approval is never ephemeral: the
+slash command's, or one asked from an ephemeral card, is posted in the channel instead. A request an
+answer opened is remembered with the job too, so a run after a crash draws it, not a second one.
 """
 
 from __future__ import annotations
@@ -21,10 +26,11 @@ from bot.jobs.payloads import asked_from_json
 from bot.jobs.worker import JobFunction, RunningJob
 from bot.platforms.dispatch import Dispatcher
 from bot.ports import StateStore
+from bot.rotation_types import Rotation, RotationState
 from cards.blockkit import render_blockkit
 from cards.digest_blockkit import render_digest_blockkit
 from handlers.inbound import Actor, InboundAction
-from handlers.rotation_actions import rotation_answer
+from handlers.rotation_actions import follow, redraw, rotation_answer
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +38,12 @@ ANSWER = "slack.answer"
 COMMAND = "slack.command"
 ACTION = "slack.action"
 ROTATION_CARD = "slack.rotation_card"
+ROTATION_COPY = "slack.rotation_copy"
 CHECKING = "Checking… :hourglass_flowing_sand:"
 SORRY = "Sorry, something went wrong on my side while checking this. Please paste it again in a minute."
+# chat.postMessage's answers when the bot may not post in a conversation: not a member, a DM between
+# other people, an archived channel.
+CANNOT_POST = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
 
 
 class SlackJobs:
@@ -45,7 +55,13 @@ class SlackJobs:
         self._state = state
 
     def table(self) -> dict[str, JobFunction]:
-        return {ANSWER: self.answer, COMMAND: self.command, ACTION: self.action, ROTATION_CARD: self.rotation_card}
+        return {
+            ANSWER: self.answer,
+            COMMAND: self.command,
+            ACTION: self.action,
+            ROTATION_CARD: self.rotation_card,
+            ROTATION_COPY: self.rotation_copy,
+        }
 
     async def answer(
         self,
@@ -68,24 +84,30 @@ class SlackJobs:
             ts = str(posted["ts"])
             await job.remember("placeholder", ts)
         try:
-            diagnosis = await self._dispatcher().asked(asked_from_json(asked), Actor("slack", user), channel)
+            diagnosis = await self._asked(job, asked, Actor("slack", user), channel)
         except Exception:
             if job.is_last_attempt:  # else another attempt will answer
                 await self._client.chat_update(channel=channel, ts=ts, text=SORRY)
             raise
         await self._client.chat_update(channel=channel, ts=ts, **message(diagnosis))
+        if diagnosis.rotation is not None:
+            await self._follow(diagnosis.rotation.id, diagnosis.rotation, channel, ts)
 
     async def command(
         self, job: RunningJob, *, asked: dict[str, Any], channel: str, user: str, response_url: str
     ) -> None:
-        """The slash command: its ephemeral "Checking…" ack is replaced through the response URL."""
+        """The slash command: its ephemeral "Checking…" ack is replaced through the response URL, except
+        by a request waiting for approval, which is posted in the channel (the ack is then deleted)."""
         webhook = AsyncWebhookClient(response_url, session=self._client.session)
         try:
-            diagnosis = await self._dispatcher().asked(asked_from_json(asked), Actor("slack", user), channel)
+            diagnosis = await self._asked(job, asked, Actor("slack", user), channel)
         except Exception:
             if job.is_last_attempt:
                 await webhook.send(text=SORRY, response_type="ephemeral", replace_original=True)
             raise
+        if await self._post_request(job, channel, diagnosis):
+            await webhook.send(delete_original=True)
+            return
         await webhook.send(response_type="ephemeral", replace_original=True, **message(diagnosis))
 
     async def action(
@@ -107,7 +129,7 @@ class SlackJobs:
         actor = Actor("slack", user, user_name, email=email)
         on_message = None if ephemeral else ts
         inbound = InboundAction(verb=verb, id=item, actor=actor, conversation_id=channel, message_id=on_message)
-        answer = await self._dispatcher().action(inbound)
+        answer = await self._again(job) or await self._dispatcher().action(inbound)
         if answer is None:
             return
         webhook = AsyncWebhookClient(response_url, session=self._client.session) if response_url else None
@@ -115,6 +137,12 @@ class SlackJobs:
             if webhook:
                 await webhook.send(text=answer.text, response_type="ephemeral", replace_original=False)
             return
+        if isinstance(answer, Diagnosis):
+            await self._note(job, answer)
+            if (ephemeral or not ts) and await self._post_request(job, channel, answer):
+                if webhook:  # the ephemeral card asked; the request itself is in the channel now
+                    await webhook.send(delete_original=True)
+                return
         card = render_digest_blockkit(answer) if isinstance(answer, Digest) else message(answer)
         if (ephemeral or not ts) and webhook:
             await webhook.send(response_type="ephemeral", replace_original=True, **card)
@@ -134,6 +162,72 @@ class SlackJobs:
         await self._client.chat_update(
             channel=channel, ts=ts, **message(await rotation_answer(rotation, dispatcher.deps))
         )
+
+    async def rotation_copy(self, job: RunningJob, *, rotation_id: str, channel: str) -> None:
+        """A new request's copy in the approvers' channel (SECRETBOT_APPROVERS_SLACK_CHANNEL), posted
+        once and then updated step by step like the card where it was asked."""
+        deps = self._dispatcher().deps
+        rotation = await deps.rotations.store.get(rotation_id) if deps.rotations else None
+        if rotation is None:
+            return
+        if not await self._post_followed(job, channel, rotation):
+            log.warning("slack approvers' channel %s: the bot may not post there; invite it", channel)
+
+    async def _asked(self, job: RunningJob, asked: dict[str, Any], actor: Actor, channel: str) -> Diagnosis:
+        diagnosis = await self._again(job) or await self._dispatcher().asked(asked_from_json(asked), actor, channel)
+        await self._note(job, diagnosis)
+        return diagnosis
+
+    async def _again(self, job: RunningJob) -> Diagnosis | None:
+        """A run after a crash: the rotation request the first run opened, drawn as it is now."""
+        noted = job.note("rotation")
+        return await redraw(str(noted), self._dispatcher().deps) if noted else None
+
+    async def _note(self, job: RunningJob, answer: Diagnosis) -> None:
+        if answer.rotation is not None and job.note("rotation") != answer.rotation.id:
+            await job.remember("rotation", answer.rotation.id)
+
+    async def _post_request(self, job: RunningJob, channel: str, answer: Diagnosis) -> bool:
+        """A request waiting for approval, posted in the channel: an approver must see it, and only a
+        message can be updated later. False when it is not one, or the bot may not post there."""
+        rotation = answer.rotation
+        if rotation is None or not channel:
+            return False
+        if rotation.state is not RotationState.REQUESTED and job.note("posted") is None:
+            return False  # (a run after a crash carries on with what the first one posted, whatever its state)
+        return await self._post_followed(job, channel, rotation, answer)
+
+    async def _post_followed(
+        self, job: RunningJob, channel: str, rotation: Rotation, drawn: Diagnosis | None = None
+    ) -> bool:
+        """Post a rotation's card once (its ts remembered with the job before anything else happens), then
+        follow it. False when the bot may not post in `channel`."""
+        ts = job.note("posted")
+        shown: Rotation | None = rotation
+        if ts is None:
+            card = drawn or await rotation_answer(rotation, self._dispatcher().deps)
+            try:
+                posted = await self._client.chat_postMessage(channel=channel, **message(card))
+            except SlackApiError as error:
+                if error.response.get("error") in CANNOT_POST:
+                    log.info("slack: no rotation card posted in %s (%s)", channel, error.response.get("error"))
+                    return False
+                raise
+            ts = str(posted["ts"])
+            await job.remember("posted", ts)
+        else:
+            shown = None  # posted by an earlier run, which may have drawn an older state
+        await self._follow(rotation.id, shown, channel, str(ts))
+        return True
+
+    async def _follow(self, rotation_id: str, shown: Rotation | None, channel: str, ts: str) -> None:
+        """The message `ts` shows a rotation's card: remember it in the record so each step updates it,
+        and draw it again if the rotation moved on since `shown` (None: not known what it shows)."""
+        deps = self._dispatcher().deps
+        place = {"platform": "slack", "channel": channel, "message_id": ts}
+        now = await follow(rotation_id, place, deps)
+        if now is not None and (shown is None or len(now.history) != len(shown.history)):
+            await self._client.chat_update(channel=channel, ts=ts, **message(await rotation_answer(now, deps)))
 
     async def _email(self, user: str) -> str | None:
         """The presser's profile email, to match them to an Entra user when approvers are Entra ids or

@@ -324,7 +324,14 @@ def rotation_lease_key(rotation_id: str) -> str:
     return f"{ROTATION_LEASE_PREFIX}{_name('rotation id', rotation_id)}"
 
 
-def rotation_card_job_key(platform: str, rotation_id: str, step: int) -> str:
-    """`rotation-card:<platform>:<id>:<step>`: one card update per step of a rotation (the history's
-    length), however often the step's transition is retried."""
-    return _job_key("rotation-card", _name("platform", platform), _name("rotation id", rotation_id), str(int(step)))
+def rotation_card_job_key(platform: str, rotation_id: str, step: int, message_id: str) -> str:
+    """`rotation-card:<platform>:<id>:<step>:<message id>`: one update per step of a rotation (the
+    history's length) and message showing its card, however often the step's transition is retried."""
+    return _job_key(
+        "rotation-card", _name("platform", platform), _name("rotation id", rotation_id), str(int(step)), message_id
+    )
+
+
+def rotation_copy_job_key(platform: str, rotation_id: str) -> str:
+    """`rotation-copy:<platform>:<id>`: a request's copy in the approvers' channel is posted once."""
+    return _job_key("rotation-copy", _name("platform", platform), _name("rotation id", rotation_id))
