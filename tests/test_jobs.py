@@ -201,7 +201,7 @@ async def test_a_worker_beside_the_web_tier_takes_fewer_jobs_while_the_loop_runs
 
     async def hog() -> None:  # the web tier, busy: every loop trip takes 20 ms
         while True:
-            time.sleep(0.02)
+            time.sleep(0.02)  # noqa: ASYNC251 (blocking the loop is the point: a busy web tier)
             await asyncio.sleep(0)
 
     async with open_redis(redis_url) as connections:
