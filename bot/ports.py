@@ -116,6 +116,12 @@ class WarningStore(Protocol):
         """`should_warn` for each (credential key, threshold) of one destination, in a few round trips."""
         ...
 
+    async def claim_digest(self, candidate: Digest, now: datetime) -> Digest | None:
+        """`claim_warnings` for every row of `candidate` and, in the same atomic step, `save_digest` of
+        the rows claimed: the candidate with only those rows, or None (nothing claimed, nothing saved).
+        A crash cannot leave a claim without the digest that is to post it."""
+        ...
+
     async def release(self, destination: Destination, key: str, threshold: int) -> None:
         """Give back a claim whose warning could not be posted, so the next scan warns again."""
         ...

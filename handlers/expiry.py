@@ -4,9 +4,11 @@ already replaced one), then turning a judged scan into warning digests and follo
 Judging is pure: the records, the clock and the thresholds in; rows out.
 
 The scan job calls, in order:
-1. `prepare_digests(rows, routes, subscriptions, store, now)`: one digest per destination, holding
-   only the credentials that crossed a threshold there and were not warned there before (claimed in
-   the ledger as it goes, so a second scan, replica or `scan --post` finds nothing left to warn);
+1. `plan_digests(rows, routes, subscriptions, now)`: one candidate digest per destination; then
+   `store.claim_digest(candidate, now)` keeps only the credentials not warned there before, claiming
+   them in the ledger and saving the digest in one step (so a second scan, replica or `scan --post`
+   finds nothing left to warn, and a crash right after leaves a saved digest to post);
+   `prepare_digests` does both;
 2. per digest: fill `slack_users` (handlers.mentions), `store.save_digest`, post it, then
    `store.record_message`; when posting fails, `release_digest` so the next scan warns again;
 3. `follow_reality(previous, current, store)`: the kept digests whose cards must be updated in place
@@ -205,6 +207,23 @@ def by_object(rows: Iterable[ScannedCredential]) -> dict[str, list[ScannedCreden
     return grouped
 
 
+def plan_digests(
+    rows: Sequence[ScannedCredential], routes: Routes, subscriptions: Sequence[Subscription], now: datetime
+) -> list[Digest]:
+    """One candidate digest per destination with every credential that crossed a threshold there,
+    warned before or not (`store.claim_digest` keeps what was not), each under a fresh id."""
+    siblings = by_object(rows)
+    return [
+        Digest(
+            secrets.token_urlsafe(ID_BYTES),
+            destination,
+            now,
+            ordered(warning_row(row, threshold, siblings[row.credential.object_id], now) for row, threshold in items),
+        )
+        for destination, items in sorted(due(rows, routes, subscriptions).items())
+    ]
+
+
 async def prepare_digests(
     rows: Sequence[ScannedCredential],
     routes: Routes,
@@ -213,21 +232,11 @@ async def prepare_digests(
     now: datetime,
 ) -> list[Digest]:
     """One digest per destination with every credential that crossed a threshold there and was not
-    warned there yet (claimed now); destinations with nothing new get none. Raises StateUnavailable:
-    without the ledger nobody can tell what was warned, so nothing is posted rather than everything."""
-    siblings = by_object(rows)
-    digests = []
-    for destination, items in sorted(due(rows, routes, subscriptions).items()):
-        wanted = [(credential_key(row.credential), threshold) for row, threshold in items]
-        warn = await store.claim_warnings(destination, wanted, now)
-        claimed = [
-            warning_row(row, threshold, siblings[row.credential.object_id], now)
-            for (row, threshold), yes in zip(items, warn, strict=True)
-            if yes
-        ]
-        if claimed:
-            digests.append(Digest(secrets.token_urlsafe(ID_BYTES), destination, now, ordered(claimed)))
-    return digests
+    warned there yet (claimed and saved now); destinations with nothing new get none. Raises
+    StateUnavailable: without the ledger nobody can tell what was warned, so nothing is posted rather
+    than everything."""
+    claimed = [await store.claim_digest(candidate, now) for candidate in plan_digests(rows, routes, subscriptions, now)]
+    return [digest for digest in claimed if digest is not None]
 
 
 async def release_digest(digest: Digest, store: WarningStore) -> None:

@@ -25,6 +25,7 @@ class SlackCall:
     answered: bool = True  # False while the fake holds the call (see `FakeSlack.hold`)
     at: float = 0.0  # when it arrived (time.monotonic)
     ts: str | None = None  # the message ts a chat.postMessage or chat.update answered with
+    posted_at: float = 0.0  # when it arrived (time.time): what conversations.history's `oldest` compares
 
 
 @dataclass
@@ -96,7 +97,7 @@ class FakeSlack:
         method = request.match_info["method"]
         args = await _arguments(request)
         call = SlackCall(method, args, request.headers.get("Authorization"), self._connection(request))
-        call.at = time.monotonic()
+        call.at, call.posted_at = time.monotonic(), time.time()
         self.calls.append(call)
         if self._holds.get(method):
             self._holds[method] -= 1
@@ -128,10 +129,28 @@ class FakeSlack:
             ts = args.get("ts") or f"1700000000.{next(self._ts):06d}"
             call.ts = ts
             return web.json_response({"ok": True, "channel": args.get("channel"), "ts": ts})
+        if method == "conversations.history":
+            return web.json_response({"ok": True, "messages": self._history(args), "has_more": False})
         if method == "users.info" and args.get("user") in self.emails:
             profile = {"email": self.emails[args["user"]]}
             return web.json_response({"ok": True, "user": {"id": args["user"], "profile": profile}})
         return web.json_response({"ok": False, "error": "unknown_method"})
+
+    def _history(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        """The channel's messages that Slack accepted, newest first, with their metadata when asked."""
+        oldest = float(args.get("oldest") or 0)
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        found = []
+        for call in reversed(self.calls):
+            if call.method != "chat.postMessage" or not call.answered or call.ts is None:
+                continue
+            if call.args.get("channel") != args.get("channel") or call.posted_at < oldest:
+                continue
+            message = {"type": "message", "ts": call.ts, "text": call.args.get("text", ""), "bot_id": "B0SECRETBOT"}
+            if with_metadata and isinstance(call.args.get("metadata"), dict):
+                message["metadata"] = call.args["metadata"]
+            found.append(message)
+        return found
 
     def _connection(self, request: web.Request) -> int | None:
         # Keyed by the transport object, not the client's port: loopback reuses ports at once.

@@ -35,6 +35,11 @@ class TeamsDigests:
         activity = card_activity(render_digest_adaptive(digest), summary=digest_view(digest).title)
         return await self._send(digest.destination.channel, activity) or ""
 
+    async def find(self, digest: Digest) -> str | None:
+        """Always None: a bot cannot read a Teams channel's messages back (the connector has no
+        history), so a post that Teams accepted just before a crash is posted again (docs/warnings.md)."""
+        return None
+
     async def update(self, message: MessageRef, digest: Digest) -> None:
         if not message.message_id:
             return

@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import redis.asyncio as redis
@@ -33,6 +34,34 @@ return 0
 """
 
 
+# Claim a digest's rows and save the digest of the rows won, in one step. KEYS: the digest, then per
+# row its warned key, snooze key and warnings-of index. ARGV: the warned TTL, the digest TTL, the
+# digest id, the encoded digest's head and tail, then per row "plain" (claim unless warned) or
+# "over" (a snooze that ended: one reminder, for whoever ends it) and the encoded row.
+_CLAIM_DIGEST = """
+local won, rows = {}, {}
+for i = 1, (#KEYS - 1) / 3 do
+  local warned, snooze, index = KEYS[3 * i - 1], KEYS[3 * i], KEYS[3 * i + 1]
+  local claimed
+  if ARGV[4 + 2 * i] == 'plain' then
+    claimed = redis.call('SET', warned, 1, 'NX', 'EX', ARGV[1])
+  elseif redis.call('DEL', snooze) == 1 then
+    claimed = redis.call('SET', warned, 1, 'EX', ARGV[1])
+  end
+  if claimed then
+    table.insert(won, i)
+    table.insert(rows, ARGV[5 + 2 * i])
+    redis.call('SADD', index, ARGV[3])
+    redis.call('EXPIRE', index, ARGV[2])
+  end
+end
+if #won > 0 then
+  redis.call('SET', KEYS[1], ARGV[4] .. table.concat(rows, ',') .. ARGV[5], 'EX', ARGV[2])
+end
+return won
+"""
+
+
 class RedisWarningStore:
     """Implements `bot.ports.WarningStore` on a client owned by the caller."""
 
@@ -41,6 +70,7 @@ class RedisWarningStore:
         # Ending a snooze and marking its threshold warned must be one step: a scan that reads between
         # the two sees neither the snooze nor the mark and would warn a second time.
         self._remind = client.register_script(_REMIND)
+        self._claim_digest = client.register_script(_CLAIM_DIGEST)
 
     # --- the ledger ------------------------------------------------------------------------------
 
@@ -71,6 +101,41 @@ class RedisWarningStore:
             won = [i for i, answer in zip(plain + over, answers, strict=True) if answer]
         winners = set(won)
         return [i in winners for i in range(len(items))]
+
+    async def claim_digest(self, candidate: Digest, now: datetime) -> Digest | None:
+        platform, channel = candidate.destination.platform.value, candidate.destination.channel
+        rows = candidate.rows
+        acks = [keys.ack_key(platform, row.threshold, row.key, channel) for row in rows]
+        snoozes = [keys.snooze_key(platform, row.key, channel) for row in rows]
+        head, encoded, tail = digests.encode_digest_parts(candidate)
+        with unavailable("claim_digest"):
+            found = await self._client.mget(acks + snoozes) if rows else []
+            acked, until = found[: len(rows)], [_until(raw) for raw in found[len(rows) :]]
+            # Acknowledged, or snoozed until later: not claimed, so the threshold still warns afterwards.
+            modes = {
+                i: "plain" if u is None else "over"
+                for i, u in enumerate(until)
+                if acked[i] is None and (u is None or now >= u)
+            }
+            if not modes:
+                return None
+            names = [keys.digest_key(candidate.id)]
+            args: list[str | int] = [
+                int(keys.WARNED_TTL.total_seconds()),
+                int(keys.DIGEST_TTL.total_seconds()),
+                candidate.id,
+                head,
+                tail,
+            ]
+            for i, mode in modes.items():
+                row = rows[i]
+                names += [keys.warned_key(platform, row.threshold, row.key, channel), snoozes[i]]
+                names.append(keys.warnings_of_key(row.key))
+                args += [mode, encoded[i]]
+            won = await self._claim_digest(keys=names, args=args)
+        chosen = list(modes)
+        claimed = tuple(rows[chosen[int(n) - 1]] for n in won)
+        return replace(candidate, rows=claimed) if claimed else None
 
     async def release(self, destination: Destination, key: str, threshold: int) -> None:
         platform, channel = destination.platform.value, destination.channel
