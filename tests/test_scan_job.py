@@ -401,6 +401,49 @@ async def test_a_worker_killed_mid_scan_is_replaced_and_nobody_is_warned_twice(
     assert len(fake_slack.called("chat.postMessage")) == 2  # the dead worker's, never answered, and this one
 
 
+async def kill_the_scan_at(fake: FakeSlack, tmp_path: Path, method: str, *, applied: bool) -> None:
+    """A worker's scan held at Slack's `method` and killed there; Slack acts on the held call (or not,
+    `applied`) after the kill; a second worker runs the scan's next attempt, and a few more ticks."""
+    routes = tmp_path / "routes.toml"
+    routes.write_text(f'[defaults]\nslack_channel = "{DEFAULTS}"\n', encoding="utf-8")
+    fake.hold(method)
+    log = tmp_path / "workers.log"
+    env = {"SECRETBOT_ROUTES": str(routes), "SECRETBOT_SCAN_CRON": "* * * * * *"}
+    with redis_server() as server, worker_process(server.url, fake, log, env) as first:
+        await wait_for_log(log, "worker running")
+        await eventually(lambda: bool(fake.called(method)), 30)  # the scan is held there
+        with worker_process(server.url, fake, log, env) as second:
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+            fake.release() if applied else fake.drop()
+            await wait_for_log(log, "expiry scan done", 60)  # the second worker's attempt
+            await asyncio.sleep(2.5)  # more ticks: room for a duplicate, if there were one
+            assert second.poll() is None
+
+
+async def test_a_worker_killed_between_claiming_and_posting_loses_no_warning(
+    fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    """Killed while looking up the owners: the warnings are claimed, nothing is posted yet. The claim
+    saved the digest with it, so the next attempt posts it."""
+    await kill_the_scan_at(fake_slack, tmp_path, "users.lookupByEmail", applied=False)
+    delivered = fake_slack.delivered("chat.postMessage")
+    assert [m["channel"] for m in delivered] == [DEFAULTS]
+    assert "expired" in card_text(delivered[0]["blocks"]).lower()
+
+
+async def test_a_worker_killed_after_slack_accepted_the_post_does_not_post_it_again(
+    fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    """Killed while Slack holds the post, which Slack then accepts: the next attempt finds the card in
+    the channel by the digest id in its metadata, records it, and posts nothing."""
+    await kill_the_scan_at(fake_slack, tmp_path, "chat.postMessage", applied=True)
+    [posted] = fake_slack.called("chat.postMessage")
+    assert posted["channel"] == DEFAULTS and posted["metadata"]["event_payload"]["digest_id"]
+    [looked] = fake_slack.called("conversations.history")
+    assert looked["channel"] == DEFAULTS and looked["include_all_metadata"] in ("1", "true", True)
+
+
 async def test_many_channels_are_posted_and_updated_at_slacks_pace(fake_slack: FakeSlack, graph: FakeGraph) -> None:
     """Every channel gets its digest, then its update in place, never two messages within Slack's one
     second per channel (the fake answers 429 to that); the 500-channel timing is in benchmarks."""
