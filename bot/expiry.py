@@ -223,3 +223,12 @@ class Digest:
     acknowledged: Stamp | None = None
     snoozed: Snooze | None = None
     rechecked: Stamp | None = None  # Check again: who asked Graph about these credentials, and when
+
+
+@dataclass(frozen=True)
+class ScanSummary:
+    """The last successful scan, as /metrics reports it from any process."""
+
+    finished_at: float  # Unix time
+    seconds: float
+    credentials: tuple[tuple[str, str, int], ...] = ()  # (state, threshold or "none", how many)

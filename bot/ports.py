@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from bot.credential_types import DirectoryUser, NewPassword, PasswordPolicy, Proof, SecretValue, StoredSecret
 from bot.domain import Activity, ActivityQuery, AppLookup, GraphMode, Question
-from bot.expiry import AppMatcher, Destination, Digest, MessageRef, Stamp, Subscription
+from bot.expiry import AppMatcher, Destination, Digest, MessageRef, ScanSummary, Stamp, Subscription
 from bot.rotation_types import Rotation
 
 
@@ -173,6 +173,23 @@ class WarningStore(Protocol):
     async def subscriptions(self, destination: Destination | None = None) -> list[Subscription]:
         """One channel's subscriptions, or every channel's (for a scan)."""
         ...
+
+    async def save_scan_summary(self, summary: ScanSummary) -> None:
+        """The last successful scan, for every process's /metrics."""
+        ...
+
+    async def scan_summary(self) -> ScanSummary | None: ...
+
+    async def mark_unreachable(self, destination: Destination, error: str, now: datetime) -> bool:
+        """The platform refused posts to this channel (`error`, its code); True the first time in a
+        while (keys.UNREACHABLE_TTL), when the defaults are to be told."""
+        ...
+
+    async def unreachable(self, destination: Destination) -> str | None:
+        """The error code that made this channel unreachable, while it is remembered."""
+        ...
+
+    async def mark_reachable(self, destination: Destination) -> None: ...
 
     async def slack_user(self, address: str) -> str | None:
         """A cached users.lookupByEmail answer: a user id, "" for nobody, None when not cached."""

@@ -20,7 +20,7 @@ from typing import Protocol
 from aiohttp import web
 
 from bot.domain import ScannedCredential, StateUnavailable
-from bot.expiry import Destination, Digest, MessageRef, Platform, Routes, Subscription
+from bot.expiry import Destination, Digest, MessageRef, Platform, Routes, ScanSummary, Subscription
 from bot.jobs.worker import RunningJob
 from bot.metrics import Metrics
 from bot.ports import WarningStore
@@ -78,6 +78,9 @@ class WarningDelivery:
 
     async def subscriptions(self) -> list[Subscription]:
         return await self._store.subscriptions()
+
+    async def save_summary(self, summary: ScanSummary) -> None:
+        await self._store.save_scan_summary(summary)
 
     async def deliver(self, rows: Sequence[ScannedCredential], now: datetime, job: RunningJob) -> Delivered:
         """Raises StateUnavailable (the job is tried again; claimed digests are in its notes)."""

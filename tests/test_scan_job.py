@@ -36,7 +36,7 @@ from bot.scan_job import TenantGraph, tenant_graph_at
 from tests.fake_slack import FakeSlack
 from tests.redis_server import redis_server
 from tests.tenant_edits import add_secret, edited
-from tests.test_jobs import wait_for_log
+from tests.test_jobs import running, wait_for_log
 from tests.test_slack import card_text, eventually, settings, signed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -479,3 +479,22 @@ async def test_metrics_show_the_last_scan_its_duration_and_credentials_by_state_
     assert 'secretbot_scan_credentials{state="expired",threshold="0"}' in after
     assert "secretbot_scan_duration_seconds" in after
     assert 'secretbot_digests_total{outcome="posted",platform="slack"} 2.0' in after  # the route's and the defaults'
+
+
+async def test_a_scan_run_on_a_worker_shows_in_the_web_tiers_metrics(fake_slack: FakeSlack, graph: FakeGraph) -> None:
+    clock = Clock(sample_reference_time())
+    with redis_server() as server:
+        shared = settings(fake_slack, routes=ROUTES, redis_url=server.url)
+        web_tier = create_app(shared, clock=clock, scan_graph=on(graph), role=Role.WEB)
+        worker = create_app(shared, clock=clock, scan_graph=on(graph), role=Role.WORKER)
+        async with TestClient(TestServer(web_tier)) as client, running(worker):
+            before = await (await client.get("/metrics")).text()
+            await worker[SCAN_JOB](RunningJob())
+            after = await (await client.get("/metrics")).text()
+    assert "secretbot_scan_last_success_timestamp_seconds 0.0" in before
+    [last] = [line for line in after.splitlines() if line.startswith("secretbot_scan_last_success_timestamp_seconds ")]
+    assert abs(float(last.split()[1]) - time.time()) < 60
+    assert 'secretbot_scan_credentials{state="expiring",threshold="30"} 1.0' in after  # warehouse-sync
+    assert 'secretbot_scan_credentials{state="expired",threshold="0"}' in after
+    [duration] = [line for line in after.splitlines() if line.startswith("secretbot_scan_duration_seconds ")]
+    assert float(duration.split()[1]) > 0

@@ -18,7 +18,17 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from bot.domain import StateUnavailable
-from bot.expiry import AppMatcher, Destination, Digest, MatchBy, MessageRef, Platform, Stamp, Subscription
+from bot.expiry import (
+    AppMatcher,
+    Destination,
+    Digest,
+    MatchBy,
+    MessageRef,
+    Platform,
+    ScanSummary,
+    Stamp,
+    Subscription,
+)
 from bot.state import digests, keys
 from bot.state.redact import error_types, redact
 
@@ -273,6 +283,42 @@ class RedisWarningStore:
                     found.append(subscription)
         return found
 
+    # --- the last scan, channels that refused posts ----------------------------------------------
+
+    async def save_scan_summary(self, summary: ScanSummary) -> None:
+        value = {"finished_at": summary.finished_at, "seconds": summary.seconds, "credentials": summary.credentials}
+        with unavailable("save_scan_summary"):
+            await self._client.set(keys.SCAN_SUMMARY_KEY, json.dumps(value))
+
+    async def scan_summary(self) -> ScanSummary | None:
+        with unavailable("scan_summary"):
+            raw = await self._client.get(keys.SCAN_SUMMARY_KEY)
+        try:
+            data = json.loads(raw) if raw else None
+            return None if data is None else _summary(data)
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring %s: unreadable", keys.SCAN_SUMMARY_KEY)
+            return None
+
+    async def mark_unreachable(self, destination: Destination, error: str, now: datetime) -> bool:
+        value = json.dumps({"error": error, "since": now.isoformat()})
+        name = keys.unreachable_key(destination.platform.value, destination.channel)
+        with unavailable("mark_unreachable"):
+            return bool(await self._client.set(name, value, nx=True, ex=keys.UNREACHABLE_TTL))
+
+    async def unreachable(self, destination: Destination) -> str | None:
+        name = keys.unreachable_key(destination.platform.value, destination.channel)
+        with unavailable("unreachable"):
+            raw = await self._client.get(name)
+        try:
+            return str(json.loads(raw)["error"]) if raw else None
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    async def mark_reachable(self, destination: Destination) -> None:
+        with unavailable("mark_reachable"):
+            await self._client.delete(keys.unreachable_key(destination.platform.value, destination.channel))
+
     # --- Slack user cache ------------------------------------------------------------------------
 
     async def slack_user(self, address: str) -> str | None:
@@ -341,3 +387,13 @@ def _until(raw: bytes | str | None) -> datetime | None:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _summary(data: dict[str, object]) -> ScanSummary:
+    rows = data["credentials"]
+    assert isinstance(rows, list)
+    return ScanSummary(
+        float(data["finished_at"]),  # type: ignore[arg-type]
+        float(data["seconds"]),  # type: ignore[arg-type]
+        tuple((str(state), str(threshold), int(count)) for state, threshold, count in rows),
+    )
