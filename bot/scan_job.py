@@ -168,6 +168,10 @@ class ScanJob:
             delivered.updated,
             seconds,
         )
+        for destination, code in sorted(delivered.unreachable.items()):
+            log.warning(
+                "expiry warnings cannot be posted to %s (%s): invite the bot or fix the route", destination, code
+            )
 
     async def _scan(self, now: datetime, delivery: WarningDelivery) -> list[ScannedCredential] | None:
         subscriptions = await delivery.subscriptions()

@@ -13,18 +13,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from aiohttp import web
 
 from bot.domain import ScannedCredential, StateUnavailable
-from bot.expiry import Destination, Digest, MessageRef, Platform, Routes, ScanSummary, Subscription
+from bot.expiry import ChannelUnreachable, Destination, Digest, MessageRef, Platform, Routes, ScanSummary, Subscription
 from bot.jobs.worker import RunningJob
 from bot.metrics import Metrics
 from bot.ports import WarningStore
-from handlers.expiry import follow_open_digests, plan_digests, release_digest
+from handlers.expiry import cannot_post, follow_open_digests, plan_digests, release_digest
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,8 @@ class Delivered:
     posted: int = 0
     failed: int = 0
     updated: int = 0
+    # Channels that refused their digest for good (ChannelUnreachable), with the platform's code.
+    unreachable: dict[Destination, str] = field(default_factory=dict)
 
 
 class WarningDelivery:
@@ -109,6 +111,7 @@ class WarningDelivery:
                 await self._post(digest, delivered, maybe_posted)
 
         await asyncio.gather(*(post(d, True) for d in pending), *(post(d, False) for d in fresh))
+        await self._tell_unreachable(delivered.unreachable, now)
 
         async def update(digest: Digest) -> None:
             async with gate:
@@ -161,6 +164,13 @@ class WarningDelivery:
                 log.info("warning digest found already posted platform=%s", platform)
             else:
                 message_id = await poster.post(digest)
+        except ChannelUnreachable as error:
+            log.warning("warning digest not posted platform=%s channel refused it: %s", platform, error.code)
+            self._metrics.digests.labels(platform.value, "unreachable").inc()
+            delivered.failed += 1
+            delivered.unreachable[digest.destination] = error.code
+            await release_digest(digest, self._store)  # warned there once people fix it
+            return
         except Exception as error:
             # The claims go back: the next scan warns these credentials again rather than never.
             log.warning("warning digest not posted platform=%s error=%s", platform, type(error).__name__)
@@ -170,18 +180,26 @@ class WarningDelivery:
             return
         await self._store.record_message(digest.id, MessageRef(platform, digest.destination.channel, message_id))
         await self._store.mark_open(digest.id)
+        await self._store.mark_reachable(digest.destination)
         self._metrics.digests.labels(platform.value, "posted").inc()
         delivered.posted += 1
 
+    async def _tell_unreachable(self, unreachable: Mapping[Destination, str], now: datetime) -> None:
+        """One notice per refusing channel to the defaults, not one per scan: the store remembers it."""
+        for destination, code in sorted(unreachable.items()):
+            if await self._store.mark_unreachable(destination, code, now):
+                await self._notify_defaults(cannot_post(destination, code), skip=destination)
+
     async def report_failure(self, text: str) -> None:
         """The "could not scan" message, to the defaults destinations (one each)."""
+        await self._notify_defaults(text)
+
+    async def _notify_defaults(self, text: str, skip: Destination | None = None) -> None:
         for destination in self._routes.defaults:
             poster = self._posters.get(destination.platform)
-            if poster is None:
+            if poster is None or destination == skip:
                 continue
             try:
                 await poster.notice(destination, text)
             except Exception as error:
-                log.warning(
-                    "scan failure not reported platform=%s error=%s", destination.platform, type(error).__name__
-                )
+                log.warning("notice not posted platform=%s error=%s", destination.platform, type(error).__name__)

@@ -24,7 +24,18 @@ from dataclasses import replace
 from datetime import datetime
 
 from bot.domain import ExpiryState, InventoryCredential, ScannedCredential
-from bot.expiry import DEFAULT_THRESHOLDS, Digest, Outcome, Problem, Routes, Subscription, WarningRow, credential_key
+from bot.expiry import (
+    DEFAULT_THRESHOLDS,
+    Destination,
+    Digest,
+    Outcome,
+    Platform,
+    Problem,
+    Routes,
+    Subscription,
+    WarningRow,
+    credential_key,
+)
 from bot.ports import WarningStore
 from handlers.routing import due
 
@@ -315,3 +326,28 @@ async def follow_open_digests(current: Iterable[ScannedCredential], store: Warni
         if all(row.outcome is not None for row in digest.rows):
             await store.mark_closed(digest.id)
     return updated
+
+
+# Why the platform refused a channel, and what people can do about it (keyed by the platform's code).
+_CANNOT_POST = {
+    "not_in_channel": ("I am not a member of it", "invite me there or fix the route"),
+    "channel_not_found": (
+        "it does not exist, or it is private and I am not in it",
+        "fix the route or the watch that names it, or invite me",
+    ),
+    "is_archived": ("it is archived", "unarchive it or fix the route"),
+    "not_installed": ("I am not installed there", "add me to that team and channel, or fix the route"),
+}
+
+
+def cannot_post(destination: Destination, code: str, *, here: bool = False) -> str:
+    """The notice for a channel that refuses warnings: to the defaults (`here` False), or in
+    `watching` for the channel itself. Its warnings are not lost: their claims were given back."""
+    why, fix = _CANNOT_POST.get(code, (f"the platform answered {code}", "check the route"))
+    if here:
+        return f"I cannot post expiry warnings here: {why}. To receive them, {fix}."
+    where = f"<#{destination.channel}>" if destination.platform is Platform.SLACK else f"{destination}"
+    return (
+        f"I cannot post expiry warnings to {where}: {why}. To fix it, {fix}. "
+        "Its warnings are kept and posted there by the first scan after that."
+    )

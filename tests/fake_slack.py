@@ -46,6 +46,9 @@ class FakeSlack:
     refused: int = 0  # messages answered 429
     _last_post: dict[str, float] = field(default_factory=dict)
     emails: dict[str, str] = field(default_factory=dict)  # user id -> profile email, for users.info
+    # channel -> the error Slack gives a bot that cannot post or read there (not_in_channel,
+    # channel_not_found, is_archived): chat.postMessage and conversations.history answer it.
+    refusing: dict[str, str] = field(default_factory=dict)
 
     def hold(self, method: str, count: int = 1) -> None:
         """Leave the next `count` calls of `method` waiting, as a slow Slack would: `release()` then
@@ -115,6 +118,10 @@ class FakeSlack:
             if user is None:
                 return web.json_response({"ok": False, "error": "users_not_found"})
             return web.json_response({"ok": True, "user": {"id": user, "name": user.lower()}})
+        refused = self.refusing.get(str(args.get("channel")))
+        if method in ("chat.postMessage", "conversations.history") and refused:
+            call.answered = False
+            return web.json_response({"ok": False, "error": refused})
         if method in ("chat.postMessage", "chat.update") and self.per_channel_seconds is not None:
             channel = str(args.get("channel"))
             last = self._last_post.get(channel)

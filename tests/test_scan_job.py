@@ -302,6 +302,38 @@ async def test_redis_down_reports_and_does_not_crash(fake_slack: FakeSlack, grap
     assert "Could not scan" in report["text"] and "Redis" in report["text"]
 
 
+@pytest.mark.parametrize("refusal", ["not_in_channel", "channel_not_found", "is_archived"])
+async def test_a_channel_that_refuses_posts_is_named_to_the_defaults_once_and_its_warnings_wait(
+    fake_slack: FakeSlack, graph: FakeGraph, refusal: str
+) -> None:
+    fake_slack.refusing[TEAM] = refusal  # the route's channel: the bot was never invited, or it is gone
+    clock = Clock(sample_reference_time())
+    async with bot(fake_slack, graph, clock) as client:
+        for _ in range(3):  # three scans the same day: each tries the route's channel again
+            await scan(client)
+        notices = [m for m in posts(fake_slack, DEFAULTS) if f"<#{TEAM}>" in m.get("text", "")]
+        assert len(notices) == 1 and "I cannot post expiry warnings to" in notices[0]["text"]
+        assert len(fake_slack.called("chat.postMessage")) - len(fake_slack.delivered("chat.postMessage")) == 3
+        listing = await slash(client, fake_slack, "watching", TEAM)
+        assert "I cannot post expiry warnings here" in listing
+        del fake_slack.refusing[TEAM]  # invited (or the route fixed): nothing was lost meanwhile
+        await scan(client)
+        assert "cannot post" not in await slash(client, fake_slack, "watching", TEAM)  # posted: forgotten
+    assert mentions(fake_slack, TEAM, "warehouse-sync") == 1
+
+
+async def slash(client: TestClient, fake: FakeSlack, text: str, channel: str) -> str:
+    """`/secretbot <text>` typed in `channel` (works where the bot is no member): the answer's words."""
+    before = len(fake.called("response_url"))
+    form = {"command": "/secretbot", "text": text, "user_id": "U0ALICE", "channel_id": channel}
+    form["response_url"] = fake.url(f"/response/{next(_PRESSES)}")
+    body = urlencode(form)
+    headers = signed(body) | {"Content-Type": "application/x-www-form-urlencoded"}
+    assert (await client.post("/slack/events", data=body, headers=headers)).status == 200
+    await eventually(lambda: len(fake.called("response_url")) > before)
+    return card_text(fake.called("response_url")[-1]["blocks"])
+
+
 # --- replicas and crashes ----------------------------------------------------------------------
 
 

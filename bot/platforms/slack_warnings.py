@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.expiry import Destination, Digest, MessageRef
+from bot.expiry import ChannelUnreachable, Destination, Digest, MessageRef
 from bot.pacing import ChannelPacer
 from bot.ports import WarningStore
 from cards.digest_blockkit import render_digest_blockkit
@@ -28,6 +28,8 @@ FIND_MARGIN = timedelta(minutes=5)  # clock skew between us and Slack: look a li
 FIND_PAGES = 5  # 1,000 messages since the scan; a busier channel gets the card again rather than never
 FIND_PAGE_SIZE = 200
 RATE_LIMIT_RETRIES = 3  # 429s waited out per call before the post counts as failed (claims given back)
+# chat.postMessage errors that no retry fixes: people must invite the bot, fix the route, unarchive.
+UNREACHABLE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
 _NOBODY = frozenset({"users_not_found", "user_not_found"})
 
 
@@ -52,9 +54,15 @@ class SlackDigests:
         channel = digest.destination.channel
         metadata = {"event_type": DIGEST_EVENT, "event_payload": {"digest_id": digest.id}}
         async with self._pacer.turn(channel):
-            posted = await self._client.chat_postMessage(
-                channel=channel, metadata=metadata, **render_digest_blockkit(digest)
-            )
+            try:
+                posted = await self._client.chat_postMessage(
+                    channel=channel, metadata=metadata, **render_digest_blockkit(digest)
+                )
+            except SlackApiError as error:
+                code = error.response.get("error")
+                if code in UNREACHABLE:
+                    raise ChannelUnreachable(str(code)) from None
+                raise
         return str(posted["ts"])
 
     async def find(self, digest: Digest) -> str | None:
