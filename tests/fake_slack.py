@@ -49,11 +49,19 @@ class FakeSlack:
     # channel -> the error Slack gives a bot that cannot post or read there (not_in_channel,
     # channel_not_found, is_archived): chat.postMessage and conversations.history answer it.
     refusing: dict[str, str] = field(default_factory=dict)
+    # method -> (calls left to refuse, Retry-After seconds): Slack's other limits (per method, per
+    # workspace) answer 429 whatever the channel's pace; see `throttle`.
+    _throttled: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def hold(self, method: str, count: int = 1) -> None:
         """Leave the next `count` calls of `method` waiting, as a slow Slack would: `release()` then
         answers them, `drop()` ends them unapplied (their caller died before Slack acted on them)."""
         self._holds[method] = count
+
+    def throttle(self, method: str, times: int, retry_after: int) -> None:
+        """Answer the next `times` calls of `method` 429 with `Retry-After: retry_after` (whole
+        seconds, as Slack sends it), counted in `refused`."""
+        self._throttled[method] = (times, retry_after)
 
     def release(self) -> None:
         self._released.set()
@@ -118,6 +126,13 @@ class FakeSlack:
             if user is None:
                 return web.json_response({"ok": False, "error": "users_not_found"})
             return web.json_response({"ok": True, "user": {"id": user, "name": user.lower()}})
+        left, retry_after = self._throttled.get(method, (0, 0))
+        if left:
+            self._throttled[method] = (left - 1, retry_after)
+            self.refused += 1
+            call.answered = False
+            headers = {"Retry-After": str(retry_after)}
+            return web.json_response({"ok": False, "error": "ratelimited"}, status=429, headers=headers)
         refused = self.refusing.get(str(args.get("channel")))
         if method in ("chat.postMessage", "conversations.history") and refused:
             call.answered = False

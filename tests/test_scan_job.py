@@ -496,6 +496,25 @@ async def test_many_channels_are_posted_and_updated_at_slacks_pace(fake_slack: F
         assert update.args["ts"] == post.ts and update.at - post.at >= 0.99
 
 
+async def test_slack_throttling_beyond_the_channel_pace_is_waited_out_and_nothing_is_lost_or_doubled(
+    fake_slack: FakeSlack, graph: FakeGraph
+) -> None:
+    """Slack's other limits (per workspace, per method) answer 429 with Retry-After whatever our pace:
+    the post waits as long as Slack says, then goes through; the ledger sees it posted once."""
+    fake_slack.throttle("chat.postMessage", times=2, retry_after=2)
+    clock = Clock(sample_reference_time())
+    async with bot(fake_slack, graph, clock) as client:
+        await scan(client)
+        await scan(client)  # the same day again: nothing new, nothing re-posted
+    assert fake_slack.refused == 2
+    for channel in (TEAM, DEFAULTS):
+        tries = [c for c in fake_slack.calls if c.method == "chat.postMessage" and c.args["channel"] == channel]
+        [posted] = [c for c in tries if c.answered]
+        assert all(posted.at - c.at >= 1.9 for c in tries if not c.answered)  # waited as Slack said
+    assert mentions(fake_slack, TEAM, "warehouse-sync") == 1
+    assert len(fake_slack.delivered("chat.postMessage")) == 2
+
+
 async def test_metrics_show_the_last_scan_its_duration_and_credentials_by_state_and_threshold(
     fake_slack: FakeSlack, graph: FakeGraph
 ) -> None:
