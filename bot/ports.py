@@ -126,6 +126,10 @@ class WarningStore(Protocol):
         """Give back a claim whose warning could not be posted, so the next scan warns again."""
         ...
 
+    async def release_digest(self, digest: Digest) -> None:
+        """`release` every row of a digest that could not be posted and forget the digest, in one step."""
+        ...
+
     async def acknowledge(self, destination: Destination, items: list[tuple[str, int]], stamp: Stamp) -> None:
         """Record Acknowledge for each (credential key, threshold): not warned again at those thresholds."""
         ...

@@ -251,9 +251,9 @@ async def prepare_digests(
 
 
 async def release_digest(digest: Digest, store: WarningStore) -> None:
-    """The digest could not be posted: give its claims back so the next scan warns again."""
-    for row in digest.rows:
-        await store.release(digest.destination, row.key, row.threshold)
+    """The digest could not be posted: give its claims back so the next scan warns again, and drop
+    the digest, so a retried run does not post it besides the new digest that claims them again."""
+    await store.release_digest(digest)
 
 
 def outcomes(previous: Iterable[ScannedCredential], current: Iterable[ScannedCredential]) -> dict[str, Outcome]:

@@ -292,6 +292,23 @@ async def test_a_failed_post_gives_the_claims_back_so_the_next_scan_warns(
     assert mentions(fake_slack, TEAM, "warehouse-sync") == 1
 
 
+async def test_a_failed_post_then_a_retry_of_the_run_warns_once(fake_slack: FakeSlack, graph: FakeGraph) -> None:
+    """The run's digests fail to post, then the run is tried again (same notes): the failed digests
+    are not posted from the notes besides the new digests that claim their credentials again."""
+    clock = Clock(sample_reference_time())
+    fake_slack.hold("chat.postMessage", count=2)
+    job = RunningJob()  # one run, its notes kept across attempts
+    async with bot(fake_slack, graph, clock) as client:
+        running = asyncio.create_task(scan(client, job))
+        await eventually(lambda: len(fake_slack.called("chat.postMessage")) == 2)
+        fake_slack.drop()
+        await running
+        fake_slack._applied = True
+        await scan(client, job)
+    assert mentions(fake_slack, TEAM, "warehouse-sync") == 1
+    assert len(fake_slack.delivered("chat.postMessage")) == 2  # the route's and the defaults', once each
+
+
 async def test_redis_down_reports_and_does_not_crash(fake_slack: FakeSlack, graph: FakeGraph) -> None:
     clock = Clock(sample_reference_time())
     with redis_server() as server:

@@ -152,6 +152,12 @@ class RedisWarningStore:
         with unavailable("release"):
             await self._client.delete(keys.warned_key(platform, threshold, key, channel))
 
+    async def release_digest(self, digest: Digest) -> None:
+        platform, channel = digest.destination.platform.value, digest.destination.channel
+        names = [keys.warned_key(platform, row.threshold, row.key, channel) for row in digest.rows]
+        with unavailable("release_digest"):
+            await self._client.delete(keys.digest_key(digest.id), *names)  # one command: atomic
+
     async def acknowledge(self, destination: Destination, items: list[tuple[str, int]], stamp: Stamp) -> None:
         platform, channel = destination.platform.value, destination.channel
         value = json.dumps(digests.encode_stamp(stamp))
