@@ -152,6 +152,15 @@ class WarningStore(Protocol):
 
     async def message(self, digest_id: str) -> MessageRef | None: ...
 
+    async def abandoned_digests(self, now: datetime) -> list[str]:
+        """Ids of digests claimed but not posted for longer than a run lasts (keys.PENDING_DIGEST_LEASE),
+        now the caller's to post: each is handed to one caller, and again after another lease."""
+        ...
+
+    async def forget_pending(self, digest_id: str) -> None:
+        """The digest is no longer waiting to be posted (its record expired, or it was posted)."""
+        ...
+
     async def digests_showing(self, key: str) -> list[str]:
         """Ids of the kept digests that show this credential."""
         ...

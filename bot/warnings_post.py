@@ -87,7 +87,7 @@ class WarningDelivery:
     async def deliver(self, rows: Sequence[ScannedCredential], now: datetime, job: RunningJob) -> Delivered:
         """Raises StateUnavailable (the job is tried again; claimed digests are in its notes)."""
         store = self._store
-        pending = await self._pending(job)
+        pending = await self._pending(job, now)
         candidates = []
         for candidate in plan_digests(rows, self._routes, await store.subscriptions(), now):
             if candidate.destination.platform in self._posters:
@@ -120,13 +120,18 @@ class WarningDelivery:
         await asyncio.gather(*(update(d) for d in await follow_open_digests(rows, store)))
         return delivered
 
-    async def _pending(self, job: RunningJob) -> list[Digest]:
-        """Digests an earlier attempt of this run claimed and saved, but did not see posted."""
+    async def _pending(self, job: RunningJob, now: datetime) -> list[Digest]:
+        """Digests an earlier attempt of this run claimed and saved, but did not see posted, and those
+        any other run left unposted for longer than a run lasts (a killed `scan --post`)."""
         found = []
-        for digest_id in job.note(PENDING_NOTE) or []:
+        ids = [*(job.note(PENDING_NOTE) or []), *await self._store.abandoned_digests(now)]
+        for digest_id in dict.fromkeys(ids):
             digest = await self._store.digest(digest_id)
-            if digest is None or digest.destination.platform not in self._posters:
+            if digest is None:  # expired, or given up
+                await self._store.forget_pending(digest_id)
                 continue
+            if digest.destination.platform not in self._posters:
+                continue  # another deployment's platform: it stays pending for a process that has it
             if await self._store.message(digest_id) is None:
                 found.append(await self._prepare(digest))
         return found

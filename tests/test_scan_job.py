@@ -33,6 +33,7 @@ from bot.fakegraph import FakeGraph, LocalTokenCredential, load_snapshot, sample
 from bot.fakegraph.samples import sample_reference_time
 from bot.jobs.worker import RunningJob
 from bot.scan_job import TenantGraph, tenant_graph_at
+from bot.state import keys
 from tests.fake_slack import FakeSlack
 from tests.redis_server import redis_server
 from tests.tenant_edits import add_secret, edited
@@ -491,6 +492,47 @@ async def test_a_worker_killed_after_slack_accepted_the_post_does_not_post_it_ag
     assert posted["channel"] == DEFAULTS and posted["metadata"]["event_payload"]["digest_id"]
     [looked] = fake_slack.called("conversations.history")
     assert looked["channel"] == DEFAULTS and looked["include_all_metadata"] in ("1", "true", True)
+
+
+async def test_digests_a_killed_scan_post_left_are_posted_by_a_later_scan(
+    fake_slack: FakeSlack, graph: FakeGraph, tmp_path: Path
+) -> None:
+    """`secretbot scan --post` (no queue, no next attempt) killed while Slack holds its posts: once
+    the lease is over, the server's next scan posts those digests, each once."""
+    routes = tmp_path / "routes.toml"
+    names = ", ".join(f'"{name}"' for name in CROSSING)
+    routes.write_text(
+        f'[defaults]\nslack_channel = "{DEFAULTS}"\n\n[[route]]\nname = [{names}]\nslack_channel = "{TEAM}"\n',
+        encoding="utf-8",
+    )
+    fake_slack.hold("chat.postMessage", count=2)
+    start = sample_reference_time()
+    with redis_server() as server:
+        env = os.environ | {
+            "REDIS_URL": server.url,
+            "SLACK_BOT_TOKEN": "xoxb-test-token",
+            "SLACK_SIGNING_SECRET": "test-signing-secret",
+            "SLACK_API_URL": fake_slack.url("/api/"),
+            "SECRETBOT_ROUTES": str(routes),
+        }
+        command = ["-m", "bot", "scan", "--snapshot", "sample", "--now", start.isoformat(), "--post"]
+        with (tmp_path / "cli.log").open("wb") as log:
+            cli = await asyncio.create_subprocess_exec(sys.executable, *command, cwd=ROOT, env=env, stderr=log)
+        await eventually(lambda: len(fake_slack.called("chat.postMessage")) == 2, 30)
+        cli.kill()
+        await cli.wait()
+        fake_slack.drop()  # Slack never acted on them
+        calls = fake_slack.called("chat.postMessage")
+        held = {c["channel"]: c["metadata"]["event_payload"]["digest_id"] for c in calls}
+        fake_slack._applied = True
+        clock = Clock(start + keys.PENDING_DIGEST_LEASE + timedelta(minutes=1))
+        async with bot(fake_slack, graph, clock, redis_url=server.url) as client:
+            await scan(client)
+            await scan(client)
+    for channel in (TEAM, DEFAULTS):
+        ids = [m["metadata"]["event_payload"]["digest_id"] for m in posts(fake_slack, channel)]
+        assert ids.count(held[channel]) == 1  # the killed run's digest, posted once
+    assert mentions(fake_slack, TEAM, "warehouse-sync") == 1
 
 
 async def test_many_channels_are_posted_and_updated_at_slacks_pace(fake_slack: FakeSlack, graph: FakeGraph) -> None:

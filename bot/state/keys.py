@@ -191,6 +191,15 @@ WATCHERS_KEY = f"{PREFIX}watchers"
 # no TTL on the set itself, which every scan prunes.
 OPEN_DIGESTS_KEY = f"{PREFIX}open-digests"
 
+# `pending-digests` = sorted set of digest ids claimed and saved but not yet posted, scored by when
+# (Unix time): a run that dies between the claim and the post leaves its digests here. The queue's
+# next attempt posts its own at once (their ids are in the job's notes); a digest left longer than
+# PENDING_DIGEST_LEASE (a `secretbot scan --post` killed mid-run, a run out of attempts) is taken
+# over by the next scan, whoever runs it. The lease is well beyond a run's SCAN_TIMEOUT, so a live
+# run's digests are never taken from under it. No TTL: posting or giving a digest up removes it.
+PENDING_DIGESTS_KEY = f"{PREFIX}pending-digests"
+PENDING_DIGEST_LEASE = timedelta(hours=2)
+
 # `scan-summary` = JSON {finished_at, seconds, credentials: [[state, threshold, count], ...]} of the last
 # successful scan: every process's /metrics reports it (a worker runs the scan, the web tier is
 # scraped). No TTL: "the last scan was long ago" is exactly what an alert on it wants to see.

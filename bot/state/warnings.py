@@ -44,31 +44,44 @@ return 0
 """
 
 
-# Claim a digest's rows and save the digest of the rows won, in one step. KEYS: the digest, then per
-# row its warned key, snooze key and warnings-of index. ARGV: the warned TTL, the digest TTL, the
-# digest id, the encoded digest's head and tail, then per row "plain" (claim unless warned) or
-# "over" (a snooze that ended: one reminder, for whoever ends it) and the encoded row.
+# Claim a digest's rows and save the digest of the rows won, in one step, noting it as pending (not
+# posted yet). KEYS: the digest, the pending set, then per row its warned key, snooze key and
+# warnings-of index. ARGV: the warned TTL, the digest TTL, the digest id, the encoded digest's head
+# and tail, the time (pending score), then per row "plain" (claim unless warned) or "over" (a snooze
+# that ended: one reminder, for whoever ends it) and the encoded row.
 _CLAIM_DIGEST = """
 local won, rows = {}, {}
-for i = 1, (#KEYS - 1) / 3 do
-  local warned, snooze, index = KEYS[3 * i - 1], KEYS[3 * i], KEYS[3 * i + 1]
+for i = 1, (#KEYS - 2) / 3 do
+  local warned, snooze, index = KEYS[3 * i], KEYS[3 * i + 1], KEYS[3 * i + 2]
   local claimed
-  if ARGV[4 + 2 * i] == 'plain' then
+  if ARGV[5 + 2 * i] == 'plain' then
     claimed = redis.call('SET', warned, 1, 'NX', 'EX', ARGV[1])
   elseif redis.call('DEL', snooze) == 1 then
     claimed = redis.call('SET', warned, 1, 'EX', ARGV[1])
   end
   if claimed then
     table.insert(won, i)
-    table.insert(rows, ARGV[5 + 2 * i])
+    table.insert(rows, ARGV[6 + 2 * i])
     redis.call('SADD', index, ARGV[3])
     redis.call('EXPIRE', index, ARGV[2])
   end
 end
 if #won > 0 then
   redis.call('SET', KEYS[1], ARGV[4] .. table.concat(rows, ',') .. ARGV[5], 'EX', ARGV[2])
+  redis.call('ZADD', KEYS[2], ARGV[6], ARGV[3])
 end
 return won
+"""
+
+# Take over the pending digests older than the lease: scored afresh, so exactly one caller gets each
+# and, should it die too, the next one after another lease. KEYS: the pending set. ARGV: the oldest
+# score still leased, the new score.
+_TAKE_ABANDONED = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+for _, id in ipairs(ids) do
+  redis.call('ZADD', KEYS[1], ARGV[2], id)
+end
+return ids
 """
 
 
@@ -81,6 +94,7 @@ class RedisWarningStore:
         # the two sees neither the snooze nor the mark and would warn a second time.
         self._remind = client.register_script(_REMIND)
         self._claim_digest = client.register_script(_CLAIM_DIGEST)
+        self._take_abandoned = client.register_script(_TAKE_ABANDONED)
 
     # --- the ledger ------------------------------------------------------------------------------
 
@@ -129,13 +143,14 @@ class RedisWarningStore:
             }
             if not modes:
                 return None
-            names = [keys.digest_key(candidate.id)]
-            args: list[str | int] = [
+            names = [keys.digest_key(candidate.id), keys.PENDING_DIGESTS_KEY]
+            args: list[str | int | float] = [
                 int(keys.WARNED_TTL.total_seconds()),
                 int(keys.DIGEST_TTL.total_seconds()),
                 candidate.id,
                 head,
                 tail,
+                now.timestamp(),
             ]
             for i, mode in modes.items():
                 row = rows[i]
@@ -156,7 +171,10 @@ class RedisWarningStore:
         platform, channel = digest.destination.platform.value, digest.destination.channel
         names = [keys.warned_key(platform, row.threshold, row.key, channel) for row in digest.rows]
         with unavailable("release_digest"):
-            await self._client.delete(keys.digest_key(digest.id), *names)  # one command: atomic
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.delete(keys.digest_key(digest.id), *names)
+                pipe.zrem(keys.PENDING_DIGESTS_KEY, digest.id)
+                await pipe.execute()
 
     async def acknowledge(self, destination: Destination, items: list[tuple[str, int]], stamp: Stamp) -> None:
         platform, channel = destination.platform.value, destination.channel
@@ -214,9 +232,20 @@ class RedisWarningStore:
 
     async def record_message(self, digest_id: str, message: MessageRef) -> None:
         with unavailable("record_message"):
-            await self._client.set(
-                keys.digest_message_key(digest_id), digests.encode_message(message), ex=keys.DIGEST_TTL
-            )
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.set(keys.digest_message_key(digest_id), digests.encode_message(message), ex=keys.DIGEST_TTL)
+                pipe.zrem(keys.PENDING_DIGESTS_KEY, digest_id)
+                await pipe.execute()
+
+    async def abandoned_digests(self, now: datetime) -> list[str]:
+        leased = (now - keys.PENDING_DIGEST_LEASE).timestamp()
+        with unavailable("abandoned_digests"):
+            taken = await self._take_abandoned(keys=[keys.PENDING_DIGESTS_KEY], args=[leased, now.timestamp()])
+        return [_text(each) for each in taken]
+
+    async def forget_pending(self, digest_id: str) -> None:
+        with unavailable("forget_pending"):
+            await self._client.zrem(keys.PENDING_DIGESTS_KEY, digest_id)
 
     async def message(self, digest_id: str) -> MessageRef | None:
         name = keys.digest_message_key(digest_id)
