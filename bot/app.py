@@ -24,6 +24,7 @@ import bot.platforms.console as console_page
 import bot.platforms.slack as slack
 import bot.platforms.teams as teams
 from bot import edge, install_pages, logs
+from bot.domain import StateUnavailable
 from bot.expiry import Destination, Platform
 from bot.jobs.queue import JobQueue
 from bot.jobs.worker import JobTable, JobWorker, RunningJob, Schedule
@@ -320,6 +321,13 @@ def _rotation_readiness(services: Services) -> str:
 
 
 async def _metrics(request: web.Request) -> web.Response:
-    depth = await request.app[SERVICES].jobs.depth()
-    request.app[METRICS].queue_depth.set(-1 if depth is None else depth)
+    services, metrics = request.app[SERVICES], request.app[METRICS]
+    depth = await services.jobs.depth()
+    metrics.queue_depth.set(-1 if depth is None else depth)
+    try:  # the scan ran on whichever worker: its summary is in Redis
+        summary = await services.state.warnings.scan_summary()
+    except StateUnavailable:
+        summary = None  # Redis is down: the gauges keep what this process last knew
+    if summary is not None:
+        metrics.show_scan(summary)
     return web.Response(body=request.app[METRICS].exposition(), content_type="text/plain", charset="utf-8")

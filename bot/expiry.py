@@ -223,3 +223,22 @@ class Digest:
     acknowledged: Stamp | None = None
     snoozed: Snooze | None = None
     rechecked: Stamp | None = None  # Check again: who asked Graph about these credentials, and when
+
+
+@dataclass(frozen=True)
+class ScanSummary:
+    """The last successful scan, as /metrics reports it from any process."""
+
+    finished_at: float  # Unix time
+    seconds: float
+    credentials: tuple[tuple[str, str, int], ...] = ()  # (state, threshold or "none", how many)
+
+
+class ChannelUnreachable(Exception):
+    """The platform refused a post to a channel for a reason only people can fix: the bot is not a
+    member or not installed there, the channel does not exist (or is private to the bot), it is
+    archived. `code` is the platform's own word for it (Slack's error, or "not_installed")."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from bot.credential_types import NewPassword, PasswordPolicy
 from bot.domain import Activity, ActivityQuery, AppLookup, Diagnosis, DirectoryError, GraphMode
+from bot.expiry import ScanSummary
 from bot.ports import CredentialWriter, Directory
 
 # Jobs are chat answers: most take milliseconds to a second; the tail is Graph throttling and retries.
@@ -80,6 +81,14 @@ class Metrics:
             ["platform", "outcome"],
             registry=r,
         )
+
+    def show_scan(self, summary: ScanSummary) -> None:
+        """The last scan's gauges, from the summary every process reads (the scan ran anywhere)."""
+        self.scan_last_success.set(summary.finished_at)
+        self.scan_duration.set(summary.seconds)
+        self.scan_credentials.clear()
+        for state, threshold, count in summary.credentials:
+            self.scan_credentials.labels(state, threshold).set(count)
 
     def diagnosed(self, platform: str, diagnosis: Diagnosis) -> None:
         primary = diagnosis.primary

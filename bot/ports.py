@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from bot.credential_types import DirectoryUser, NewPassword, PasswordPolicy, Proof, SecretValue, StoredSecret
 from bot.domain import Activity, ActivityQuery, AppLookup, GraphMode, Question
-from bot.expiry import AppMatcher, Destination, Digest, MessageRef, Stamp, Subscription
+from bot.expiry import AppMatcher, Destination, Digest, MessageRef, ScanSummary, Stamp, Subscription
 from bot.rotation_types import Rotation
 
 
@@ -116,8 +116,18 @@ class WarningStore(Protocol):
         """`should_warn` for each (credential key, threshold) of one destination, in a few round trips."""
         ...
 
+    async def claim_digest(self, candidate: Digest, now: datetime) -> Digest | None:
+        """`claim_warnings` for every row of `candidate` and, in the same atomic step, `save_digest` of
+        the rows claimed: the candidate with only those rows, or None (nothing claimed, nothing saved).
+        A crash cannot leave a claim without the digest that is to post it."""
+        ...
+
     async def release(self, destination: Destination, key: str, threshold: int) -> None:
         """Give back a claim whose warning could not be posted, so the next scan warns again."""
+        ...
+
+    async def release_digest(self, digest: Digest) -> None:
+        """`release` every row of a digest that could not be posted and forget the digest, in one step."""
         ...
 
     async def acknowledge(self, destination: Destination, items: list[tuple[str, int]], stamp: Stamp) -> None:
@@ -141,6 +151,15 @@ class WarningStore(Protocol):
         ...
 
     async def message(self, digest_id: str) -> MessageRef | None: ...
+
+    async def abandoned_digests(self, now: datetime) -> list[str]:
+        """Ids of digests claimed but not posted for longer than a run lasts (keys.PENDING_DIGEST_LEASE),
+        now the caller's to post: each is handed to one caller, and again after another lease."""
+        ...
+
+    async def forget_pending(self, digest_id: str) -> None:
+        """The digest is no longer waiting to be posted (its record expired, or it was posted)."""
+        ...
 
     async def digests_showing(self, key: str) -> list[str]:
         """Ids of the kept digests that show this credential."""
@@ -167,6 +186,23 @@ class WarningStore(Protocol):
     async def subscriptions(self, destination: Destination | None = None) -> list[Subscription]:
         """One channel's subscriptions, or every channel's (for a scan)."""
         ...
+
+    async def save_scan_summary(self, summary: ScanSummary) -> None:
+        """The last successful scan, for every process's /metrics."""
+        ...
+
+    async def scan_summary(self) -> ScanSummary | None: ...
+
+    async def mark_unreachable(self, destination: Destination, error: str, now: datetime) -> bool:
+        """The platform refused posts to this channel (`error`, its code); True the first time in a
+        while (keys.UNREACHABLE_TTL), when the defaults are to be told."""
+        ...
+
+    async def unreachable(self, destination: Destination) -> str | None:
+        """The error code that made this channel unreachable, while it is remembered."""
+        ...
+
+    async def mark_reachable(self, destination: Destination) -> None: ...
 
     async def slack_user(self, address: str) -> str | None:
         """A cached users.lookupByEmail answer: a user id, "" for nobody, None when not cached."""

@@ -66,6 +66,11 @@ def run_scan(args: argparse.Namespace, settings: Settings, *, out: TextIO | None
                 + (f", {delivered.failed} could not be posted (the next run tries again)" if delivered.failed else ""),
                 file=sys.stderr,
             )
+            for destination, code in sorted(delivered.unreachable.items()):
+                print(
+                    f"secretbot: cannot post to {destination} ({code}): invite the bot or fix the route",
+                    file=sys.stderr,
+                )
     except (ScanUsageError, SnapshotError) as error:
         print(f"secretbot: {error}", file=sys.stderr)
         return USAGE_ERROR

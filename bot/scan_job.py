@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain import DirectoryError, GraphMode, ScannedCredential, StateUnavailable
-from bot.expiry import Routes, Subscription
+from bot.expiry import Routes, ScanSummary, Subscription
 from bot.graph.bulk import BulkReader
 from bot.graph.directory import GraphDirectory
 from bot.jobs.worker import RunningJob
@@ -154,9 +154,12 @@ class ScanJob:
             await delivery.report_failure(could_not_scan(error))
             return
         seconds = time.perf_counter() - started
-        self._metrics.scan_duration.set(seconds)
-        self._metrics.scan_last_success.set(time.time())
-        self._count(rows)
+        summary = ScanSummary(time.time(), seconds, counted(rows))
+        self._metrics.show_scan(summary)
+        try:
+            await delivery.save_summary(summary)
+        except StateUnavailable as error:  # the scan is done; only other processes' /metrics lag
+            log.warning("scan summary not saved: %s", error)
         log.info(
             "expiry scan done rows=%d posted=%d failed=%d updated=%d seconds=%.1f",
             len(rows),
@@ -165,6 +168,10 @@ class ScanJob:
             delivered.updated,
             seconds,
         )
+        for destination, code in sorted(delivered.unreachable.items()):
+            log.warning(
+                "expiry warnings cannot be posted to %s (%s): invite the bot or fix the route", destination, code
+            )
 
     async def _scan(self, now: datetime, delivery: WarningDelivery) -> list[ScannedCredential] | None:
         subscriptions = await delivery.subscriptions()
@@ -177,11 +184,11 @@ class ScanJob:
             run = await scan_tenant(graph.reader, graph.directory, inventory, graph.tenant, options)
         return list(run.report.rows)
 
-    def _count(self, rows: list[ScannedCredential]) -> None:
-        counts: dict[tuple[str, str], int] = {}
-        for row in rows:
-            label = (row.state.value, "none" if row.threshold is None else str(row.threshold))
-            counts[label] = counts.get(label, 0) + 1
-        self._metrics.scan_credentials.clear()
-        for (state, threshold), count in counts.items():
-            self._metrics.scan_credentials.labels(state, threshold).set(count)
+
+def counted(rows: list[ScannedCredential]) -> tuple[tuple[str, str, int], ...]:
+    """How many credentials by (state, threshold crossed or "none")."""
+    counts: dict[tuple[str, str], int] = {}
+    for row in rows:
+        label = (row.state.value, "none" if row.threshold is None else str(row.threshold))
+        counts[label] = counts.get(label, 0) + 1
+    return tuple((state, threshold, count) for (state, threshold), count in sorted(counts.items()))

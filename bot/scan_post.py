@@ -28,7 +28,7 @@ async def post_warnings(rows: Sequence[ScannedCredential], now: datetime, settin
     """Raises ValueError (one line) when posting is not configured, StateUnavailable without Redis."""
     if not settings.redis_url:
         raise ValueError(NEEDS_REDIS)
-    if not (settings.slack_bot_token or settings.teams_app_id):
+    if not (settings.slack_bot_token or settings.teams_enabled):
         raise ValueError(NEEDS_PLATFORM)
     async with open_state(settings.redis_url) as state:
         posters = _posters(settings, state)
@@ -47,7 +47,7 @@ def _posters(settings: Settings, state: RedisStateStore) -> Posters:
 
         client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
         posters[Platform.SLACK] = SlackDigests(client, state.warnings)
-    if settings.teams_app_id:
+    if settings.teams_enabled:  # the bot's registration, or the local-testing mode without one
         from bot.platforms.teams_host import proactive
         from bot.platforms.teams_warnings import TeamsDigests
 

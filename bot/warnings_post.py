@@ -2,8 +2,10 @@
 owns it, then the earlier cards updated where reality changed (handlers.expiry does the deciding).
 
 Shared by the server's scan job and `secretbot scan --post`, so both keep the same once-per-threshold
-state. Safe to run again after a crash: the ids of digests claimed but not yet posted are kept in the
-job's notes and posted by the next attempt; a digest already posted (its message recorded) is not.
+state. Safe to run again after a crash: the ids of the digests about to be claimed are kept in the
+job's notes before the claim, which saves the digest in the same Redis step; the next attempt posts
+each of them that has no message recorded, after asking the platform whether the card is already in
+its channel (Slack: found by the digest id in the message's metadata).
 """
 
 from __future__ import annotations
@@ -11,18 +13,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from aiohttp import web
 
 from bot.domain import ScannedCredential, StateUnavailable
-from bot.expiry import Destination, Digest, MessageRef, Platform, Routes, Subscription
+from bot.expiry import ChannelUnreachable, Destination, Digest, MessageRef, Platform, Routes, ScanSummary, Subscription
 from bot.jobs.worker import RunningJob
 from bot.metrics import Metrics
 from bot.ports import WarningStore
-from handlers.expiry import follow_open_digests, prepare_digests, release_digest
+from handlers.expiry import cannot_post, follow_open_digests, plan_digests, release_digest
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,11 @@ class DigestPoster(Protocol):
 
     async def post(self, digest: Digest) -> str:
         """Post the card; the message id to update it by later."""
+        ...
+
+    async def find(self, digest: Digest) -> str | None:
+        """The message id of this digest's card if it is already in its channel (a post that the
+        platform accepted just before a crash); None when it is not, or the platform cannot tell."""
         ...
 
     async def update(self, message: MessageRef, digest: Digest) -> None: ...
@@ -58,6 +65,8 @@ class Delivered:
     posted: int = 0
     failed: int = 0
     updated: int = 0
+    # Channels that refused their digest for good (ChannelUnreachable), with the platform's code.
+    unreachable: dict[Destination, str] = field(default_factory=dict)
 
 
 class WarningDelivery:
@@ -72,39 +81,37 @@ class WarningDelivery:
     async def subscriptions(self) -> list[Subscription]:
         return await self._store.subscriptions()
 
+    async def save_summary(self, summary: ScanSummary) -> None:
+        await self._store.save_scan_summary(summary)
+
     async def deliver(self, rows: Sequence[ScannedCredential], now: datetime, job: RunningJob) -> Delivered:
         """Raises StateUnavailable (the job is tried again; claimed digests are in its notes)."""
         store = self._store
-        pending = [d for d in [await store.digest(i) for i in job.note(PENDING_NOTE) or []] if d is not None]
-        pending = [d for d in pending if await store.message(d.id) is None]
-        subscriptions = await store.subscriptions()
-        fresh: list[Digest] = []
-        for digest in await prepare_digests(rows, self._routes, subscriptions, store, now):
-            poster = self._posters.get(digest.destination.platform)
-            if poster is None:  # routed to a platform this bot is not configured for
-                log.warning(
-                    "no %s configured: warnings for %s not posted", digest.destination.platform, digest.destination
-                )
-                await release_digest(digest, store)
-                continue
-            try:
-                digest = await poster.prepare(digest)
-            except StateUnavailable:
-                raise
-            except Exception as error:  # e.g. Slack refused a lookup: owners are named in plain text
-                log.warning("owners not looked up for %s: %s", digest.destination.platform, type(error).__name__)
-            await store.save_digest(digest)
-            fresh.append(digest)
-        todo = pending + fresh
-        await job.remember(PENDING_NOTE, [d.id for d in todo])
+        pending = await self._pending(job, now)
+        candidates = []
+        for candidate in plan_digests(rows, self._routes, await store.subscriptions(), now):
+            if candidate.destination.platform in self._posters:
+                candidates.append(candidate)
+            else:  # routed to a platform this bot is not configured for: not claimed, warned once it is
+                destination = candidate.destination
+                log.warning("no %s configured: warnings for %s not posted", destination.platform, destination)
+        # The ids go into the notes before anything is claimed: whatever a claim saves, a later
+        # attempt of this run finds by them and posts.
+        await job.remember(PENDING_NOTE, [d.id for d in pending] + [c.id for c in candidates])
+        fresh = []
+        for candidate in candidates:
+            digest = await store.claim_digest(candidate, now)
+            if digest is not None:
+                fresh.append(await self._prepare(digest))
         delivered = Delivered()
         gate = asyncio.Semaphore(POST_CONCURRENCY)
 
-        async def post(digest: Digest) -> None:
+        async def post(digest: Digest, maybe_posted: bool) -> None:
             async with gate:
-                await self._post(digest, delivered)
+                await self._post(digest, delivered, maybe_posted)
 
-        await asyncio.gather(*(post(d) for d in todo))
+        await asyncio.gather(*(post(d, True) for d in pending), *(post(d, False) for d in fresh))
+        await self._tell_unreachable(delivered.unreachable, now)
 
         async def update(digest: Digest) -> None:
             async with gate:
@@ -112,6 +119,32 @@ class WarningDelivery:
 
         await asyncio.gather(*(update(d) for d in await follow_open_digests(rows, store)))
         return delivered
+
+    async def _pending(self, job: RunningJob, now: datetime) -> list[Digest]:
+        """Digests an earlier attempt of this run claimed and saved, but did not see posted, and those
+        any other run left unposted for longer than a run lasts (a killed `scan --post`)."""
+        found = []
+        ids = [*(job.note(PENDING_NOTE) or []), *await self._store.abandoned_digests(now)]
+        for digest_id in dict.fromkeys(ids):
+            digest = await self._store.digest(digest_id)
+            if digest is None:  # expired, or given up
+                await self._store.forget_pending(digest_id)
+                continue
+            if digest.destination.platform not in self._posters:
+                continue  # another deployment's platform: it stays pending for a process that has it
+            if await self._store.message(digest_id) is None:
+                found.append(await self._prepare(digest))
+        return found
+
+    async def _prepare(self, digest: Digest) -> Digest:
+        try:
+            digest = await self._posters[digest.destination.platform].prepare(digest)
+        except StateUnavailable:
+            raise
+        except Exception as error:  # e.g. Slack refused a lookup: owners are named in plain text
+            log.warning("owners not looked up for %s: %s", digest.destination.platform, type(error).__name__)
+        await self._store.save_digest(digest)
+        return digest
 
     async def _update(self, digest: Digest, delivered: Delivered) -> None:
         message = await self._store.message(digest.id)
@@ -127,11 +160,22 @@ class WarningDelivery:
         delivered.updated += 1
         self._metrics.digests.labels(message.platform.value, "updated").inc()
 
-    async def _post(self, digest: Digest, delivered: Delivered) -> None:
+    async def _post(self, digest: Digest, delivered: Delivered, maybe_posted: bool = False) -> None:
         platform = digest.destination.platform
         poster = self._posters[platform]
         try:
-            message_id = await poster.post(digest)
+            message_id = await poster.find(digest) if maybe_posted else None
+            if message_id is not None:
+                log.info("warning digest found already posted platform=%s", platform)
+            else:
+                message_id = await poster.post(digest)
+        except ChannelUnreachable as error:
+            log.warning("warning digest not posted platform=%s channel refused it: %s", platform, error.code)
+            self._metrics.digests.labels(platform.value, "unreachable").inc()
+            delivered.failed += 1
+            delivered.unreachable[digest.destination] = error.code
+            await release_digest(digest, self._store)  # warned there once people fix it
+            return
         except Exception as error:
             # The claims go back: the next scan warns these credentials again rather than never.
             log.warning("warning digest not posted platform=%s error=%s", platform, type(error).__name__)
@@ -141,18 +185,26 @@ class WarningDelivery:
             return
         await self._store.record_message(digest.id, MessageRef(platform, digest.destination.channel, message_id))
         await self._store.mark_open(digest.id)
+        await self._store.mark_reachable(digest.destination)
         self._metrics.digests.labels(platform.value, "posted").inc()
         delivered.posted += 1
 
+    async def _tell_unreachable(self, unreachable: Mapping[Destination, str], now: datetime) -> None:
+        """One notice per refusing channel to the defaults, not one per scan: the store remembers it."""
+        for destination, code in sorted(unreachable.items()):
+            if await self._store.mark_unreachable(destination, code, now):
+                await self._notify_defaults(cannot_post(destination, code), skip=destination)
+
     async def report_failure(self, text: str) -> None:
         """The "could not scan" message, to the defaults destinations (one each)."""
+        await self._notify_defaults(text)
+
+    async def _notify_defaults(self, text: str, skip: Destination | None = None) -> None:
         for destination in self._routes.defaults:
             poster = self._posters.get(destination.platform)
-            if poster is None:
+            if poster is None or destination == skip:
                 continue
             try:
                 await poster.notice(destination, text)
             except Exception as error:
-                log.warning(
-                    "scan failure not reported platform=%s error=%s", destination.platform, type(error).__name__
-                )
+                log.warning("notice not posted platform=%s error=%s", destination.platform, type(error).__name__)

@@ -4,9 +4,11 @@ already replaced one), then turning a judged scan into warning digests and follo
 Judging is pure: the records, the clock and the thresholds in; rows out.
 
 The scan job calls, in order:
-1. `prepare_digests(rows, routes, subscriptions, store, now)`: one digest per destination, holding
-   only the credentials that crossed a threshold there and were not warned there before (claimed in
-   the ledger as it goes, so a second scan, replica or `scan --post` finds nothing left to warn);
+1. `plan_digests(rows, routes, subscriptions, now)`: one candidate digest per destination; then
+   `store.claim_digest(candidate, now)` keeps only the credentials not warned there before, claiming
+   them in the ledger and saving the digest in one step (so a second scan, replica or `scan --post`
+   finds nothing left to warn, and a crash right after leaves a saved digest to post);
+   `prepare_digests` does both;
 2. per digest: fill `slack_users` (handlers.mentions), `store.save_digest`, post it, then
    `store.record_message`; when posting fails, `release_digest` so the next scan warns again;
 3. `follow_reality(previous, current, store)`: the kept digests whose cards must be updated in place
@@ -22,7 +24,18 @@ from dataclasses import replace
 from datetime import datetime
 
 from bot.domain import ExpiryState, InventoryCredential, ScannedCredential
-from bot.expiry import DEFAULT_THRESHOLDS, Digest, Outcome, Problem, Routes, Subscription, WarningRow, credential_key
+from bot.expiry import (
+    DEFAULT_THRESHOLDS,
+    Destination,
+    Digest,
+    Outcome,
+    Platform,
+    Problem,
+    Routes,
+    Subscription,
+    WarningRow,
+    credential_key,
+)
 from bot.ports import WarningStore
 from handlers.routing import due
 
@@ -205,6 +218,23 @@ def by_object(rows: Iterable[ScannedCredential]) -> dict[str, list[ScannedCreden
     return grouped
 
 
+def plan_digests(
+    rows: Sequence[ScannedCredential], routes: Routes, subscriptions: Sequence[Subscription], now: datetime
+) -> list[Digest]:
+    """One candidate digest per destination with every credential that crossed a threshold there,
+    warned before or not (`store.claim_digest` keeps what was not), each under a fresh id."""
+    siblings = by_object(rows)
+    return [
+        Digest(
+            secrets.token_urlsafe(ID_BYTES),
+            destination,
+            now,
+            ordered(warning_row(row, threshold, siblings[row.credential.object_id], now) for row, threshold in items),
+        )
+        for destination, items in sorted(due(rows, routes, subscriptions).items())
+    ]
+
+
 async def prepare_digests(
     rows: Sequence[ScannedCredential],
     routes: Routes,
@@ -213,27 +243,17 @@ async def prepare_digests(
     now: datetime,
 ) -> list[Digest]:
     """One digest per destination with every credential that crossed a threshold there and was not
-    warned there yet (claimed now); destinations with nothing new get none. Raises StateUnavailable:
-    without the ledger nobody can tell what was warned, so nothing is posted rather than everything."""
-    siblings = by_object(rows)
-    digests = []
-    for destination, items in sorted(due(rows, routes, subscriptions).items()):
-        wanted = [(credential_key(row.credential), threshold) for row, threshold in items]
-        warn = await store.claim_warnings(destination, wanted, now)
-        claimed = [
-            warning_row(row, threshold, siblings[row.credential.object_id], now)
-            for (row, threshold), yes in zip(items, warn, strict=True)
-            if yes
-        ]
-        if claimed:
-            digests.append(Digest(secrets.token_urlsafe(ID_BYTES), destination, now, ordered(claimed)))
-    return digests
+    warned there yet (claimed and saved now); destinations with nothing new get none. Raises
+    StateUnavailable: without the ledger nobody can tell what was warned, so nothing is posted rather
+    than everything."""
+    claimed = [await store.claim_digest(candidate, now) for candidate in plan_digests(rows, routes, subscriptions, now)]
+    return [digest for digest in claimed if digest is not None]
 
 
 async def release_digest(digest: Digest, store: WarningStore) -> None:
-    """The digest could not be posted: give its claims back so the next scan warns again."""
-    for row in digest.rows:
-        await store.release(digest.destination, row.key, row.threshold)
+    """The digest could not be posted: give its claims back so the next scan warns again, and drop
+    the digest, so a retried run does not post it besides the new digest that claims them again."""
+    await store.release_digest(digest)
 
 
 def outcomes(previous: Iterable[ScannedCredential], current: Iterable[ScannedCredential]) -> dict[str, Outcome]:
@@ -306,3 +326,28 @@ async def follow_open_digests(current: Iterable[ScannedCredential], store: Warni
         if all(row.outcome is not None for row in digest.rows):
             await store.mark_closed(digest.id)
     return updated
+
+
+# Why the platform refused a channel, and what people can do about it (keyed by the platform's code).
+_CANNOT_POST = {
+    "not_in_channel": ("I am not a member of it", "invite me there or fix the route"),
+    "channel_not_found": (
+        "it does not exist, or it is private and I am not in it",
+        "fix the route or the watch that names it, or invite me",
+    ),
+    "is_archived": ("it is archived", "unarchive it or fix the route"),
+    "not_installed": ("I am not installed there", "add me to that team and channel, or fix the route"),
+}
+
+
+def cannot_post(destination: Destination, code: str, *, here: bool = False) -> str:
+    """The notice for a channel that refuses warnings: to the defaults (`here` False), or in
+    `watching` for the channel itself. Its warnings are not lost: their claims were given back."""
+    why, fix = _CANNOT_POST.get(code, (f"the platform answered {code}", "check the route"))
+    if here:
+        return f"I cannot post expiry warnings here: {why}. To receive them, {fix}."
+    where = f"<#{destination.channel}>" if destination.platform is Platform.SLACK else f"{destination}"
+    return (
+        f"I cannot post expiry warnings to {where}: {why}. To fix it, {fix}. "
+        "Its warnings are kept and posted there by the first scan after that."
+    )

@@ -29,6 +29,7 @@ from bot.expiry import (
     Subscription,
     checked_thresholds,
 )
+from handlers.expiry import cannot_post
 from handlers.inbound import Deps, InboundMessage
 
 log = logging.getLogger(__name__)
@@ -184,6 +185,9 @@ async def _watching(destination: Destination, deps: Deps) -> CommandReply:
         routed += (f"Every app no route matches (the defaults), {_when(deps.routes.thresholds)}.",)
     if routed:
         sections.append((f"From the routes file ({deps.routes.source})", routed))
+    refused = await deps.state.warnings.unreachable(destination)
+    if refused is not None and sections:  # the last scan could not post here
+        sections.insert(0, ("Not delivered", (cannot_post(destination, refused, here=True),)))
     if not sections:
         lines = ("Nothing yet.", *USAGE[:2])
         return CommandReply("This channel receives no expiry warnings", (("Watched here", lines),))

@@ -25,6 +25,7 @@ class SlackCall:
     answered: bool = True  # False while the fake holds the call (see `FakeSlack.hold`)
     at: float = 0.0  # when it arrived (time.monotonic)
     ts: str | None = None  # the message ts a chat.postMessage or chat.update answered with
+    posted_at: float = 0.0  # when it arrived (time.time): what conversations.history's `oldest` compares
 
 
 @dataclass
@@ -45,12 +46,22 @@ class FakeSlack:
     refused: int = 0  # messages answered 429
     _last_post: dict[str, float] = field(default_factory=dict)
     emails: dict[str, str] = field(default_factory=dict)  # user id -> profile email, for users.info
-    not_in: set[str] = field(default_factory=set)  # channels the bot is not a member of: chat.postMessage refused
+    # channel -> the error Slack gives a bot that cannot post or read there (not_in_channel,
+    # channel_not_found, is_archived): chat.postMessage and conversations.history answer it.
+    refusing: dict[str, str] = field(default_factory=dict)
+    # method -> (calls left to refuse, Retry-After seconds): Slack's other limits (per method, per
+    # workspace) answer 429 whatever the channel's pace; see `throttle`.
+    _throttled: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def hold(self, method: str, count: int = 1) -> None:
         """Leave the next `count` calls of `method` waiting, as a slow Slack would: `release()` then
         answers them, `drop()` ends them unapplied (their caller died before Slack acted on them)."""
         self._holds[method] = count
+
+    def throttle(self, method: str, times: int, retry_after: int) -> None:
+        """Answer the next `times` calls of `method` 429 with `Retry-After: retry_after` (whole
+        seconds, as Slack sends it), counted in `refused`."""
+        self._throttled[method] = (times, retry_after)
 
     def release(self) -> None:
         self._released.set()
@@ -97,7 +108,7 @@ class FakeSlack:
         method = request.match_info["method"]
         args = await _arguments(request)
         call = SlackCall(method, args, request.headers.get("Authorization"), self._connection(request))
-        call.at = time.monotonic()
+        call.at, call.posted_at = time.monotonic(), time.time()
         self.calls.append(call)
         if self._holds.get(method):
             self._holds[method] -= 1
@@ -115,8 +126,17 @@ class FakeSlack:
             if user is None:
                 return web.json_response({"ok": False, "error": "users_not_found"})
             return web.json_response({"ok": True, "user": {"id": user, "name": user.lower()}})
-        if method == "chat.postMessage" and args.get("channel") in self.not_in:
-            return web.json_response({"ok": False, "error": "not_in_channel"})
+        left, retry_after = self._throttled.get(method, (0, 0))
+        if left:
+            self._throttled[method] = (left - 1, retry_after)
+            self.refused += 1
+            call.answered = False
+            headers = {"Retry-After": str(retry_after)}
+            return web.json_response({"ok": False, "error": "ratelimited"}, status=429, headers=headers)
+        refused = self.refusing.get(str(args.get("channel")))
+        if method in ("chat.postMessage", "conversations.history") and refused:
+            call.answered = False
+            return web.json_response({"ok": False, "error": refused})
         if method in ("chat.postMessage", "chat.update") and self.per_channel_seconds is not None:
             channel = str(args.get("channel"))
             last = self._last_post.get(channel)
@@ -131,10 +151,28 @@ class FakeSlack:
             ts = args.get("ts") or f"1700000000.{next(self._ts):06d}"
             call.ts = ts
             return web.json_response({"ok": True, "channel": args.get("channel"), "ts": ts})
+        if method == "conversations.history":
+            return web.json_response({"ok": True, "messages": self._history(args), "has_more": False})
         if method == "users.info" and args.get("user") in self.emails:
             profile = {"email": self.emails[args["user"]]}
             return web.json_response({"ok": True, "user": {"id": args["user"], "profile": profile}})
         return web.json_response({"ok": False, "error": "unknown_method"})
+
+    def _history(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        """The channel's messages that Slack accepted, newest first, with their metadata when asked."""
+        oldest = float(args.get("oldest") or 0)
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        found = []
+        for call in reversed(self.calls):
+            if call.method != "chat.postMessage" or not call.answered or call.ts is None:
+                continue
+            if call.args.get("channel") != args.get("channel") or call.posted_at < oldest:
+                continue
+            message = {"type": "message", "ts": call.ts, "text": call.args.get("text", ""), "bot_id": "B0SECRETBOT"}
+            if with_metadata and isinstance(call.args.get("metadata"), dict):
+                message["metadata"] = call.args["metadata"]
+            found.append(message)
+        return found
 
     def _connection(self, request: web.Request) -> int | None:
         # Keyed by the transport object, not the client's port: loopback reuses ports at once.

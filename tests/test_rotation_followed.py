@@ -214,7 +214,7 @@ async def test_a_rotate_command_run_again_opens_no_second_request_and_posts_once
 
 
 async def test_a_slash_command_where_the_bot_may_not_post_answers_privately(fake_slack: FakeSlack) -> None:
-    fake_slack.not_in = {ASKED_IN}
+    fake_slack.refusing[ASKED_IN] = "not_in_channel"
     app = create_app(slack_settings(fake_slack))
     async with TestClient(TestServer(app)) as client:
         await slash(client, fake_slack, f"rotate {PAYMENTS_APP}")

@@ -33,10 +33,11 @@ from bot.fakegraph import FakeGraph, LocalTokenCredential, load_snapshot, sample
 from bot.fakegraph.samples import sample_reference_time
 from bot.jobs.worker import RunningJob
 from bot.scan_job import TenantGraph, tenant_graph_at
+from bot.state import keys
 from tests.fake_slack import FakeSlack
 from tests.redis_server import redis_server
 from tests.tenant_edits import add_secret, edited
-from tests.test_jobs import wait_for_log
+from tests.test_jobs import running, wait_for_log
 from tests.test_slack import card_text, eventually, settings, signed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -292,6 +293,23 @@ async def test_a_failed_post_gives_the_claims_back_so_the_next_scan_warns(
     assert mentions(fake_slack, TEAM, "warehouse-sync") == 1
 
 
+async def test_a_failed_post_then_a_retry_of_the_run_warns_once(fake_slack: FakeSlack, graph: FakeGraph) -> None:
+    """The run's digests fail to post, then the run is tried again (same notes): the failed digests
+    are not posted from the notes besides the new digests that claim their credentials again."""
+    clock = Clock(sample_reference_time())
+    fake_slack.hold("chat.postMessage", count=2)
+    job = RunningJob()  # one run, its notes kept across attempts
+    async with bot(fake_slack, graph, clock) as client:
+        running = asyncio.create_task(scan(client, job))
+        await eventually(lambda: len(fake_slack.called("chat.postMessage")) == 2)
+        fake_slack.drop()
+        await running
+        fake_slack._applied = True
+        await scan(client, job)
+    assert mentions(fake_slack, TEAM, "warehouse-sync") == 1
+    assert len(fake_slack.delivered("chat.postMessage")) == 2  # the route's and the defaults', once each
+
+
 async def test_redis_down_reports_and_does_not_crash(fake_slack: FakeSlack, graph: FakeGraph) -> None:
     clock = Clock(sample_reference_time())
     with redis_server() as server:
@@ -300,6 +318,38 @@ async def test_redis_down_reports_and_does_not_crash(fake_slack: FakeSlack, grap
             await scan(client)  # the last attempt: reports instead of raising
     [report] = posts(fake_slack, DEFAULTS)
     assert "Could not scan" in report["text"] and "Redis" in report["text"]
+
+
+@pytest.mark.parametrize("refusal", ["not_in_channel", "channel_not_found", "is_archived"])
+async def test_a_channel_that_refuses_posts_is_named_to_the_defaults_once_and_its_warnings_wait(
+    fake_slack: FakeSlack, graph: FakeGraph, refusal: str
+) -> None:
+    fake_slack.refusing[TEAM] = refusal  # the route's channel: the bot was never invited, or it is gone
+    clock = Clock(sample_reference_time())
+    async with bot(fake_slack, graph, clock) as client:
+        for _ in range(3):  # three scans the same day: each tries the route's channel again
+            await scan(client)
+        notices = [m for m in posts(fake_slack, DEFAULTS) if f"<#{TEAM}>" in m.get("text", "")]
+        assert len(notices) == 1 and "I cannot post expiry warnings to" in notices[0]["text"]
+        assert len(fake_slack.called("chat.postMessage")) - len(fake_slack.delivered("chat.postMessage")) == 3
+        listing = await slash(client, fake_slack, "watching", TEAM)
+        assert "I cannot post expiry warnings here" in listing
+        del fake_slack.refusing[TEAM]  # invited (or the route fixed): nothing was lost meanwhile
+        await scan(client)
+        assert "cannot post" not in await slash(client, fake_slack, "watching", TEAM)  # posted: forgotten
+    assert mentions(fake_slack, TEAM, "warehouse-sync") == 1
+
+
+async def slash(client: TestClient, fake: FakeSlack, text: str, channel: str) -> str:
+    """`/secretbot <text>` typed in `channel` (works where the bot is no member): the answer's words."""
+    before = len(fake.called("response_url"))
+    form = {"command": "/secretbot", "text": text, "user_id": "U0ALICE", "channel_id": channel}
+    form["response_url"] = fake.url(f"/response/{next(_PRESSES)}")
+    body = urlencode(form)
+    headers = signed(body) | {"Content-Type": "application/x-www-form-urlencoded"}
+    assert (await client.post("/slack/events", data=body, headers=headers)).status == 200
+    await eventually(lambda: len(fake.called("response_url")) > before)
+    return card_text(fake.called("response_url")[-1]["blocks"])
 
 
 # --- replicas and crashes ----------------------------------------------------------------------
@@ -401,6 +451,90 @@ async def test_a_worker_killed_mid_scan_is_replaced_and_nobody_is_warned_twice(
     assert len(fake_slack.called("chat.postMessage")) == 2  # the dead worker's, never answered, and this one
 
 
+async def kill_the_scan_at(fake: FakeSlack, tmp_path: Path, method: str, *, applied: bool) -> None:
+    """A worker's scan held at Slack's `method` and killed there; Slack acts on the held call (or not,
+    `applied`) after the kill; a second worker runs the scan's next attempt, and a few more ticks."""
+    routes = tmp_path / "routes.toml"
+    routes.write_text(f'[defaults]\nslack_channel = "{DEFAULTS}"\n', encoding="utf-8")
+    fake.hold(method)
+    log = tmp_path / "workers.log"
+    env = {"SECRETBOT_ROUTES": str(routes), "SECRETBOT_SCAN_CRON": "* * * * * *"}
+    with redis_server() as server, worker_process(server.url, fake, log, env) as first:
+        await wait_for_log(log, "worker running")
+        await eventually(lambda: bool(fake.called(method)), 30)  # the scan is held there
+        with worker_process(server.url, fake, log, env) as second:
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+            fake.release() if applied else fake.drop()
+            await wait_for_log(log, "expiry scan done", 60)  # the second worker's attempt
+            await asyncio.sleep(2.5)  # more ticks: room for a duplicate, if there were one
+            assert second.poll() is None
+
+
+async def test_a_worker_killed_between_claiming_and_posting_loses_no_warning(
+    fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    """Killed while looking up the owners: the warnings are claimed, nothing is posted yet. The claim
+    saved the digest with it, so the next attempt posts it."""
+    await kill_the_scan_at(fake_slack, tmp_path, "users.lookupByEmail", applied=False)
+    delivered = fake_slack.delivered("chat.postMessage")
+    assert [m["channel"] for m in delivered] == [DEFAULTS]
+    assert "expired" in card_text(delivered[0]["blocks"]).lower()
+
+
+async def test_a_worker_killed_after_slack_accepted_the_post_does_not_post_it_again(
+    fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    """Killed while Slack holds the post, which Slack then accepts: the next attempt finds the card in
+    the channel by the digest id in its metadata, records it, and posts nothing."""
+    await kill_the_scan_at(fake_slack, tmp_path, "chat.postMessage", applied=True)
+    [posted] = fake_slack.called("chat.postMessage")
+    assert posted["channel"] == DEFAULTS and posted["metadata"]["event_payload"]["digest_id"]
+    [looked] = fake_slack.called("conversations.history")
+    assert looked["channel"] == DEFAULTS and looked["include_all_metadata"] in ("1", "true", True)
+
+
+async def test_digests_a_killed_scan_post_left_are_posted_by_a_later_scan(
+    fake_slack: FakeSlack, graph: FakeGraph, tmp_path: Path
+) -> None:
+    """`secretbot scan --post` (no queue, no next attempt) killed while Slack holds its posts: once
+    the lease is over, the server's next scan posts those digests, each once."""
+    routes = tmp_path / "routes.toml"
+    names = ", ".join(f'"{name}"' for name in CROSSING)
+    routes.write_text(
+        f'[defaults]\nslack_channel = "{DEFAULTS}"\n\n[[route]]\nname = [{names}]\nslack_channel = "{TEAM}"\n',
+        encoding="utf-8",
+    )
+    fake_slack.hold("chat.postMessage", count=2)
+    start = sample_reference_time()
+    with redis_server() as server:
+        env = os.environ | {
+            "REDIS_URL": server.url,
+            "SLACK_BOT_TOKEN": "xoxb-test-token",
+            "SLACK_SIGNING_SECRET": "test-signing-secret",
+            "SLACK_API_URL": fake_slack.url("/api/"),
+            "SECRETBOT_ROUTES": str(routes),
+        }
+        command = ["-m", "bot", "scan", "--snapshot", "sample", "--now", start.isoformat(), "--post"]
+        with (tmp_path / "cli.log").open("wb") as log:
+            cli = await asyncio.create_subprocess_exec(sys.executable, *command, cwd=ROOT, env=env, stderr=log)
+        await eventually(lambda: len(fake_slack.called("chat.postMessage")) == 2, 30)
+        cli.kill()
+        await cli.wait()
+        fake_slack.drop()  # Slack never acted on them
+        calls = fake_slack.called("chat.postMessage")
+        held = {c["channel"]: c["metadata"]["event_payload"]["digest_id"] for c in calls}
+        fake_slack._applied = True
+        clock = Clock(start + keys.PENDING_DIGEST_LEASE + timedelta(minutes=1))
+        async with bot(fake_slack, graph, clock, redis_url=server.url) as client:
+            await scan(client)
+            await scan(client)
+    for channel in (TEAM, DEFAULTS):
+        ids = [m["metadata"]["event_payload"]["digest_id"] for m in posts(fake_slack, channel)]
+        assert ids.count(held[channel]) == 1  # the killed run's digest, posted once
+    assert mentions(fake_slack, TEAM, "warehouse-sync") == 1
+
+
 async def test_many_channels_are_posted_and_updated_at_slacks_pace(fake_slack: FakeSlack, graph: FakeGraph) -> None:
     """Every channel gets its digest, then its update in place, never two messages within Slack's one
     second per channel (the fake answers 429 to that); the 500-channel timing is in benchmarks."""
@@ -421,6 +555,25 @@ async def test_many_channels_are_posted_and_updated_at_slacks_pace(fake_slack: F
         assert update.args["ts"] == post.ts and update.at - post.at >= 0.99
 
 
+async def test_slack_throttling_beyond_the_channel_pace_is_waited_out_and_nothing_is_lost_or_doubled(
+    fake_slack: FakeSlack, graph: FakeGraph
+) -> None:
+    """Slack's other limits (per workspace, per method) answer 429 with Retry-After whatever our pace:
+    the post waits as long as Slack says, then goes through; the ledger sees it posted once."""
+    fake_slack.throttle("chat.postMessage", times=2, retry_after=2)
+    clock = Clock(sample_reference_time())
+    async with bot(fake_slack, graph, clock) as client:
+        await scan(client)
+        await scan(client)  # the same day again: nothing new, nothing re-posted
+    assert fake_slack.refused == 2
+    for channel in (TEAM, DEFAULTS):
+        tries = [c for c in fake_slack.calls if c.method == "chat.postMessage" and c.args["channel"] == channel]
+        [posted] = [c for c in tries if c.answered]
+        assert all(posted.at - c.at >= 1.9 for c in tries if not c.answered)  # waited as Slack said
+    assert mentions(fake_slack, TEAM, "warehouse-sync") == 1
+    assert len(fake_slack.delivered("chat.postMessage")) == 2
+
+
 async def test_metrics_show_the_last_scan_its_duration_and_credentials_by_state_and_threshold(
     fake_slack: FakeSlack, graph: FakeGraph
 ) -> None:
@@ -436,3 +589,22 @@ async def test_metrics_show_the_last_scan_its_duration_and_credentials_by_state_
     assert 'secretbot_scan_credentials{state="expired",threshold="0"}' in after
     assert "secretbot_scan_duration_seconds" in after
     assert 'secretbot_digests_total{outcome="posted",platform="slack"} 2.0' in after  # the route's and the defaults'
+
+
+async def test_a_scan_run_on_a_worker_shows_in_the_web_tiers_metrics(fake_slack: FakeSlack, graph: FakeGraph) -> None:
+    clock = Clock(sample_reference_time())
+    with redis_server() as server:
+        shared = settings(fake_slack, routes=ROUTES, redis_url=server.url)
+        web_tier = create_app(shared, clock=clock, scan_graph=on(graph), role=Role.WEB)
+        worker = create_app(shared, clock=clock, scan_graph=on(graph), role=Role.WORKER)
+        async with TestClient(TestServer(web_tier)) as client, running(worker):
+            before = await (await client.get("/metrics")).text()
+            await worker[SCAN_JOB](RunningJob())
+            after = await (await client.get("/metrics")).text()
+    assert "secretbot_scan_last_success_timestamp_seconds 0.0" in before
+    [last] = [line for line in after.splitlines() if line.startswith("secretbot_scan_last_success_timestamp_seconds ")]
+    assert abs(float(last.split()[1]) - time.time()) < 60
+    assert 'secretbot_scan_credentials{state="expiring",threshold="30"} 1.0' in after  # warehouse-sync
+    assert 'secretbot_scan_credentials{state="expired",threshold="0"}' in after
+    [duration] = [line for line in after.splitlines() if line.startswith("secretbot_scan_duration_seconds ")]
+    assert float(duration.split()[1]) > 0

@@ -4,9 +4,14 @@ invoke with the digest drawn again."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,9 +22,11 @@ from bot.expiry import Destination, Platform, Routes
 from bot.fakegraph import FakeGraph, load_snapshot, sample_snapshot_path
 from bot.fakegraph.samples import sample_reference_time
 from bot.jobs.worker import RunningJob
-from bot.settings import Settings
+from bot.settings import INSECURE_TEAMS_FLAG, Settings
 from tests.fake_connector import FakeConnector
+from tests.redis_server import redis_server
 from tests.tenant_edits import add_secret, edited
+from tests.test_scan_cli import NOW
 from tests.test_scan_job import WAREHOUSE_SYNC, Clock, on
 from tests.test_teams import fixture, post
 
@@ -101,3 +108,37 @@ async def test_a_renewal_updates_the_teams_card_in_place(
     assert updated.body["id"] == updated.path.rsplit("/", 1)[1]  # the posted card's own activity
     assert "A newer secret was added since this warning" in json.dumps(updated.body["attachments"][0]["content"])
     assert len(connector.sent("message")) == 1  # updated, not posted again
+
+
+async def test_scan_post_from_the_command_line_posts_the_teams_digest_once(
+    connector: FakeConnector, tmp_path: Path
+) -> None:
+    """`secretbot scan --post`, as a CronJob runs it, on the server's Redis: the server keeps the
+    conversation reference when it is installed; the command posts there through the connector, and
+    a second run (or the server's own scan) finds nothing left to warn."""
+    added = fixture("conversation_update_bot_added", connector)
+    conversation = added["conversation"]["id"]
+    routes = tmp_path / "routes.toml"
+    routes.write_text(f'[defaults]\nteams_channel = "{conversation}"\n', encoding="utf-8")
+    with redis_server() as server:
+        app = create_app(Settings(teams_insecure_no_auth=True, redis_url=server.url))
+        async with TestClient(TestServer(app)) as client:
+            assert (await post(client, added))[0] == 202  # installed: the reference is kept in Redis
+        connector.calls.clear()
+        env = {
+            "PATH": os.environ["PATH"],
+            "REDIS_URL": server.url,
+            "SECRETBOT_ROUTES": str(routes),
+            INSECURE_TEAMS_FLAG: "true",
+        }
+        command = [sys.executable, "-m", "bot", "scan", "--snapshot", "sample", "--now", NOW, "--post"]
+        runs = [
+            await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, env=env, timeout=60)
+            for _ in range(2)
+        ]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr
+    assert "posted 1 warnings" in runs[0].stderr and "posted 0 warnings" in runs[1].stderr
+    [posted] = connector.sent("message")
+    assert posted.path == f"/v3/conversations/{conversation}/activities"
+    assert posted.body["attachments"][0]["contentType"] == CARD
+    assert "warehouse-sync" in json.dumps(posted.body["attachments"][0]["content"])

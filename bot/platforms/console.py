@@ -90,6 +90,9 @@ class ConsoleChannel:
         self.messages[message_id] = digest
         return message_id
 
+    async def find(self, digest: Digest) -> str | None:
+        return next((k for k, v in self.messages.items() if isinstance(v, Digest) and v.id == digest.id), None)
+
     async def update(self, message: MessageRef, digest: Digest) -> None:
         self.messages[message.message_id] = digest
 

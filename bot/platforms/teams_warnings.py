@@ -9,15 +9,18 @@ from collections.abc import Callable
 from microsoft_agents.activity import Activity, ActivityTypes, ConversationReference
 from microsoft_agents.hosting.core import ChannelServiceAdapter, ClaimsIdentity, TurnContext
 
-from bot.expiry import Destination, Digest, MessageRef
+from bot.expiry import ChannelUnreachable, Destination, Digest, MessageRef
 from bot.platforms.teams_jobs import card_activity
 from bot.ports import StateStore
 from cards.digest_adaptive import render_digest_adaptive
 from cards.digest_view import digest_view
 
 
-class NotInstalled(Exception):
+class NotInstalled(ChannelUnreachable):
     """The bot has no conversation reference for this Teams channel: it was never installed there."""
+
+    def __init__(self) -> None:
+        super().__init__("not_installed")
 
 
 class TeamsDigests:
@@ -34,6 +37,11 @@ class TeamsDigests:
     async def post(self, digest: Digest) -> str:
         activity = card_activity(render_digest_adaptive(digest), summary=digest_view(digest).title)
         return await self._send(digest.destination.channel, activity) or ""
+
+    async def find(self, digest: Digest) -> str | None:
+        """Always None: a bot cannot read a Teams channel's messages back (the connector has no
+        history), so a post that Teams accepted just before a crash is posted again (docs/warnings.md)."""
+        return None
 
     async def update(self, message: MessageRef, digest: Digest) -> None:
         if not message.message_id:
@@ -63,7 +71,7 @@ class TeamsDigests:
     async def _continuation(self, channel: str) -> Activity:
         reference = await self._state().conversation("teams", channel)
         if reference is None:
-            raise NotInstalled(channel)
+            raise NotInstalled
         conversation = ConversationReference.model_validate(reference)
         continuation = conversation.get_continuation_activity()
         continuation.id = None  # a new post in the conversation, not a reply to an earlier message

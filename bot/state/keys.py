@@ -191,6 +191,27 @@ WATCHERS_KEY = f"{PREFIX}watchers"
 # no TTL on the set itself, which every scan prunes.
 OPEN_DIGESTS_KEY = f"{PREFIX}open-digests"
 
+# `pending-digests` = sorted set of digest ids claimed and saved but not yet posted, scored by when
+# (Unix time): a run that dies between the claim and the post leaves its digests here. The queue's
+# next attempt posts its own at once (their ids are in the job's notes); a digest left longer than
+# PENDING_DIGEST_LEASE (a `secretbot scan --post` killed mid-run, a run out of attempts) is taken
+# over by the next scan, whoever runs it. The lease is well beyond a run's SCAN_TIMEOUT, so a live
+# run's digests are never taken from under it. No TTL: posting or giving a digest up removes it.
+PENDING_DIGESTS_KEY = f"{PREFIX}pending-digests"
+PENDING_DIGEST_LEASE = timedelta(hours=2)
+
+# `scan-summary` = JSON {finished_at, seconds, credentials: [[state, threshold, count], ...]} of the last
+# successful scan: every process's /metrics reports it (a worker runs the scan, the web tier is
+# scraped). No TTL: "the last scan was long ago" is exactly what an alert on it wants to see.
+SCAN_SUMMARY_KEY = f"{PREFIX}scan-summary"
+
+# `unreachable:<platform>:<channel>` = JSON {error, since}: the platform refused a digest for this
+# channel (Slack: not_in_channel, channel_not_found, is_archived). Set with NX, so the defaults are told
+# once per channel; it expires so that a channel still broken a week later is mentioned again, and
+# `watching` and the scan report name it meanwhile. Deleted when a post there succeeds.
+UNREACHABLE_PREFIX = f"{PREFIX}unreachable:"
+UNREACHABLE_TTL = timedelta(days=7)
+
 # `slack-user:<mail or UPN>` = the Slack user id users.lookupByEmail gave, or "" for nobody: owners are
 # mentioned in every digest, and one lookup per owner per day keeps far inside Slack's rate limit
 # while a new Slack account is picked up by the next day's scan.
@@ -224,6 +245,10 @@ def digest_message_key(digest_id: str) -> str:
 
 def warnings_of_key(credential: str) -> str:
     return f"{WARNINGS_OF_PREFIX}{_credential(credential)}"
+
+
+def unreachable_key(platform: str, channel: str) -> str:
+    return f"{UNREACHABLE_PREFIX}{_name('platform', platform)}:{channel}"
 
 
 def watch_key(platform: str, channel: str) -> str:

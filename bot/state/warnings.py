@@ -11,13 +11,24 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from bot.domain import StateUnavailable
-from bot.expiry import AppMatcher, Destination, Digest, MatchBy, MessageRef, Platform, Stamp, Subscription
+from bot.expiry import (
+    AppMatcher,
+    Destination,
+    Digest,
+    MatchBy,
+    MessageRef,
+    Platform,
+    ScanSummary,
+    Stamp,
+    Subscription,
+)
 from bot.state import digests, keys
 from bot.state.redact import error_types, redact
 
@@ -33,6 +44,47 @@ return 0
 """
 
 
+# Claim a digest's rows and save the digest of the rows won, in one step, noting it as pending (not
+# posted yet). KEYS: the digest, the pending set, then per row its warned key, snooze key and
+# warnings-of index. ARGV: the warned TTL, the digest TTL, the digest id, the encoded digest's head
+# and tail, the time (pending score), then per row "plain" (claim unless warned) or "over" (a snooze
+# that ended: one reminder, for whoever ends it) and the encoded row.
+_CLAIM_DIGEST = """
+local won, rows = {}, {}
+for i = 1, (#KEYS - 2) / 3 do
+  local warned, snooze, index = KEYS[3 * i], KEYS[3 * i + 1], KEYS[3 * i + 2]
+  local claimed
+  if ARGV[5 + 2 * i] == 'plain' then
+    claimed = redis.call('SET', warned, 1, 'NX', 'EX', ARGV[1])
+  elseif redis.call('DEL', snooze) == 1 then
+    claimed = redis.call('SET', warned, 1, 'EX', ARGV[1])
+  end
+  if claimed then
+    table.insert(won, i)
+    table.insert(rows, ARGV[6 + 2 * i])
+    redis.call('SADD', index, ARGV[3])
+    redis.call('EXPIRE', index, ARGV[2])
+  end
+end
+if #won > 0 then
+  redis.call('SET', KEYS[1], ARGV[4] .. table.concat(rows, ',') .. ARGV[5], 'EX', ARGV[2])
+  redis.call('ZADD', KEYS[2], ARGV[6], ARGV[3])
+end
+return won
+"""
+
+# Take over the pending digests older than the lease: scored afresh, so exactly one caller gets each
+# and, should it die too, the next one after another lease. KEYS: the pending set. ARGV: the oldest
+# score still leased, the new score.
+_TAKE_ABANDONED = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+for _, id in ipairs(ids) do
+  redis.call('ZADD', KEYS[1], ARGV[2], id)
+end
+return ids
+"""
+
+
 class RedisWarningStore:
     """Implements `bot.ports.WarningStore` on a client owned by the caller."""
 
@@ -41,6 +93,8 @@ class RedisWarningStore:
         # Ending a snooze and marking its threshold warned must be one step: a scan that reads between
         # the two sees neither the snooze nor the mark and would warn a second time.
         self._remind = client.register_script(_REMIND)
+        self._claim_digest = client.register_script(_CLAIM_DIGEST)
+        self._take_abandoned = client.register_script(_TAKE_ABANDONED)
 
     # --- the ledger ------------------------------------------------------------------------------
 
@@ -72,10 +126,55 @@ class RedisWarningStore:
         winners = set(won)
         return [i in winners for i in range(len(items))]
 
+    async def claim_digest(self, candidate: Digest, now: datetime) -> Digest | None:
+        platform, channel = candidate.destination.platform.value, candidate.destination.channel
+        rows = candidate.rows
+        acks = [keys.ack_key(platform, row.threshold, row.key, channel) for row in rows]
+        snoozes = [keys.snooze_key(platform, row.key, channel) for row in rows]
+        head, encoded, tail = digests.encode_digest_parts(candidate)
+        with unavailable("claim_digest"):
+            found = await self._client.mget(acks + snoozes) if rows else []
+            acked, until = found[: len(rows)], [_until(raw) for raw in found[len(rows) :]]
+            # Acknowledged, or snoozed until later: not claimed, so the threshold still warns afterwards.
+            modes = {
+                i: "plain" if u is None else "over"
+                for i, u in enumerate(until)
+                if acked[i] is None and (u is None or now >= u)
+            }
+            if not modes:
+                return None
+            names = [keys.digest_key(candidate.id), keys.PENDING_DIGESTS_KEY]
+            args: list[str | int | float] = [
+                int(keys.WARNED_TTL.total_seconds()),
+                int(keys.DIGEST_TTL.total_seconds()),
+                candidate.id,
+                head,
+                tail,
+                now.timestamp(),
+            ]
+            for i, mode in modes.items():
+                row = rows[i]
+                names += [keys.warned_key(platform, row.threshold, row.key, channel), snoozes[i]]
+                names.append(keys.warnings_of_key(row.key))
+                args += [mode, encoded[i]]
+            won = await self._claim_digest(keys=names, args=args)
+        chosen = list(modes)
+        claimed = tuple(rows[chosen[int(n) - 1]] for n in won)
+        return replace(candidate, rows=claimed) if claimed else None
+
     async def release(self, destination: Destination, key: str, threshold: int) -> None:
         platform, channel = destination.platform.value, destination.channel
         with unavailable("release"):
             await self._client.delete(keys.warned_key(platform, threshold, key, channel))
+
+    async def release_digest(self, digest: Digest) -> None:
+        platform, channel = digest.destination.platform.value, digest.destination.channel
+        names = [keys.warned_key(platform, row.threshold, row.key, channel) for row in digest.rows]
+        with unavailable("release_digest"):
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.delete(keys.digest_key(digest.id), *names)
+                pipe.zrem(keys.PENDING_DIGESTS_KEY, digest.id)
+                await pipe.execute()
 
     async def acknowledge(self, destination: Destination, items: list[tuple[str, int]], stamp: Stamp) -> None:
         platform, channel = destination.platform.value, destination.channel
@@ -133,9 +232,20 @@ class RedisWarningStore:
 
     async def record_message(self, digest_id: str, message: MessageRef) -> None:
         with unavailable("record_message"):
-            await self._client.set(
-                keys.digest_message_key(digest_id), digests.encode_message(message), ex=keys.DIGEST_TTL
-            )
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.set(keys.digest_message_key(digest_id), digests.encode_message(message), ex=keys.DIGEST_TTL)
+                pipe.zrem(keys.PENDING_DIGESTS_KEY, digest_id)
+                await pipe.execute()
+
+    async def abandoned_digests(self, now: datetime) -> list[str]:
+        leased = (now - keys.PENDING_DIGEST_LEASE).timestamp()
+        with unavailable("abandoned_digests"):
+            taken = await self._take_abandoned(keys=[keys.PENDING_DIGESTS_KEY], args=[leased, now.timestamp()])
+        return [_text(each) for each in taken]
+
+    async def forget_pending(self, digest_id: str) -> None:
+        with unavailable("forget_pending"):
+            await self._client.zrem(keys.PENDING_DIGESTS_KEY, digest_id)
 
     async def message(self, digest_id: str) -> MessageRef | None:
         name = keys.digest_message_key(digest_id)
@@ -208,6 +318,42 @@ class RedisWarningStore:
                     found.append(subscription)
         return found
 
+    # --- the last scan, channels that refused posts ----------------------------------------------
+
+    async def save_scan_summary(self, summary: ScanSummary) -> None:
+        value = {"finished_at": summary.finished_at, "seconds": summary.seconds, "credentials": summary.credentials}
+        with unavailable("save_scan_summary"):
+            await self._client.set(keys.SCAN_SUMMARY_KEY, json.dumps(value))
+
+    async def scan_summary(self) -> ScanSummary | None:
+        with unavailable("scan_summary"):
+            raw = await self._client.get(keys.SCAN_SUMMARY_KEY)
+        try:
+            data = json.loads(raw) if raw else None
+            return None if data is None else _summary(data)
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring %s: unreadable", keys.SCAN_SUMMARY_KEY)
+            return None
+
+    async def mark_unreachable(self, destination: Destination, error: str, now: datetime) -> bool:
+        value = json.dumps({"error": error, "since": now.isoformat()})
+        name = keys.unreachable_key(destination.platform.value, destination.channel)
+        with unavailable("mark_unreachable"):
+            return bool(await self._client.set(name, value, nx=True, ex=keys.UNREACHABLE_TTL))
+
+    async def unreachable(self, destination: Destination) -> str | None:
+        name = keys.unreachable_key(destination.platform.value, destination.channel)
+        with unavailable("unreachable"):
+            raw = await self._client.get(name)
+        try:
+            return str(json.loads(raw)["error"]) if raw else None
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    async def mark_reachable(self, destination: Destination) -> None:
+        with unavailable("mark_reachable"):
+            await self._client.delete(keys.unreachable_key(destination.platform.value, destination.channel))
+
     # --- Slack user cache ------------------------------------------------------------------------
 
     async def slack_user(self, address: str) -> str | None:
@@ -276,3 +422,13 @@ def _until(raw: bytes | str | None) -> datetime | None:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _summary(data: dict[str, object]) -> ScanSummary:
+    rows = data["credentials"]
+    assert isinstance(rows, list)
+    return ScanSummary(
+        float(data["finished_at"]),  # type: ignore[arg-type]
+        float(data["seconds"]),  # type: ignore[arg-type]
+        tuple((str(state), str(threshold), int(count)) for state, threshold, count in rows),
+    )
