@@ -243,6 +243,7 @@ def _rotations(
         on_change=post_card,
         lease_wait=(keys.ROTATION_LEASE + keys.ROTATION_LEASE_RENEW).total_seconds(),
         lease_renew=keys.ROTATION_LEASE_RENEW.total_seconds(),
+        identity=parts.identity,
     )
 
 

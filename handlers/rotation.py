@@ -32,7 +32,7 @@ from bot.credential_types import (
 )
 from bot.domain import Application, Credential, DirectoryError, Notice, NoticeReason, StateUnavailable
 from bot.ports import CredentialWriter, Directory, PeopleDirectory, RotationStore, SecretVault, TokenProver
-from bot.rotation_types import FINAL, MARKER_PREFIX, WORKING, Person, Rotation, RotationState
+from bot.rotation_types import FINAL, MARKER_PREFIX, WORKING, WRITE_ROLES, BotIdentity, Person, Rotation, RotationState
 from handlers.inbound import Actor
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ _ID = re.compile(r"[0-9a-f]{16}")
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 Enqueue = Callable[[str, str], Awaitable[bool]]  # (rotation id, phase) -> queued
+Identity = Callable[[], Awaitable[BotIdentity | None]]  # who the bot is, from its token (bot.graph.identity)
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class Rotations:
     on_change: Callable[[Rotation], Awaitable[None]] | None = None  # posts the card's new state
     lease_wait: float = 20.0  # seconds a run waits for another run's lease to lapse (> keys.ROTATION_LEASE)
     lease_renew: float = 5.0  # keys.ROTATION_LEASE_RENEW
+    identity: Identity | None = None  # None: the bot's permissions and ownership are not checked
 
     # --- request ----------------------------------------------------------------------------------
 
@@ -113,7 +115,7 @@ class Rotations:
         why_not = await self.why_not_rotatable(app)
         if why_not:
             return Notice(NoticeReason.REFUSED, why_not)
-        tags = await self.writer.application_tags(app.object_id)
+        tags = app.tags if app.tags is not None else await self.writer.application_tags(app.object_id)
         now = self.now()
         old = _secret_to_replace(app, now)
         rotation = Rotation(
@@ -138,11 +140,16 @@ class Rotations:
         return rotation
 
     async def why_not_rotatable(self, app: Application) -> str | None:
-        """None when this app may be rotated; else what would enable it."""
-        try:
-            tags = await self.writer.application_tags(app.object_id)
-        except (DirectoryError, GraphWriteError) as error:
-            return f"The bot could not read the app's tags to see whether it may rotate it: {error}"
+        """None when this app may be rotated; else what would enable it. Checked before a button is
+        offered and again when a request is made: the app is tagged or listed, the bot's token carries
+        an application permission that writes apps, and the bot is among the app's owners (as the
+        lookup that found `app` read them: no request of its own)."""
+        tags = app.tags
+        if tags is None:
+            try:
+                tags = await self.writer.application_tags(app.object_id)
+            except (DirectoryError, GraphWriteError) as error:
+                return f"The bot could not read the app's tags to see whether it may rotate it: {error}"
         listed = app.app_id.lower() in {a.lower() for a in self.policy.apps}
         tagged = ROTATE_TAG in tags or any(a.startswith("tag:") and a[4:] in tags for a in self.policy.apps)
         if not (listed or tagged):
@@ -151,7 +158,36 @@ class Rotations:
                 f"`{ROTATE_TAG}` to the app registration, or list its app id in SECRETBOT_ROTATION_APPS; "
                 "the bot also needs Application.ReadWrite.OwnedBy and to be an owner of the app."
             )
-        return None
+        return await self._why_not_permitted(app)
+
+    async def _why_not_permitted(self, app: Application) -> str | None:
+        if self.identity is None:
+            return None
+        try:
+            me = await self.identity()
+        except Exception as error:  # azure-identity raises its own types; any of them means "cannot tell"
+            log.warning("rotation: the bot's own token could not be read (%s)", type(error).__name__)
+            me = None
+        if me is None:
+            return (
+                f"The bot could not read its own permissions from its access token, so it cannot tell whether "
+                f"it may rotate {app.display_name}; nothing is offered until it can."
+            )
+        missing = []
+        if not me.may_write_apps:
+            missing.append(
+                f"the bot's app lacks the {WRITE_ROLES[0]} application permission (admin consent): grant it "
+                "on the bot's app registration under API permissions, Microsoft Graph, Application permissions"
+            )
+        owners = {(o.object_id or "").lower() for o in app.owners}
+        if me.object_id is None or me.object_id.lower() not in owners:
+            missing.append(
+                f"the bot is not an owner of app {app.display_name} ({app.app_id}): add {me.shown} as an owner "
+                "of the app registration"
+            )
+        if not missing:
+            return None
+        return f"The bot cannot rotate {app.display_name}'s secret yet: " + "; and ".join(missing) + "."
 
     # --- decide -----------------------------------------------------------------------------------
 
