@@ -75,6 +75,10 @@ SCAN_JOB = web.AppKey("scan_job", ScanJob)  # the demo's "Run the scan now" runs
 # which only the Teams adapter imports (lazily).
 TEAMS_ROTATION_CARD = "teams.rotation_card"
 ROTATION_JOB = "rotation.advance"  # add, store, prove; or retire (handlers/rotation.py)
+# Requests nobody approved within SECRETBOT_APPROVAL_TTL are expired (and their cards say so) by this
+# sweep, at most a minute late; it reads only the due ids (keys.ROTATION_DEADLINES_KEY).
+ROTATION_EXPIRY = "rotation.expire"
+ROTATION_EXPIRY_CRON = "* * * * *"
 _PLATFORM_BY_ROUTE = {
     "/slack/events": "slack",
     "/api/messages": "teams",
@@ -126,6 +130,7 @@ def create_app(
     app[SCAN_JOB] = scan
     table.schedules.append(Schedule(SCAN, settings.scan_cron, scan, timeout=keys.SCAN_TIMEOUT))
     table.functions[ROTATION_JOB] = _rotation_job(app)
+    table.schedules.append(Schedule(ROTATION_EXPIRY, ROTATION_EXPIRY_CRON, _rotation_expiry(app)))
     app.cleanup_ctx.append(_services(settings, metrics, now, directory))
     receive = role is not Role.WORKER
     if receive:
@@ -261,6 +266,18 @@ def _rotation_job(app: web.Application) -> Callable[..., Awaitable[None]]:
             raise
 
     return advance
+
+
+def _rotation_expiry(app: web.Application) -> Callable[..., Awaitable[None]]:
+    async def expire(_job: RunningJob) -> None:
+        rotations = app[SERVICES].rotations
+        if rotations is None:
+            return
+        expired = await rotations.expire_overdue()
+        if expired:
+            log.info("rotation: %d request(s) expired, nobody approved them in time", expired)
+
+    return expire
 
 
 def _worker(concurrency: int) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -270,3 +270,11 @@ class RotationStore(Protocol):
     async def recent(self, limit: int = 100) -> list[Rotation]:
         """The latest requests, newest first."""
         ...
+
+    async def due(self, now: datetime, limit: int = ...) -> list[str]:
+        """Ids of requests whose approval deadline is at or before `now` (from an index, no scan)."""
+        ...
+
+    async def settled(self, rotation_id: str) -> None:
+        """Stop watching this request's deadline."""
+        ...

@@ -274,16 +274,31 @@ class Rotations:
             return Notice(NoticeReason.REFUSED, f"You are not an approver for rotations, so you cannot {verb} it.")
         return None
 
-    async def _expire(self, rotation_id: str, now: datetime) -> None:
+    async def expire_overdue(self) -> int:
+        """Expire every request whose approval window has closed, and update its card: run on a
+        schedule (bot/app.py), so a request nobody clicks on does not stay "requested". Reads only the
+        due ids from the deadline index. Returns how many it expired."""
+        now = self.now()
+        expired = 0
+        for rotation_id in await self.store.due(now):
+            if await self._expire(rotation_id, now):
+                expired += 1
+            await self.store.settled(rotation_id)
+        return expired
+
+    async def _expire(self, rotation_id: str, now: datetime) -> bool:
         def expire(current: Rotation) -> Rotation | None:
             if current.state is not RotationState.REQUESTED or now < current.expires_at:
                 return None
             return current.moved(RotationState.EXPIRED, WORKER, now, "nobody approved in time", problem="expired")
 
         updated, changed = await self.store.change(rotation_id, expire)
-        if updated is not None and changed:
-            _audit(updated)
-            self.observer.finished("expired")
+        if updated is None or not changed:
+            return False
+        _audit(updated)
+        self.observer.finished("expired")
+        await self._changed(updated)
+        return True
 
     async def _refusal_for_decided(self, rotation_id: str) -> Notice:
         current = await self.store.get(rotation_id)

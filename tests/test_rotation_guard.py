@@ -89,7 +89,7 @@ async def test_a_bot_that_is_not_an_owner_gets_no_button_and_is_told_whom_to_add
 
 
 async def test_both_missing_are_both_named() -> None:
-    async with chat(app_token(object_id=STRANGER_SP, roles=())) as (r, deps):
+    async with chat(app_token(object_id=STRANGER_SP, roles=())) as (r, _deps):
         refused = await r.rotations.request(REQUESTER, PAYMENTS_APP, "leaked")
         assert isinstance(refused, Notice) and NO_ROLE in refused.text and NOT_OWNER in refused.text
         assert SNAPSHOT_BOT_OBJECT_ID not in refused.text  # it names the bot the token says it is

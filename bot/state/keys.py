@@ -297,6 +297,16 @@ ROTATION_TTL = timedelta(days=400)
 ROTATIONS_INDEX_KEY = f"{PREFIX}rotations"
 
 
+# `rotation-deadlines` = sorted set of request ids by the moment their approval window closes
+# (`expires_at`), so the expiry sweep (handlers/rotation.py `expire_overdue`, every minute:
+# bot.app.ROTATION_EXPIRY_CRON) reads only the requests that are due and never SCANs the records. An
+# id leaves the set once the sweep has looked at it (expired it, or found it decided in time). No TTL:
+# a member lives at most the approval TTL plus one sweep period.
+ROTATION_DEADLINES_KEY = f"{PREFIX}rotation-deadlines"
+# How many due requests one sweep expires; the rest wait a minute for the next tick.
+ROTATION_EXPIRY_BATCH = 200
+
+
 def rotation_key(rotation_id: str) -> str:
     """`secretbot:rotation:<id>`: the id is ours (random hex), checked anyway."""
     return f"{ROTATION_PREFIX}{_name('rotation id', rotation_id)}"
