@@ -198,7 +198,12 @@ def _rotations(
         return None
 
     async def enqueue(rotation_id: str, phase: str) -> bool:
-        return await jobs.enqueue(ROTATION_JOB, key=keys.rotation_job_key(rotation_id, phase), rotation_id=rotation_id)
+        return await later(rotation_id, phase, 0.0)
+
+    async def later(rotation_id: str, phase: str, delay: float) -> bool:
+        key = keys.rotation_job_key(rotation_id, phase)
+        limit = keys.ROTATION_JOB_TIMEOUT
+        return await jobs.enqueue(ROTATION_JOB, key=key, delay=delay, run_limit=limit, rotation_id=rotation_id)
 
     policy = RotationPolicy(
         approvers=settings.approvers,
@@ -249,6 +254,7 @@ def _rotations(
         lease_wait=(keys.ROTATION_LEASE + keys.ROTATION_LEASE_RENEW).total_seconds(),
         lease_renew=keys.ROTATION_LEASE_RENEW.total_seconds(),
         identity=parts.identity,
+        later=later,
     )
 
 

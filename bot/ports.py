@@ -240,7 +240,17 @@ class PeopleDirectory(Protocol):
 class TokenProver(Protocol):
     """Asks Entra for a token with a new secret, for as long as propagation may take."""
 
-    async def prove(self, tenant: str, client_id: str, secret: SecretValue) -> Proof: ...
+    async def prove(self, tenant: str, client_id: str, secret: SecretValue) -> Proof:
+        """Try, pausing in place, until proven, refused or past the deadline."""
+        ...
+
+    async def attempt(self, tenant: str, client_id: str, secret: SecretValue) -> Proof:
+        """One token request."""
+        ...
+
+    def pause_after(self, attempts: int) -> float | None:
+        """Seconds before the next request after `attempts` failed ones; None past the deadline."""
+        ...
 
 
 class RotationStore(Protocol):

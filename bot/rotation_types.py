@@ -88,6 +88,7 @@ class Rotation:
     vault_version: str | None = None
     problem: str | None = None  # why it failed or was rejected, in words safe to show
     retired_by: Person | None = None
+    proof_attempts: int = 0  # token requests made with the new secret so far (one per job run)
     where: dict[str, str] = field(default_factory=dict)  # where its card is (platform, channel, message id)
     history: tuple[AuditEntry, ...] = ()
 

@@ -17,7 +17,7 @@ import logging
 import re
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from bot.credential_types import (
@@ -49,6 +49,7 @@ _ID = re.compile(r"[0-9a-f]{16}")
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 Enqueue = Callable[[str, str], Awaitable[bool]]  # (rotation id, phase) -> queued
+Later = Callable[[str, str, float], Awaitable[bool]]  # (rotation id, phase, seconds from now) -> queued
 Identity = Callable[[], Awaitable[BotIdentity | None]]  # who the bot is, from its token (bot.graph.identity)
 
 
@@ -98,6 +99,9 @@ class Rotations:
     lease_wait: float = 20.0  # seconds a run waits for another run's lease to lapse (> keys.ROTATION_LEASE)
     lease_renew: float = 5.0  # keys.ROTATION_LEASE_RENEW
     identity: Identity | None = None  # None: the bot's permissions and ownership are not checked
+    # Queues the job again after a pause: each token request of the proof is one run, so no worker waits
+    # out the propagation. None: the proof waits in place (a run without a queue to come back through).
+    later: Later | None = None
 
     # --- request ----------------------------------------------------------------------------------
 
@@ -425,11 +429,13 @@ class Rotations:
                 return None
             state = rotation.state
             if state is RotationState.APPROVED:
-                await self._add_store_prove(rotation)
+                if await self._add_store_prove(rotation):
+                    return await self.store.get(rotation_id)  # the proof goes on in a later run
             elif state is RotationState.ADDED:
                 await self._value_lost(rotation)
             elif state is RotationState.STORED:
-                await self._prove_stored(rotation)
+                if await self._prove_stored(rotation):
+                    return await self.store.get(rotation_id)
             elif state is RotationState.PROVEN:
                 # A secret an addPassword added after its answer was lost (and after we looked) goes too.
                 await self._remove_marked(
@@ -460,7 +466,8 @@ class Rotations:
                 )
         await self._fail(rotation, f"gave up after repeated failures: {why}. The old secret stays")
 
-    async def _add_store_prove(self, rotation: Rotation) -> None:
+    async def _add_store_prove(self, rotation: Rotation) -> bool:
+        """True when the new secret is stored and its proof continues in a later run."""
         # Leftovers of an earlier run that died after addPassword: their value is lost, so they go.
         await self._remove_marked(rotation, "added by an earlier attempt whose value was lost")
         policy = await self.writer.password_policy(rotation.object_id)
@@ -470,15 +477,15 @@ class Rotations:
                 f"the app management policy {policy.policy_id} allows no new client secrets on this app "
                 "(certificates only); rotate with a certificate instead",
             )
-            return
+            return False
         start = self.now()
         end = policy.cap(start, start + timedelta(days=rotation.lifetime_days))
         added = await self._add(rotation, end)
         if added is None:
-            return
-        await self._after_add(rotation, added)
+            return False
+        return await self._after_add(rotation, added)
 
-    async def _after_add(self, rotation: Rotation, added: NewPassword) -> None:
+    async def _after_add(self, rotation: Rotation, added: NewPassword) -> bool:
         current = await self._move(
             rotation,
             RotationState.APPROVED,
@@ -491,7 +498,7 @@ class Rotations:
         )
         if current is None:  # the record moved on without us: this secret's value would be lost
             await self.writer.remove_password(rotation.object_id, added.key_id)
-            return
+            return False
         try:
             stored = await self.vault.store(
                 rotation.vault_name,
@@ -507,7 +514,7 @@ class Rotations:
                 f"Key Vault did not store the new secret ({error}); the new secret was removed again",
                 expected=RotationState.ADDED,
             )
-            return
+            return False
         stored_rotation = await self._move(
             current,
             RotationState.ADDED,
@@ -516,8 +523,7 @@ class Rotations:
             vault_version=stored.version,
             vault_name=rotation.vault_name,
         )
-        if stored_rotation is not None:
-            await self._prove(stored_rotation, added.value)
+        return stored_rotation is not None and await self._prove(stored_rotation, added.value)
 
     async def _add(self, rotation: Rotation, end: datetime) -> NewPassword | None:
         problem = "Microsoft Graph did not answer addPassword"
@@ -561,7 +567,7 @@ class Rotations:
             new_end=None,
         )
 
-    async def _prove_stored(self, rotation: Rotation) -> None:
+    async def _prove_stored(self, rotation: Rotation) -> bool:
         try:
             value = await self.vault.read(rotation.vault_name, rotation.vault_version or "")
         except VaultError as error:
@@ -570,21 +576,49 @@ class Rotations:
                 f"the stored secret could not be read back to prove it ({error})",
                 expected=RotationState.STORED,
             )
-            return
-        await self._prove(rotation, value)
+            return False
+        return await self._prove(rotation, value)
 
-    async def _prove(self, rotation: Rotation, value: SecretValue) -> None:
-        proof = await self.prover.prove(rotation.tenant_id, rotation.app_id, value)
+    async def _prove(self, rotation: Rotation, value: SecretValue) -> bool:
+        """Ask for a token with the new secret. With a queue (`later`), one request per run: when it is
+        not yet accepted, the count is kept on the record and the job comes back after the prover's
+        next pause. True when it will come back."""
+        if self.later is None:
+            proof = await self.prover.prove(rotation.tenant_id, rotation.app_id, value)
+            attempts = proof.attempts
+        else:
+            proof = await self.prover.attempt(rotation.tenant_id, rotation.app_id, value)
+            attempts = rotation.proof_attempts + proof.attempts
         if proof.outcome is ProofOutcome.PROVEN:
             await self._move(
-                rotation, RotationState.STORED, RotationState.PROVEN, f"token issued after {proof.attempts} attempt(s)"
+                rotation, RotationState.STORED, RotationState.PROVEN, f"token issued after {attempts} attempt(s)"
             )
-            return
+            return False
+        detail = proof.detail
+        if self.later is not None and proof.outcome is not ProofOutcome.REFUSED:
+            pause = self.prover.pause_after(attempts)
+            if pause is not None:
+                return await self._prove_later(rotation, attempts, pause)
+            detail = f"no token after {attempts} attempts: {proof.detail}"
         await self._fail(
             rotation,
-            f"the new secret got no token: {proof.detail}. The old secret stays; the new one is in Key Vault",
+            f"the new secret got no token: {detail}. The old secret stays; the new one is in Key Vault",
             expected=RotationState.STORED,
         )
+        return False
+
+    async def _prove_later(self, rotation: Rotation, attempts: int, pause: float) -> bool:
+        def counted(current: Rotation) -> Rotation | None:
+            if current.state is not RotationState.STORED or current.proof_attempts != rotation.proof_attempts:
+                return None  # another run got further: it carries on
+            return replace(current, proof_attempts=attempts)
+
+        _, changed = await self.store.change(rotation.id, counted)
+        if not changed or self.later is None:
+            return changed
+        await self.later(rotation.id, f"prove-{attempts}", pause)
+        log.info("rotation %s: no token yet after %d attempt(s); trying again in %.0f s", rotation.id, attempts, pause)
+        return True
 
     async def _retire_old(self, rotation: Rotation) -> None:
         if rotation.replaces:

@@ -313,10 +313,24 @@ def rotation_key(rotation_id: str) -> str:
 
 
 def rotation_job_key(rotation_id: str, phase: str) -> str:
-    """`rotation:<phase>:<id>`: one job per rotation and phase ("run": add, store, prove; "retire"),
+    """`rotation:<phase>:<id>`: one job per rotation and phase ("run": add, store, prove; "prove-<n>":
+    the token request after n that were not accepted yet; "retire"),
     however often an approval is clicked. A phase of its own for retire because a finished job's
     record keeps its key for JOB_RECORD_TTL."""
     return _job_key("rotation", _name("phase", phase), _name("rotation id", rotation_id))
+
+
+# A rotation job's run limit, instead of JOB_TIMEOUT: one run adds, stores and makes the first token
+# request, and the worst case of that is longer than an answer's. addPassword at most 4 tries of up to
+# 30 s (the Graph client's timeout) with up to 3 Retry-After waits of at most 30 s (handlers/rotation.py
+# ADD_ATTEMPTS, MAX_THROTTLE_WAIT): 210 s; the policy and leftover reads before it, up to 30 s each;
+# Key Vault's write; one token request of at most 20 s (bot/graph/proof.py ATTEMPT_TIMEOUT). About
+# 5.5 minutes in the worst case, so 6. The proof does not count against it: when the new secret is not
+# accepted yet, the run ends and the job is queued again after the prover's next pause (2, 4, 8, 16,
+# then 20 s; given up once the pauses would pass proof.DEADLINE, 180 s, i.e. after 12 requests). So no
+# worker slot waits out the propagation, and a run cut off by this limit resumes from where the
+# record stands.
+ROTATION_JOB_TIMEOUT = timedelta(minutes=6)
 
 
 # `rotation-lease:<request id>` = the token of the worker advancing that rotation. Two runs of one
