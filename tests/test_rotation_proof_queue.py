@@ -14,7 +14,7 @@ from bot.rotation_types import Rotation, RotationState
 from bot.settings import Settings
 from bot.state import keys
 from tests.redis_server import redis_server
-from tests.rotation_setup import APPROVER_TEAMS, PAYMENTS_APP, POLICY, REQUESTER
+from tests.rotation_setup import APPROVER_TEAMS, PAYMENTS_APP, POLICY, REQUESTER, rig
 from tests.test_jobs import every_value, running
 
 PROPAGATION = 5.0  # bot.rotation_wiring.DEFAULT_PROPAGATION: what the snapshot's fake token endpoint waits
@@ -70,3 +70,31 @@ async def test_a_proof_needing_several_requests_completes_through_the_queue_with
             records = b"\n".join(await every_value(app[SERVICES].jobs.saq.redis))
             for n in range(1, attempts):
                 assert keys.rotation_job_key(rotation.id, f"prove-{n}").encode() in records
+
+
+async def test_a_secret_never_accepted_fails_after_the_provers_budget_of_queued_requests() -> None:
+    """Each run makes one token request and queues the next after the prover's pause; once the pauses
+    would pass the deadline the rotation fails, the old secret kept. The queue is a list here, run by hand."""
+    async with rig(prover_deadline=1.0) as r:
+        r.entra.propagation = 3600  # never accepted
+        waits: list[tuple[str, float]] = []
+
+        async def later(rotation_id: str, phase: str, delay: float) -> bool:
+            waits.append((phase, delay))
+            return True
+
+        r.rotations.later = later
+        requested = await r.rotations.request(REQUESTER, PAYMENTS_APP, "leaked")
+        assert isinstance(requested, Rotation)
+        assert isinstance(await r.rotations.approve(APPROVER_TEAMS, requested.id), Rotation)
+        current = await r.rotations.advance(requested.id)  # add, store, first request
+        runs = 1
+        while current is not None and current.state is RotationState.STORED:
+            assert len(waits) == runs and waits[-1][0] == f"prove-{runs}"
+            current = await r.rotations.advance(requested.id)  # what the queued job does
+            runs += 1
+        assert current is not None and current.state is RotationState.FAILED
+        # rig: first pause 0.1 s doubling up to 0.5 s, 1 s in all: 0.1 + 0.2 + 0.4 fit, a fourth (0.5) does not
+        assert [delay for _, delay in waits] == [0.1, 0.2, 0.4] and runs == 4
+        assert "no token after 4 attempts" in (current.problem or "") and "old secret stays" in (current.problem or "")
+        assert current.proof_attempts == 3
