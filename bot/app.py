@@ -71,6 +71,10 @@ HOUSEKEEPING_CRON = "17 3 * * *"
 METRICS = web.AppKey("metrics", Metrics)
 SCAN_JOB = web.AppKey("scan_job", ScanJob)  # the demo's "Run the scan now" runs it directly
 ROTATION_JOB = "rotation.advance"  # add, store, prove; or retire (handlers/rotation.py)
+# Requests nobody approved within SECRETBOT_APPROVAL_TTL are expired (and their cards say so) by this
+# sweep, at most a minute late; it reads only the due ids (keys.ROTATION_DEADLINES_KEY).
+ROTATION_EXPIRY = "rotation.expire"
+ROTATION_EXPIRY_CRON = "* * * * *"
 _PLATFORM_BY_ROUTE = {
     "/slack/events": "slack",
     "/api/messages": "teams",
@@ -122,6 +126,7 @@ def create_app(
     app[SCAN_JOB] = scan
     table.schedules.append(Schedule(SCAN, settings.scan_cron, scan, timeout=keys.SCAN_TIMEOUT))
     table.functions[ROTATION_JOB] = _rotation_job(app)
+    table.schedules.append(Schedule(ROTATION_EXPIRY, ROTATION_EXPIRY_CRON, _rotation_expiry(app)))
     app.cleanup_ctx.append(_services(settings, metrics, now, directory))
     receive = role is not Role.WORKER
     if receive:
@@ -189,7 +194,12 @@ def _rotations(
         return None
 
     async def enqueue(rotation_id: str, phase: str) -> bool:
-        return await jobs.enqueue(ROTATION_JOB, key=keys.rotation_job_key(rotation_id, phase), rotation_id=rotation_id)
+        return await later(rotation_id, phase, 0.0)
+
+    async def later(rotation_id: str, phase: str, delay: float) -> bool:
+        key = keys.rotation_job_key(rotation_id, phase)
+        limit = keys.ROTATION_JOB_TIMEOUT
+        return await jobs.enqueue(ROTATION_JOB, key=key, delay=delay, run_limit=limit, rotation_id=rotation_id)
 
     policy = RotationPolicy(
         approvers=settings.approvers,
@@ -219,6 +229,8 @@ def _rotations(
         on_change=RotationPosts.of(settings, jobs),
         lease_wait=(keys.ROTATION_LEASE + keys.ROTATION_LEASE_RENEW).total_seconds(),
         lease_renew=keys.ROTATION_LEASE_RENEW.total_seconds(),
+        identity=parts.identity,
+        later=later,
     )
 
 
@@ -236,6 +248,18 @@ def _rotation_job(app: web.Application) -> Callable[..., Awaitable[None]]:
             raise
 
     return advance
+
+
+def _rotation_expiry(app: web.Application) -> Callable[..., Awaitable[None]]:
+    async def expire(_job: RunningJob) -> None:
+        rotations = app[SERVICES].rotations
+        if rotations is None:
+            return
+        expired = await rotations.expire_overdue()
+        if expired:
+            log.info("rotation: %d request(s) expired, nobody approved them in time", expired)
+
+    return expire
 
 
 def _worker(concurrency: int, *, beside_web: bool) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -193,7 +193,7 @@ class Owner:
     display_name: str | None
     user_principal_name: str | None
     mail: str | None = None
-    object_id: str | None = None  # the owner's Entra object id (Teams mentions, scan reports)
+    object_id: str | None = None  # the owner's Entra object id (Teams mentions, scan reports, rotation)
 
     @property
     def label(self) -> str:
@@ -211,6 +211,7 @@ class Application:
     owners: tuple[Owner, ...] = ()
     deleted_at: datetime | None = None
     disabled_by_microsoft: bool = False
+    tags: tuple[str, ...] | None = None  # None: not read (a source without them)
 
     @property
     def secrets(self) -> tuple[Credential, ...]:

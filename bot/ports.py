@@ -276,7 +276,17 @@ class PeopleDirectory(Protocol):
 class TokenProver(Protocol):
     """Asks Entra for a token with a new secret, for as long as propagation may take."""
 
-    async def prove(self, tenant: str, client_id: str, secret: SecretValue) -> Proof: ...
+    async def prove(self, tenant: str, client_id: str, secret: SecretValue) -> Proof:
+        """Try, pausing in place, until proven, refused or past the deadline."""
+        ...
+
+    async def attempt(self, tenant: str, client_id: str, secret: SecretValue) -> Proof:
+        """One token request."""
+        ...
+
+    def pause_after(self, attempts: int) -> float | None:
+        """Seconds before the next request after `attempts` failed ones; None past the deadline."""
+        ...
 
 
 class RotationStore(Protocol):
@@ -305,4 +315,12 @@ class RotationStore(Protocol):
 
     async def recent(self, limit: int = 100) -> list[Rotation]:
         """The latest requests, newest first."""
+        ...
+
+    async def due(self, now: datetime, limit: int = ...) -> list[str]:
+        """Ids of requests whose approval deadline is at or before `now` (from an index, no scan)."""
+        ...
+
+    async def settled(self, rotation_id: str) -> None:
+        """Stop watching this request's deadline."""
         ...

@@ -88,6 +88,7 @@ class Rotation:
     vault_version: str | None = None
     problem: str | None = None  # why it failed or was rejected, in words safe to show
     retired_by: Person | None = None
+    proof_attempts: int = 0  # token requests made with the new secret so far (one per job run)
     where: dict[str, str] = field(default_factory=dict)  # where its card is (platform, channel, message id)
     history: tuple[AuditEntry, ...] = ()
     # Every other message showing its card (the `rotate` command's answer, the approvers' channel's
@@ -144,6 +145,32 @@ class RotationOffer:
 
     app_id: str
     why_not: str | None = None
+
+
+# Application permissions that let the bot add and remove an app's secrets: OwnedBy (the least, for apps
+# the bot owns) or All. Either way the bot is asked to be an owner of the apps it rotates.
+WRITE_ROLES = ("Application.ReadWrite.OwnedBy", "Application.ReadWrite.All")
+
+
+@dataclass(frozen=True)
+class BotIdentity:
+    """Who the bot is to Entra, read from its own Graph access token: the service principal's object id
+    (`oid`), its app id (`appid` / `azp`) and the application permissions consented for it (`roles`)."""
+
+    object_id: str | None
+    app_id: str | None
+    roles: frozenset[str] = frozenset()
+
+    @property
+    def may_write_apps(self) -> bool:
+        return any(role in self.roles for role in WRITE_ROLES)
+
+    @property
+    def shown(self) -> str:
+        """How to name the bot's service principal to an admin adding it as an owner."""
+        if self.app_id and self.object_id:
+            return f"the bot's service principal (object id {self.object_id}, app id {self.app_id})"
+        return f"the bot's service principal ({self.object_id or self.app_id or 'unknown id'})"
 
 
 _AUDITED_IDS = frozenset({"new_key_id", "vault_version", "vault_name", "replaces"})

@@ -10,7 +10,7 @@ stand-ins so the console and /readyz can say so.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from yarl import URL
 
 from bot.ports import CredentialWriter, PeopleDirectory, SecretVault, TokenProver
+from bot.rotation_types import BotIdentity
 from bot.settings import Settings
 from bot.wiring import OpenGraph
 
@@ -43,6 +44,7 @@ class RotationParts:
     prover: TokenProver
     vault: SecretVault
     fakes: tuple[str, ...]  # the parts that are local stand-ins: "token endpoint", "Key Vault"
+    identity: Callable[[], Awaitable[BotIdentity | None]] | None = None  # the bot's own token (bot.graph.identity)
 
 
 def authority_for(graph_base_url: str) -> str:
@@ -54,6 +56,8 @@ def authority_for(graph_base_url: str) -> str:
 async def open_live_rotation(graph_base_url: str, credential: Any, keyvault_url: str) -> AsyncIterator[RotationParts]:
     """Rotation against Microsoft: `credential` is the bot's azure-identity credential (the one Graph uses)."""
     from bot.graph import build_graph_client
+    from bot.graph.hosts import scope_origin
+    from bot.graph.identity import TokenIdentity
     from bot.graph.proof import SecretProver
     from bot.graph.writes import GraphWrites
     from bot.vault import KeyVaultSecrets
@@ -61,7 +65,9 @@ async def open_live_rotation(graph_base_url: str, credential: Any, keyvault_url:
     vault = KeyVaultSecrets(keyvault_url, credential)
     try:
         writes = GraphWrites(build_graph_client(graph_base_url, credential))
-        yield RotationParts(writes, writes, SecretProver(authority_for(graph_base_url)), vault, ())
+        identity = TokenIdentity(credential, f"{scope_origin(graph_base_url)}/.default")
+        prover = SecretProver(authority_for(graph_base_url))
+        yield RotationParts(writes, writes, prover, vault, (), identity)
     finally:
         await vault.close()
 
@@ -73,12 +79,16 @@ async def open_snapshot_rotation(
     propagation: float = DEFAULT_PROPAGATION,
     keyvault_url: str | None = None,
     vault_credential: Any = None,
+    bot_token: str | None = None,
 ) -> AsyncIterator[RotationParts]:
     """Rotation against the fake tenant `graph` serves: writes change it, the fake token endpoint proves
     secrets after `propagation` seconds, and values go to the embedded vault unless `keyvault_url` is set
-    (then `vault_credential` must be an azure-identity credential for it)."""
+    (then `vault_credential` must be an azure-identity credential for it). The bot's own token is
+    `bot_token`, by default the sample tenant's bot with Application.ReadWrite.OwnedBy."""
     from bot.fakegraph import FakeEntra, LocalTokenCredential
+    from bot.fakegraph.credential import app_token
     from bot.graph import build_graph_client
+    from bot.graph.identity import TokenIdentity
     from bot.graph.proof import SecretProver
     from bot.graph.writes import GraphWrites
     from bot.vault import KeyVaultSecrets, MemoryVault
@@ -93,8 +103,10 @@ async def open_snapshot_rotation(
         else:
             vault = MemoryVault()
         fakes = ("token endpoint",) + (() if keyvault_url else ("Key Vault",))
-        writes = GraphWrites(build_graph_client(graph.base_url, LocalTokenCredential()))
-        yield RotationParts(writes, writes, prover, vault, fakes)
+        bot_credential = LocalTokenCredential(bot_token or app_token())
+        writes = GraphWrites(build_graph_client(graph.base_url, bot_credential))
+        identity = TokenIdentity(bot_credential, "https://graph.microsoft.com/.default")
+        yield RotationParts(writes, writes, prover, vault, fakes, identity)
 
 
 @asynccontextmanager

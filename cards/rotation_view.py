@@ -88,6 +88,8 @@ def _steps(rotation: Rotation) -> tuple[str, ...]:
             words = f"{words} by {entry.by}"
         elif entry.state is RotationState.FAILED:
             words = "failed"
+        elif entry.state is RotationState.EXPIRED:
+            words = f"expired, nobody approved within {_approval_window(rotation)}"
         lines.append(clip(f"{_minute(entry.at)} · {words}"))
     return tuple(lines)
 
@@ -106,7 +108,9 @@ def _next(rotation: Rotation) -> str:
         )
     if state is RotationState.FAILED:
         return "The old secret still works. Fix what went wrong, then ask again."
-    if state in (RotationState.REJECTED, RotationState.EXPIRED):
+    if state is RotationState.EXPIRED:
+        return f"Expired, nobody approved within {_approval_window(rotation)}; request again. Nothing was changed."
+    if state is RotationState.REJECTED:
         return "Nothing was changed. Ask again when it is time."
     if state is RotationState.RETIRED:
         return "Nothing left to do."
@@ -122,6 +126,12 @@ def _buttons(rotation: Rotation) -> tuple[Button, ...]:
     if rotation.state is RotationState.DONE and rotation.replaces:
         return (Button(Verb.ROTATION_RETIRE.value, rotation.id, "Retire old secret"),)
     return ()
+
+
+def _approval_window(rotation: Rotation) -> str:
+    """The approval TTL the request had, in hours ("24 h") or minutes when shorter."""
+    seconds = (rotation.expires_at - rotation.requested_at).total_seconds()
+    return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{max(1, round(seconds / 60))} min"
 
 
 def _minute(moment: datetime) -> str:

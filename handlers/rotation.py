@@ -17,7 +17,7 @@ import logging
 import re
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from bot.credential_types import (
@@ -32,7 +32,7 @@ from bot.credential_types import (
 )
 from bot.domain import Application, Credential, DirectoryError, Notice, NoticeReason, StateUnavailable
 from bot.ports import CredentialWriter, Directory, PeopleDirectory, RotationStore, SecretVault, TokenProver
-from bot.rotation_types import FINAL, MARKER_PREFIX, WORKING, Person, Rotation, RotationState
+from bot.rotation_types import FINAL, MARKER_PREFIX, WORKING, WRITE_ROLES, BotIdentity, Person, Rotation, RotationState
 from handlers.inbound import Actor
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,8 @@ _ID = re.compile(r"[0-9a-f]{16}")
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 Enqueue = Callable[[str, str], Awaitable[bool]]  # (rotation id, phase) -> queued
+Later = Callable[[str, str, float], Awaitable[bool]]  # (rotation id, phase, seconds from now) -> queued
+Identity = Callable[[], Awaitable[BotIdentity | None]]  # who the bot is, from its token (bot.graph.identity)
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,10 @@ class Rotations:
     on_change: Callable[[Rotation], Awaitable[None]] | None = None  # posts the card's new state
     lease_wait: float = 20.0  # seconds a run waits for another run's lease to lapse (> keys.ROTATION_LEASE)
     lease_renew: float = 5.0  # keys.ROTATION_LEASE_RENEW
+    identity: Identity | None = None  # None: the bot's permissions and ownership are not checked
+    # Queues the job again after a pause: each token request of the proof is one run, so no worker waits
+    # out the propagation. None: the proof waits in place (a run without a queue to come back through).
+    later: Later | None = None
 
     # --- request ----------------------------------------------------------------------------------
 
@@ -113,7 +119,7 @@ class Rotations:
         why_not = await self.why_not_rotatable(app)
         if why_not:
             return Notice(NoticeReason.REFUSED, why_not)
-        tags = await self.writer.application_tags(app.object_id)
+        tags = app.tags if app.tags is not None else await self.writer.application_tags(app.object_id)
         now = self.now()
         old = _secret_to_replace(app, now)
         rotation = Rotation(
@@ -139,11 +145,16 @@ class Rotations:
         return rotation
 
     async def why_not_rotatable(self, app: Application) -> str | None:
-        """None when this app may be rotated; else what would enable it."""
-        try:
-            tags = await self.writer.application_tags(app.object_id)
-        except (DirectoryError, GraphWriteError) as error:
-            return f"The bot could not read the app's tags to see whether it may rotate it: {error}"
+        """None when this app may be rotated; else what would enable it. Checked before a button is
+        offered and again when a request is made: the app is tagged or listed, the bot's token carries
+        an application permission that writes apps, and the bot is among the app's owners (as the
+        lookup that found `app` read them: no request of its own)."""
+        tags = app.tags
+        if tags is None:
+            try:
+                tags = await self.writer.application_tags(app.object_id)
+            except (DirectoryError, GraphWriteError) as error:
+                return f"The bot could not read the app's tags to see whether it may rotate it: {error}"
         listed = app.app_id.lower() in {a.lower() for a in self.policy.apps}
         tagged = ROTATE_TAG in tags or any(a.startswith("tag:") and a[4:] in tags for a in self.policy.apps)
         if not (listed or tagged):
@@ -152,7 +163,36 @@ class Rotations:
                 f"`{ROTATE_TAG}` to the app registration, or list its app id in SECRETBOT_ROTATION_APPS; "
                 "the bot also needs Application.ReadWrite.OwnedBy and to be an owner of the app."
             )
-        return None
+        return await self._why_not_permitted(app)
+
+    async def _why_not_permitted(self, app: Application) -> str | None:
+        if self.identity is None:
+            return None
+        try:
+            me = await self.identity()
+        except Exception as error:  # azure-identity raises its own types; any of them means "cannot tell"
+            log.warning("rotation: the bot's own token could not be read (%s)", type(error).__name__)
+            me = None
+        if me is None:
+            return (
+                f"The bot could not read its own permissions from its access token, so it cannot tell whether "
+                f"it may rotate {app.display_name}; nothing is offered until it can."
+            )
+        missing = []
+        if not me.may_write_apps:
+            missing.append(
+                f"the bot's app lacks the {WRITE_ROLES[0]} application permission (admin consent): grant it "
+                "on the bot's app registration under API permissions, Microsoft Graph, Application permissions"
+            )
+        owners = {(o.object_id or "").lower() for o in app.owners}
+        if me.object_id is None or me.object_id.lower() not in owners:
+            missing.append(
+                f"the bot is not an owner of app {app.display_name} ({app.app_id}): add {me.shown} as an owner "
+                "of the app registration"
+            )
+        if not missing:
+            return None
+        return f"The bot cannot rotate {app.display_name}'s secret yet: " + "; and ".join(missing) + "."
 
     # --- decide -----------------------------------------------------------------------------------
 
@@ -241,16 +281,31 @@ class Rotations:
             return Notice(NoticeReason.REFUSED, f"You are not an approver for rotations, so you cannot {verb} it.")
         return None
 
-    async def _expire(self, rotation_id: str, now: datetime) -> None:
+    async def expire_overdue(self) -> int:
+        """Expire every request whose approval window has closed, and update its card: run on a
+        schedule (bot/app.py), so a request nobody clicks on does not stay "requested". Reads only the
+        due ids from the deadline index. Returns how many it expired."""
+        now = self.now()
+        expired = 0
+        for rotation_id in await self.store.due(now):
+            if await self._expire(rotation_id, now):
+                expired += 1
+            await self.store.settled(rotation_id)
+        return expired
+
+    async def _expire(self, rotation_id: str, now: datetime) -> bool:
         def expire(current: Rotation) -> Rotation | None:
             if current.state is not RotationState.REQUESTED or now < current.expires_at:
                 return None
             return current.moved(RotationState.EXPIRED, WORKER, now, "nobody approved in time", problem="expired")
 
         updated, changed = await self.store.change(rotation_id, expire)
-        if updated is not None and changed:
-            _audit(updated)
-            self.observer.finished("expired")
+        if updated is None or not changed:
+            return False
+        _audit(updated)
+        self.observer.finished("expired")
+        await self._changed(updated)
+        return True
 
     async def _refusal_for_decided(self, rotation_id: str) -> Notice:
         current = await self.store.get(rotation_id)
@@ -377,11 +432,13 @@ class Rotations:
                 return None
             state = rotation.state
             if state is RotationState.APPROVED:
-                await self._add_store_prove(rotation)
+                if await self._add_store_prove(rotation):
+                    return await self.store.get(rotation_id)  # the proof goes on in a later run
             elif state is RotationState.ADDED:
                 await self._value_lost(rotation)
             elif state is RotationState.STORED:
-                await self._prove_stored(rotation)
+                if await self._prove_stored(rotation):
+                    return await self.store.get(rotation_id)
             elif state is RotationState.PROVEN:
                 # A secret an addPassword added after its answer was lost (and after we looked) goes too.
                 await self._remove_marked(
@@ -412,7 +469,8 @@ class Rotations:
                 )
         await self._fail(rotation, f"gave up after repeated failures: {why}. The old secret stays")
 
-    async def _add_store_prove(self, rotation: Rotation) -> None:
+    async def _add_store_prove(self, rotation: Rotation) -> bool:
+        """True when the new secret is stored and its proof continues in a later run."""
         # Leftovers of an earlier run that died after addPassword: their value is lost, so they go.
         await self._remove_marked(rotation, "added by an earlier attempt whose value was lost")
         policy = await self.writer.password_policy(rotation.object_id)
@@ -422,15 +480,15 @@ class Rotations:
                 f"the app management policy {policy.policy_id} allows no new client secrets on this app "
                 "(certificates only); rotate with a certificate instead",
             )
-            return
+            return False
         start = self.now()
         end = policy.cap(start, start + timedelta(days=rotation.lifetime_days))
         added = await self._add(rotation, end)
         if added is None:
-            return
-        await self._after_add(rotation, added)
+            return False
+        return await self._after_add(rotation, added)
 
-    async def _after_add(self, rotation: Rotation, added: NewPassword) -> None:
+    async def _after_add(self, rotation: Rotation, added: NewPassword) -> bool:
         current = await self._move(
             rotation,
             RotationState.APPROVED,
@@ -443,7 +501,7 @@ class Rotations:
         )
         if current is None:  # the record moved on without us: this secret's value would be lost
             await self.writer.remove_password(rotation.object_id, added.key_id)
-            return
+            return False
         try:
             stored = await self.vault.store(
                 rotation.vault_name,
@@ -459,7 +517,7 @@ class Rotations:
                 f"Key Vault did not store the new secret ({error}); the new secret was removed again",
                 expected=RotationState.ADDED,
             )
-            return
+            return False
         stored_rotation = await self._move(
             current,
             RotationState.ADDED,
@@ -468,8 +526,7 @@ class Rotations:
             vault_version=stored.version,
             vault_name=rotation.vault_name,
         )
-        if stored_rotation is not None:
-            await self._prove(stored_rotation, added.value)
+        return stored_rotation is not None and await self._prove(stored_rotation, added.value)
 
     async def _add(self, rotation: Rotation, end: datetime) -> NewPassword | None:
         problem = "Microsoft Graph did not answer addPassword"
@@ -513,7 +570,7 @@ class Rotations:
             new_end=None,
         )
 
-    async def _prove_stored(self, rotation: Rotation) -> None:
+    async def _prove_stored(self, rotation: Rotation) -> bool:
         try:
             value = await self.vault.read(rotation.vault_name, rotation.vault_version or "")
         except VaultError as error:
@@ -522,21 +579,49 @@ class Rotations:
                 f"the stored secret could not be read back to prove it ({error})",
                 expected=RotationState.STORED,
             )
-            return
-        await self._prove(rotation, value)
+            return False
+        return await self._prove(rotation, value)
 
-    async def _prove(self, rotation: Rotation, value: SecretValue) -> None:
-        proof = await self.prover.prove(rotation.tenant_id, rotation.app_id, value)
+    async def _prove(self, rotation: Rotation, value: SecretValue) -> bool:
+        """Ask for a token with the new secret. With a queue (`later`), one request per run: when it is
+        not yet accepted, the count is kept on the record and the job comes back after the prover's
+        next pause. True when it will come back."""
+        if self.later is None:
+            proof = await self.prover.prove(rotation.tenant_id, rotation.app_id, value)
+            attempts = proof.attempts
+        else:
+            proof = await self.prover.attempt(rotation.tenant_id, rotation.app_id, value)
+            attempts = rotation.proof_attempts + proof.attempts
         if proof.outcome is ProofOutcome.PROVEN:
             await self._move(
-                rotation, RotationState.STORED, RotationState.PROVEN, f"token issued after {proof.attempts} attempt(s)"
+                rotation, RotationState.STORED, RotationState.PROVEN, f"token issued after {attempts} attempt(s)"
             )
-            return
+            return False
+        detail = proof.detail
+        if self.later is not None and proof.outcome is not ProofOutcome.REFUSED:
+            pause = self.prover.pause_after(attempts)
+            if pause is not None:
+                return await self._prove_later(rotation, attempts, pause)
+            detail = f"no token after {attempts} attempts: {proof.detail}"
         await self._fail(
             rotation,
-            f"the new secret got no token: {proof.detail}. The old secret stays; the new one is in Key Vault",
+            f"the new secret got no token: {detail}. The old secret stays; the new one is in Key Vault",
             expected=RotationState.STORED,
         )
+        return False
+
+    async def _prove_later(self, rotation: Rotation, attempts: int, pause: float) -> bool:
+        def counted(current: Rotation) -> Rotation | None:
+            if current.state is not RotationState.STORED or current.proof_attempts != rotation.proof_attempts:
+                return None  # another run got further: it carries on
+            return replace(current, proof_attempts=attempts)
+
+        _, changed = await self.store.change(rotation.id, counted)
+        if not changed or self.later is None:
+            return changed
+        await self.later(rotation.id, f"prove-{attempts}", pause)
+        log.info("rotation %s: no token yet after %d attempt(s); trying again in %.0f s", rotation.id, attempts, pause)
+        return True
 
     async def _retire_old(self, rotation: Rotation) -> None:
         if rotation.replaces:

@@ -19,7 +19,9 @@ import redis.asyncio as redis
 
 from bot.domain import GraphMode
 from bot.fakegraph import FakeEntra, FakeGraph, FakeKeyVault, LocalTokenCredential, load_snapshot, sample_snapshot_path
+from bot.fakegraph.credential import app_token
 from bot.graph import GraphDirectory, GraphHttp, build_graph_client
+from bot.graph.identity import TokenIdentity
 from bot.graph.proof import SecretProver
 from bot.graph.writes import GraphWrites
 from bot.state.rotations import RedisRotationStore
@@ -89,7 +91,10 @@ async def rig(
     graph: FakeGraph | None = None,
     entra: FakeEntra | None = None,
     vault: FakeKeyVault | None = None,
+    bot_token: str | None = None,
 ) -> AsyncIterator[Rig]:
+    """`bot_token` is the bot's own access token (default: the sample tenant's bot, an owner of
+    payments-api and nightly-export, with Application.ReadWrite.OwnedBy)."""
     async with AsyncExitStack() as stack:
         if graph is None:
             graph = await stack.enter_async_context(FakeGraph(load_snapshot(sample_snapshot_path())))
@@ -102,7 +107,8 @@ async def rig(
         stack.push_async_callback(secrets.close)
         client: redis.Redis = redis.Redis.from_url(redis_url) if redis_url else fakeredis.FakeAsyncRedis()
         stack.push_async_callback(client.aclose)
-        writes = GraphWrites(build_graph_client(graph.base_url, LocalTokenCredential(), timeout=graph_timeout))
+        bot_credential = LocalTokenCredential(bot_token or app_token())
+        writes = GraphWrites(build_graph_client(graph.base_url, bot_credential, timeout=graph_timeout))
         prover = SecretProver(
             entra.authority,
             connection_verify=entra.cert_path,
@@ -128,6 +134,7 @@ async def rig(
             lambda: clock[0],
             policy,
             sleep=_no_wait,
+            identity=TokenIdentity(bot_credential, "https://graph.microsoft.com/.default"),
         )
         yield Rig(graph, entra, vault, rotations, client, queued, clock)
 

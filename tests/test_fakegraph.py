@@ -164,10 +164,10 @@ async def test_service_principals_deserialize_and_carry_the_sample_facts(
     assert (await client.service_principals.by_service_principal_id(foreign.id).get()).app_id == VENDOR_CRM
 
 
-async def test_owners_are_users(client: GraphServiceClient) -> None:
+async def test_owners_are_users_and_service_principals(client: GraphServiceClient) -> None:
     owners = await client.applications.by_application_id(PAYMENTS_OBJECT).owners.get()
-    assert [type(owner) for owner in owners.value] == [User, User]
-    assert [owner.display_name for owner in owners.value] == ["Priya Raman", "Jonas Berg"]
+    assert [type(owner) for owner in owners.value] == [User, User, ServicePrincipal]  # the bot owns it too
+    assert [owner.display_name for owner in owners.value] == ["Priya Raman", "Jonas Berg", "secretbot"]
     assert clean(owners.value) == []
 
 

@@ -200,7 +200,8 @@ async def test_owners_are_read_in_batches_and_cached(setup: Setup) -> None:
     first = await read_owners(
         setup.directory, setup.store, [PAYMENTS_OBJECT, SHIPPING_OBJECT, "c4e9a2d7-1b6f-4c3e-8d5a-7f0b3e9c2a61"]
     )
-    assert [o.display_name for o in first[PAYMENTS_OBJECT]] == ["Priya Raman", "Jonas Berg"]
+    # secretbot: the bot's own service principal, an owner so that it may rotate the app's secret
+    assert [o.display_name for o in first[PAYMENTS_OBJECT]] == ["Priya Raman", "Jonas Berg", "secretbot"]
     assert first[PAYMENTS_OBJECT][0].object_id == "08d01bfe-b36f-4c48-8fee-8d493ce468a1"
     assert first["c4e9a2d7-1b6f-4c3e-8d5a-7f0b3e9c2a61"] == ()  # legacy-reports: ownerless
     assert setup.graph.round_trips == 1

@@ -12,6 +12,8 @@ type requires of `LocalTokenCredential`.
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
@@ -20,6 +22,47 @@ if TYPE_CHECKING:
     from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
 LOCAL_TOKEN = "fakegraph-local-token"  # not a secret: the fake accepts any bearer token
+
+# The bot's own service principal in the sample tenant: an owner of the apps it may rotate there.
+SNAPSHOT_BOT_OBJECT_ID = "9d4c2b71-5e3a-4f08-b6c1-7a2e8f0d3c95"
+SNAPSHOT_BOT_APP_ID = "f2a7c4e9-0b3d-4e61-9c58-1d6f8a2b4e07"
+OWNED_BY = "Application.ReadWrite.OwnedBy"
+
+
+def app_token(
+    *,
+    object_id: str = SNAPSHOT_BOT_OBJECT_ID,
+    app_id: str = SNAPSHOT_BOT_APP_ID,
+    roles: tuple[str, ...] = (OWNED_BY,),
+    tenant_id: str = "00000000-0000-0000-0000-000000000000",
+    lifetime: int = 3600,
+) -> str:
+    """An app-only access token shaped as Entra issues one for Graph (a v1 JWT: `oid`, `appid`, `roles`,
+    `idtyp`), with a signature nobody checks. `roles=()` leaves the claim out, as Entra does when no
+    application permission is consented."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "aud": "https://graph.microsoft.com",
+        "iss": f"https://sts.windows.net/{tenant_id}/",
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime,
+        "appid": app_id,
+        "appidacr": "1",
+        "idtyp": "app",
+        "oid": object_id,
+        "sub": object_id,
+        "tid": tenant_id,
+        "ver": "1.0",
+    }
+    if roles:
+        claims["roles"] = list(roles)
+    header = {"typ": "JWT", "alg": "RS256", "kid": "fakegraph"}
+    return ".".join(_b64(json.dumps(part).encode()) for part in (header, claims)) + "." + _b64(b"not-signed")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 class LocalTokenCredential:

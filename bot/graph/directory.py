@@ -61,6 +61,7 @@ _APP_FIELDS = ",".join(
     [
         *("id", "appId", "displayName", "signInAudience", "passwordCredentials", "keyCredentials"),
         *("deletedDateTime", "disabledByMicrosoftStatus"),
+        "tags",  # which apps the bot may rotate: no second request for them
     ]
 )
 _SP_FIELDS = "id,appId,displayName,accountEnabled,appOwnerOrganizationId"

@@ -44,6 +44,7 @@ def application(data: Json, owners: Sequence[Json] = (), federated: Sequence[Jso
         owners=tuple(_owner(o) for o in owners),
         deleted_at=_parse_time(data.get("deletedDateTime")),
         disabled_by_microsoft=data.get("disabledByMicrosoftStatus") == DISABLED_BY_MICROSOFT,
+        tags=tuple(str(t) for t in data["tags"]) if isinstance(data.get("tags"), list) else None,
     )
 
 
@@ -159,6 +160,7 @@ def _owner(data: Json) -> Owner:
         display_name=_text(data.get("displayName")),
         user_principal_name=_text(data.get("userPrincipalName")),
         mail=_text(data.get("mail")),
+        object_id=_text(data.get("id")),
     )
 
 

@@ -14,6 +14,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from azure.core.exceptions import AzureError, ClientAuthenticationError
 from azure.identity.aio import ClientSecretCredential
@@ -26,6 +27,7 @@ NOT_YET = frozenset({7000215})  # "invalid client secret": what a secret still s
 DEADLINE = 180.0  # seconds: far beyond the delays seen, short enough to tell someone it did not work
 FIRST_PAUSE = 2.0
 MAX_PAUSE = 20.0
+ATTEMPT_TIMEOUT = 20.0  # seconds one token request may take; a silent endpoint counts as "unreachable"
 _AADSTS = re.compile(r"AADSTS(\d{5,7})")
 
 log = logging.getLogger(__name__)
@@ -54,35 +56,56 @@ class SecretProver:
         self._verify = connection_verify
         self._sleep = sleep
 
-    async def prove(self, tenant: str, client_id: str, secret: SecretValue) -> Proof:
+    def pause_after(self, attempts: int) -> float | None:
+        """Seconds to wait after `attempts` failed tries before the next one, or None when the next try
+        would start past the deadline (counted as the sum of the pauses, so a proof split into one job
+        per try, bot/app.py, keeps the same bound as one that waits in place)."""
+        pauses = [min(self._first_pause * 2**n, self._max_pause) for n in range(attempts)]
+        return pauses[-1] if sum(pauses) <= self._deadline else None
+
+    async def attempt(self, tenant: str, client_id: str, secret: SecretValue) -> Proof:
+        """One try: PROVEN, REFUSED (final), NOT_YET (still spreading) or UNREACHABLE."""
         started = time.monotonic()
-        attempts, pause, code = 0, self._first_pause, None
         extra = {} if self._verify is None else {"connection_verify": self._verify}
         try:
             credential = ClientSecretCredential(tenant, client_id, secret.reveal(), authority=self.authority, **extra)
         except ValueError:  # a tenant or client id azure-identity will not even send
             return Proof(ProofOutcome.REFUSED, 0, 0.0, None, f"{tenant!r} / {client_id!r} cannot be asked for a token")
         async with credential:
-            while True:
-                attempts += 1
-                outcome, code = await _attempt(credential, self._scope)
-                elapsed = time.monotonic() - started
-                if outcome is ProofOutcome.PROVEN:
-                    log.info("token proof app=%s proven after %d attempt(s), %.1f s", client_id, attempts, elapsed)
-                    return Proof(ProofOutcome.PROVEN, attempts, elapsed)
-                if outcome is ProofOutcome.REFUSED:
-                    log.warning("token proof app=%s refused: AADSTS%s", client_id, code)
-                    return Proof(outcome, attempts, elapsed, code, f"Entra refused the new secret (AADSTS{code})")
-                if elapsed + pause > self._deadline:
-                    detail = (
-                        f"no token after {elapsed:.0f} s: Entra still calls the secret unknown (AADSTS{code})"
-                        if outcome is ProofOutcome.NOT_YET
-                        else f"the token endpoint did not answer in {elapsed:.0f} s"
-                    )
-                    log.warning("token proof app=%s gave up: %s", client_id, detail)
-                    return Proof(outcome, attempts, elapsed, code, detail)
-                await self._sleep(pause)
-                pause = min(pause * 2, self._max_pause)
+            try:
+                async with asyncio.timeout(ATTEMPT_TIMEOUT):
+                    outcome, code = await _attempt(credential, self._scope)
+            except TimeoutError:
+                outcome, code = ProofOutcome.UNREACHABLE, None
+        elapsed = time.monotonic() - started
+        if outcome is ProofOutcome.REFUSED:
+            return Proof(outcome, 1, elapsed, code, f"Entra refused the new secret (AADSTS{code})")
+        if outcome is ProofOutcome.NOT_YET:
+            return Proof(outcome, 1, elapsed, code, f"Entra still calls the secret unknown (AADSTS{code})")
+        if outcome is ProofOutcome.UNREACHABLE:
+            return Proof(outcome, 1, elapsed, code, "the token endpoint did not answer")
+        return Proof(outcome, 1, elapsed)
+
+    async def prove(self, tenant: str, client_id: str, secret: SecretValue) -> Proof:
+        """Try until proven, refused, or the pauses would pass the deadline, waiting in place."""
+        started = time.monotonic()
+        attempts = 0
+        while True:
+            proof = await self.attempt(tenant, client_id, secret)
+            attempts += proof.attempts  # 0: nothing could be sent
+            elapsed = time.monotonic() - started
+            if proof.outcome is ProofOutcome.PROVEN:
+                log.info("token proof app=%s proven after %d attempt(s), %.1f s", client_id, attempts, elapsed)
+                return replace(proof, attempts=attempts, elapsed=elapsed)
+            if proof.outcome is ProofOutcome.REFUSED:
+                log.warning("token proof app=%s refused: %s", client_id, proof.detail)
+                return replace(proof, attempts=attempts, elapsed=elapsed)
+            pause = self.pause_after(attempts)
+            if pause is None:
+                detail = f"no token after {elapsed:.0f} s and {attempts} attempts: {proof.detail}"
+                log.warning("token proof app=%s gave up: %s", client_id, detail)
+                return replace(proof, attempts=attempts, elapsed=elapsed, detail=detail)
+            await self._sleep(pause)
 
 
 async def prove_secret(authority: str, tenant: str, client_id: str, secret: SecretValue, **options: object) -> Proof:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from contextvars import ContextVar
+from datetime import timedelta
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -167,9 +169,18 @@ class JobQueue:
         """The same queue for a worker's loops, which wait out a Redis outage quietly."""
         return _patient(type(self.saq))(self.saq.redis, name=self.saq.name)
 
-    async def enqueue(self, function: str, *, key: str, **payload: Any) -> bool:
-        """Queue `function(**payload)` under `key`: True when queued, False when a job with that key is
-        already queued or running. Raises StateUnavailable when Redis does not answer.
+    async def enqueue(
+        self,
+        function: str,
+        *,
+        key: str,
+        delay: float = 0.0,
+        run_limit: timedelta = keys.JOB_TIMEOUT,
+        **payload: Any,
+    ) -> bool:
+        """Queue `function(**payload)` under `key`, to start `delay` seconds from now (at the earliest):
+        True when queued, False when a job with that key is already queued or running. Raises
+        StateUnavailable when Redis does not answer. A run longer than `run_limit` is cancelled and tried again.
 
         `payload` must be plain JSON and hold no secret value (it is stored in Redis)."""
         job = Job(
@@ -178,8 +189,9 @@ class JobQueue:
             key=key,
             retries=keys.JOB_ATTEMPTS,
             heartbeat=int(keys.JOB_HEARTBEAT.total_seconds()),
-            timeout=int(keys.JOB_TIMEOUT.total_seconds()),
+            timeout=int(run_limit.total_seconds()),
             ttl=int(keys.JOB_RECORD_TTL.total_seconds()),
+            scheduled=math.ceil(time.time() + delay) if delay > 0 else 0,  # SAQ counts whole seconds
         )
         try:
             return await self.saq.enqueue(job) is not None

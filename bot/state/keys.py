@@ -322,16 +322,40 @@ ROTATION_TTL = timedelta(days=400)
 ROTATIONS_INDEX_KEY = f"{PREFIX}rotations"
 
 
+# `rotation-deadlines` = sorted set of request ids by the moment their approval window closes
+# (`expires_at`), so the expiry sweep (handlers/rotation.py `expire_overdue`, every minute:
+# bot.app.ROTATION_EXPIRY_CRON) reads only the requests that are due and never SCANs the records. An
+# id leaves the set once the sweep has looked at it (expired it, or found it decided in time). No TTL:
+# a member lives at most the approval TTL plus one sweep period.
+ROTATION_DEADLINES_KEY = f"{PREFIX}rotation-deadlines"
+# How many due requests one sweep expires; the rest wait a minute for the next tick.
+ROTATION_EXPIRY_BATCH = 200
+
+
 def rotation_key(rotation_id: str) -> str:
     """`secretbot:rotation:<id>`: the id is ours (random hex), checked anyway."""
     return f"{ROTATION_PREFIX}{_name('rotation id', rotation_id)}"
 
 
 def rotation_job_key(rotation_id: str, phase: str) -> str:
-    """`rotation:<phase>:<id>`: one job per rotation and phase ("run": add, store, prove; "retire"),
+    """`rotation:<phase>:<id>`: one job per rotation and phase ("run": add, store, prove; "prove-<n>":
+    the token request after n that were not accepted yet; "retire"),
     however often an approval is clicked. A phase of its own for retire because a finished job's
     record keeps its key for JOB_RECORD_TTL."""
     return _job_key("rotation", _name("phase", phase), _name("rotation id", rotation_id))
+
+
+# A rotation job's run limit, instead of JOB_TIMEOUT: one run adds, stores and makes the first token
+# request, and the worst case of that is longer than an answer's. addPassword at most 4 tries of up to
+# 30 s (the Graph client's timeout) with up to 3 Retry-After waits of at most 30 s (handlers/rotation.py
+# ADD_ATTEMPTS, MAX_THROTTLE_WAIT): 210 s; the policy and leftover reads before it, up to 30 s each;
+# Key Vault's write; one token request of at most 20 s (bot/graph/proof.py ATTEMPT_TIMEOUT). About
+# 5.5 minutes in the worst case, so 6. The proof does not count against it: when the new secret is not
+# accepted yet, the run ends and the job is queued again after the prover's next pause (2, 4, 8, 16,
+# then 20 s; given up once the pauses would pass proof.DEADLINE, 180 s, i.e. after 12 requests). So no
+# worker slot waits out the propagation, and a run cut off by this limit resumes from where the
+# record stands.
+ROTATION_JOB_TIMEOUT = timedelta(minutes=6)
 
 
 # `rotation-lease:<request id>` = the token of the worker advancing that rotation. Two runs of one

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError, WatchError
@@ -36,6 +37,7 @@ class RedisRotationStore:
             created = await self._client.set(key, rotation.to_json(), nx=True, ex=keys.ROTATION_TTL)
             if created:
                 await self._client.zadd(keys.ROTATIONS_INDEX_KEY, {rotation.id: rotation.requested_at.timestamp()})
+                await self._client.zadd(keys.ROTATION_DEADLINES_KEY, {rotation.id: rotation.expires_at.timestamp()})
         except (RedisError, OSError) as error:
             raise _unavailable("save a rotation", error) from None
         return bool(created)
@@ -111,6 +113,24 @@ class RedisRotationStore:
                     pass  # it changed hands: not ours to delete
         except (RedisError, OSError) as error:
             log.warning("state: could not release a rotation's lease: %s", redact(error))
+
+    async def due(self, now: datetime, limit: int = keys.ROTATION_EXPIRY_BATCH) -> list[str]:
+        """Ids of requests whose approval window closed by `now`, earliest first (decided ones too:
+        the caller checks each record and then calls `settled`)."""
+        try:
+            found = await self._client.zrangebyscore(
+                keys.ROTATION_DEADLINES_KEY, "-inf", now.timestamp(), start=0, num=limit
+            )
+        except (RedisError, OSError) as error:
+            raise _unavailable("read the rotation deadlines", error) from None
+        return [i.decode() if isinstance(i, bytes) else str(i) for i in found]
+
+    async def settled(self, rotation_id: str) -> None:
+        """The request's deadline needs no more watching."""
+        try:
+            await self._client.zrem(keys.ROTATION_DEADLINES_KEY, rotation_id)
+        except (RedisError, OSError) as error:
+            raise _unavailable("drop a rotation deadline", error) from None
 
     async def recent(self, limit: int = 100) -> list[Rotation]:
         """The latest requests, newest first."""
