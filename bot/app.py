@@ -137,7 +137,9 @@ def create_app(
     slack.register(app, settings, dispatcher, state, jobs, table, receive=receive)
     teams.register(app, settings, dispatcher, state, jobs, table, receive=receive)
     if console is not None:
-        console_page.register(app, console, dispatcher, lambda: scan(RunningJob()), posters)
+        console_page.register(
+            app, console, dispatcher, lambda: scan(RunningJob()), posters, lambda: _rotation_readiness(app[SERVICES])
+        )
     if role is not Role.WEB:
         # Last: it starts after every platform has added its jobs, and on shutdown stops first, while
         # the clients its running jobs use are still open.
