@@ -155,7 +155,8 @@ def _services(
             redis = await stack.enter_async_context(open_redis(settings.redis_url))
             jobs = JobQueue.on(redis)
             stack.push_async_callback(jobs.close)
-            opened = OpenGraph(given) if given else await stack.enter_async_context(open_graph(settings))
+            # The snapshot's fake tenant keeps the app's clock (the demo's is fixed at its samples' moment).
+            opened = OpenGraph(given) if given else await stack.enter_async_context(open_graph(settings, clock=clock))
             directory = opened.directory
             metered = MeteredDirectory(directory, metrics) if directory else None
             parts = await stack.enter_async_context(open_rotation_parts(settings, opened))
