@@ -138,7 +138,9 @@ def create_app(
     slack.register(app, settings, dispatcher, state, jobs, table, receive=receive)
     teams.register(app, settings, dispatcher, state, jobs, table, receive=receive)
     if console is not None:
-        console_page.register(app, console, dispatcher, lambda: scan(RunningJob()), posters)
+        console_page.register(
+            app, console, dispatcher, lambda: scan(RunningJob()), posters, lambda: _rotation_readiness(app[SERVICES])
+        )
     if role is not Role.WEB:
         # Last: it starts after every platform has added its jobs, and on shutdown stops first, while
         # the clients its running jobs use are still open.
@@ -154,7 +156,8 @@ def _services(
             redis = await stack.enter_async_context(open_redis(settings.redis_url))
             jobs = JobQueue.on(redis)
             stack.push_async_callback(jobs.close)
-            opened = OpenGraph(given) if given else await stack.enter_async_context(open_graph(settings))
+            # The snapshot's fake tenant keeps the app's clock (the demo's is fixed at its samples' moment).
+            opened = OpenGraph(given) if given else await stack.enter_async_context(open_graph(settings, clock=clock))
             directory = opened.directory
             metered = MeteredDirectory(directory, metrics) if directory else None
             parts = await stack.enter_async_context(open_rotation_parts(settings, opened))

@@ -22,12 +22,26 @@ from bot.edge import LIMITS
 from bot.fakegraph import load_snapshot
 from bot.fakegraph.samples import sample_errors, sample_reference_time
 from bot.logs import configure_logging
-from bot.platforms.console import ConsoleOptions, Sample, is_loopback
+from bot.platforms.console import ConsoleOptions, ConsolePerson, Sample, is_loopback
 from bot.server import LISTEN_BACKLOG
 from bot.settings import LOOPBACK, Settings
 from bot.wiring import SAMPLE_SNAPSHOT, snapshot_path
 
 log = logging.getLogger(__name__)
+
+# Two people of the sample tenant (bot/fakegraph/sample_tenant.json), so a rotation can be asked for by
+# one and approved by another: Jonas Berg is in no approver group; Sam Keller is an approver through
+# security-team, a member of the group secretbot-approvers, found by Graph's transitive membership.
+SAMPLE_APPROVERS = ("group:5e8c1a47-2b9d-4f36-a0e7-c4d2f9b6e813",)
+SAMPLE_PEOPLE = (
+    ConsolePerson("requester", "Jonas Berg", "asks", "console-jonas", "a15f09c8-58b8-413f-8ef5-b163cef350e7"),
+    ConsolePerson("approver", "Sam Keller", "approver", "console-sam", "9a4d6f20-1c3e-4b7a-8d52-e6f0b1c9a7d4"),
+)
+# Any other snapshot: two people known by their console ids, the second an approver in the demo.
+OTHER_PEOPLE = (
+    ConsolePerson("requester", "Alex", "asks", "console-alex"),
+    ConsolePerson("approver", "Sam", "approver", "console-sam"),
+)
 
 
 def run_demo(
@@ -51,9 +65,12 @@ def run_demo(
         tenant=_tenant_label(tenant.tenant, is_sample),
         clock=f"fixed at {now:%Y-%m-%d %H:%M} UTC" if now else "now",
         loopback_only=is_loopback(host),
+        people=SAMPLE_PEOPLE if is_sample else OTHER_PEOPLE,
     )
+    # The sample's approvers are its own group; another snapshot's demo approver is added to the settings'.
+    approvers = SAMPLE_APPROVERS if is_sample else (*settings.approvers, OTHER_PEOPLE[1].user_id)
     # Embedded state and the snapshot, whatever the environment says: the demo touches nothing real.
-    settings = replace(settings, snapshot=snapshot, redis_url=None, host=host, port=port)
+    settings = replace(settings, snapshot=snapshot, redis_url=None, host=host, port=port, approvers=approvers)
     app = create_app(settings, console=options, clock=(lambda: now) if now else None)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is how the demo is meant to stop
         asyncio.run(_serve(app, host, port, open_browser))

@@ -6,7 +6,7 @@ exactly the code that talks to Microsoft in production.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +17,8 @@ from bot.ports import Directory
 from bot.settings import Settings
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from bot.fakegraph import FakeGraph
 
 SAMPLE_SNAPSHOT = "sample"  # `--snapshot sample` means the tenant bundled with secretbot
@@ -59,8 +61,11 @@ async def open_directory(settings: Settings, snapshot: str | None = None) -> Asy
 
 
 @asynccontextmanager
-async def open_graph(settings: Settings, snapshot: str | None = None) -> AsyncIterator[OpenGraph]:
-    """`open_directory`, with the fake tenant or the live credential behind it."""
+async def open_graph(
+    settings: Settings, snapshot: str | None = None, clock: Callable[[], datetime] | None = None
+) -> AsyncIterator[OpenGraph]:
+    """`open_directory`, with the fake tenant or the live credential behind it. `clock` is the fake
+    tenant's "now" (the demo's fixed clock); the real one by default."""
     snapshot = snapshot or settings.snapshot
     if not has_directory(settings, snapshot):
         yield OpenGraph(None)  # paste-only answers: no need to import the Graph SDK or the fake Graph's server
@@ -73,7 +78,7 @@ async def open_graph(settings: Settings, snapshot: str | None = None) -> AsyncIt
     if snapshot:
         tenant = load_snapshot(snapshot_path(snapshot))
         async with (
-            FakeGraph(tenant, latency=settings.snapshot_latency) as graph,
+            FakeGraph(tenant, latency=settings.snapshot_latency, clock=clock) as graph,
             GraphHttp(graph.base_url, LocalBearer(), max_connections=in_flight) as http,
         ):
             directory = GraphDirectory(http, GraphMode.SNAPSHOT, coverage=tenant.coverage, max_in_flight=in_flight)

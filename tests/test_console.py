@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
 from bot.fakegraph.samples import sample_errors, sample_reference_time
-from bot.platforms.console import MAX_PASTE_CHARS, OLD_BUTTON, ConsoleOptions, Sample, is_loopback
+from bot.platforms.console import MAX_PASTE_CHARS, OLD_BUTTON, ConsoleOptions, ConsolePerson, Sample, is_loopback
 from bot.preview.assets import ENV_NODE_MODULES
 from bot.settings import Settings
 from handlers.recheck import TOO_OLD
@@ -240,3 +240,34 @@ async def test_a_large_paste_full_of_distinct_secrets_comes_back_with_every_one_
     assert body["answer"]["cause"] == "secret_value_pasted"
     shown = json.dumps(body)
     assert not [value for value in values if value in shown]
+
+
+INVOICE_WORKER = "95814675-5260-4ba9-9362-3b53b93e295f"  # the sample app tagged secretbot:rotate
+ALEX = ConsolePerson("requester", "Alex", "asks", "console-alex")
+SAM = ConsolePerson("approver", "Sam", "approver", "console-sam")
+
+
+async def test_the_console_acts_as_the_person_chosen_and_refuses_a_requester_approving() -> None:
+    options = ConsoleOptions(samples=(), tenant="sample", clock="fixed", people=(ALEX, SAM))
+    app = create_app(Settings(snapshot="sample", approvers=(SAM.user_id,)), console=options, clock=_clock)
+    async with TestClient(TestServer(app)) as client:
+        about = await (await client.get("/console/api/about")).json()
+        assert [p["name"] for p in about["people"]] == ["Alex", "Sam"]
+        assert about["rotation"] == "on, with local fakes for: token endpoint, Key Vault"
+        status, body = await _post(client, "/console/api/messages", {"text": "rotate x", "as": "mallory"})
+        assert (status, body) == (400, {"error": "Nobody of that name is in this demo."})
+
+        _, body = await _post(client, "/console/api/messages", {"text": f"rotate {INVOICE_WORKER}", "as": "requester"})
+        rotation = body["answer"]["rotation"]
+        assert rotation["state"] == "requested" and not rotation["working"]
+        assert "Requested by Alex" in body["answer"]["text"]
+        approve = {"verb": "rotation.approve", "id": rotation["id"]}
+        status, body = await _post(client, "/console/api/actions", {**approve, "as": "requester"})
+        assert status == 200 and body["for"] == "requester" and "you cannot approve it" in body["notice"]
+
+        status, body = await _post(client, "/console/api/actions", {**approve, "as": "approver"})
+        assert status == 200 and body["answer"]["rotation"]["working"] is True
+        assert "approved by Sam" in body["answer"]["text"]
+        followed = await (await client.get(f"/console/api/rotations/{rotation['id']}")).json()
+        assert followed["answer"]["rotation"]["id"] == rotation["id"]
+        assert (await client.get("/console/api/rotations/0123456789abcdef")).status == 404

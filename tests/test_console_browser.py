@@ -1,10 +1,11 @@
 """`secretbot demo` as a newcomer meets it: the command is started as a process, and headless Chromium
 drives its web console: seed errors get their cards (drawn by Microsoft's renderer), buttons update
-the card, the Slack view works, and a pasted secret appears nowhere in the page.
+the card, the Slack view works, a pasted secret appears nowhere in the page, and a rotation is clicked
+through by two people.
 
 Needs Debian's chromium and `npm ci`; skipped without them unless SECRETBOT_REQUIRE_TOOLS=1 (CI).
-Screenshots go to $SECRETBOT_CONSOLE_SHOTS, else build/console-shots/ (docs/images/console.png is
-one of them).
+Screenshots go to $SECRETBOT_CONSOLE_SHOTS, else build/console-shots/ (docs/images/console.png and
+docs/images/rotation-*.png are some of them: `SECRETBOT_CONSOLE_SHOTS=docs/images` makes them again).
 """
 
 from __future__ import annotations
@@ -269,7 +270,87 @@ def test_the_warnings_channel_receives_the_scan_and_its_buttons_work(page: Any, 
     digest.locator(".note", has_text="not set up").wait_for(timeout=ANSWER_TIMEOUT_MS)
     card.get_by_role("button", name="Acknowledge").click()
     digest.locator("xpath=self::*[@data-version='2' and @data-state='ready']").wait_for(timeout=ANSWER_TIMEOUT_MS)
-    assert "Acknowledged by You" in digest.locator(".ac-adaptiveCard").inner_text()
+    assert "Acknowledged by Jonas Berg" in digest.locator(".ac-adaptiveCard").inner_text()  # who the console is
     digest.locator(".teams-card").screenshot(path=str(shots_dir / "console-warnings-acknowledged.png"))
     digest.locator(".ac-adaptiveCard").get_by_role("button", name="Check again").click()
     digest.locator("xpath=self::*[@data-version='3' and @data-state='ready']").wait_for(timeout=ANSWER_TIMEOUT_MS)
+
+
+INVOICE_WORKER = "95814675-5260-4ba9-9362-3b53b93e295f"  # the sample tenant's app tagged secretbot:rotate
+ROTATION_TIMEOUT_MS = 90_000  # the fake token endpoint makes a new secret wait 5 s, on a busy machine
+
+
+def _act_as(page: Any, name: str) -> None:
+    page.locator("#people").get_by_role("radio", name=name).click()
+
+
+def test_a_rotation_is_clicked_through_by_a_requester_and_an_approver(page: Any, shots_dir: Path) -> None:
+    page.set_viewport_size({"width": 1280, "height": 1600})  # the finished card whole, for its picture
+    assert page.locator("#people [aria-checked='true']").inner_text() == "Jonas Berg (asks)"
+    assert "rotation on, with local fakes for: token endpoint, Key Vault" in page.locator("#about").inner_text()
+    page.locator("#sample-list button[data-cause='secret_expiring_soon']").click()  # invoice-worker's secret
+    answer = page.locator("li.bot").last
+    answer.locator("xpath=self::*[@data-state='ready']").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    card = answer.locator(".ac-adaptiveCard")
+
+    card.get_by_role("button", name="Request rotation").click()
+    answer.locator("xpath=self::*[@data-rotation='requested' and @data-state='ready']").wait_for(
+        timeout=ANSWER_TIMEOUT_MS
+    )
+    requested = card.inner_text()
+    assert "Rotation requested: invoice-worker" in requested and "Requested by Jonas Berg" in requested
+    assert "Replaces the secret Bf6" in requested and "invoice-worker-client-secret" in requested
+    assert "fake Key Vault" in requested  # the demo says what stands in for Key Vault
+    answer.locator(".teams-card").screenshot(path=str(shots_dir / "rotation-requested.png"))  # the README's
+    version = answer.get_attribute("data-version")
+
+    # The requester may not approve: told so, alone; the card does not change.
+    card.get_by_role("button", name="Approve").click()
+    note = answer.locator(".note")
+    note.filter(has_text="you cannot approve it").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    assert note.inner_text().startswith("Only Jonas Berg sees this:")
+    assert answer.get_attribute("data-version") == version and answer.get_attribute("data-rotation") == "requested"
+    _act_as(page, "Sam Keller (approver)")
+    assert not note.is_visible()
+
+    # The approver approves: the card follows the worker through each step to done.
+    seen = "window.__rotationStates"
+    answer.evaluate(
+        f"""node => {{ {seen} = [];
+        new MutationObserver(() => {seen}.push(node.dataset.rotation))
+            .observe(node, {{attributes: true, attributeFilter: ["data-rotation"]}}); }}"""
+    )
+    card.get_by_role("button", name="Approve").click()
+    answer.locator("xpath=self::*[@data-rotation='done']").wait_for(timeout=ROTATION_TIMEOUT_MS)
+    states = page.evaluate(seen)
+    assert states[0] == "approved" and states[-1] == "done" and "stored" in states, states
+    done = card.inner_text()
+    new_hint = done.split("secret added (hint ", 1)[1].split("…", 1)[0]
+    for step in (
+        "approved by Sam Keller",
+        "secret added (hint",
+        "stored in Key Vault invoice-worker-client-secret version",
+        "token proven",
+        "Rotation done: invoice-worker",
+    ):
+        assert step in done, step
+
+    # Retiring the old secret needs an approver too.
+    _act_as(page, "Jonas Berg (asks)")
+    card.get_by_role("button", name="Retire old secret").click()
+    note.filter(has_text="not an approver").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    assert note.inner_text().startswith("Only Jonas Berg sees this:")
+    _act_as(page, "Sam Keller (approver)")
+    assert not note.is_visible()
+    card.get_by_role("button", name="Retire old secret").click()
+    answer.locator("xpath=self::*[@data-rotation='retired']").wait_for(timeout=ROTATION_TIMEOUT_MS)
+    retired = card.inner_text()
+    assert "Rotation done, old secret retired: invoice-worker" in retired
+    assert "retire approved by Sam Keller" in retired and "old secret removed" in retired
+    assert card.get_by_role("button").count() == 0  # nothing left to press
+    answer.locator(".teams-card").screenshot(path=str(shots_dir / "rotation-finished.png"))  # the README's
+
+    # The tenant changed at the demo's moment: invoice-worker holds the new secret only, valid now.
+    after = _send(page, f"client_id={INVOICE_WORKER} Timestamp: 2026-11-20 09:00:00Z")
+    checked = after.locator(".ac-adaptiveCard").inner_text()
+    assert new_hint in checked and "Bf6" not in checked and "not yet valid" not in checked

@@ -127,7 +127,7 @@ class FakeEntra(LocalHttpsServer):
         sp = snapshot.service_principal(app["appId"])
         record = {
             "id": str(uuid.uuid4()),
-            "createdDateTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "createdDateTime": self.graph.clock().strftime("%Y-%m-%dT%H:%M:%SZ"),
             "appId": app["appId"],
             "appDisplayName": app.get("displayName"),
             "correlationId": str(uuid.uuid4()),
@@ -192,7 +192,7 @@ class FakeEntra(LocalHttpsServer):
         if issued is None or credential is None:
             raise _wrong_secret(client_id)
         end = parse_datetime(credential.get("endDateTime"))
-        if end is not None and end <= datetime.now(UTC):
+        if end is not None and end <= self.graph.clock():
             raise _Refusal(401, "invalid_client", 7000222, _EXPIRED.format(client_id=client_id))
         if time.monotonic() - issued.added_at < self.propagation:
             raise _wrong_secret(client_id)  # not everywhere yet: Entra says exactly this meanwhile

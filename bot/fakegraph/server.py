@@ -16,8 +16,9 @@ import time
 import uuid
 import weakref
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
@@ -68,8 +69,18 @@ RECORDED_REQUESTS = 1000
 class FakeGraph:
     """A Graph-shaped HTTP server for one snapshot. Use as `async with FakeGraph(snapshot) as graph:`."""
 
-    def __init__(self, snapshot: Snapshot, *, latency: float = 0.0, record: int = RECORDED_REQUESTS) -> None:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        *,
+        latency: float = 0.0,
+        record: int = RECORDED_REQUESTS,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        """`clock` is the tenant's "now" for what the fake writes (a new secret's start, an audit or a
+        sign-in's time, whether a secret has expired); the demo's fixed clock keeps its tenant at one moment."""
         self.snapshot = snapshot
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.latency = latency  # seconds added to every outer request; may be changed at any time
         self._recorded: deque[RecordedRequest] = deque(maxlen=record)  # the latest `record` requests
         self._round_trips = 0
@@ -83,7 +94,7 @@ class FakeGraph:
         self._router = Router(snapshot, self._history)
         # Secrets added through addPassword, their values in memory only (for the fake token endpoint).
         self.issued = IssuedSecrets()
-        self._actions = Actions(lambda: self.snapshot, self.use_snapshot, self.issued)
+        self._actions = Actions(lambda: self.snapshot, self.use_snapshot, self.issued, self.clock)
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
 

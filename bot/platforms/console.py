@@ -27,6 +27,7 @@ from bot.edge import MAX_BODY, refuse
 from bot.expiry import Destination, Digest, MessageRef, Platform
 from bot.platforms.dispatch import Dispatcher
 from bot.preview import Assets, PreviewError
+from bot.rotation_types import WORKING
 from bot.warnings_post import Posters
 from cards.adaptive import render_adaptive
 from cards.blockkit import render_blockkit
@@ -37,6 +38,7 @@ from cards.text import render_text
 from handlers.diagnose import PARSE_IN_THREAD_CHARS
 from handlers.inbound import Actor, InboundAction, InboundMessage
 from handlers.parse import transcript_text
+from handlers.rotation_actions import rotation_answer
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,6 @@ SORRY = "Sorry, something went wrong on my side. The server log says what; pleas
 OLD_BUTTON = "This button is no longer supported. Paste the error again for a fresh answer."
 _NOTICE_STATUS = {NoticeReason.EXPIRED: 410, NoticeReason.UNAVAILABLE: 503}
 _STATIC = "console_page"
-_ME = Actor(platform="console", user_id="console-user", name="You")
 _CONVERSATION = "console"
 CHANNEL = "warnings"  # the channel view's id: the demo's defaults destination for expiry warnings
 
@@ -60,6 +61,24 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class ConsolePerson:
+    """Someone the console can act as: whoever is chosen presses the buttons and sends the pastes, so one
+    page can ask for a rotation as one person and approve it as another."""
+
+    key: str  # what the page sends as "as"
+    name: str
+    role: str  # shown beside the name, e.g. "asks" or "approver"
+    user_id: str
+    aad_object_id: str | None = None  # an Entra user of the snapshot: approver groups are checked in Graph
+
+    def actor(self) -> Actor:
+        return Actor(platform="console", user_id=self.user_id, name=self.name, aad_object_id=self.aad_object_id)
+
+
+YOU = ConsolePerson("you", "You", "", "console-user")
+
+
+@dataclass(frozen=True)
 class ConsoleOptions:
     """What the demo tells the page about itself: the tenant it reads and the clock it uses."""
 
@@ -69,9 +88,12 @@ class ConsoleOptions:
     # Loopback hosts answer only to loopback names: a web page elsewhere cannot reach the console
     # by pointing its own domain at 127.0.0.1 (DNS rebinding).
     loopback_only: bool = True
+    people: Sequence[ConsolePerson] = (YOU,)  # the first is who the page starts as
 
 
 OPTIONS = web.AppKey("console_options", ConsoleOptions)
+# () -> whether rotation is offered and which of its parts are local fakes (bot.app's /readyz words)
+ROTATION: web.AppKey[Callable[[], str]] = web.AppKey("console_rotation")
 ASSETS = web.AppKey("console_assets", object)  # Assets, or the PreviewError saying what is missing
 
 
@@ -120,9 +142,11 @@ def register(
     dispatcher: Callable[[], Dispatcher],
     run_scan: Callable[[], Awaitable[None]] | None = None,
     posters: Posters | None = None,
+    rotation: Callable[[], str] = lambda: "not offered",
 ) -> None:
     """`run_scan` runs the expiry scan at once ("Run the scan now"); its warnings arrive in the
-    channel view, which joins `posters`."""
+    channel view, which joins `posters`. `rotation` says whether rotation is offered and which of its
+    parts are local fakes (shown on the page)."""
     channel = ConsoleChannel()
     if posters is not None:
         posters[Platform.CONSOLE] = channel
@@ -132,11 +156,13 @@ def register(
     console[OPTIONS] = options
     console[MAX_BODY] = MAX_BODY_BYTES
     console[ASSETS] = _find_assets()
+    console[ROTATION] = rotation
     console.router.add_static("/static", _static_dir(), append_version=True)
     console.router.add_get("/vendor/{name}", _vendor)
     console.router.add_get("/api/about", _about)
-    console.router.add_post("/api/messages", _handler(lambda body: _message(body, dispatcher())))
-    console.router.add_post("/api/actions", _handler(lambda body: _action(body, dispatcher(), channel)))
+    console.router.add_post("/api/messages", _handler(lambda body: _message(body, dispatcher(), options)))
+    console.router.add_post("/api/actions", _handler(lambda body: _action(body, dispatcher(), channel, options)))
+    console.router.add_get("/api/rotations/{id}", lambda request: _rotation(request, dispatcher()))
     console.router.add_get("/api/channel", lambda _request: _channel(channel))
     if run_scan is not None:
         console.router.add_post("/api/scan", _handler(lambda _body: _scan(run_scan, channel)))
@@ -146,11 +172,22 @@ def register(
 # --- translation ------------------------------------------------------------------------------
 
 
-async def _message(body: dict[str, Any], dispatcher: Dispatcher) -> web.Response:
-    text = body.get("text")
+def _person(body: dict[str, Any], options: ConsoleOptions) -> ConsolePerson | None:
+    """Who the page acts as: its "as", or the first person when it names nobody."""
+    wanted = body.get("as")
+    if wanted is None:
+        return options.people[0]
+    return next((p for p in options.people if p.key == wanted), None)
+
+
+async def _message(body: dict[str, Any], dispatcher: Dispatcher, options: ConsoleOptions) -> web.Response:
+    text, person = body.get("text"), _person(body, options)
     if not isinstance(text, str):
         return _error(400, "Send the paste as {'text': '…'}.")
-    diagnosis = await dispatcher.message(InboundMessage(text=text, actor=_ME, conversation_id=_CONVERSATION))
+    if person is None:
+        return _error(400, "Nobody of that name is in this demo.")
+    message = InboundMessage(text=text, actor=person.actor(), conversation_id=_CONVERSATION)
+    diagnosis = await dispatcher.message(message)
     # The same redaction the parser ran, and off the event loop for the same large pastes.
     big = len(text) > PARSE_IN_THREAD_CHARS
     shown = await asyncio.to_thread(transcript_text, text) if big else transcript_text(text)
@@ -170,15 +207,33 @@ async def _scan(run_scan: Callable[[], Awaitable[None]], channel: ConsoleChannel
     return await _channel(channel)
 
 
-async def _action(body: dict[str, Any], dispatcher: Dispatcher, channel: ConsoleChannel) -> web.Response:
-    verb, ident = body.get("verb"), body.get("id")
+async def _rotation(request: web.Request, dispatcher: Dispatcher) -> web.Response:
+    """A rotation's card as it is now: the page asks again while the worker moves it on (where Slack and
+    Teams have the worker update the message)."""
+    rotations = dispatcher.deps.rotations
+    rotation = await rotations.store.get(request.match_info["id"][:64]) if rotations else None
+    if rotation is None:
+        return _error(404, "There is no such rotation request.")
+    return web.json_response({"answer": _answer(await rotation_answer(rotation, dispatcher.deps))})
+
+
+async def _action(
+    body: dict[str, Any], dispatcher: Dispatcher, channel: ConsoleChannel, options: ConsoleOptions
+) -> web.Response:
+    verb, ident, person = body.get("verb"), body.get("id"), _person(body, options)
     if not (isinstance(verb, str) and isinstance(ident, str)):
         return _error(400, "Send the button as {'verb': '…', 'id': '…'}.")
-    answer = await dispatcher.action(InboundAction(verb=verb, id=ident, actor=_ME, conversation_id=_CONVERSATION))
+    if person is None:
+        return _error(400, "Nobody of that name is in this demo.")
+    action = InboundAction(verb=verb, id=ident, actor=person.actor(), conversation_id=_CONVERSATION)
+    answer = await dispatcher.action(action)
     if answer is None:
         return _error(404, OLD_BUTTON)
     if isinstance(answer, Notice) and answer.reason is NoticeReason.NOT_SET_UP:
         return web.json_response({"notice": answer.text})  # an answer, not a failure: the card stays
+    if isinstance(answer, Notice) and answer.reason is NoticeReason.REFUSED:
+        # For the presser only (Slack answers it ephemerally): the page shows it to that person.
+        return web.json_response({"notice": answer.text, "for": person.key})
     if isinstance(answer, Notice):  # the page shows the text under the card and keeps the card
         return _error(_NOTICE_STATUS[answer.reason], answer.text)
     if isinstance(answer, Digest):
@@ -197,13 +252,16 @@ def _digest_answer(digest: Digest) -> dict[str, Any]:
 
 
 def _answer(diagnosis: Diagnosis) -> dict[str, Any]:
-    primary = diagnosis.primary
-    return {
-        "cause": primary.cause.value if primary else None,
+    primary, rotation = diagnosis.primary, diagnosis.rotation
+    answer: dict[str, Any] = {
+        "cause": primary.cause.value if primary else ("rotation" if rotation else None),
         "teams": render_adaptive(diagnosis),
         "slack": render_blockkit(diagnosis),
         "text": render_text(diagnosis),
     }
+    if rotation is not None:  # the page follows a rotation the worker is moving on
+        answer["rotation"] = {"id": rotation.id, "state": rotation.state.value, "working": rotation.state in WORKING}
+    return answer
 
 
 def _handler(
@@ -251,6 +309,8 @@ async def _about(request: web.Request) -> web.Response:
             "tenant": options.tenant,
             "clock": options.clock,
             "samples": [{"cause": s.cause, "title": s.title, "text": s.text} for s in options.samples],
+            "people": [{"key": p.key, "name": p.name, "role": p.role} for p in options.people],
+            "rotation": request.app[ROTATION](),
             # When the renderer is missing, the page says how to install it and shows text instead.
             "renderer": None if isinstance(assets, Assets) else str(assets),
         }

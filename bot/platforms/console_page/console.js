@@ -1,7 +1,8 @@
 // The demo console's page: sends pastes and button presses to the bot as JSON and draws its answers,
 // the Teams card with Microsoft's Adaptive Cards renderer, the Slack message with SlackPreview.
 // A paste leaves the text box as soon as it is sent; the chat shows the copy the bot sends back,
-// with secret values cut out, never what was typed.
+// with secret values cut out, never what was typed. "You are" picks who sends and presses (a rotation
+// is asked for by one person and approved by another); a refusal is shown to the person refused only.
 (function () {
   "use strict";
 
@@ -19,6 +20,9 @@
   let view = "teams";
   let hostConfig = null;
   let rendererMissing = null;
+  let people = []; // {key, name, role}; who the console can act as
+  let person = null; // the key of who is acting now
+  const FOLLOW_MS = 500; // how often a card asks for its rotation's progress while the worker moves it
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -32,13 +36,17 @@
   }
 
   async function post(path, body) {
+    return call(path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(Object.assign({ as: person }, body)),
+    });
+  }
+
+  async function call(path, options) {
     let response;
     try {
-      response = await fetch(path, {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(body),
-      });
+      response = await fetch(path, options);
     } catch (error) {
       return { error: "The demo server does not answer. Is `secretbot demo` still running?" };
     }
@@ -54,7 +62,7 @@
 
   function youBubble() {
     const item = el("li", "you");
-    item.appendChild(el("div", "who", "You"));
+    item.appendChild(el("div", "who", person ? personName(person) : "You"));
     const bubble = el("div", "bubble", "…");
     item.appendChild(bubble);
     transcript.appendChild(item);
@@ -98,8 +106,7 @@
   }
 
   async function press(bot, verb, id) {
-    bot.note.classList.remove("error");
-    bot.note.textContent = "Working…";
+    setNote(bot, "Working…");
     bot.item.dataset.state = "checking";
     const reply = await post("/console/api/actions", { verb: verb, id: id });
     if (reply.error) {
@@ -107,17 +114,30 @@
       return;
     }
     if (reply.notice) {
-      bot.note.textContent = reply.notice;
+      setNote(bot, reply.notice, reply.for);
       bot.item.dataset.state = "ready";
       return;
     }
     show(bot, reply.answer);
-    bot.note.textContent = "Updated " + new Date().toLocaleTimeString();
+    setNote(bot, "Updated " + new Date().toLocaleTimeString());
+  }
+
+  // A note under a card; one `forKey` is meant for sees it only while the console acts as them.
+  function setNote(bot, text, forKey) {
+    bot.note.classList.remove("error");
+    if (forKey) {
+      bot.note.dataset.for = forKey;
+      bot.note.textContent = "Only " + personName(forKey) + " sees this: " + text;
+    } else {
+      delete bot.note.dataset.for;
+      bot.note.textContent = text;
+    }
+    bot.note.hidden = Boolean(forKey) && forKey !== person;
   }
 
   function fail(bot, message) {
     if (!bot.data) bot.answer.replaceChildren(el("p", "plain", "No answer."));
-    bot.note.textContent = message;
+    setNote(bot, message);
     bot.note.classList.add("error");
     bot.item.dataset.state = bot.data ? "ready" : "failed";
   }
@@ -127,8 +147,63 @@
     bot.version += 1;
     bot.item.dataset.cause = answer.cause || "none";
     bot.item.dataset.version = String(bot.version);
+    if (answer.rotation) bot.item.dataset.rotation = answer.rotation.state;
     draw(bot);
     bot.item.dataset.state = "ready";
+    follow(bot);
+  }
+
+  // A rotation the worker is moving on: ask for its card again until it stops (Slack and Teams have
+  // the worker update the message instead).
+  function follow(bot) {
+    const rotation = bot.data && bot.data.rotation;
+    if (!rotation || !rotation.working || bot.following) return;
+    bot.following = true;
+    setTimeout(async () => {
+      bot.following = false;
+      const reply = await call("/console/api/rotations/" + encodeURIComponent(rotation.id), {});
+      if (reply.error) {
+        fail(bot, reply.error);
+      } else if (JSON.stringify(reply.answer) !== JSON.stringify(bot.data)) {
+        show(bot, reply.answer);
+        setNote(bot, "Updated by secretbot " + new Date().toLocaleTimeString());
+      } else {
+        follow(bot);
+      }
+    }, FOLLOW_MS);
+  }
+
+  // --- who the console acts as -----------------------------------------------------------------
+
+  function personName(key) {
+    const found = people.find((p) => p.key === key);
+    return found ? found.name : "You";
+  }
+
+  function setPerson(key) {
+    person = key;
+    for (const button of document.querySelectorAll("#people button")) {
+      button.setAttribute("aria-checked", String(button.dataset.person === key));
+    }
+    for (const note of document.querySelectorAll(".note[data-for]")) note.hidden = note.dataset.for !== key;
+  }
+
+  function showPeople(list) {
+    people = list;
+    if (!people.length) return;
+    setPerson(people[0].key);
+    if (people.length < 2) return;
+    const group = document.getElementById("people");
+    for (const p of people) {
+      const button = el("button", null, p.role ? p.name + " (" + p.role + ")" : p.name);
+      button.type = "button";
+      button.setAttribute("role", "radio");
+      button.dataset.person = p.key;
+      button.setAttribute("aria-checked", String(p.key === person));
+      button.addEventListener("click", () => setPerson(p.key));
+      group.appendChild(button);
+    }
+    group.hidden = false;
   }
 
   // --- the warnings channel --------------------------------------------------------------------
@@ -158,7 +233,7 @@
     } else if (JSON.stringify(bot.data) !== JSON.stringify(message.answer)) {
       if (fresh) answers.push(bot);
       show(bot, message.answer);
-      if (!fresh) bot.note.textContent = "Updated by the scan " + new Date().toLocaleTimeString();
+      if (!fresh) setNote(bot, "Updated by the scan " + new Date().toLocaleTimeString());
     }
     return fresh;
   }
@@ -233,7 +308,9 @@
       document.getElementById("about").textContent = "The demo server does not answer.";
       return;
     }
-    document.getElementById("about").textContent = "Tenant: " + about.tenant + " · clock " + about.clock;
+    document.getElementById("about").textContent =
+      "Tenant: " + about.tenant + " · clock " + about.clock + " · rotation " + about.rotation;
+    showPeople(about.people || []);
     rendererMissing = about.renderer;
     if (rendererMissing || !window.AdaptiveCards) {
       banner.textContent =
