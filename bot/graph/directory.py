@@ -26,8 +26,6 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import aiohttp
-
 from bot.domain import (
     SIGN_IN_WINDOW,
     Activity,
@@ -43,7 +41,7 @@ from bot.domain import (
 )
 from bot.graph import mapping
 from bot.graph.hosts import MAX_IN_FLIGHT
-from bot.graph.transport import GraphHttp, credential_errors, token_error
+from bot.graph.transport import GraphPoster, credential_errors, token_error, unreachable_errors
 
 READ_PERMISSION = "Application.Read.All"
 AUDIT_PERMISSION = "AuditLog.Read.All"
@@ -114,7 +112,7 @@ class GraphDirectory:
 
     def __init__(
         self,
-        http: GraphHttp,
+        http: GraphPoster,
         mode: GraphMode = GraphMode.LIVE,
         *,
         max_retries: int = 3,
@@ -365,7 +363,7 @@ class GraphDirectory:
             reply = await self._http.post(f"/{version}/$batch", json.dumps(body).encode())
         except credential_errors() as error:
             raise _unsent(token_error(error, self._credential_source)) from None
-        except (aiohttp.ClientError, TimeoutError) as error:
+        except (unreachable_errors(), TimeoutError) as error:
             raise DirectoryUnavailable(f"Microsoft Graph could not be reached ({type(error).__name__})") from None
         finally:
             self._in_flight.release()
