@@ -256,7 +256,9 @@ SERVER_STORE_AND_SDKS = {
     "aiohttp", "redis", "fakeredis", "msgraph", "kiota_abstractions", "httpx", "slack_bolt", "slack_sdk",
     "microsoft_agents", "playwright",
 }  # fmt: skip
-BOT_PARTS_FOR_OTHER_COMMANDS = {"bot.platforms", "bot.state", "bot.server", "bot.app", "bot.demo", "bot.preview.shots"}
+BOT_PARTS_FOR_OTHER_COMMANDS = {
+    "bot.platforms", "bot.state", "bot.server", "bot.app", "bot.demo", "bot.preview.shots", "bot.rotations_cli",
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("text", ["help", "the build is red, any idea?", *(s.text for s in sample_errors())])
