@@ -23,7 +23,6 @@ import json
 import math
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from bot.domain import (
@@ -422,9 +421,13 @@ def _seconds(value: object) -> float:
     if isinstance(value, list):
         value = value[0] if value else None
     text = str(value).strip() if value is not None else ""
+    if not text:  # no header, as on most answers: what an unreadable one gives, without parsing a date
+        return UNREADABLE_RETRY_AFTER
     try:
         seconds = float(text)
     except ValueError:
+        from email.utils import parsedate_to_datetime  # ~10 ms to import, for a rare Retry-After date
+
         try:
             when = parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError):

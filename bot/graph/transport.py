@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
-from yarl import URL
-
 from bot.domain import DirectoryError, DirectoryUnavailable, GraphAuthFailed
 from bot.graph.hosts import MAX_IN_FLIGHT, scope_origin
 
@@ -25,6 +23,7 @@ if TYPE_CHECKING:
     import aiohttp
     from azure.core.credentials import AccessToken
     from azure.core.exceptions import AzureError
+    from yarl import URL
 
 REQUEST_TIMEOUT = 30.0  # seconds for one request, connection and answer included
 # A token is renewed this long before it expires, so no request leaves with one about to lapse.
@@ -74,6 +73,8 @@ class GraphHttp:
         Raises azure-identity's errors when no token can be had, aiohttp's or TimeoutError when
         Graph cannot be reached; any HTTP status is returned, not raised.
         """
+        from yarl import URL  # comes with aiohttp, which `_send` needs anyway
+
         return await self._send("POST", URL(self.base_url + path, encoded=True), body, max_bytes=None)
 
     async def get(self, url: URL, *, max_bytes: int) -> GraphReply:
