@@ -31,10 +31,8 @@ class LocalGraph:
     def __init__(self, snapshot: Snapshot, *, latency: float = 0.0) -> None:
         self._router = Router(snapshot, DeltaHistory(snapshot))
         self.latency = latency  # seconds added to every post, as `FakeGraph` adds to every request
-        self.round_trips = 0
 
     async def post(self, path: str, body: bytes) -> GraphReply:
-        self.round_trips += 1
         if self.latency > 0:
             await asyncio.sleep(self.latency)
         request_id, client_request_id = str(uuid.uuid4()), str(uuid.uuid4())
