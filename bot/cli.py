@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from bot.fakegraph.samples import sample_errors, sample_reference_time
 from bot.preview.assets import PreviewError
-from bot.rotations_cli import add_rotations, run_rotations
 from bot.settings import LOOPBACK, Settings
 
 if TYPE_CHECKING:
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
 
 USAGE_ERROR = 2
 CARD_PROBLEMS = 1  # `render`: a card is invalid or does not fit its width
+DEFAULT_LIMIT = 50  # `rotations`: the newest requests shown
 # json: the firm contract; adaptive: the Teams card (attachment content) for the Adaptive Cards
 # designer; blockkit: the Slack message ({"text", "blocks"}) for Block Kit Builder.
 FORMATS = ("text", "json", "adaptive", "blockkit")
@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_render(commands)
     _add_demo(commands)
     _add_scan(commands)
-    add_rotations(commands)
+    _add_rotations(commands)
     serve = commands.add_parser(
         "serve", help="run the Slack and Teams server on $PORT, with a job worker (configuration from the environment)"
     )
@@ -112,6 +112,12 @@ def _add_scan(commands: Any) -> None:
     run.add_argument("--post", action="store_true", help="also post the warnings to the configured channels")
 
 
+def _add_rotations(commands: Any) -> None:
+    run = commands.add_parser("rotations", help="list secret rotation requests, their states and history (REDIS_URL)")
+    run.add_argument("--format", choices=("text", "json"), default="text")
+    run.add_argument("--limit", type=_limit, default=DEFAULT_LIMIT, help=f"newest N requests (default {DEFAULT_LIMIT})")
+
+
 def _days(value: str) -> int:
     if not value.isdigit():
         raise argparse.ArgumentTypeError(f"not a number of days: {value!r}")
@@ -121,6 +127,12 @@ def _days(value: str) -> int:
 def _concurrency(value: str) -> int:
     if not value.isdigit() or not 1 <= int(value) <= 1000:
         raise argparse.ArgumentTypeError(f"a whole number from 1 to 1000, got {value!r}")
+    return int(value)
+
+
+def _limit(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 1000:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 1000, got {value!r}")
     return int(value)
 
 
@@ -151,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "render":
             return _render(args, settings)
         if args.command == "rotations":
+            from bot.rotations_cli import run_rotations
+
             return run_rotations(args, settings)
         if args.command == "demo":
             from bot.demo import run_demo

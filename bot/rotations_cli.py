@@ -6,19 +6,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
 from bot.rotation_types import Rotation
 from bot.settings import Settings
 
-FORMATS = ("text", "json")
-DEFAULT_LIMIT = 50
-
-
-def add_rotations(commands: Any) -> None:
-    run = commands.add_parser("rotations", help="list secret rotation requests, their states and history (REDIS_URL)")
-    run.add_argument("--format", choices=FORMATS, default="text")
-    run.add_argument("--limit", type=_limit, default=DEFAULT_LIMIT, help=f"newest N requests (default {DEFAULT_LIMIT})")
+# Its options are in bot.cli: building the parser should not import this module for every command.
 
 
 def run_rotations(args: argparse.Namespace, settings: Settings) -> int:
@@ -63,9 +55,3 @@ async def _recent(redis_url: str, limit: int) -> list[Rotation]:
 
     async with open_state(redis_url) as state:
         return await state.rotations.recent(limit)
-
-
-def _limit(value: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) <= 1000:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 1000, got {value!r}")
-    return int(value)

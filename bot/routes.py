@@ -20,7 +20,6 @@ Any mistake stops the server at start: `RoutesError` names the file, the line an
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +57,8 @@ def load_routes(path: str | None) -> Routes:
 
 
 def parse_routes(text: str, source: str = "<routes>") -> Routes:
+    import tomllib  # here: every command reads the settings, and most have no routes file
+
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

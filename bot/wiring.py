@@ -1,7 +1,8 @@
 """Composition helpers shared by the roots (CLI, server, demo): pick and build the Directory.
 
-Snapshot mode serves a tenant export through the local fake Graph over real HTTP, so it exercises
-exactly the code that talks to Microsoft in production.
+Snapshot mode serves a tenant export through the local fake Graph: over real HTTP for the server and
+the demo, so they exercise exactly the code that talks to Microsoft in production; in this process
+for `open_directory`'s one-shot diagnoses, through the same `$batch` parser and router.
 """
 
 from __future__ import annotations
@@ -54,10 +55,23 @@ class OpenGraph:
 async def open_directory(settings: Settings, snapshot: str | None = None) -> AsyncIterator[Directory | None]:
     """The directory to diagnose against: a snapshot, live Graph, or None (paste-only answers).
 
-    Raises `SnapshotError` (one line, safe to print) when the snapshot cannot be read.
+    Raises `SnapshotError` (one line, safe to print) when the snapshot cannot be read. A snapshot is
+    asked in this process (`LocalGraph`): nothing here writes to it, and a command that asks once
+    should not start a server and import an HTTP client for it.
     """
-    async with open_graph(settings, snapshot) as opened:
-        yield opened.directory
+    snapshot = snapshot or settings.snapshot
+    if not snapshot:
+        async with open_graph(settings) as opened:
+            yield opened.directory
+        return
+    from bot.fakegraph import load_snapshot
+    from bot.fakegraph.local import LocalGraph
+    from bot.graph.directory import GraphDirectory
+
+    tenant = load_snapshot(snapshot_path(snapshot))
+    in_flight = settings.graph_max_in_flight
+    graph = LocalGraph(tenant, latency=settings.snapshot_latency)
+    yield GraphDirectory(graph, GraphMode.SNAPSHOT, coverage=tenant.coverage, max_in_flight=in_flight)
 
 
 @asynccontextmanager

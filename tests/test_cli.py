@@ -20,6 +20,7 @@ from bot.fakegraph.samples import sample_errors
 from cards.jsonview import render_json
 from cards.text import render_text
 from handlers.conversation import reply
+from tests.conftest import SampleTenant
 from tests.redis_server import free_port
 
 SAMPLE = {s.cause: s for s in sample_errors()}
@@ -255,7 +256,9 @@ SERVER_STORE_AND_SDKS = {
     "aiohttp", "redis", "fakeredis", "msgraph", "kiota_abstractions", "httpx", "slack_bolt", "slack_sdk",
     "microsoft_agents", "playwright",
 }  # fmt: skip
-BOT_PARTS_FOR_OTHER_COMMANDS = {"bot.platforms", "bot.state", "bot.server", "bot.app", "bot.demo", "bot.preview.shots"}
+BOT_PARTS_FOR_OTHER_COMMANDS = {
+    "bot.platforms", "bot.state", "bot.server", "bot.app", "bot.demo", "bot.preview.shots", "bot.rotations_cli",
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("text", ["help", "the build is red, any idea?", *(s.text for s in sample_errors())])
@@ -268,6 +271,22 @@ def test_without_graph_the_command_answers_as_the_chat_handlers_do_without_a_dir
     assert capsys.readouterr().out == render_text(expected)
     assert main(["diagnose", "--now", NOW, "--format", "json", text]) == 0
     assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(render_json(expected)))
+
+
+@pytest.mark.parametrize("cause", sorted(SAMPLE))
+async def test_a_snapshot_diagnosis_answers_as_the_fake_graph_does_over_http(
+    cause: str, sample_tenant: SampleTenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The command asks the fake Graph in its own process; the same paste over real HTTP is the reference.
+    text = SAMPLE[cause].text
+    expected = await reply(text, directory=sample_tenant.directory, now=datetime.fromisoformat(NOW))
+    assert (
+        await asyncio.to_thread(main, ["diagnose", "--snapshot", "sample", "--now", NOW, "--format", "json", text]) == 0
+    )
+    answer = json.loads(capsys.readouterr().out)
+    assert answer == json.loads(json.dumps(render_json(expected)))
+    assert answer["graph"]["round_trips"] == sample_tenant.graph.round_trips  # each $batch still counts once
+    assert answer["graph"]["mode"] == "snapshot"
 
 
 def modules_loaded_by(*args: str) -> tuple[str, set[str]]:
@@ -292,9 +311,9 @@ def test_a_diagnosis_without_graph_runs_no_event_loop_and_loads_no_server_store_
     assert loaded & {"bot.graph", "bot.fakegraph.snapshot", "bot.fakegraph.server"} == set()
 
 
-def test_a_diagnosis_against_a_snapshot_asks_graph_over_aiohttp_and_loads_no_sdk_store_or_chat_server() -> None:
+def test_a_diagnosis_against_a_snapshot_asks_the_fake_graph_in_process_and_loads_no_http_sdk_store_or_server() -> None:
     output, loaded = modules_loaded_by("diagnose", "--snapshot", "sample", SAMPLE["expired_secret_in_use"].text)
-    assert "Checked with Microsoft Graph (snapshot" in output
-    assert {"aiohttp", "bot.graph.transport", "bot.fakegraph.server"} <= loaded  # real HTTP to the fake Graph
-    # azure-core too (~20 ms): the fake Graph's token needs none of it.
-    assert loaded & (SERVER_STORE_AND_SDKS - {"aiohttp"} | BOT_PARTS_FOR_OTHER_COMMANDS | {"azure"}) == set()
+    assert "Checked with Microsoft Graph (snapshot, 1 request)" in output
+    assert {"bot.graph.directory", "bot.fakegraph.local"} <= loaded  # the Graph directory, over the fake's core
+    # aiohttp (~0.1 s) is neither the fake's server nor the client; azure-core (~20 ms) neither.
+    assert loaded & (SERVER_STORE_AND_SDKS | BOT_PARTS_FOR_OTHER_COMMANDS | {"azure", "bot.fakegraph.server"}) == set()

@@ -1,6 +1,7 @@
 """A small, honest, Graph-shaped HTTP server that serves a tenant snapshot (see README.md).
 
-Tests, the demo and `secretbot diagnose --snapshot` talk to it over real HTTP with the bot's own Graph clients.
+Tests, the demo and the server talk to it over real HTTP with the bot's own Graph clients;
+`secretbot diagnose --snapshot` posts its `$batch` to the same core in-process (`bot.fakegraph.local`).
 """
 
 from importlib import import_module

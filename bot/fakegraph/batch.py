@@ -8,6 +8,7 @@ earlier request (the "fully sequential" batches Graph recommends).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -36,6 +37,14 @@ class BatchItem:
         path = unquote(parts.path)
         params = single_params(parse_qsl(parts.query, keep_blank_values=True))
         return (path if path.startswith("/") else "/" + path), params
+
+
+def batch_payload(raw: bytes) -> object:
+    """The batch body's JSON; a body that is not JSON fails the whole batch with a 400."""
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise GraphError(400, "BadRequest", "Invalid batch payload format: the body is not JSON.") from None
 
 
 def parse_batch(payload: object) -> list[BatchItem]:

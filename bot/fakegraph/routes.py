@@ -441,6 +441,14 @@ def not_found(key: str) -> GraphError:
     )
 
 
+def split_version(path: str) -> tuple[str, str]:
+    """("v1.0", "/applications") from "/v1.0/applications"; 404 for a path without a known version."""
+    for version in VERSIONS:
+        if path.startswith(f"/{version}/"):
+            return version, path[len(version) + 1 :]
+    raise unknown_segment(path)
+
+
 def unknown_segment(path: str) -> GraphError:
     segments = path.split("/")[1:]
     segment = next((s for s in segments if s == ""), segments[-1] if segments else "")

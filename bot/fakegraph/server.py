@@ -25,12 +25,12 @@ from typing import Self
 from aiohttp import web
 
 from bot.fakegraph.actions import Actions, IssuedSecrets
-from bot.fakegraph.batch import GRAPH_JSON, BatchItem, parse_batch, run_batch
+from bot.fakegraph.batch import GRAPH_JSON, BatchItem, batch_payload, parse_batch, run_batch
 from bot.fakegraph.delta import DeltaHistory
 from bot.fakegraph.errors import GraphError, error_body
 from bot.fakegraph.faults import Fault, make_fault
 from bot.fakegraph.pages import CachingRouter
-from bot.fakegraph.routes import VERSIONS, GraphRequest, GraphResponse, Router, single_params, unknown_segment
+from bot.fakegraph.routes import GraphRequest, GraphResponse, Router, single_params, split_version
 from bot.fakegraph.snapshot import Snapshot
 
 _WWW_AUTHENTICATE = (
@@ -264,7 +264,7 @@ class FakeGraph:
         if fault is not None and not fault.applied:
             await asyncio.sleep(fault.delay)
             raise fault.error()
-        version, path = _split_version(request.path)
+        version, path = split_version(request.path)
         origin = f"{request.scheme}://{request.host}"
         if request.method == "POST" and path != "/$batch":
             headers = {name.lower(): value for name, value in request.headers.items()}
@@ -283,7 +283,7 @@ class FakeGraph:
         if path == "/$batch":
             if request.method != "POST":
                 raise GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request uri.")
-            items = parse_batch(await _json_body(request))
+            items = parse_batch(batch_payload(await request.read()))
 
             async def execute(item: BatchItem) -> GraphResponse:
                 return self._inner(item, version, origin, ids)
@@ -338,20 +338,6 @@ class FakeGraph:
                 fault.hits += 1
                 return fault
         return None
-
-
-def _split_version(path: str) -> tuple[str, str]:
-    for version in VERSIONS:
-        if path.startswith(f"/{version}/"):
-            return version, path[len(version) + 1 :]
-    raise unknown_segment(path)
-
-
-async def _json_body(request: web.Request) -> object:
-    try:
-        return json.loads(await request.read())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise GraphError(400, "BadRequest", "Invalid batch payload format: the body is not JSON.") from None
 
 
 def _action_body(body: bytes) -> object:

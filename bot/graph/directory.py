@@ -23,10 +23,7 @@ import json
 import math
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
-
-import aiohttp
 
 from bot.domain import (
     SIGN_IN_WINDOW,
@@ -43,7 +40,7 @@ from bot.domain import (
 )
 from bot.graph import mapping
 from bot.graph.hosts import MAX_IN_FLIGHT
-from bot.graph.transport import GraphHttp, credential_errors, token_error
+from bot.graph.transport import GraphPoster, credential_errors, token_error, unreachable_errors
 
 READ_PERMISSION = "Application.Read.All"
 AUDIT_PERMISSION = "AuditLog.Read.All"
@@ -115,7 +112,7 @@ class GraphDirectory:
 
     def __init__(
         self,
-        http: GraphHttp,
+        http: GraphPoster,
         mode: GraphMode = GraphMode.LIVE,
         *,
         max_retries: int = 3,
@@ -366,7 +363,7 @@ class GraphDirectory:
             reply = await self._http.post(f"/{version}/$batch", json.dumps(body).encode())
         except credential_errors() as error:
             raise _unsent(token_error(error, self._credential_source)) from None
-        except (aiohttp.ClientError, TimeoutError) as error:
+        except (unreachable_errors(), TimeoutError) as error:
             raise DirectoryUnavailable(f"Microsoft Graph could not be reached ({type(error).__name__})") from None
         finally:
             self._in_flight.release()
@@ -425,9 +422,13 @@ def _seconds(value: object) -> float:
     if isinstance(value, list):
         value = value[0] if value else None
     text = str(value).strip() if value is not None else ""
+    if not text:  # no header, as on most answers: what an unreadable one gives, without parsing a date
+        return UNREADABLE_RETRY_AFTER
     try:
         seconds = float(text)
     except ValueError:
+        from email.utils import parsedate_to_datetime  # ~10 ms to import, for a rare Retry-After date
+
         try:
             when = parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError):

@@ -3,8 +3,6 @@ may have open there. Kept apart from the msgraph-sdk client so the aiohttp path 
 
 from __future__ import annotations
 
-from yarl import URL
-
 from bot.settings import DEFAULT_GRAPH_BASE_URL, DEFAULT_GRAPH_MAX_IN_FLIGHT
 
 __all__ = ["DEFAULT_GRAPH_BASE_URL", "MAX_IN_FLIGHT", "scope_origin"]
@@ -25,6 +23,8 @@ MAX_IN_FLIGHT = DEFAULT_GRAPH_MAX_IN_FLIGHT  # SECRETBOT_GRAPH_MAX_IN_FLIGHT cha
 def scope_origin(root: str) -> str:
     """The origin whose `/.default` scope a token must carry: a national cloud issues tokens only for
     its own Graph (`https://graph.microsoft.us/.default` for US Gov)."""
+    from yarl import URL  # here: the snapshot's in-process diagnosis names no host, and yarl is ~10 ms
+
     url = URL(root)
     if url.host in ("127.0.0.1", "localhost", "::1"):
         return DEFAULT_GRAPH_BASE_URL  # the local fake accepts any token; ask for a normal-looking one

@@ -14,17 +14,16 @@ import re
 import time
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
-
-import aiohttp
-from yarl import URL
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from bot.domain import DirectoryError, DirectoryUnavailable, GraphAuthFailed
 from bot.graph.hosts import MAX_IN_FLIGHT, scope_origin
 
 if TYPE_CHECKING:
+    import aiohttp
     from azure.core.credentials import AccessToken
     from azure.core.exceptions import AzureError
+    from yarl import URL
 
 REQUEST_TIMEOUT = 30.0  # seconds for one request, connection and answer included
 # A token is renewed this long before it expires, so no request leaves with one about to lapse.
@@ -38,6 +37,13 @@ class GraphReply:
     status: int
     headers: dict[str, str]  # names in lower case
     body: bytes
+
+
+class GraphPoster(Protocol):
+    """What `GraphDirectory` posts its `$batch` through: `GraphHttp`, or the snapshot's fake Graph in
+    this process (`bot.fakegraph.local.LocalGraph`)."""
+
+    async def post(self, path: str, body: bytes) -> GraphReply: ...
 
 
 class GraphHttp:
@@ -67,6 +73,8 @@ class GraphHttp:
         Raises azure-identity's errors when no token can be had, aiohttp's or TimeoutError when
         Graph cannot be reached; any HTTP status is returned, not raised.
         """
+        from yarl import URL  # comes with aiohttp, which `_send` needs anyway
+
         return await self._send("POST", URL(self.base_url + path, encoded=True), body, max_bytes=None)
 
     async def get(self, url: URL, *, max_bytes: int) -> GraphReply:
@@ -101,6 +109,8 @@ class GraphHttp:
 
     def _open(self) -> aiohttp.ClientSession:
         # Opened on first use, inside the running loop; every connection is kept alive for the next batch.
+        import aiohttp  # ~0.1 s: here, so a module that only names this class does not pay for it
+
         connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=self._max_connections)
         self._session = aiohttp.ClientSession(
             connector=connector, timeout=aiohttp.ClientTimeout(total=self._timeout), raise_for_status=False
@@ -135,6 +145,15 @@ def _renew_due(token: AccessToken) -> bool:
 
 
 _AADSTS = re.compile(r"AADSTS\d+")  # codes run to 7 digits (AADSTS7000215)
+
+
+def unreachable_errors() -> type[Exception]:
+    """What `GraphHttp` raises when Graph cannot be reached (besides TimeoutError), for an `except`
+    clause: evaluated only once something was raised, so a directory that never met aiohttp (the
+    snapshot's in-process fake) does not import it."""
+    from aiohttp import ClientError
+
+    return ClientError
 
 
 def credential_errors() -> type[AzureError]:
