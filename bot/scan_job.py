@@ -16,15 +16,15 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain import DirectoryError, GraphMode, ScannedCredential, StateUnavailable
-from bot.expiry import Routes, Subscription
+from bot.expiry import DEFAULT_THRESHOLDS, Routes, Subscription
 from bot.graph.bulk import BulkReader
 from bot.graph.directory import GraphDirectory
 from bot.jobs.worker import RunningJob
 from bot.metrics import Metrics
-from bot.scan import DEFAULT_WITHIN, ScanOptions, scan_tenant
+from bot.scan import DEFAULT_WITHIN, DuePlan, DueRun, ScanOptions, scan_due
 from bot.settings import Settings
 from bot.state.inventory import InventoryStore
-from bot.warnings_post import WarningDelivery
+from bot.warnings_post import Delivered, WarningDelivery
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +108,18 @@ async def _tenant_id(reader: BulkReader) -> str | None:
 
 def window(routes: Routes, subscriptions: list[Subscription]) -> int:
     """Days ahead the scan must look: the largest threshold anyone asked for (at least the default)."""
+    return max([DEFAULT_WITHIN, *_thresholds(routes, subscriptions)])
+
+
+def _thresholds(routes: Routes, subscriptions: list[Subscription]) -> list[int]:
     thresholds = [*routes.thresholds, *(t for r in routes.routes for t in r.thresholds)]
-    thresholds += [t for s in subscriptions for t in s.thresholds]
-    return max([DEFAULT_WITHIN, *thresholds])
+    return thresholds + [t for s in subscriptions for t in s.thresholds]
+
+
+def due_plan(routes: Routes, subscriptions: list[Subscription]) -> DuePlan:
+    """What the due index must be computed for: every threshold, and who receives what."""
+    watching = tuple((s.destination, s.matcher, s.thresholds) for s in subscriptions)
+    return DuePlan.of([*DEFAULT_THRESHOLDS, *_thresholds(routes, subscriptions)], (routes, watching))
 
 
 def could_not_scan(error: Exception) -> str:
@@ -142,10 +151,10 @@ class ScanJob:
         started, now = time.perf_counter(), self._clock()
         delivery = self._delivery()
         try:
-            rows = await self._scan(now, delivery)
-            if rows is None:
+            done = await self._scan_and_deliver(now, delivery, job)
+            if done is None:
                 return
-            delivered = await delivery.deliver(rows, now, job)
+            run, delivered = done
         except (DirectoryError, StateUnavailable) as error:
             self._metrics.scan_failures.labels(type(error).__name__).inc()
             log.warning("expiry scan failed error=%s last_attempt=%s", type(error).__name__, job.is_last_attempt)
@@ -156,26 +165,40 @@ class ScanJob:
         seconds = time.perf_counter() - started
         self._metrics.scan_duration.set(seconds)
         self._metrics.scan_last_success.set(time.time())
-        self._count(rows)
+        if run.full:  # an incremental pass sees only what is due: the counts stay those of the last full one
+            self._count(list(run.rows))
         log.info(
-            "expiry scan done rows=%d posted=%d failed=%d updated=%d seconds=%.1f",
-            len(rows),
+            "expiry scan done full=%s objects=%d rows=%d posted=%d failed=%d updated=%d seconds=%.1f",
+            run.full,
+            run.read,
+            len(run.rows),
             delivered.posted,
             delivered.failed,
             delivered.updated,
             seconds,
         )
 
-    async def _scan(self, now: datetime, delivery: WarningDelivery) -> list[ScannedCredential] | None:
+    async def _scan_and_deliver(
+        self, now: datetime, delivery: WarningDelivery, job: RunningJob
+    ) -> tuple[DueRun, Delivered] | None:
         subscriptions = await delivery.subscriptions()
-        async with self._open_graph() as graph:
+        async with self._open_graph() as graph:  # open to the end: a snapshot's inventory lives as long
             if graph is None:
                 log.info("expiry scan skipped: no Graph access configured (AZURE_* or SECRETBOT_SNAPSHOT)")
                 return None
             options = ScanOptions(now=now, within=window(self._routes, subscriptions), last_use=graph.global_cloud)
             inventory = graph.inventory or self._inventory(graph.tenant)
-            run = await scan_tenant(graph.reader, graph.directory, inventory, graph.tenant, options)
-        return list(run.report.rows)
+            rechecks = await delivery.rechecks(now)
+            plan = due_plan(self._routes, subscriptions)
+            run = await scan_due(graph.reader, graph.directory, inventory, options, plan, rechecks)
+
+            async def claimed() -> None:
+                await run.commit()
+                await delivery.rechecked(list(run.rechecks))
+
+            changed = run.changed
+            delivered = await delivery.deliver(list(run.rows), now, job, changed=changed, claimed=claimed)
+        return run, delivered
 
     def _count(self, rows: list[ScannedCredential]) -> None:
         counts: dict[tuple[str, str], int] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -72,8 +72,25 @@ class WarningDelivery:
     async def subscriptions(self) -> list[Subscription]:
         return await self._store.subscriptions()
 
-    async def deliver(self, rows: Sequence[ScannedCredential], now: datetime, job: RunningJob) -> Delivered:
-        """Raises StateUnavailable (the job is tried again; claimed digests are in its notes)."""
+    async def rechecks(self, now: datetime) -> list[tuple[str, float]]:
+        return await self._store.rechecks(now)
+
+    async def rechecked(self, items: list[tuple[str, float]]) -> None:
+        await self._store.rechecked(items)
+
+    async def deliver(
+        self,
+        rows: Sequence[ScannedCredential],
+        now: datetime,
+        job: RunningJob,
+        *,
+        changed: Collection[str] | None = None,
+        claimed: Callable[[], Awaitable[None]] | None = None,
+    ) -> Delivered:
+        """Raises StateUnavailable (the job is tried again; claimed digests are in its notes).
+
+        `rows` may be some objects' only (`changed`: see `follow_open_digests`); `claimed` runs once
+        the warnings are claimed and noted, before anything is posted (the scan moves its index on)."""
         store = self._store
         pending = [d for d in [await store.digest(i) for i in job.note(PENDING_NOTE) or []] if d is not None]
         pending = [d for d in pending if await store.message(d.id) is None]
@@ -97,6 +114,8 @@ class WarningDelivery:
             fresh.append(digest)
         todo = pending + fresh
         await job.remember(PENDING_NOTE, [d.id for d in todo])
+        if claimed is not None:
+            await claimed()
         delivered = Delivered()
         gate = asyncio.Semaphore(POST_CONCURRENCY)
 
@@ -110,7 +129,7 @@ class WarningDelivery:
             async with gate:
                 await self._update(digest, delivered)
 
-        await asyncio.gather(*(update(d) for d in await follow_open_digests(rows, store)))
+        await asyncio.gather(*(update(d) for d in await follow_open_digests(rows, store, changed)))
         return delivered
 
     async def _update(self, digest: Digest, delivered: Delivered) -> None:

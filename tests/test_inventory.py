@@ -50,11 +50,7 @@ class Setup:
         return result.full, result.round_trips
 
     async def credentials(self, collection: str = "applications") -> list[InventoryCredential]:
-        return [
-            credential
-            async for _, object_credentials in inventory(self.store, collection)
-            for credential in object_credentials
-        ]
+        return [credential async for stored in inventory(self.store, collection) for credential in stored.credentials]
 
 
 @pytest.fixture(params=["fakeredis", "redis-server"])

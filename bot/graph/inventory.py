@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -38,6 +39,7 @@ COLLECTIONS: dict[str, ObjectType] = {
 # Only what a warning needs; Graph always adds `id` to a delta answer.
 SELECT = ("id", "appId", "displayName", "tags", "passwordCredentials", "keyCredentials")
 OWNER_SELECT = "id,displayName,userPrincipalName,mail"
+BATCH_CHUNK = 1000  # objects read from Redis per HMGET: bounded answers, as with HSCAN
 BATCH_SIZE = 20  # Graph's limit of requests per $batch
 # Batches of owners in flight at once: a scan that shows 50,000 apps needs 2,500 of them, and Graph
 # answers each in about 100 ms; 16 keeps within GraphHttp's pool (32) and Graph's per-app limits.
@@ -218,25 +220,72 @@ def _required(link: str | None, collection: str) -> str:
     return link
 
 
+@dataclass(frozen=True)
+class StoredObject:
+    """One object of the inventory as a scan reads it."""
+
+    object_id: str
+    count: int  # its credentials
+    credentials: tuple[InventoryCredential, ...]  # () when none ends by the scan's cut (not decoded)
+    ends: tuple[str | None, ...]  # every credential's end as Graph wrote it (for `next_due`)
+
+
 async def inventory(
     store: InventoryStore, collection: str, *, ending_by: datetime | None = None
-) -> AsyncIterator[tuple[int, tuple[InventoryCredential, ...]]]:
-    """Per stored object, streamed from Redis: how many credentials it has, and the credentials.
+) -> AsyncIterator[StoredObject]:
+    """Every stored object, streamed from Redis.
 
-    With `ending_by`, an object none of whose credentials ends by that day comes with () instead:
-    most of a large tenant is not due, and skipping its decoding is most of a scan's CPU. (Dates are
-    compared as Graph's ISO 8601 text, to the day, so the cut is never tighter than asked.)
+    With `ending_by`, an object none of whose credentials ends by that day comes without its
+    credentials: most of a large tenant is not due, and skipping its decoding is most of a scan's CPU.
+    (Dates are compared as Graph's ISO 8601 text, to the day, so the cut is never tighter than asked.)
     """
-    object_type = COLLECTIONS[collection]
-    cutoff = ending_by.strftime("%Y-%m-%d") if ending_by is not None else None
     async for object_id, raw in store.entries(collection):
-        entry = orjson.loads(raw)
-        secrets, certificates = _lists(object_type, entry)
-        count = len(secrets) + len(certificates)
-        due = cutoff is None or any(
-            (end or "9999")[:10] <= cutoff for end in [s[4] for s in secrets] + [c[3] for c in certificates]
-        )
-        yield count, _credentials(object_type, object_id, entry, secrets, certificates) if due and count else ()
+        yield _stored(collection, object_id, raw, ending_by)
+
+
+async def inventory_of(
+    store: InventoryStore, collection: str, object_ids: Sequence[str], *, ending_by: datetime | None = None
+) -> list[StoredObject]:
+    """The stored objects among `object_ids` (ids not in this collection are skipped)."""
+    found = []
+    for start in range(0, len(object_ids), BATCH_CHUNK):
+        ids = object_ids[start : start + BATCH_CHUNK]
+        for object_id, raw in zip(ids, await store.current(collection, ids), strict=True):
+            if raw is not None:
+                found.append(_stored(collection, object_id, raw, ending_by))
+    return found
+
+
+def _stored(collection: str, object_id: str, raw: bytes, ending_by: datetime | None) -> StoredObject:
+    object_type = COLLECTIONS[collection]
+    entry = orjson.loads(raw)
+    secrets, certificates = _lists(object_type, entry)
+    count = len(secrets) + len(certificates)
+    ends = tuple(s[4] for s in entry.get("p") or ()) + tuple(c[3] for c in entry.get("k") or ())
+    cutoff = ending_by.strftime("%Y-%m-%d") if ending_by is not None else None
+    due = cutoff is None or any((end or "9999")[:10] <= cutoff for end in ends)
+    credentials = _credentials(object_type, object_id, entry, secrets, certificates) if due and count else ()
+    return StoredObject(object_id, count, credentials, ends)
+
+
+def next_due(ends: Iterable[str | None], now: datetime, thresholds: Sequence[int]) -> float | None:
+    """When (Unix seconds, rounded up) one of these credentials next crosses a threshold or expires,
+    judged from `now`; None when none ever will.
+
+    A credential crosses threshold T once its whole days left are T or fewer, that is just after
+    `end - (T + 1) days`, and expires at `end`. A moment exactly at `now` has not been crossed yet, so
+    it is kept: the scan after it judges again. Rounding up never judges before the moment; a moment
+    already passed was seen by the judging done at `now`.
+    """
+    soonest: datetime | None = None
+    for text in ends:
+        end = _time(text)
+        if end is None:
+            continue
+        for moment in (*(end - timedelta(days=t + 1) for t in thresholds), end):
+            if moment >= now and (soonest is None or moment < soonest):
+                soonest = moment
+    return float(math.ceil(soonest.timestamp())) if soonest is not None else None
 
 
 async def app_object_ids(store: InventoryStore, app_ids: set[str]) -> dict[str, str]:

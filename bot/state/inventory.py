@@ -8,6 +8,7 @@ reader never sees half a sync, and a link is never stored without the inventory 
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
@@ -24,6 +25,28 @@ from bot.state.redis_store import UNAVAILABLE_ERRORS
 SYNCED_FIELD = "~synced"
 SCAN_CHUNK = 1000  # fields per HSCAN call: a few hundred kB, well within a socket timeout
 
+# Moves objects in the due index only where a scan's reading still holds: an object a delta round
+# marked (or another scan moved) since this scan read its score is left for the next scan.
+# ARGV: triples of member, the score read ("" = absent), the new score ("" = remove).
+_ADVANCE = """
+local moved = 0
+for i = 1, #ARGV, 3 do
+  local now = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  local read = ARGV[i + 1]
+  local same = (now == false and read == '') or (now and read ~= '' and tonumber(now) == tonumber(read))
+  if same then
+    if ARGV[i + 2] == '' then
+      if now then redis.call('ZREM', KEYS[1], ARGV[i]) end
+    else
+      redis.call('ZADD', KEYS[1], ARGV[i + 2], ARGV[i])
+    end
+    moved = moved + 1
+  end
+end
+return moved
+"""
+Score = float | None  # a member's score in the due index; None: not in it
+
 
 class InventoryStore:
     """The inventory of one tenant. The client is owned by whoever created it."""
@@ -31,6 +54,7 @@ class InventoryStore:
     def __init__(self, client: redis.Redis, tenant: str) -> None:
         self._client = client
         self._tenant = tenant
+        self._advance = client.register_script(_ADVANCE)
 
     async def delta_link(self, collection: str) -> str | None:
         """The link to start the next delta round from; None when a full sync is needed."""
@@ -66,6 +90,8 @@ class InventoryStore:
                 pipe.rename(staging, live)
                 pipe.expire(live, keys.INVENTORY_TTL)
                 pipe.set(keys.delta_link_key(self._tenant, collection), delta_link, ex=keys.DELTA_LINK_TTL)
+                # A new inventory: the due index built from the old one no longer says what is due.
+                pipe.delete(keys.due_key(self._tenant), keys.due_plan_key(self._tenant))
                 await pipe.execute()
 
     async def current(self, collection: str, object_ids: Sequence[str]) -> list[bytes | None]:
@@ -86,6 +112,10 @@ class InventoryStore:
                 pipe.hset(live, mapping=cast(Any, {**upserts, SYNCED_FIELD: synced_at}))
                 if removals:
                     pipe.hdel(live, *removals)
+                changed = [*upserts, *removals]
+                if changed:  # due at once, each mark told apart from the next (see keys.due_key)
+                    mark = -time.time()
+                    pipe.zadd(keys.due_key(self._tenant), {due_member(collection, i): mark for i in changed})
                 pipe.expire(live, keys.INVENTORY_TTL)
                 pipe.set(keys.delta_link_key(self._tenant, collection), delta_link, ex=keys.DELTA_LINK_TTL)
                 await pipe.execute()
@@ -137,6 +167,54 @@ class InventoryStore:
         if app_object_ids:
             with _unavailable("forget_owners"):
                 await self._client.hdel(keys.owners_key(self._tenant), *app_object_ids)
+
+    # --- the due index (keys.due_key) -------------------------------------------------------------
+
+    async def due_plan(self) -> str | None:
+        """The plan the due index was computed for; None when there is no index to trust."""
+        with _unavailable("due_plan"):
+            value = await self._client.get(keys.due_plan_key(self._tenant))
+        return None if value is None else _text(value)
+
+    async def due(self, until: float) -> list[tuple[str, float]]:
+        """Members of the due index whose moment is at or before `until` (Unix seconds), with scores."""
+        with _unavailable("due"):
+            found = await self._client.zrangebyscore(keys.due_key(self._tenant), "-inf", until, withscores=True)
+        return [(_text(member), float(score)) for member, score in cast(list[tuple[bytes, float]], found)]
+
+    async def due_index(self) -> dict[str, float]:
+        """The whole index (a full pass compares it with what it computes)."""
+        found: dict[str, float] = {}
+        cursor = 0
+        while True:
+            with _unavailable("due_index"):
+                cursor, chunk = await self._client.zscan(keys.due_key(self._tenant), cursor, count=SCAN_CHUNK)
+            found.update((_text(member), float(score)) for member, score in cast(list[tuple[bytes, float]], chunk))
+            if cursor == 0:
+                return found
+
+    async def advance(self, moves: Sequence[tuple[str, Score, Score]], plan: str | None = None) -> None:
+        """Each (member, score read, new score) applied where the score is still the one read; with
+        `plan`, the index is then marked as computed for it (after a full pass)."""
+        name = keys.due_key(self._tenant)
+        for start in range(0, len(moves), SCAN_CHUNK):
+            args: list[str] = []
+            for member, read, new in moves[start : start + SCAN_CHUNK]:
+                args += [member, "" if read is None else repr(read), "" if new is None else repr(new)]
+            with _unavailable("advance"):
+                await self._advance(keys=[name], args=args)
+        if plan is not None:
+            with _unavailable("advance"):
+                await self._client.set(keys.due_plan_key(self._tenant), plan, ex=keys.INVENTORY_TTL)
+
+
+def due_member(collection: str, object_id: str) -> str:
+    return f"{collection}:{object_id}"
+
+
+def split_member(member: str) -> tuple[str, str]:
+    collection, _, object_id = member.partition(":")
+    return collection, object_id
 
 
 @contextmanager

@@ -281,6 +281,35 @@ def owners_key(tenant: str) -> str:
     return f"{INVENTORY_PREFIX}owners:{tenant}"
 
 
+# The due index: a sorted set per tenant, member `<collection>:<object id>`, score the moment (Unix
+# seconds) at which one of the object's credentials next crosses a threshold or expires, so the
+# scheduled scan judges only the objects whose moment has passed instead of the whole tenant. A delta
+# round marks every object it changed with a negative score (minus the sync's time: always due, and
+# told apart from one mark to the next), so the next scan judges it even if the run that synced it
+# died before judging. No TTL of its own: a full sync deletes it with the inventory it indexes.
+def due_key(tenant: str) -> str:
+    """`secretbot:inv:due:<tenant id>`: object → when it must be judged again."""
+    return f"{INVENTORY_PREFIX}due:{tenant}"
+
+
+# What the due index was computed for (the thresholds and destinations of the routes file and the
+# `watch` subscriptions): when they change, a new threshold or channel may already be due for
+# objects the index would not show until their next moment, so the scan judges everything once and
+# computes the index again. Deleted with the index by a full sync; the inventory's TTL otherwise.
+def due_plan_key(tenant: str) -> str:
+    """`secretbot:inv:due-plan:<tenant id>`: a digest of the plan the due index was built for."""
+    return f"{INVENTORY_PREFIX}due-plan:{tenant}"
+
+
+# Objects a scan must judge again although none of their credentials crossed anything: a snoozed
+# credential's object at the end of the snooze (member `<object id>@<until>`, score `until`: one
+# member per moment, so two channels' snoozes give two reminders), and one whose warning could not be
+# posted and was given back (member `<object id>`, score minus the moment it was given back: always
+# due). Kept by the warning ledger, which knows credentials but not tenants; no TTL: every scan
+# removes what it judged.
+RECHECK_KEY = f"{PREFIX}expiry:recheck"
+
+
 # --- rotations (handlers/rotation.py) ----------------------------------------------------------------
 
 # `rotation:<request id>` = JSON rotation record (bot.rotation_types): its state, who asked and who
