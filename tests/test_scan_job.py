@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -35,9 +36,9 @@ from bot.jobs.worker import RunningJob
 from bot.scan_job import TenantGraph, tenant_graph_at
 from tests.fake_slack import FakeSlack
 from tests.redis_server import redis_server
-from tests.tenant_edits import add_secret, edited
+from tests.tenant_edits import PAYMENTS_APP, add_secret, edited
 from tests.test_jobs import wait_for_log
-from tests.test_slack import card_text, eventually, settings, signed
+from tests.test_slack import card_text, event, eventually, post_json, settings, signed
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = "C0WARN"  # every app no route claims
@@ -160,6 +161,43 @@ async def test_each_threshold_is_warned_once_per_channel_over_simulated_days(
     assert len(posts(fake_slack, DEFAULTS)) >= 1  # the other apps' expired credentials went to the defaults
     stamps = [c.at for c in fake_slack.calls if c.method == "chat.postMessage"]
     assert stamps == sorted(stamps)
+
+
+async def test_a_credential_added_inside_a_threshold_is_warned_at_the_next_scan(
+    fake_slack: FakeSlack, graph: FakeGraph
+) -> None:
+    """The delta marks what it changed as due at once: nothing waits for a threshold moment."""
+    clock = Clock(sample_reference_time())
+    async with bot(fake_slack, graph, clock) as client:
+        await scan(client)
+        before = len(posts(fake_slack, DEFAULTS))
+        start = clock.now - timedelta(hours=1)
+        graph.use_snapshot(edited(add_secret(PAYMENTS_APP, "ci-hotfix", "Hf1", start, clock.now + timedelta(days=5))))
+        clock.now += timedelta(hours=1)
+        await scan(client)
+        await scan(client)  # nothing new since: nothing posted
+    later = posts(fake_slack, DEFAULTS)[before:]
+    assert len(later) == 1 and "ci-hotfix" in card_text(later[0]["blocks"])
+
+
+async def test_a_channel_that_starts_watching_gets_what_is_already_due(
+    fake_slack: FakeSlack, graph: FakeGraph, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A new subscription changes who receives what: the next scan judges every object once."""
+    clock = Clock(sample_reference_time())
+    caplog.set_level(logging.INFO)
+    async with bot(fake_slack, graph, clock) as client:
+        await scan(client)
+        with caplog.at_level(logging.INFO, logger="bot.scan_job"):
+            await scan(client)  # nothing changed and nothing is due: nothing judged
+        assert "full=False objects=0 rows=0" in caplog.text
+        assert await post_json(client, event("message", "watch all", channel="D0NEW")) == 200
+        await eventually(lambda: any(u["channel"] == "D0NEW" for u in fake_slack.called("chat.update")))  # answered
+        answered = len(posts(fake_slack, "D0NEW"))
+        clock.now += timedelta(hours=1)
+        await scan(client)
+    [digest] = posts(fake_slack, "D0NEW")[answered:]
+    assert all(app in card_text(digest["blocks"]) for app in ("warehouse-sync", "legacy-reports"))
 
 
 async def test_owners_with_a_slack_account_are_mentioned_and_looked_up_once(
