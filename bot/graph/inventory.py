@@ -165,7 +165,7 @@ async def _full(
     link = None
     async for page in reader.delta_pages(collection, SELECT):
         entries = {record["id"]: encode_entry(record) for record in page.values if "@removed" not in record}
-        await store.stage(collection, entries)
+        await store.stage(collection, entries, _app_ids(collection, page.values))
         objects += len(entries)
         link = page.delta_link or link
         if progress is not None:
@@ -191,7 +191,9 @@ async def _incremental(
         new_link = page.delta_link or new_link
         if progress is not None:
             progress(collection, len(upserts) + len(removals))
-    await store.apply(collection, upserts, removals, _required(new_link, collection), synced_at)
+    app_ids = {app_id: object_id for object_id, raw in upserts.items() if (app_id := orjson.loads(raw).get("a"))}
+    link = _required(new_link, collection)
+    await store.apply(collection, upserts, removals, link, synced_at, app_ids if collection == "applications" else None)
     if collection == "applications":
         await store.forget_owners([*upserts, *removals])  # an app that changed may have new owners too
     return SyncResult(collection, False, reader.round_trips - trips, len(upserts), len(removals))
@@ -212,6 +214,13 @@ async def _merge(
         if "@removed" in record:
             upserts.pop(record["id"], None)
             removals.append(record["id"])
+
+
+def _app_ids(collection: str, records: Sequence[Record]) -> dict[str, str]:
+    """App id → object id of the applications among `records` (see keys.app_ids_key)."""
+    if collection != "applications":
+        return {}
+    return {r["appId"]: r["id"] for r in records if "@removed" not in r and isinstance(r.get("appId"), str)}
 
 
 def _required(link: str | None, collection: str) -> str:
@@ -293,9 +302,18 @@ async def app_object_ids(store: InventoryStore, app_ids: set[str]) -> dict[str, 
     found: dict[str, str] = {}
     if not app_ids:
         return found
-    async for object_id, raw in store.entries("applications"):
-        app_id = orjson.loads(raw).get("a")
-        if app_id in app_ids:
+    wanted = sorted(app_ids)
+    kept = await store.app_object_ids(wanted)
+    if kept is None:  # an inventory from before the app ids were kept: read the applications
+        async for object_id, raw in store.entries("applications"):
+            app_id = orjson.loads(raw).get("a")
+            if app_id in app_ids:
+                found[app_id] = object_id
+        return found
+    candidates = [(app_id, object_id) for app_id, object_id in zip(wanted, kept, strict=True) if object_id]
+    entries = await store.current("applications", [object_id for _, object_id in candidates])
+    for (app_id, object_id), entry in zip(candidates, entries, strict=True):
+        if entry is not None and orjson.loads(entry).get("a") == app_id:  # not deleted since
             found[app_id] = object_id
     return found
 

@@ -68,9 +68,13 @@ class InventoryStore:
     async def start_full(self, collection: str) -> None:
         with _unavailable("start_full"):
             await self._client.delete(keys.inventory_staging_key(self._tenant, collection))
+            if collection == "applications":
+                await self._client.delete(keys.app_ids_staging_key(self._tenant))
 
-    async def stage(self, collection: str, entries: Mapping[str, bytes]) -> None:
-        """Add one page of a full sync to the staging hash."""
+    async def stage(
+        self, collection: str, entries: Mapping[str, bytes], app_ids: Mapping[str, str] | None = None
+    ) -> None:
+        """Add one page of a full sync to the staging hash (and the applications' app ids to theirs)."""
         if not entries:
             return
         staging = keys.inventory_staging_key(self._tenant, collection)
@@ -78,6 +82,9 @@ class InventoryStore:
             async with self._client.pipeline(transaction=False) as pipe:
                 pipe.hset(staging, mapping=cast(Any, entries))
                 pipe.expire(staging, keys.INVENTORY_STAGING_TTL)
+                if app_ids:
+                    pipe.hset(keys.app_ids_staging_key(self._tenant), mapping=cast(Any, app_ids))
+                    pipe.expire(keys.app_ids_staging_key(self._tenant), keys.INVENTORY_STAGING_TTL)
                 await pipe.execute()
 
     async def finish_full(self, collection: str, delta_link: str, synced_at: str) -> None:
@@ -89,6 +96,10 @@ class InventoryStore:
                 pipe.hset(staging, SYNCED_FIELD, synced_at)
                 pipe.rename(staging, live)
                 pipe.expire(live, keys.INVENTORY_TTL)
+                if collection == "applications":  # even an empty tenant: the field makes the hash exist
+                    pipe.hset(keys.app_ids_staging_key(self._tenant), SYNCED_FIELD, synced_at)
+                    pipe.rename(keys.app_ids_staging_key(self._tenant), keys.app_ids_key(self._tenant))
+                    pipe.expire(keys.app_ids_key(self._tenant), keys.INVENTORY_TTL)
                 pipe.set(keys.delta_link_key(self._tenant, collection), delta_link, ex=keys.DELTA_LINK_TTL)
                 # A new inventory: the due index built from the old one no longer says what is due.
                 pipe.delete(keys.due_key(self._tenant), keys.due_plan_key(self._tenant))
@@ -103,13 +114,22 @@ class InventoryStore:
         return [_bytes(value) for value in values]
 
     async def apply(
-        self, collection: str, upserts: Mapping[str, bytes], removals: Sequence[str], delta_link: str, synced_at: str
+        self,
+        collection: str,
+        upserts: Mapping[str, bytes],
+        removals: Sequence[str],
+        delta_link: str,
+        synced_at: str,
+        app_ids: Mapping[str, str] | None = None,
     ) -> None:
         """A delta round's changes and its new link, in one transaction."""
         live = keys.inventory_key(self._tenant, collection)
         with _unavailable("apply"):
             async with self._client.pipeline(transaction=True) as pipe:
                 pipe.hset(live, mapping=cast(Any, {**upserts, SYNCED_FIELD: synced_at}))
+                if app_ids:
+                    pipe.hset(keys.app_ids_key(self._tenant), mapping=cast(Any, app_ids))
+                    pipe.expire(keys.app_ids_key(self._tenant), keys.INVENTORY_TTL)
                 if removals:
                     pipe.hdel(live, *removals)
                 changed = [*upserts, *removals]
@@ -141,6 +161,18 @@ class InventoryStore:
                 pipe.hexists(keys.inventory_key(self._tenant, collection), SYNCED_FIELD)
                 size, synced = await pipe.execute()
         return int(size) - (1 if synced else 0)
+
+    async def app_object_ids(self, app_ids: Sequence[str]) -> list[str | None] | None:
+        """The application object id kept for each app id (None where none is); None when this
+        inventory keeps none at all (written before it did: the caller reads the applications)."""
+        with _unavailable("app_object_ids"):
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.exists(keys.app_ids_key(self._tenant))
+                pipe.hmget(keys.app_ids_key(self._tenant), list(app_ids) or [SYNCED_FIELD])
+                kept, found = await pipe.execute()
+        if not kept:
+            return None
+        return [None if value is None else _text(value) for value in found][: len(app_ids)]
 
     async def owners(self, app_object_ids: Sequence[str]) -> list[bytes | None]:
         values: list[bytes | None] = []

@@ -281,6 +281,19 @@ def owners_key(tenant: str) -> str:
     return f"{INVENTORY_PREFIX}owners:{tenant}"
 
 
+# Application object id by app id (a hash), kept with the applications' inventory: a service
+# principal's owners are its app registration's, and the scheduled scan must find that registration
+# for a few service principals without reading every application. App ids never change; a deleted
+# app's field stays until the next full sync, and every lookup checks the inventory still has it.
+def app_ids_key(tenant: str) -> str:
+    """`secretbot:inv:app-ids:<tenant id>`: app id → application object id."""
+    return f"{INVENTORY_PREFIX}app-ids:{tenant}"
+
+
+def app_ids_staging_key(tenant: str) -> str:
+    return f"{INVENTORY_PREFIX}app-ids.staging:{tenant}"
+
+
 # The due index: a sorted set per tenant, member `<collection>:<object id>`, score the moment (Unix
 # seconds) at which one of the object's credentials next crosses a threshold or expires, so the
 # scheduled scan judges only the objects whose moment has passed instead of the whole tenant. A delta
