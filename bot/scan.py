@@ -36,6 +36,7 @@ from bot.graph.inventory import (
     read_owners,
     sync_collection,
 )
+from bot.state import keys
 from bot.state.inventory import InventoryStore, Score, due_member, split_member
 from handlers.expiry import judge, sort_key, within
 
@@ -82,7 +83,7 @@ async def scan_tenant(
             total += stored.count
             if stored.credentials:
                 kept.extend(_judged(stored, options, last))
-    rows = await _with_owners(directory, store, kept, notes)
+    rows = await _with_owners(directory, store, kept, notes, options.now)
     rows.sort(key=sort_key)
     report = ScanReport(
         scanned_at=options.now,
@@ -208,7 +209,9 @@ async def scan_due(
         last = await read_last_use(reader) if options.last_use else LastUse({})
         for _, stored in objects:
             kept.extend(_judged(stored, options, last))
-    rows = await _with_owners(directory, store, kept, notes)
+    # A warning names the owners as of the day it is posted: Graph's delta does not report owner
+    # changes, so they are read again when a day old (only for what is due: a few apps a day).
+    rows = await _with_owners(directory, store, kept, notes, options.now, keys.WARNING_OWNERS_MAX_AGE)
     rows.sort(key=sort_key)
     return DueRun(
         rows=tuple(rows),
@@ -225,7 +228,12 @@ async def scan_due(
 
 
 async def _with_owners(
-    directory: GraphDirectory, store: InventoryStore, rows: list[ScannedCredential], notes: list[str]
+    directory: GraphDirectory,
+    store: InventoryStore,
+    rows: list[ScannedCredential],
+    notes: list[str],
+    now: datetime,
+    owners_max_age: timedelta = keys.OWNERS_MAX_AGE,
 ) -> list[ScannedCredential]:
     """Each row with its app's owners: an application's own; a service principal's are those of the
     app registration with its app id, when that app is registered in this tenant."""
@@ -240,7 +248,7 @@ async def _with_owners(
         return registered.get(credential.app_id)
 
     wanted = {object_id for row in rows if (object_id := app_object_id(row.credential))}
-    owners = await read_owners(directory, store, wanted)
+    owners = await read_owners(directory, store, wanted, now=now, max_age=owners_max_age)
     unknown = wanted - owners.keys()
     if unknown:
         notes.append(f"owners of {len(unknown)} apps could not be read from Graph; they are shown without owners")

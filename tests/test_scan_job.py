@@ -36,7 +36,7 @@ from bot.jobs.worker import RunningJob
 from bot.scan_job import TenantGraph, tenant_graph_at
 from tests.fake_slack import FakeSlack
 from tests.redis_server import redis_server
-from tests.tenant_edits import PAYMENTS_APP, add_secret, edited
+from tests.tenant_edits import PAYMENTS_APP, add_secret, edited, owners_like
 from tests.test_jobs import wait_for_log
 from tests.test_slack import card_text, event, eventually, post_json, settings, signed
 
@@ -51,6 +51,7 @@ CROSSING = {
     "legacy-reports": datetime.fromisoformat("2026-11-21T06:00:00+00:00"),
 }
 WAREHOUSE_SYNC = "5f8a2d6c-9e1b-4c3a-a7d5-3b6e9f1c4a28"
+SHIPPING_API = "c7d2e9f4-3a1b-4c5d-8e6f-1a2b3c4d5e6f"
 ROUTES = Routes(
     defaults=(Destination(Platform.SLACK, DEFAULTS),),
     routes=(
@@ -213,6 +214,23 @@ async def test_owners_with_a_slack_account_are_mentioned_and_looked_up_once(
     assert "<@U0MEI>" in card_text(first["blocks"])
     asked = [c["email"] for c in fake_slack.called("users.lookupByEmail")]
     assert len(asked) == len(set(asked))  # cached: each owner asked once however many scans
+
+
+async def test_an_owner_change_reaches_the_next_warning_though_the_app_did_not_change(
+    fake_slack: FakeSlack, graph: FakeGraph
+) -> None:
+    """Graph's application delta does not report owner changes: a warning reads owners a day old again."""
+    shipping = CROSSING["shipping-api"]
+    clock = Clock(shipping - timedelta(days=1, hours=23))  # threshold 1: Mei Zhou's app
+    async with bot(fake_slack, graph, clock) as client:
+        await scan(client)
+        graph.use_snapshot(edited(owners_like(SHIPPING_API, PAYMENTS_APP)))  # handed over to Priya Raman
+        clock.now = shipping + timedelta(hours=1)  # expired, 2 days later
+        await scan(client)
+    cards = [card_text(m["blocks"]) for m in posts(fake_slack, TEAM)]
+    first, later = [card for card in cards if "shipping-api" in card]
+    assert "Mei Zhou" in first and "Priya Raman" not in first
+    assert "Priya Raman" in later and "Mei Zhou" not in later
 
 
 async def test_without_the_email_scope_owners_are_named_in_plain_text_and_the_warning_goes_out(

@@ -7,8 +7,8 @@ round trip per collection. A link Graph refuses as expired means a full sync aga
 
 Entries are compact JSON per object (`encode_entry`), merged with what a delta page reports (Graph
 sends "at least the updated properties" of a changed object, not all of them). Owners are read
-separately, only for the apps a report or warning shows, 20 to a `$batch` (delta cannot expand
-them), and cached for a day. Last use comes from the beta `appCredentialSignInActivities` report.
+separately, only for the apps a report or warning shows, 20 to a `$batch` (an application delta
+round does not report owner changes), and cached (`keys.OWNERS_MAX_AGE`, `keys.WARNING_OWNERS_MAX_AGE`). Last use comes from the beta `appCredentialSignInActivities` report.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -322,9 +321,15 @@ async def app_object_ids(store: InventoryStore, app_ids: set[str]) -> dict[str, 
 
 
 async def read_owners(
-    directory: GraphDirectory, store: InventoryStore, app_object_ids: Iterable[str]
+    directory: GraphDirectory,
+    store: InventoryStore,
+    app_object_ids: Iterable[str],
+    *,
+    now: datetime | None = None,
+    max_age: timedelta = keys.OWNERS_MAX_AGE,
 ) -> dict[str, tuple[Owner, ...]]:
-    """Owners of each application, from the cache when read within `OWNERS_MAX_AGE`, else from Graph.
+    """Owners of each application, from the cache when read within `max_age` before `now` (the scan's
+    clock; an entry stamped after it is not trusted either), else from Graph.
 
     An app whose owners Graph would not give (throttled past retries, refused) is left out, so the
     caller can tell "owners unknown" from "ownerless" (an empty tuple).
@@ -340,11 +345,12 @@ async def read_owners(
         found = tuple(people.setdefault(tuple(row), Owner(row[1], row[2], row[3], row[0])) for row in rows)
         return groups.setdefault(found, found)
 
-    fresh_after = time.time() - keys.OWNERS_MAX_AGE.total_seconds()
+    clock = (now or datetime.now(UTC)).timestamp()
+    fresh_after = clock - max_age.total_seconds()
     missing = []
     for object_id, raw in zip(wanted, await store.owners(wanted), strict=True):
         cached = orjson.loads(raw) if raw else None
-        if cached is not None and cached.get("at", 0) >= fresh_after:
+        if cached is not None and fresh_after <= cached.get("at", 0) <= clock:
             owners[object_id] = group(cached["o"])
         else:
             missing.append(object_id)
@@ -363,7 +369,7 @@ async def read_owners(
             except DirectoryError as error:
                 log.warning("inventory: owners of %d apps not read: %s", len(ids), error)
                 continue
-            to_cache, now = {}, time.time()
+            to_cache = {}
             for key, (status, body) in answers.items():
                 if status != 200 or not isinstance(body, dict):
                     continue
@@ -372,7 +378,7 @@ async def read_owners(
                     for v in body.get("value", [])
                 ]
                 owners[ids[int(key)]] = group(rows)
-                to_cache[ids[int(key)]] = orjson.dumps({"at": now, "o": rows})
+                to_cache[ids[int(key)]] = orjson.dumps({"at": clock, "o": rows})
             await store.save_owners(to_cache)
 
     await asyncio.gather(*(worker() for _ in range(min(OWNER_BATCHES_IN_FLIGHT, batches.qsize()))))

@@ -261,6 +261,12 @@ INVENTORY_STAGING_TTL = timedelta(hours=1)
 # The hash goes with the inventory's TTL.
 OWNERS_MAX_AGE = timedelta(days=3)
 
+# The scheduled scan reads owners only for the apps it warns about (a few a day, thanks to the due
+# index), so it can afford to read them again once a day old: an owner who left or joined is named
+# correctly on the next warning, though the app itself did not change. (`secretbot scan` keeps the
+# 3 days above: it names the owners of every app in its report.)
+WARNING_OWNERS_MAX_AGE = timedelta(days=1)
+
 
 def inventory_key(tenant: str, collection: str) -> str:
     """`secretbot:inv:<collection>:<tenant id>`: the inventory of one collection of one tenant."""
