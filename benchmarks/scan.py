@@ -201,7 +201,7 @@ def warning_pass(base_url: str, redis_url: str, now: str) -> None:
             store = InventoryStore(client, "5a1e0c3b-7d2f-4e69-8b14-c0ffee0b0a7d")
             rechecks = await ledger.rechecks(moment)
             run = await scan_due(
-                reader, GraphDirectory(http), store, ScanOptions(moment), due_plan(routes, []), rechecks
+                reader, GraphDirectory(http), store, ScanOptions(moment), due_plan(routes, [], moment), rechecks
             )
         digests = await prepare_digests(run.rows, routes, [], ledger, moment)
         await run.commit()

@@ -110,6 +110,10 @@ def _ending_by(options: ScanOptions) -> datetime:
     return options.now + timedelta(days=options.within + 1)  # a day's margin: the cut is by date
 
 
+async def _last_use(reader: BulkReader, options: ScanOptions) -> LastUse:
+    return await read_last_use(reader) if options.last_use else LastUse({})
+
+
 def _judged(stored: StoredObject, options: ScanOptions, last: LastUse) -> list[ScannedCredential]:
     return within(judge(stored.credentials, options.now, options.thresholds, last.by_key_id), options.within)
 
@@ -168,12 +172,13 @@ async def scan_due(
     """Sync the inventory, then judge what is due at `options.now` (see the module's docstring)."""
     syncs, sync_seconds = await _sync(reader, store)
     full = await store.due_plan() != plan.fingerprint
-    objects: list[tuple[str, StoredObject]] = []  # (collection, object)
     moves: list[tuple[str, Score, Score]] = []
+    kept: list[ScannedCredential] = []
     changed: set[str] | None = None
     read_objects = 0
     ending_by = _ending_by(options)
-    if full:
+    if full:  # judged as they stream out of Redis, as `scan_tenant` does: never all objects at once
+        last = await _last_use(reader, options)
         index = await store.due_index()
         for collection in COLLECTIONS:
             async for stored in inventory(store, collection, ending_by=ending_by):
@@ -181,7 +186,7 @@ async def scan_due(
                 member = due_member(collection, stored.object_id)
                 moves.append((member, index.pop(member, None), next_due(stored.ends, options.now, plan.thresholds)))
                 if stored.credentials:
-                    objects.append((collection, stored))
+                    kept.extend(_judged(stored, options, last))
         moves += [(member, score, None) for member, score in index.items()]  # objects no longer there
     else:
         due = await store.due(options.now.timestamp())
@@ -193,6 +198,7 @@ async def scan_due(
             if collection in wanted:
                 wanted[collection].append(object_id)
         asked = {member.partition("@")[0] for member, _ in rechecks}  # see keys.RECHECK_KEY
+        objects: list[StoredObject] = []
         for collection, ids in wanted.items():
             ids = sorted(set(ids) | asked)  # an object the ledger asks for: in whichever collection has it
             for stored in await inventory_of(store, collection, ids, ending_by=ending_by):
@@ -201,14 +207,13 @@ async def scan_due(
                 if member in read:
                     moves.append((member, read.pop(member), next_due(stored.ends, options.now, plan.thresholds)))
                 if stored.credentials:
-                    objects.append((collection, stored))
+                    objects.append(stored)
         moves += [(member, score, None) for member, score in read.items()]  # removed from the tenant
+        if objects:  # the activity report only when there is something to show it on
+            last = await _last_use(reader, options)
+            for stored in objects:
+                kept.extend(_judged(stored, options, last))
     notes: list[str] = []
-    kept: list[ScannedCredential] = []
-    if objects:  # the activity report only when there is something to show it on
-        last = await read_last_use(reader) if options.last_use else LastUse({})
-        for _, stored in objects:
-            kept.extend(_judged(stored, options, last))
     # A warning names the owners as of the day it is posted: Graph's delta does not report owner
     # changes, so they are read again when a day old (only for what is due: a few apps a day).
     rows = await _with_owners(directory, store, kept, notes, options.now, keys.WARNING_OWNERS_MAX_AGE)

@@ -116,10 +116,16 @@ def _thresholds(routes: Routes, subscriptions: list[Subscription]) -> list[int]:
     return thresholds + [t for s in subscriptions for t in s.thresholds]
 
 
-def due_plan(routes: Routes, subscriptions: list[Subscription]) -> DuePlan:
-    """What the due index must be computed for: every threshold, and who receives what."""
+def due_plan(routes: Routes, subscriptions: list[Subscription], now: datetime) -> DuePlan:
+    """What the due index must be computed for: every threshold, who receives what, and the week.
+
+    The week: once a week the scan judges everything anyway. It refreshes /metrics' counts, warns
+    again an expired credential whose claim ran out (keys.WARNED_TTL: a yearly reminder), and bounds
+    how long anything the index got wrong could go unseen, for one full pass a week.
+    """
     watching = tuple((s.destination, s.matcher, s.thresholds) for s in subscriptions)
-    return DuePlan.of([*DEFAULT_THRESHOLDS, *_thresholds(routes, subscriptions)], (routes, watching))
+    week = now.isocalendar()[:2]
+    return DuePlan.of([*DEFAULT_THRESHOLDS, *_thresholds(routes, subscriptions)], (routes, watching, week))
 
 
 def could_not_scan(error: Exception) -> str:
@@ -189,7 +195,7 @@ class ScanJob:
             options = ScanOptions(now=now, within=window(self._routes, subscriptions), last_use=graph.global_cloud)
             inventory = graph.inventory or self._inventory(graph.tenant)
             rechecks = await delivery.rechecks(now)
-            plan = due_plan(self._routes, subscriptions)
+            plan = due_plan(self._routes, subscriptions, now)
             run = await scan_due(graph.reader, graph.directory, inventory, options, plan, rechecks)
 
             async def claimed() -> None:

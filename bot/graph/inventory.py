@@ -8,7 +8,8 @@ round trip per collection. A link Graph refuses as expired means a full sync aga
 Entries are compact JSON per object (`encode_entry`), merged with what a delta page reports (Graph
 sends "at least the updated properties" of a changed object, not all of them). Owners are read
 separately, only for the apps a report or warning shows, 20 to a `$batch` (an application delta
-round does not report owner changes), and cached (`keys.OWNERS_MAX_AGE`, `keys.WARNING_OWNERS_MAX_AGE`). Last use comes from the beta `appCredentialSignInActivities` report.
+round does not report owner changes), and cached (`keys.OWNERS_MAX_AGE`, and a day for warnings).
+Last use comes from the beta `appCredentialSignInActivities` report.
 """
 
 from __future__ import annotations
