@@ -200,14 +200,13 @@ def warning_pass(base_url: str, redis_url: str, now: str, whole: bool = False) -
         ):
             store = InventoryStore(client, "5a1e0c3b-7d2f-4e69-8b14-c0ffee0b0a7d")
             if whole:  # what the job ran before the due index: the whole report, every row's claim
-                report = (
-                    await scan_tenant(reader, GraphDirectory(http), store, "synthetic", ScanOptions(moment))
-                ).report
+                whole_run = await scan_tenant(reader, GraphDirectory(http), store, "synthetic", ScanOptions(moment))
+                report = whole_run.report
                 digests = await prepare_digests(report.rows, routes, [], ledger, moment)
                 await client.aclose()
                 return {
                     "wall": time.perf_counter() - started,
-                    "sync_wall": 0.0,
+                    "sync_wall": whole_run.sync_seconds,
                     "full": True,
                     "objects": report.applications + report.service_principals,
                     "rows": len(report.rows),
