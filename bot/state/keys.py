@@ -257,7 +257,8 @@ INVENTORY_STAGING_TTL = timedelta(hours=1)
 # Owners per application object id, with when they were read. Owners are a navigation property that
 # an application delta round does not carry, so an entry is read again once it is OWNERS_MAX_AGE old
 # (and at once when the app itself changed): 3 days bounds how long a departed owner is still
-# mentioned, while a daily scan of a large tenant reads a third of its owners, not all, each day.
+# named in `secretbot scan`'s report, while a daily report of a large tenant reads a third of its
+# owners, not all, each day. Warnings use WARNING_OWNERS_MAX_AGE below.
 # The hash goes with the inventory's TTL.
 OWNERS_MAX_AGE = timedelta(days=3)
 
