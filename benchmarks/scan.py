@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 NOW = "2026-11-20T09:00:00+00:00"  # the synthetic tenant's reference moment
@@ -169,6 +170,82 @@ def scan(base_url: str, redis_url: str) -> None:
     print(json.dumps(figures))
 
 
+def warning_pass(base_url: str, redis_url: str, now: str, whole: bool = False) -> None:
+    """One run of the scheduled scan's warning path in this (fresh) process, as `bot.scan_job` runs it
+    without posting: sync, judge what is due (`scan_due`), claim the warnings in the ledger (one digest
+    for the defaults channel), move the due index on. Prints its figures as one JSON line."""
+    from datetime import datetime
+
+    from bot.expiry import Destination, Platform, Routes
+    from bot.fakegraph import LocalTokenCredential
+    from bot.graph import GraphDirectory, GraphHttp
+    from bot.graph.bulk import BulkReader
+    from bot.scan import ScanOptions, scan_due, scan_tenant
+    from bot.scan_job import due_plan
+    from bot.state import redis_client
+    from bot.state.inventory import InventoryStore
+    from bot.state.warnings import RedisWarningStore
+    from handlers.expiry import prepare_digests
+
+    routes = Routes(defaults=(Destination(Platform.SLACK, "C0BENCH"),))
+
+    async def run() -> dict[str, Any]:
+        client = redis_client(redis_url)
+        ledger = RedisWarningStore(client)
+        started = time.perf_counter()
+        moment = datetime.fromisoformat(now)
+        async with (
+            BulkReader(base_url, LocalTokenCredential()) as reader,
+            GraphHttp(base_url, LocalTokenCredential()) as http,
+        ):
+            store = InventoryStore(client, "5a1e0c3b-7d2f-4e69-8b14-c0ffee0b0a7d")
+            if whole:  # what the job ran before the due index: the whole report, every row's claim
+                whole_run = await scan_tenant(reader, GraphDirectory(http), store, "synthetic", ScanOptions(moment))
+                report = whole_run.report
+                digests = await prepare_digests(report.rows, routes, [], ledger, moment)
+                await client.aclose()
+                return {
+                    "wall": time.perf_counter() - started,
+                    "sync_wall": whole_run.sync_seconds,
+                    "full": True,
+                    "objects": report.applications + report.service_principals,
+                    "rows": len(report.rows),
+                    "claimed": sum(len(d.rows) for d in digests),
+                }
+            rechecks = await ledger.rechecks(moment)
+            run = await scan_due(
+                reader, GraphDirectory(http), store, ScanOptions(moment), due_plan(routes, [], moment), rechecks
+            )
+        digests = await prepare_digests(run.rows, routes, [], ledger, moment)
+        await run.commit()
+        await ledger.rechecked(list(run.rechecks))
+        await client.aclose()
+        return {
+            "wall": time.perf_counter() - started,
+            "sync_wall": run.sync_seconds,
+            "full": run.full,
+            "objects": run.read,
+            "rows": len(run.rows),
+            "claimed": sum(len(d.rows) for d in digests),
+        }
+
+    cpu = time.process_time()
+    figures = asyncio.run(run())
+    figures["cpu"] = time.process_time() - cpu
+    figures["rss_peak"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(figures))
+
+
+def measure_warning_pass(base_url: str, redis_url: str, now: str, whole: bool = False) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--warn", base_url, "--redis", redis_url, "--now", now]
+    command += ["--whole"] if whole else []
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the warning pass failed: {done.stderr.strip().splitlines()[-1:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
 def measure_scan(base_url: str, redis_url: str) -> dict[str, Any]:
     command = [sys.executable, __file__, "--scan", base_url, "--redis", redis_url]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -301,6 +378,27 @@ def _measure_all(redis: RedisServer, apps: int, sps: int, runs: int, latency_ms:
             incremental_trips.append(fake.round_trips())
         print(line("incremental (unchanged)", incremental, incremental_trips), flush=True)
         ok &= all(not full for run in incremental for _, full, _, _ in run["syncs"])
+        print()
+        print("the scheduled scan's warning path (scan_due, claims, the due index moved on; no posting):")
+        head = f"{'pass':<40} {'wall s':>7} {'sync s':>7} {'CPU s':>7} {'peak MB':>8} {'trips':>6}"
+        head += f" {'objects':>8} {'claimed':>8}"
+        print(head)
+        print("-" * len(head))
+        later = (datetime.fromisoformat(NOW) + timedelta(days=1)).isoformat()
+        passes = [("first (judges all, builds the index)", NOW, False)]
+        passes += [("unchanged tenant, same moment", NOW, False)] * runs
+        passes += [("unchanged tenant, a day later", later, False)]
+        passes += [("unchanged tenant, a day later, again", later, False)]
+        passes += [("before: whole report + every claim", later, True)] * runs
+        for name, moment, whole in passes:
+            result = measure_warning_pass(fake.base_url, redis.url, moment, whole)
+            trips = fake.round_trips()
+            print(
+                f"{name:<40} {result['wall']:>7.2f} {result['sync_wall']:>7.2f} {result['cpu']:>7.2f}"
+                f" {result['rss_peak']:>8.0f} {trips:>6} {result['objects']:>8,} {result['claimed']:>8,}",
+                flush=True,
+            )
+            ok &= result["full"] == (name.startswith("first") or whole)
         parsed = measure_parse(fake.base_url, pages)
     finally:
         fake.stop()
@@ -343,6 +441,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--scan", metavar="BASE_URL", help=argparse.SUPPRESS)
     parser.add_argument("--redis", help=argparse.SUPPRESS)
     parser.add_argument("--parse", metavar="BASE_URL", help=argparse.SUPPRESS)
+    parser.add_argument("--warn", metavar="BASE_URL", help=argparse.SUPPRESS)
+    parser.add_argument("--now", default=NOW, help=argparse.SUPPRESS)
+    parser.add_argument("--whole", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
@@ -354,5 +455,7 @@ if __name__ == "__main__":
         scan(args.scan, args.redis)
     elif args.parse is not None:
         parse_pages(args.parse, args.pages)
+    elif args.warn is not None:
+        warning_pass(args.warn, args.redis, args.now, args.whole)
     else:
         sys.exit(main(args.apps, args.sps, args.runs, args.latency_ms, args.pages))

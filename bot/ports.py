@@ -140,6 +140,15 @@ class WarningStore(Protocol):
         """No warning for these credentials before `until`; then one reminder."""
         ...
 
+    async def rechecks(self, now: datetime) -> list[tuple[str, float]]:
+        """Object ids a scan must judge by `now` though nothing of theirs crossed a threshold (a snooze
+        that ended, a warning given back), each with its score to pass to `rechecked`."""
+        ...
+
+    async def rechecked(self, items: list[tuple[str, float]]) -> None:
+        """Those objects were judged and their warnings claimed: forget them (unless asked again since)."""
+        ...
+
     async def save_digest(self, digest: Digest) -> None:
         """Keep a digest for its buttons and later updates, indexed by each of its credentials."""
         ...

@@ -16,15 +16,15 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain import DirectoryError, GraphMode, ScannedCredential, StateUnavailable
-from bot.expiry import Routes, ScanSummary, Subscription
+from bot.expiry import DEFAULT_THRESHOLDS, Routes, ScanSummary, Subscription
 from bot.graph.bulk import BulkReader
 from bot.graph.directory import GraphDirectory
 from bot.jobs.worker import RunningJob
 from bot.metrics import Metrics
-from bot.scan import DEFAULT_WITHIN, ScanOptions, scan_tenant
+from bot.scan import DEFAULT_WITHIN, DuePlan, DueRun, ScanOptions, scan_due
 from bot.settings import Settings
 from bot.state.inventory import InventoryStore
-from bot.warnings_post import WarningDelivery
+from bot.warnings_post import Delivered, WarningDelivery
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +108,24 @@ async def _tenant_id(reader: BulkReader) -> str | None:
 
 def window(routes: Routes, subscriptions: list[Subscription]) -> int:
     """Days ahead the scan must look: the largest threshold anyone asked for (at least the default)."""
+    return max([DEFAULT_WITHIN, *_thresholds(routes, subscriptions)])
+
+
+def _thresholds(routes: Routes, subscriptions: list[Subscription]) -> list[int]:
     thresholds = [*routes.thresholds, *(t for r in routes.routes for t in r.thresholds)]
-    thresholds += [t for s in subscriptions for t in s.thresholds]
-    return max([DEFAULT_WITHIN, *thresholds])
+    return thresholds + [t for s in subscriptions for t in s.thresholds]
+
+
+def due_plan(routes: Routes, subscriptions: list[Subscription], now: datetime) -> DuePlan:
+    """What the due index must be computed for: every threshold, who receives what, and the week.
+
+    The week: once a week the scan judges everything anyway. It refreshes /metrics' counts, warns
+    again an expired credential whose claim ran out (keys.WARNED_TTL: a yearly reminder), and bounds
+    how long anything the index got wrong could go unseen, for one full pass a week.
+    """
+    watching = tuple((s.destination, s.matcher, s.thresholds) for s in subscriptions)
+    week = now.isocalendar()[:2]
+    return DuePlan.of([*DEFAULT_THRESHOLDS, *_thresholds(routes, subscriptions)], (routes, watching, week))
 
 
 def could_not_scan(error: Exception) -> str:
@@ -142,10 +157,10 @@ class ScanJob:
         started, now = time.perf_counter(), self._clock()
         delivery = self._delivery()
         try:
-            rows = await self._scan(now, delivery)
-            if rows is None:
+            done = await self._scan_and_deliver(now, delivery, job)
+            if done is None:
                 return
-            delivered = await delivery.deliver(rows, now, job)
+            run, delivered = done
         except (DirectoryError, StateUnavailable) as error:
             self._metrics.scan_failures.labels(type(error).__name__).inc()
             log.warning("expiry scan failed error=%s last_attempt=%s", type(error).__name__, job.is_last_attempt)
@@ -154,15 +169,19 @@ class ScanJob:
             await delivery.report_failure(could_not_scan(error))
             return
         seconds = time.perf_counter() - started
-        summary = ScanSummary(time.time(), seconds, counted(rows))
+        # An incremental pass sees only what is due: the counts stay those of the last full pass.
+        counts = counted(list(run.rows)) if run.full else await delivery.last_counts()
+        summary = ScanSummary(time.time(), seconds, counts)
         self._metrics.show_scan(summary)
         try:
             await delivery.save_summary(summary)
         except StateUnavailable as error:  # the scan is done; only other processes' /metrics lag
             log.warning("scan summary not saved: %s", error)
         log.info(
-            "expiry scan done rows=%d posted=%d failed=%d updated=%d seconds=%.1f",
-            len(rows),
+            "expiry scan done full=%s objects=%d rows=%d posted=%d failed=%d updated=%d seconds=%.1f",
+            run.full,
+            run.read,
+            len(run.rows),
             delivered.posted,
             delivered.failed,
             delivered.updated,
@@ -173,16 +192,27 @@ class ScanJob:
                 "expiry warnings cannot be posted to %s (%s): invite the bot or fix the route", destination, code
             )
 
-    async def _scan(self, now: datetime, delivery: WarningDelivery) -> list[ScannedCredential] | None:
+    async def _scan_and_deliver(
+        self, now: datetime, delivery: WarningDelivery, job: RunningJob
+    ) -> tuple[DueRun, Delivered] | None:
         subscriptions = await delivery.subscriptions()
-        async with self._open_graph() as graph:
+        async with self._open_graph() as graph:  # open to the end: a snapshot's inventory lives as long
             if graph is None:
                 log.info("expiry scan skipped: no Graph access configured (AZURE_* or SECRETBOT_SNAPSHOT)")
                 return None
             options = ScanOptions(now=now, within=window(self._routes, subscriptions), last_use=graph.global_cloud)
             inventory = graph.inventory or self._inventory(graph.tenant)
-            run = await scan_tenant(graph.reader, graph.directory, inventory, graph.tenant, options)
-        return list(run.report.rows)
+            rechecks = await delivery.rechecks(now)
+            plan = due_plan(self._routes, subscriptions, now)
+            run = await scan_due(graph.reader, graph.directory, inventory, options, plan, rechecks)
+
+            async def claimed() -> None:
+                await run.commit()
+                await delivery.rechecked(list(run.rechecks))
+
+            changed = run.changed
+            delivered = await delivery.deliver(list(run.rows), now, job, changed=changed, claimed=claimed)
+        return run, delivered
 
 
 def counted(rows: list[ScannedCredential]) -> tuple[tuple[str, str, int], ...]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -84,8 +84,33 @@ class WarningDelivery:
     async def save_summary(self, summary: ScanSummary) -> None:
         await self._store.save_scan_summary(summary)
 
-    async def deliver(self, rows: Sequence[ScannedCredential], now: datetime, job: RunningJob) -> Delivered:
-        """Raises StateUnavailable (the job is tried again; claimed digests are in its notes)."""
+    async def last_counts(self) -> tuple[tuple[str, str, int], ...]:
+        """The credential counts of the last scan saved, () when there is none or Redis is down."""
+        try:
+            previous = await self._store.scan_summary()
+        except StateUnavailable:
+            return ()
+        return previous.credentials if previous else ()
+
+    async def rechecks(self, now: datetime) -> list[tuple[str, float]]:
+        return await self._store.rechecks(now)
+
+    async def rechecked(self, items: list[tuple[str, float]]) -> None:
+        await self._store.rechecked(items)
+
+    async def deliver(
+        self,
+        rows: Sequence[ScannedCredential],
+        now: datetime,
+        job: RunningJob,
+        *,
+        changed: Collection[str] | None = None,
+        claimed: Callable[[], Awaitable[None]] | None = None,
+    ) -> Delivered:
+        """Raises StateUnavailable (the job is tried again; claimed digests are in its notes).
+
+        `rows` may be some objects' only (`changed`: see `follow_open_digests`); `claimed` runs once
+        the warnings are claimed and noted, before anything is posted (the scan moves its index on)."""
         store = self._store
         pending = await self._pending(job, now)
         candidates = []
@@ -103,6 +128,8 @@ class WarningDelivery:
             digest = await store.claim_digest(candidate, now)
             if digest is not None:
                 fresh.append(await self._prepare(digest))
+        if claimed is not None:
+            await claimed()
         delivered = Delivered()
         gate = asyncio.Semaphore(POST_CONCURRENCY)
 
@@ -117,7 +144,7 @@ class WarningDelivery:
             async with gate:
                 await self._update(digest, delivered)
 
-        await asyncio.gather(*(update(d) for d in await follow_open_digests(rows, store)))
+        await asyncio.gather(*(update(d) for d in await follow_open_digests(rows, store, changed)))
         return delivered
 
     async def _pending(self, job: RunningJob, now: datetime) -> list[Digest]:

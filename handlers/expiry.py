@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -311,16 +311,28 @@ async def follow_reality(
     return updated
 
 
-async def follow_open_digests(current: Iterable[ScannedCredential], store: WarningStore) -> list[Digest]:
+async def follow_open_digests(
+    current: Iterable[ScannedCredential], store: WarningStore, changed: Collection[str] | None = None
+) -> list[Digest]:
     """`follow_reality` against every card still open: their rows are what was warned. Cards whose
-    rows are all resolved, or whose digest expired, are closed so later scans skip them."""
+    rows are all resolved, or whose digest expired, are closed so later scans skip them.
+
+    With `changed` (object ids), `current` holds only some objects' rows: only rows of the changed
+    objects are compared, as only a change can remove, renew or replace a credential; none, no work.
+    """
+    if changed is not None and not changed:
+        return []
     previous: list[ScannedCredential] = []
     for digest_id in await store.open_digests():
         digest = await store.digest(digest_id)
         if digest is None or all(row.outcome is not None for row in digest.rows):
             await store.mark_closed(digest_id)
             continue
-        previous.extend(row.scanned for row in digest.rows if row.outcome is None)
+        previous.extend(
+            row.scanned
+            for row in digest.rows
+            if row.outcome is None and (changed is None or row.credential.object_id in changed)
+        )
     updated = await follow_reality(previous, current, store)
     for digest in updated:
         if all(row.outcome is not None for row in digest.rows):

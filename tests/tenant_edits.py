@@ -62,6 +62,16 @@ def remove_application(app_id: str) -> Edit:
     return edit
 
 
+def owners_like(app_id: str, other_app_id: str) -> Edit:
+    """The app's owners become another app's (an owner handed it over): only the owners change, not
+    the application object, so a delta round of the applications does not report it."""
+
+    def edit(data: Json) -> None:
+        data["owners"][_app(data, app_id)["id"]] = list(data["owners"][_app(data, other_app_id)["id"]])
+
+    return edit
+
+
 def enable_service_principal(app_id: str) -> Edit:
     def edit(data: Json) -> None:
         next(sp for sp in data["servicePrincipals"] if sp["appId"] == app_id)["accountEnabled"] = True

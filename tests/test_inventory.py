@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import fakeredis
 import pytest
@@ -16,6 +16,7 @@ from bot.fakegraph import FakeGraph, LocalTokenCredential, load_snapshot, sample
 from bot.graph import GraphDirectory, GraphHttp
 from bot.graph.bulk import BulkReader
 from bot.graph.inventory import inventory, read_last_use, read_owners, sync_collection
+from bot.scan import DuePlan, DueRun, ScanOptions, scan_due
 from bot.state import keys, redis_client
 from bot.state.inventory import InventoryStore
 from tests.redis_server import redis_server
@@ -50,11 +51,7 @@ class Setup:
         return result.full, result.round_trips
 
     async def credentials(self, collection: str = "applications") -> list[InventoryCredential]:
-        return [
-            credential
-            async for _, object_credentials in inventory(self.store, collection)
-            for credential in object_credentials
-        ]
+        return [credential async for stored in inventory(self.store, collection) for credential in stored.credentials]
 
 
 @pytest.fixture(params=["fakeredis", "redis-server"])
@@ -228,3 +225,62 @@ async def test_without_the_report_last_use_is_a_note(setup: Setup) -> None:
     last = await read_last_use(setup.reader)
     assert last.by_key_id == {}
     assert last.note is not None and "AuditLog.Read.All" in last.note
+
+
+# --- the due index (the scheduled scan: bot.scan.scan_due) ------------------------------------------
+
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+PLAN = DuePlan.of((30, 14, 7, 1), ("defaults",))
+
+
+async def due_scan(setup: Setup, now: datetime = NOW, plan: DuePlan = PLAN) -> DueRun:
+    return await scan_due(setup.reader, setup.directory, setup.store, ScanOptions(now, last_use=False), plan)
+
+
+def apps(run: DueRun) -> set[str]:
+    return {row.credential.display_name for row in run.rows}
+
+
+async def test_the_due_index_judges_an_object_again_when_a_threshold_comes(setup: Setup) -> None:
+    first = await due_scan(setup)
+    assert first.full and "shipping-api" in apps(first)  # ends 2026-11-25T18:00: 7 days
+    await first.commit()
+    assert (await due_scan(setup)).read == 0  # nothing changed or crossed since
+    crossing = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)  # whole days left: 1 just after this moment
+    before = await due_scan(setup, crossing - timedelta(seconds=1))
+    assert "shipping-api" not in apps(before)
+    await before.commit()
+    at_one_day = await due_scan(setup, crossing + timedelta(seconds=1))
+    assert not at_one_day.full and "shipping-api" in apps(at_one_day)
+    assert {row.threshold for row in at_one_day.rows if row.credential.display_name == "shipping-api"} == {1}
+
+
+async def test_a_change_a_delta_reports_while_a_scan_runs_stays_due(setup: Setup) -> None:
+    """A scan moves an object on only if its score is still the one it read: a delta round that marks
+    the object meanwhile (another scan's, the CLI's) is not lost."""
+    await (await due_scan(setup)).commit()
+    later = NOW + timedelta(hours=1)
+    setup.graph.use_snapshot(edited(add_secret(PAYMENTS_APP, "far", "Far", NOW, NOW + timedelta(days=400))))
+    running = await due_scan(setup, later)
+    assert running.changed == {PAYMENTS_OBJECT}
+    setup.graph.use_snapshot(
+        edited(
+            add_secret(PAYMENTS_APP, "far", "Far", NOW, NOW + timedelta(days=400)),
+            add_secret(PAYMENTS_APP, "soon", "Sn1", NOW, NOW + timedelta(days=3), key_id=CI_2026[:-1] + "0"),
+        )
+    )
+    meanwhile = await sync_collection(setup.reader, setup.store, "applications", synced_at=STAMP)
+    assert meanwhile.objects == 1
+    await running.commit()  # the first scan ends: it must not move the object the delta marked again
+    after = await due_scan(setup, later)
+    assert after.changed == {PAYMENTS_OBJECT} and "payments-api" in apps(after)
+    await after.commit()
+    assert (await due_scan(setup, later)).read == 0
+
+
+async def test_a_new_plan_or_a_full_sync_judges_everything_once(setup: Setup) -> None:
+    await (await due_scan(setup)).commit()
+    assert not (await due_scan(setup)).full
+    assert (await due_scan(setup, plan=DuePlan.of((60, 30, 14, 7, 1), ("defaults",)))).full
+    setup.graph.expire_delta_tokens()  # the stored links are refused: full syncs, a new inventory
+    assert (await due_scan(setup)).full

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -36,9 +37,9 @@ from bot.scan_job import TenantGraph, tenant_graph_at
 from bot.state import keys
 from tests.fake_slack import FakeSlack
 from tests.redis_server import redis_server
-from tests.tenant_edits import add_secret, edited
+from tests.tenant_edits import PAYMENTS_APP, add_secret, edited, owners_like
 from tests.test_jobs import running, wait_for_log
-from tests.test_slack import card_text, eventually, settings, signed
+from tests.test_slack import card_text, event, eventually, post_json, settings, signed
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = "C0WARN"  # every app no route claims
@@ -51,6 +52,7 @@ CROSSING = {
     "legacy-reports": datetime.fromisoformat("2026-11-21T06:00:00+00:00"),
 }
 WAREHOUSE_SYNC = "5f8a2d6c-9e1b-4c3a-a7d5-3b6e9f1c4a28"
+SHIPPING_API = "c7d2e9f4-3a1b-4c5d-8e6f-1a2b3c4d5e6f"
 ROUTES = Routes(
     defaults=(Destination(Platform.SLACK, DEFAULTS),),
     routes=(
@@ -163,6 +165,43 @@ async def test_each_threshold_is_warned_once_per_channel_over_simulated_days(
     assert stamps == sorted(stamps)
 
 
+async def test_a_credential_added_inside_a_threshold_is_warned_at_the_next_scan(
+    fake_slack: FakeSlack, graph: FakeGraph
+) -> None:
+    """The delta marks what it changed as due at once: nothing waits for a threshold moment."""
+    clock = Clock(sample_reference_time())
+    async with bot(fake_slack, graph, clock) as client:
+        await scan(client)
+        before = len(posts(fake_slack, DEFAULTS))
+        start = clock.now - timedelta(hours=1)
+        graph.use_snapshot(edited(add_secret(PAYMENTS_APP, "ci-hotfix", "Hf1", start, clock.now + timedelta(days=5))))
+        clock.now += timedelta(hours=1)
+        await scan(client)
+        await scan(client)  # nothing new since: nothing posted
+    later = posts(fake_slack, DEFAULTS)[before:]
+    assert len(later) == 1 and "ci-hotfix" in card_text(later[0]["blocks"])
+
+
+async def test_a_channel_that_starts_watching_gets_what_is_already_due(
+    fake_slack: FakeSlack, graph: FakeGraph, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A new subscription changes who receives what: the next scan judges every object once."""
+    clock = Clock(sample_reference_time())
+    caplog.set_level(logging.INFO)
+    async with bot(fake_slack, graph, clock) as client:
+        await scan(client)
+        with caplog.at_level(logging.INFO, logger="bot.scan_job"):
+            await scan(client)  # nothing changed and nothing is due: nothing judged
+        assert "full=False objects=0 rows=0" in caplog.text
+        assert await post_json(client, event("message", "watch all", channel="D0NEW")) == 200
+        await eventually(lambda: any(u["channel"] == "D0NEW" for u in fake_slack.called("chat.update")))  # answered
+        answered = len(posts(fake_slack, "D0NEW"))
+        clock.now += timedelta(hours=1)
+        await scan(client)
+    [digest] = posts(fake_slack, "D0NEW")[answered:]
+    assert all(app in card_text(digest["blocks"]) for app in ("warehouse-sync", "legacy-reports"))
+
+
 async def test_owners_with_a_slack_account_are_mentioned_and_looked_up_once(
     fake_slack: FakeSlack, graph: FakeGraph
 ) -> None:
@@ -176,6 +215,23 @@ async def test_owners_with_a_slack_account_are_mentioned_and_looked_up_once(
     assert "<@U0MEI>" in card_text(first["blocks"])
     asked = [c["email"] for c in fake_slack.called("users.lookupByEmail")]
     assert len(asked) == len(set(asked))  # cached: each owner asked once however many scans
+
+
+async def test_an_owner_change_reaches_the_next_warning_though_the_app_did_not_change(
+    fake_slack: FakeSlack, graph: FakeGraph
+) -> None:
+    """Graph's application delta does not report owner changes: a warning reads owners a day old again."""
+    shipping = CROSSING["shipping-api"]
+    clock = Clock(shipping - timedelta(days=1, hours=23))  # threshold 1: Mei Zhou's app
+    async with bot(fake_slack, graph, clock) as client:
+        await scan(client)
+        graph.use_snapshot(edited(owners_like(SHIPPING_API, PAYMENTS_APP)))  # handed over to Priya Raman
+        clock.now = shipping + timedelta(hours=1)  # expired, 2 days later
+        await scan(client)
+    cards = [card_text(m["blocks"]) for m in posts(fake_slack, TEAM)]
+    first, later = [card for card in cards if "shipping-api" in card]
+    assert "Mei Zhou" in first and "Priya Raman" not in first
+    assert "Priya Raman" in later and "Mei Zhou" not in later
 
 
 async def test_without_the_email_scope_owners_are_named_in_plain_text_and_the_warning_goes_out(

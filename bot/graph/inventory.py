@@ -7,18 +7,19 @@ round trip per collection. A link Graph refuses as expired means a full sync aga
 
 Entries are compact JSON per object (`encode_entry`), merged with what a delta page reports (Graph
 sends "at least the updated properties" of a changed object, not all of them). Owners are read
-separately, only for the apps a report or warning shows, 20 to a `$batch` (delta cannot expand
-them), and cached for a day. Last use comes from the beta `appCredentialSignInActivities` report.
+separately, only for the apps a report or warning shows, 20 to a `$batch` (an application delta
+round does not report owner changes), and cached (`keys.OWNERS_MAX_AGE`, and a day for warnings).
+Last use comes from the beta `appCredentialSignInActivities` report.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
+import math
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -38,6 +39,7 @@ COLLECTIONS: dict[str, ObjectType] = {
 # Only what a warning needs; Graph always adds `id` to a delta answer.
 SELECT = ("id", "appId", "displayName", "tags", "passwordCredentials", "keyCredentials")
 OWNER_SELECT = "id,displayName,userPrincipalName,mail"
+BATCH_CHUNK = 1000  # objects read from Redis per HMGET: bounded answers, as with HSCAN
 BATCH_SIZE = 20  # Graph's limit of requests per $batch
 # Batches of owners in flight at once: a scan that shows 50,000 apps needs 2,500 of them, and Graph
 # answers each in about 100 ms; 16 keeps within GraphHttp's pool (32) and Graph's per-app limits.
@@ -163,7 +165,7 @@ async def _full(
     link = None
     async for page in reader.delta_pages(collection, SELECT):
         entries = {record["id"]: encode_entry(record) for record in page.values if "@removed" not in record}
-        await store.stage(collection, entries)
+        await store.stage(collection, entries, _app_ids(collection, page.values))
         objects += len(entries)
         link = page.delta_link or link
         if progress is not None:
@@ -189,7 +191,9 @@ async def _incremental(
         new_link = page.delta_link or new_link
         if progress is not None:
             progress(collection, len(upserts) + len(removals))
-    await store.apply(collection, upserts, removals, _required(new_link, collection), synced_at)
+    app_ids = {app_id: object_id for object_id, raw in upserts.items() if (app_id := orjson.loads(raw).get("a"))}
+    link = _required(new_link, collection)
+    await store.apply(collection, upserts, removals, link, synced_at, app_ids if collection == "applications" else None)
     if collection == "applications":
         await store.forget_owners([*upserts, *removals])  # an app that changed may have new owners too
     return SyncResult(collection, False, reader.round_trips - trips, len(upserts), len(removals))
@@ -212,31 +216,85 @@ async def _merge(
             removals.append(record["id"])
 
 
+def _app_ids(collection: str, records: Sequence[Record]) -> dict[str, str]:
+    """App id → object id of the applications among `records` (see keys.app_ids_key)."""
+    if collection != "applications":
+        return {}
+    return {r["appId"]: r["id"] for r in records if "@removed" not in r and isinstance(r.get("appId"), str)}
+
+
 def _required(link: str | None, collection: str) -> str:
     if link is None:
         raise DirectoryError(f"Microsoft Graph ended the {collection} delta round without a delta link")
     return link
 
 
+@dataclass(frozen=True)
+class StoredObject:
+    """One object of the inventory as a scan reads it."""
+
+    object_id: str
+    count: int  # its credentials
+    credentials: tuple[InventoryCredential, ...]  # () when none ends by the scan's cut (not decoded)
+    ends: tuple[str | None, ...]  # every credential's end as Graph wrote it (for `next_due`)
+
+
 async def inventory(
     store: InventoryStore, collection: str, *, ending_by: datetime | None = None
-) -> AsyncIterator[tuple[int, tuple[InventoryCredential, ...]]]:
-    """Per stored object, streamed from Redis: how many credentials it has, and the credentials.
+) -> AsyncIterator[StoredObject]:
+    """Every stored object, streamed from Redis.
 
-    With `ending_by`, an object none of whose credentials ends by that day comes with () instead:
-    most of a large tenant is not due, and skipping its decoding is most of a scan's CPU. (Dates are
-    compared as Graph's ISO 8601 text, to the day, so the cut is never tighter than asked.)
+    With `ending_by`, an object none of whose credentials ends by that day comes without its
+    credentials: most of a large tenant is not due, and skipping its decoding is most of a scan's CPU.
+    (Dates are compared as Graph's ISO 8601 text, to the day, so the cut is never tighter than asked.)
     """
-    object_type = COLLECTIONS[collection]
-    cutoff = ending_by.strftime("%Y-%m-%d") if ending_by is not None else None
     async for object_id, raw in store.entries(collection):
-        entry = orjson.loads(raw)
-        secrets, certificates = _lists(object_type, entry)
-        count = len(secrets) + len(certificates)
-        due = cutoff is None or any(
-            (end or "9999")[:10] <= cutoff for end in [s[4] for s in secrets] + [c[3] for c in certificates]
-        )
-        yield count, _credentials(object_type, object_id, entry, secrets, certificates) if due and count else ()
+        yield _stored(collection, object_id, raw, ending_by)
+
+
+async def inventory_of(
+    store: InventoryStore, collection: str, object_ids: Sequence[str], *, ending_by: datetime | None = None
+) -> list[StoredObject]:
+    """The stored objects among `object_ids` (ids not in this collection are skipped)."""
+    found = []
+    for start in range(0, len(object_ids), BATCH_CHUNK):
+        ids = object_ids[start : start + BATCH_CHUNK]
+        for object_id, raw in zip(ids, await store.current(collection, ids), strict=True):
+            if raw is not None:
+                found.append(_stored(collection, object_id, raw, ending_by))
+    return found
+
+
+def _stored(collection: str, object_id: str, raw: bytes, ending_by: datetime | None) -> StoredObject:
+    object_type = COLLECTIONS[collection]
+    entry = orjson.loads(raw)
+    secrets, certificates = _lists(object_type, entry)
+    count = len(secrets) + len(certificates)
+    ends = tuple(s[4] for s in entry.get("p") or ()) + tuple(c[3] for c in entry.get("k") or ())
+    cutoff = ending_by.strftime("%Y-%m-%d") if ending_by is not None else None
+    due = cutoff is None or any((end or "9999")[:10] <= cutoff for end in ends)
+    credentials = _credentials(object_type, object_id, entry, secrets, certificates) if due and count else ()
+    return StoredObject(object_id, count, credentials, ends)
+
+
+def next_due(ends: Iterable[str | None], now: datetime, thresholds: Sequence[int]) -> float | None:
+    """When (Unix seconds, rounded up) one of these credentials next crosses a threshold or expires,
+    judged from `now`; None when none ever will.
+
+    A credential crosses threshold T once its whole days left are T or fewer, that is just after
+    `end - (T + 1) days`, and expires at `end`. A moment exactly at `now` has not been crossed yet, so
+    it is kept: the scan after it judges again. Rounding up never judges before the moment; a moment
+    already passed was seen by the judging done at `now`.
+    """
+    soonest: datetime | None = None
+    for text in ends:
+        end = _time(text)
+        if end is None:
+            continue
+        for moment in (*(end - timedelta(days=t + 1) for t in thresholds), end):
+            if moment >= now and (soonest is None or moment < soonest):
+                soonest = moment
+    return float(math.ceil(soonest.timestamp())) if soonest is not None else None
 
 
 async def app_object_ids(store: InventoryStore, app_ids: set[str]) -> dict[str, str]:
@@ -244,9 +302,18 @@ async def app_object_ids(store: InventoryStore, app_ids: set[str]) -> dict[str, 
     found: dict[str, str] = {}
     if not app_ids:
         return found
-    async for object_id, raw in store.entries("applications"):
-        app_id = orjson.loads(raw).get("a")
-        if app_id in app_ids:
+    wanted = sorted(app_ids)
+    kept = await store.app_object_ids(wanted)
+    if kept is None:  # an inventory from before the app ids were kept: read the applications
+        async for object_id, raw in store.entries("applications"):
+            app_id = orjson.loads(raw).get("a")
+            if app_id in app_ids:
+                found[app_id] = object_id
+        return found
+    candidates = [(app_id, object_id) for app_id, object_id in zip(wanted, kept, strict=True) if object_id]
+    entries = await store.current("applications", [object_id for _, object_id in candidates])
+    for (app_id, object_id), entry in zip(candidates, entries, strict=True):
+        if entry is not None and orjson.loads(entry).get("a") == app_id:  # not deleted since
             found[app_id] = object_id
     return found
 
@@ -255,9 +322,15 @@ async def app_object_ids(store: InventoryStore, app_ids: set[str]) -> dict[str, 
 
 
 async def read_owners(
-    directory: GraphDirectory, store: InventoryStore, app_object_ids: Iterable[str]
+    directory: GraphDirectory,
+    store: InventoryStore,
+    app_object_ids: Iterable[str],
+    *,
+    now: datetime | None = None,
+    max_age: timedelta = keys.OWNERS_MAX_AGE,
 ) -> dict[str, tuple[Owner, ...]]:
-    """Owners of each application, from the cache when read within `OWNERS_MAX_AGE`, else from Graph.
+    """Owners of each application, from the cache when read within `max_age` before `now` (the scan's
+    clock; an entry stamped after it is not trusted either), else from Graph.
 
     An app whose owners Graph would not give (throttled past retries, refused) is left out, so the
     caller can tell "owners unknown" from "ownerless" (an empty tuple).
@@ -273,11 +346,12 @@ async def read_owners(
         found = tuple(people.setdefault(tuple(row), Owner(row[1], row[2], row[3], row[0])) for row in rows)
         return groups.setdefault(found, found)
 
-    fresh_after = time.time() - keys.OWNERS_MAX_AGE.total_seconds()
+    clock = (now or datetime.now(UTC)).timestamp()
+    fresh_after = clock - max_age.total_seconds()
     missing = []
     for object_id, raw in zip(wanted, await store.owners(wanted), strict=True):
         cached = orjson.loads(raw) if raw else None
-        if cached is not None and cached.get("at", 0) >= fresh_after:
+        if cached is not None and fresh_after <= cached.get("at", 0) <= clock:
             owners[object_id] = group(cached["o"])
         else:
             missing.append(object_id)
@@ -296,7 +370,7 @@ async def read_owners(
             except DirectoryError as error:
                 log.warning("inventory: owners of %d apps not read: %s", len(ids), error)
                 continue
-            to_cache, now = {}, time.time()
+            to_cache = {}
             for key, (status, body) in answers.items():
                 if status != 200 or not isinstance(body, dict):
                     continue
@@ -305,7 +379,7 @@ async def read_owners(
                     for v in body.get("value", [])
                 ]
                 owners[ids[int(key)]] = group(rows)
-                to_cache[ids[int(key)]] = orjson.dumps({"at": now, "o": rows})
+                to_cache[ids[int(key)]] = orjson.dumps({"at": clock, "o": rows})
             await store.save_owners(to_cache)
 
     await asyncio.gather(*(worker() for _ in range(min(OWNER_BATCHES_IN_FLIGHT, batches.qsize()))))

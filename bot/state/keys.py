@@ -282,9 +282,16 @@ INVENTORY_STAGING_TTL = timedelta(hours=1)
 # Owners per application object id, with when they were read. Owners are a navigation property that
 # an application delta round does not carry, so an entry is read again once it is OWNERS_MAX_AGE old
 # (and at once when the app itself changed): 3 days bounds how long a departed owner is still
-# mentioned, while a daily scan of a large tenant reads a third of its owners, not all, each day.
+# named in `secretbot scan`'s report, while a daily report of a large tenant reads a third of its
+# owners, not all, each day. Warnings use WARNING_OWNERS_MAX_AGE below.
 # The hash goes with the inventory's TTL.
 OWNERS_MAX_AGE = timedelta(days=3)
+
+# The scheduled scan reads owners only for the apps it warns about (a few a day, thanks to the due
+# index), so it can afford to read them again once a day old: an owner who left or joined is named
+# correctly on the next warning, though the app itself did not change. (`secretbot scan` keeps the
+# 3 days above: it names the owners of every app in its report.)
+WARNING_OWNERS_MAX_AGE = timedelta(days=1)
 
 
 def inventory_key(tenant: str, collection: str) -> str:
@@ -304,6 +311,48 @@ def delta_link_key(tenant: str, collection: str) -> str:
 def owners_key(tenant: str) -> str:
     """`secretbot:inv:owners:<tenant id>`: application object id → its owners and when they were read."""
     return f"{INVENTORY_PREFIX}owners:{tenant}"
+
+
+# Application object id by app id (a hash), kept with the applications' inventory: a service
+# principal's owners are its app registration's, and the scheduled scan must find that registration
+# for a few service principals without reading every application. App ids never change; a deleted
+# app's field stays until the next full sync, and every lookup checks the inventory still has it.
+def app_ids_key(tenant: str) -> str:
+    """`secretbot:inv:app-ids:<tenant id>`: app id → application object id."""
+    return f"{INVENTORY_PREFIX}app-ids:{tenant}"
+
+
+def app_ids_staging_key(tenant: str) -> str:
+    return f"{INVENTORY_PREFIX}app-ids.staging:{tenant}"
+
+
+# The due index: a sorted set per tenant, member `<collection>:<object id>`, score the moment (Unix
+# seconds) at which one of the object's credentials next crosses a threshold or expires, so the
+# scheduled scan judges only the objects whose moment has passed instead of the whole tenant. A delta
+# round marks every object it changed with a negative score (minus the sync's time: always due, and
+# told apart from one mark to the next), so the next scan judges it even if the run that synced it
+# died before judging. No TTL of its own: a full sync deletes it with the inventory it indexes.
+def due_key(tenant: str) -> str:
+    """`secretbot:inv:due:<tenant id>`: object → when it must be judged again."""
+    return f"{INVENTORY_PREFIX}due:{tenant}"
+
+
+# What the due index was computed for (the thresholds and destinations of the routes file and the
+# `watch` subscriptions): when they change, a new threshold or channel may already be due for
+# objects the index would not show until their next moment, so the scan judges everything once and
+# computes the index again. Deleted with the index by a full sync; the inventory's TTL otherwise.
+def due_plan_key(tenant: str) -> str:
+    """`secretbot:inv:due-plan:<tenant id>`: a digest of the plan the due index was built for."""
+    return f"{INVENTORY_PREFIX}due-plan:{tenant}"
+
+
+# Objects a scan must judge again although none of their credentials crossed anything: a snoozed
+# credential's object at the end of the snooze (member `<object id>@<until>`, score `until`: one
+# member per moment, so two channels' snoozes give two reminders), and one whose warning could not be
+# posted and was given back (member `<object id>`, score minus the moment it was given back: always
+# due). Kept by the warning ledger, which knows credentials but not tenants; no TTL: every scan
+# removes what it judged.
+RECHECK_KEY = f"{PREFIX}expiry:recheck"
 
 
 # --- rotations (handlers/rotation.py) ----------------------------------------------------------------

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import cast
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
@@ -39,6 +42,16 @@ _REMIND = """
 if redis.call('DEL', KEYS[1]) == 1 then
   redis.call('SET', KEYS[2], 1, 'EX', ARGV[1])
   return 1
+end
+return 0
+"""
+
+# Forget rechecked objects, each only if its score is still the one the scan read (a snooze or a
+# given-back warning since then asks again). ARGV: pairs of object id and score.
+_RECHECKED = """
+for i = 1, #ARGV, 2 do
+  local now = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if now and tonumber(now) == tonumber(ARGV[i + 1]) then redis.call('ZREM', KEYS[1], ARGV[i]) end
 end
 return 0
 """
@@ -95,6 +108,7 @@ class RedisWarningStore:
         self._remind = client.register_script(_REMIND)
         self._claim_digest = client.register_script(_CLAIM_DIGEST)
         self._take_abandoned = client.register_script(_TAKE_ABANDONED)
+        self._rechecked = client.register_script(_RECHECKED)
 
     # --- the ledger ------------------------------------------------------------------------------
 
@@ -165,7 +179,11 @@ class RedisWarningStore:
     async def release(self, destination: Destination, key: str, threshold: int) -> None:
         platform, channel = destination.platform.value, destination.channel
         with unavailable("release"):
-            await self._client.delete(keys.warned_key(platform, threshold, key, channel))
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.delete(keys.warned_key(platform, threshold, key, channel))
+                # Judged again by the next scan, though nothing of it crosses anything then.
+                pipe.zadd(keys.RECHECK_KEY, {_object_id(key): -time.time()}, lt=True)
+                await pipe.execute()
 
     async def release_digest(self, digest: Digest) -> None:
         platform, channel = digest.destination.platform.value, digest.destination.channel
@@ -204,7 +222,22 @@ class RedisWarningStore:
             async with self._client.pipeline(transaction=True) as pipe:
                 for key in keys_:
                     pipe.set(keys.snooze_key(platform, key, channel), value, ex=ttl)
+                if keys_:  # the reminder is due at `until`, whether or not anything crosses then
+                    at = math.ceil(until.timestamp())  # one member per moment: two snoozes, two reminders
+                    pipe.zadd(keys.RECHECK_KEY, {f"{_object_id(key)}@{at}": at for key in keys_})
                 await pipe.execute()
+
+    async def rechecks(self, now: datetime) -> list[tuple[str, float]]:
+        """Members are object ids, or `<object id>@<moment>` for a snooze's reminder (see keys.RECHECK_KEY)."""
+        with unavailable("rechecks"):
+            found = await self._client.zrangebyscore(keys.RECHECK_KEY, "-inf", now.timestamp(), withscores=True)
+        return [(_text(member), float(score)) for member, score in cast(list[tuple[bytes, float]], found)]
+
+    async def rechecked(self, items: list[tuple[str, float]]) -> None:
+        for start in range(0, len(items), 1000):
+            args = [part for object_id, score in items[start : start + 1000] for part in (object_id, repr(score))]
+            with unavailable("rechecked"):
+                await self._rechecked(keys=[keys.RECHECK_KEY], args=args)
 
     # --- digests ---------------------------------------------------------------------------------
 
@@ -374,6 +407,11 @@ def unavailable(operation: str) -> Iterator[None]:
         yield
     except (RedisError, OSError) as exc:
         raise StateUnavailable(f"state store unavailable ({operation}): {redact(exc)}", error_types(exc)) from exc
+
+
+def _object_id(key: str) -> str:
+    """The object of a credential key (`bot.expiry.credential_key`: `<object id>.<key id>`)."""
+    return key.partition(".")[0]
 
 
 def _watch(destination: Destination) -> str:
