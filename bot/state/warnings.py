@@ -192,6 +192,9 @@ class RedisWarningStore:
             async with self._client.pipeline(transaction=True) as pipe:
                 pipe.delete(keys.digest_key(digest.id), *names)
                 pipe.zrem(keys.PENDING_DIGESTS_KEY, digest.id)
+                if digest.rows:  # judged again by the next scan, though nothing of them crosses anything then
+                    again = -time.time()
+                    pipe.zadd(keys.RECHECK_KEY, {_object_id(row.key): again for row in digest.rows}, lt=True)
                 await pipe.execute()
 
     async def acknowledge(self, destination: Destination, items: list[tuple[str, int]], stamp: Stamp) -> None:
