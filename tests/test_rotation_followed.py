@@ -22,6 +22,7 @@ from handlers.conversation import read
 from tests.fake_connector import FakeConnector
 from tests.fake_slack import BOT_USER, FakeSlack
 from tests.rotation_setup import APPROVERS_GROUP, JONAS, LENA, PAYMENTS_APP
+from tests.test_rotation_slack import press as press_button
 from tests.test_slack import card_text, eventually, post_json, settings, signed
 
 APPROVERS = "C0APPROVERS"
@@ -42,19 +43,7 @@ async def slash(client: TestClient, fake: FakeSlack, text: str, user: str = "U0J
 
 
 async def press(client: TestClient, fake: FakeSlack, verb: str, value: str, channel: str, ts: str, user: str) -> None:
-    payload: dict[str, Any] = {
-        "type": "block_actions",
-        "user": {"id": user, "name": user.removeprefix("U0").lower()},
-        "channel": {"id": channel},
-        "container": {"type": "message", "message_ts": ts, "channel_id": channel},
-        "message": {"ts": ts},
-        "actions": [{"action_id": verb, "value": value, "type": "button", "block_id": "b"}],
-        "response_url": fake.url("/response/press"),
-        "trigger_id": f"9.9.{next(_CLICKS)}",
-    }
-    body = urlencode({"payload": json.dumps(payload)})
-    headers = signed(body) | {"Content-Type": "application/x-www-form-urlencoded"}
-    assert (await client.post("/slack/events", data=body, headers=headers)).status == 200
+    await press_button(client, fake, verb, value, user, user.removeprefix("U0").lower(), channel=channel, ts=ts)
 
 
 def shown(fake: FakeSlack, channel: str, ts: str) -> list[str]:

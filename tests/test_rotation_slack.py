@@ -26,13 +26,24 @@ CARD_TS = "1700000000.000100"
 _PRESSES = itertools.count(1)
 
 
-async def press(client: TestClient, fake: FakeSlack, verb: str, value: str, user: str, name: str) -> None:
+async def press(
+    client: TestClient,
+    fake: FakeSlack,
+    verb: str,
+    value: str,
+    user: str,
+    name: str,
+    *,
+    channel: str = "C0PAYMENTS",
+    ts: str = CARD_TS,
+) -> None:
+    """A signed click of a button on the message `ts` in `channel`."""
     payload: dict[str, Any] = {
         "type": "block_actions",
         "user": {"id": user, "name": name},
-        "channel": {"id": "C0PAYMENTS"},
-        "container": {"type": "message", "message_ts": CARD_TS, "channel_id": "C0PAYMENTS"},
-        "message": {"ts": CARD_TS},
+        "channel": {"id": channel},
+        "container": {"type": "message", "message_ts": ts, "channel_id": channel},
+        "message": {"ts": ts},
         "actions": [{"action_id": verb, "value": value, "type": "button", "block_id": "b"}],
         "response_url": fake.url("/response/press"),
         "trigger_id": f"9.8.{next(_PRESSES)}",
