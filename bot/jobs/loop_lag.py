@@ -6,8 +6,8 @@ an answer to a paste can start a moment later without anyone noticing. When both
 the process is short of CPU, each ack waits behind every ready callback of the answers in progress,
 so acks degrade first. `LoopPace` watches how late a timer fires (every callback ready before it runs
 first) and sets how many jobs may run at once the way TCP sets its window: one at first, halved when
-the loop runs late, one more for every period on time, never above the worker's concurrency. Jobs not taken yet stay
-in the queue, where a worker of another process can take them.
+the loop runs late, one more for every period on time, never above the worker's concurrency. Jobs not
+taken yet stay in the queue, where a worker of another process can take them.
 """
 
 from __future__ import annotations
