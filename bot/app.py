@@ -41,6 +41,7 @@ from bot.warnings_post import POSTERS, Posters, WarningDelivery
 from bot.wiring import OpenGraph, open_graph
 from handlers.inbound import Deps
 from handlers.rotation import Observer, RotationPolicy, Rotations
+from handlers.rotation_actions import why_not_rotatable
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,13 @@ def create_app(
     scan = ScanJob(
         scan_graph or tenant_graph(settings),
         lambda tenant: app[SERVICES].inventory(tenant),
-        lambda: WarningDelivery(app[SERVICES].state.warnings, routes, posters, metrics),
+        lambda: WarningDelivery(
+            app[SERVICES].state.warnings,
+            routes,
+            posters,
+            metrics,
+            lambda credential: why_not_rotatable(credential, app[SERVICES].rotations),
+        ),
         now,
         metrics,
         routes,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from bot.domain import InventoryCredential, Owner, ScannedCredential
+from bot.domain import CredentialKind, InventoryCredential, ObjectType, Owner, ScannedCredential
 
 # Days before the end date at which a credential is warned; 0 (on expiry) is always added.
 DEFAULT_THRESHOLDS: tuple[int, ...] = (30, 14, 7, 1)
@@ -223,6 +223,21 @@ class Digest:
     acknowledged: Stamp | None = None
     snoozed: Snooze | None = None
     rechecked: Stamp | None = None  # Check again: who asked Graph about these credentials, and when
+    # Apps of its rows the bot may rotate, checked when the digest was prepared (tag or list, the
+    # permission, ownership); None: not checked (a digest posted without rotation wired), the click checks.
+    rotatable: tuple[str, ...] | None = None
+    rotation_note: str | None = None  # why Request rotation is not offered, when rows need one
+
+
+def rotation_candidate(row: WarningRow) -> bool:
+    """A row a rotation from its digest would act on: an application's client secret that needs one."""
+    credential = row.scanned.credential
+    return (
+        credential.object_type is ObjectType.APPLICATION
+        and credential.kind is CredentialKind.SECRET
+        and row.problem in (Problem.ROTATION_NEEDED, Problem.EXPIRED_ONLY, Problem.EXPIRED)
+        and row.outcome is None
+    )
 
 
 @dataclass(frozen=True)

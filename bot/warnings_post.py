@@ -13,14 +13,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
 from aiohttp import web
 
-from bot.domain import ScannedCredential, StateUnavailable
-from bot.expiry import ChannelUnreachable, Destination, Digest, MessageRef, Platform, Routes, ScanSummary, Subscription
+from bot.domain import InventoryCredential, ScannedCredential, StateUnavailable
+from bot.expiry import (
+    ChannelUnreachable,
+    Destination,
+    Digest,
+    MessageRef,
+    Platform,
+    Routes,
+    ScanSummary,
+    Subscription,
+    rotation_candidate,
+)
 from bot.jobs.worker import RunningJob
 from bot.metrics import Metrics
 from bot.ports import WarningStore
@@ -28,6 +38,7 @@ from handlers.expiry import cannot_post, follow_open_digests, plan_digests, rele
 
 log = logging.getLogger(__name__)
 
+WhyNotRotatable = Callable[[InventoryCredential], Awaitable[str | None]]
 POST_CONCURRENCY = 8  # digests in flight at once; each channel is still paced on its own
 PENDING_NOTE = "digests"  # the job note: ids of digests saved but perhaps not posted yet
 
@@ -71,12 +82,20 @@ class Delivered:
 
 class WarningDelivery:
     def __init__(
-        self, store: WarningStore, routes: Routes, posters: Mapping[Platform, DigestPoster], metrics: Metrics
+        self,
+        store: WarningStore,
+        routes: Routes,
+        posters: Mapping[Platform, DigestPoster],
+        metrics: Metrics,
+        why_not_rotatable: WhyNotRotatable | None = None,
     ) -> None:
+        """`why_not_rotatable(credential)`: None when the bot may rotate that credential's app, else why
+        not; without it a digest's Request rotation is offered wherever a row needs one, checked on click."""
         self._store = store
         self._routes = routes
         self._posters = posters
         self._metrics = metrics
+        self._why_not_rotatable = why_not_rotatable
 
     async def subscriptions(self) -> list[Subscription]:
         return await self._store.subscriptions()
@@ -164,6 +183,7 @@ class WarningDelivery:
         return found
 
     async def _prepare(self, digest: Digest) -> Digest:
+        digest = await self._with_rotation_offer(digest)
         try:
             digest = await self._posters[digest.destination.platform].prepare(digest)
         except StateUnavailable:
@@ -172,6 +192,24 @@ class WarningDelivery:
             log.warning("owners not looked up for %s: %s", digest.destination.platform, type(error).__name__)
         await self._store.save_digest(digest)
         return digest
+
+    async def _with_rotation_offer(self, digest: Digest) -> Digest:
+        """The apps of the digest's rows that need a rotation which the bot may rotate, checked once per
+        app before the card is posted (no Graph request: tags and owners came with the scan)."""
+        check = self._why_not_rotatable
+        candidates = {row.credential.app_id.lower(): row.credential for row in digest.rows if rotation_candidate(row)}
+        if check is None or not candidates:
+            return digest
+        allowed, refusals = [], []
+        for app_id, credential in candidates.items():
+            why_not = await check(credential)
+            if why_not is None:
+                allowed.append(app_id)
+            else:
+                refusals.append(why_not)
+        more = f" ({len(refusals) - 1} more apps alike.)" if len(refusals) > 1 else ""
+        note = None if allowed else refusals[0] + more
+        return replace(digest, rotatable=tuple(allowed), rotation_note=note)
 
     async def _update(self, digest: Digest, delivered: Delivered) -> None:
         message = await self._store.message(digest.id)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.domain import CredentialKind, ObjectType, Owner, Verb
-from bot.expiry import Digest, Outcome, Problem, WarningRow, owner_address
+from bot.expiry import Digest, Outcome, Problem, WarningRow, owner_address, rotation_candidate
 from cards.limits import shorten
 from cards.view import Button, Tone
 from cards.words import and_more, plural
@@ -239,6 +239,8 @@ def _status(digest: Digest) -> tuple[str, ...]:
     if digest.rechecked:
         stamp = digest.rechecked
         lines.append(f"Checked again with Microsoft Graph by {shorten(stamp.by, MAX_NAME)} at {_minute(stamp.at)}.")
+    if digest.rotation_note and not _rotation_offered(digest, [r for r in digest.rows if r.outcome is None]):
+        lines.append(digest.rotation_note)
     return tuple(lines)
 
 
@@ -252,9 +254,18 @@ def _buttons(digest: Digest, open_rows: list[WarningRow]) -> tuple[Button, ...]:
             Button(Verb.EXPIRY_SNOOZE_DAY, digest.id, "Snooze 1 day"),
             Button(Verb.EXPIRY_SNOOZE_WEEK, digest.id, "Snooze 7 days"),
         ]
-    if any(row.problem in (Problem.ROTATION_NEEDED, Problem.EXPIRED_ONLY) for row in open_rows):
+    if _rotation_offered(digest, open_rows):
         buttons.append(Button(Verb.ROTATION_REQUEST, digest.id, "Request rotation"))
     return tuple(buttons)
+
+
+def _rotation_offered(digest: Digest, open_rows: list[WarningRow]) -> bool:
+    """Whether a row needs a rotation, of an app the bot was found allowed to rotate (when it was checked)."""
+    rows = [row for row in open_rows if row.problem in (Problem.ROTATION_NEEDED, Problem.EXPIRED_ONLY)]
+    if digest.rotatable is None:  # not checked when posted: the click checks
+        return bool(rows)
+    allowed = {app.lower() for app in digest.rotatable}
+    return any(rotation_candidate(row) and row.scanned.credential.app_id.lower() in allowed for row in rows)
 
 
 def more_line(view: DigestView) -> str | None:

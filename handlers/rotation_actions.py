@@ -7,14 +7,26 @@ import logging
 import re
 from collections.abc import Awaitable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from bot.credential_types import GraphWriteError
-from bot.domain import CredentialKind, Diagnosis, DirectoryError, Notice, NoticeReason, ObjectType, StateUnavailable
-from bot.expiry import Problem
+from bot.domain import (
+    Application,
+    Diagnosis,
+    DirectoryError,
+    InventoryCredential,
+    Notice,
+    NoticeReason,
+    StateUnavailable,
+)
+from bot.expiry import rotation_candidate
 from bot.rotation_types import Rotation, RotationOffer
 from handlers.diagnose import diagnose
 from handlers.inbound import Actor, Deps, InboundAction
 from handlers.warning_actions import ROTATION_NOT_SET_UP
+
+if TYPE_CHECKING:
+    from handlers.rotation import Rotations
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +44,10 @@ _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 _ROTATE = re.compile(r"\s*/?rotate\b\s*(\S*)\s*(.*)\Z", re.IGNORECASE | re.DOTALL)
 _REJECT = re.compile(r"\s*/?reject\s+([0-9a-f]{16})\b\s*(.*)\Z", re.IGNORECASE | re.DOTALL)
 ROTATE_USAGE = "Write `rotate <app id> [reason]`, e.g. `rotate dc36fc90-2248-4d70-aca4-a1a9f5b19f71 leaked in a log`."
+NOT_SET_UP_WHY = (
+    "Rotating from chat is not set up for this bot: it needs a Key Vault (KEYVAULT_URL), approvers "
+    "(SECRETBOT_APPROVERS) and apps tagged secretbot:rotate or listed in SECRETBOT_ROTATION_APPS."
+)
 
 
 async def request_rotation(action: InboundAction, deps: Deps) -> Diagnosis | Notice:
@@ -100,13 +116,20 @@ async def offer_rotation(diagnosis: Diagnosis, deps: Deps) -> Diagnosis:
         return diagnosis
     rotations = deps.rotations
     if rotations is None:
-        why = (
-            "Rotating from chat is not set up for this bot: it needs a Key Vault (KEYVAULT_URL), approvers "
-            "(SECRETBOT_APPROVERS) and apps tagged secretbot:rotate or listed in SECRETBOT_ROTATION_APPS."
-        )
-        return replace(diagnosis, rotation_offer=RotationOffer(diagnosis.app.app_id, why))
+        return replace(diagnosis, rotation_offer=RotationOffer(diagnosis.app.app_id, NOT_SET_UP_WHY))
     why_not = await rotations.why_not_rotatable(diagnosis.app)
     return replace(diagnosis, rotation_offer=RotationOffer(diagnosis.app.app_id, why_not))
+
+
+async def why_not_rotatable(credential: InventoryCredential, rotations: Rotations | None) -> str | None:
+    """For a warning digest's row: None when the bot may rotate its app, else why not (from what the
+    scan read of the app: its tags and owners; no Graph request)."""
+    if rotations is None:
+        return NOT_SET_UP_WHY
+    app = Application(
+        credential.object_id, credential.app_id, credential.display_name, owners=credential.owners, tags=credential.tags
+    )
+    return await rotations.why_not_rotatable(app)
 
 
 async def rotation_answer(rotation: Rotation, deps: Deps) -> Diagnosis:
@@ -156,14 +179,12 @@ async def _from_digest(digest_id: str, deps: Deps) -> tuple[str, str] | Notice:
         return Notice(NoticeReason.UNAVAILABLE, UNAVAILABLE)
     if digest is None:
         return Notice(NoticeReason.EXPIRED, "This warning is too old to act on, or it was never kept.")
-    for row in digest.rows:
-        credential = row.scanned.credential
-        if (
-            credential.object_type is ObjectType.APPLICATION
-            and credential.kind is CredentialKind.SECRET
-            and row.problem in (Problem.ROTATION_NEEDED, Problem.EXPIRED_ONLY, Problem.EXPIRED)
-            and row.outcome is None
-        ):
-            ends = f"{credential.end:%Y-%m-%d}" if credential.end else "soon"
-            return credential.app_id, f"expiry warning: secret {credential.name or credential.hint or ''} ends {ends}"
+    candidates = [row for row in digest.rows if rotation_candidate(row)]
+    if digest.rotatable is not None:  # checked when posted: an app the bot may rotate comes first
+        allowed = {app.lower() for app in digest.rotatable}
+        candidates.sort(key=lambda row: row.credential.app_id.lower() not in allowed)
+    for row in candidates[:1]:
+        credential = row.credential
+        ends = f"{credential.end:%Y-%m-%d}" if credential.end else "soon"
+        return credential.app_id, f"expiry warning: secret {credential.name or credential.hint or ''} ends {ends}"
     return Notice(NoticeReason.REFUSED, "No client secret on this warning needs a rotation.")

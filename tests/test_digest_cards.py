@@ -273,3 +273,21 @@ def test_rows_too_long_for_one_message_are_dropped_and_counted() -> None:
     assert adaptive_problems(card) == []
     rows = sum(1 for node in _walk(card["body"]) if node.get("type") == "Container" and node.get("separator"))
     assert 1 <= rows < 10 and f"and {490 + 10 - rows} more credentials" in teams_text(card)
+
+
+def test_request_rotation_follows_what_was_checked_when_the_digest_was_prepared() -> None:
+    digest = every_problem()
+    needing = [r for r in digest.rows if r.problem in (Problem.ROTATION_NEEDED, Problem.EXPIRED_ONLY)]
+    app_id = next(r.credential.app_id for r in needing if r.credential.kind is CredentialKind.SECRET)
+    why = "payments-api is not set up for rotation by the bot. To enable it, add the tag `secretbot:rotate`."
+
+    def verbs(checked: Digest) -> list[str]:
+        return [a["verb"] for a in teams_actions(render_digest_adaptive(checked))]
+
+    assert Verb.ROTATION_REQUEST in verbs(digest)  # not checked (posted without rotation wired): the click checks
+    refused = replace(digest, rotatable=(), rotation_note=why)
+    assert Verb.ROTATION_REQUEST not in verbs(refused)
+    assert why in slack_text(render_digest_blockkit(refused)) and why in render_digest_text(refused)
+    allowed = replace(digest, rotatable=(app_id.upper(),), rotation_note=None)
+    assert Verb.ROTATION_REQUEST in verbs(allowed)
+    assert why not in slack_text(render_digest_blockkit(allowed))

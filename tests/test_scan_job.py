@@ -664,3 +664,27 @@ async def test_a_scan_run_on_a_worker_shows_in_the_web_tiers_metrics(fake_slack:
     assert 'secretbot_scan_credentials{state="expired",threshold="0"}' in after
     [duration] = [line for line in after.splitlines() if line.startswith("secretbot_scan_duration_seconds ")]
     assert float(duration.split()[1]) > 0
+
+
+def verbs(message: dict[str, Any]) -> list[str]:
+    return [e.get("action_id", "") for block in message["blocks"] for e in block.get("elements", [])]
+
+
+async def test_request_rotation_is_offered_on_a_digest_only_for_an_app_the_bot_may_rotate(
+    fake_slack: FakeSlack, graph: FakeGraph
+) -> None:
+    """Checked before the card is posted, from the tags and owners the scan read (and again at the click)."""
+    clock = Clock(CROSSING["warehouse-sync"] - timedelta(days=20))  # its secret needs a rotation
+    approvers = ("U0PRIYA",)  # rotation is set up; which apps it may touch is the question
+    async with bot(fake_slack, graph, clock, approvers=approvers) as client:
+        await scan(client)
+    [unlisted] = [m for m in posts(fake_slack, TEAM) if "warehouse-sync" in card_text(m["blocks"])]
+    assert "rotation.request" not in verbs(unlisted)
+    assert "is not set up for rotation by the bot. To enable it" in card_text(unlisted["blocks"])  # why, and how
+
+    graph.use_snapshot(edited(owners_like(WAREHOUSE_SYNC, PAYMENTS_APP)))  # owned by the bot too, and listed:
+    async with bot(fake_slack, graph, clock, approvers=approvers, rotation_apps=(WAREHOUSE_SYNC,)) as client:
+        await scan(client)
+        offered = [m for m in with_ts(fake_slack, TEAM) if "warehouse-sync" in card_text(m["blocks"])][-1]
+        assert "rotation.request" in verbs(offered)
+        assert "not set up for rotation" not in card_text(offered["blocks"])

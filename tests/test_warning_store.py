@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 
 import fakeredis
@@ -174,6 +175,16 @@ async def test_a_digest_round_trips_and_is_indexed_by_its_credentials(backend: B
     assert 0 < ttl <= keys.DIGEST_TTL.total_seconds()
     raw = json.loads(await backend.client().get(keys.digest_key(digest.id)))
     assert raw["rows"][0]["problem"] == "rotated" and raw["rows"][0]["unused_days"] == 2
+
+
+async def test_what_a_digest_may_offer_for_rotation_round_trips(backend: Backend) -> None:
+    ledger = backend.store().warnings
+    for checked in (
+        replace(_digest(), rotatable=("a1b2",), rotation_note=None),
+        replace(_digest(), rotatable=(), rotation_note="the bot is not an owner of app x"),
+    ):
+        await ledger.save_digest(checked)
+        assert await ledger.digest(checked.id) == checked
 
 
 async def test_a_digest_with_an_outcome_round_trips(backend: Backend) -> None:

@@ -42,6 +42,8 @@ def encode_digest(digest: Digest) -> str:
             if digest.snoozed
             else None
         ),
+        "rotatable": list(digest.rotatable) if digest.rotatable is not None else None,
+        "rotation_note": digest.rotation_note,
     }
     return json.dumps(data, separators=(",", ":"))
 
@@ -71,6 +73,8 @@ def decode_digest(raw: bytes | str) -> Digest:
             acknowledged=decode_stamp(data["acknowledged"]),
             rechecked=decode_stamp(data.get("rechecked")),
             snoozed=Snooze(datetime.fromisoformat(snoozed["until"]), _stamp(snoozed["stamp"])) if snoozed else None,
+            rotatable=tuple(map(str, rotatable)) if (rotatable := data.get("rotatable")) is not None else None,
+            rotation_note=str(data["rotation_note"]) if data.get("rotation_note") else None,
         )
     except (KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"unreadable digest ({type(error).__name__})") from None
