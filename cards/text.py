@@ -42,9 +42,16 @@ def render_text(diagnosis: Diagnosis) -> str:
     if not diagnosis.input.recognised:
         return NOTHING_RECOGNISED + "\n"
     sections = [_headline(diagnosis), *_findings(diagnosis), _codes(diagnosis), _credentials(diagnosis)]
+    sections.append(_rotation_offer(diagnosis))
     sections.insert(1, _recheck(diagnosis))  # a re-checked answer says when, and what changed, under its headline
     sections.append(_graph(diagnosis))
     return "\n\n".join(s for s in sections if s).rstrip() + "\n"
+
+
+def _rotation_offer(diagnosis: Diagnosis) -> str:
+    """Where a rotation would help but cannot be requested: why not, as the cards say it."""
+    offer = diagnosis.rotation_offer
+    return f"Rotation from chat:\n  {offer.why_not}" if offer and offer.why_not else ""
 
 
 def _fixed(view: AnswerView) -> str:

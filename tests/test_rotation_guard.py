@@ -60,8 +60,8 @@ async def test_a_token_without_the_permission_gets_no_button_and_says_what_to_co
         assert answer.rotation_offer is not None and NO_ROLE in (answer.rotation_offer.why_not or "")
         assert NOT_OWNER not in (answer.rotation_offer.why_not or "")  # it is an owner: only the role is missing
         assert request_buttons(answer) == []
-        slack, teams, _text = rendered(answer)
-        for shown in (json.dumps(slack), json.dumps(teams)):
+        slack, teams, text = rendered(answer)
+        for shown in (json.dumps(slack), json.dumps(teams), text):
             assert NO_ROLE in shown
 
         pressed = await press(deps, Verb.ROTATION_REQUEST, PAYMENTS_APP, REQUESTER)
