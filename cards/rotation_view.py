@@ -86,6 +86,8 @@ def _steps(rotation: Rotation) -> tuple[str, ...]:
             words = f"stored in Key Vault {rotation.vault_name} version {entry.ids.get('vault_version', '?')}"
         elif entry.state in (RotationState.APPROVED, RotationState.REJECTED, RotationState.RETIRING):
             words = f"{words} by {entry.by}"
+            if entry.state is RotationState.RETIRING and entry.detail:
+                words += f": {entry.detail}"  # the evidence that allowed it
         elif entry.state is RotationState.FAILED:
             words = "failed"
         elif entry.state is RotationState.EXPIRED:

@@ -345,15 +345,17 @@ class Rotations:
             return Notice(NoticeReason.REFUSED, "The rotation is not done yet: the old secret stays until it is.")
         if rotation.replaces is None:
             return Notice(NoticeReason.REFUSED, "This rotation replaced no secret, so there is nothing to retire.")
-        evidence = await self.retire_evidence(rotation)
-        if evidence is not None:
+        allowed, evidence = await self.retire_evidence(rotation)
+        if not allowed:
             return Notice(NoticeReason.REFUSED, evidence)
         now, who = self.now(), _person(actor)
 
         def retire(current: Rotation) -> Rotation | None:
             if current.state is not RotationState.DONE:
                 return None
-            return current.moved(RotationState.RETIRING, who.shown, now, retired_by=who, replaces=current.replaces)
+            return current.moved(
+                RotationState.RETIRING, who.shown, now, detail=evidence, retired_by=who, replaces=current.replaces
+            )
 
         updated, changed = await self.store.change(rotation_id, retire)
         if updated is None or not changed:
@@ -362,13 +364,14 @@ class Rotations:
         await self.enqueue(updated.id, "retire")
         return updated
 
-    async def retire_evidence(self, rotation: Rotation) -> str | None:
-        """None when the old secret may go; else why not yet. Allowed when the sign-in logs show no use
-        of the old key since the new one started, or once the grace period is over."""
+    async def retire_evidence(self, rotation: Rotation) -> tuple[bool, str]:
+        """Whether the old secret may go, and the evidence either way (the card shows it). Allowed when
+        the sign-in logs show no use of the old key since the new one started, or once the grace period
+        is over."""
         now = self.now()
         since = rotation.new_start or rotation.approved_at or rotation.requested_at
         if now >= since + self.policy.retire_grace:
-            return None
+            return True, f"the grace period ended {(since + self.policy.retire_grace):%Y-%m-%d %H:%M} UTC"
         try:
             activity = await self.directory.activity(
                 rotation.app_id, rotation.object_id, correlation_id=None, since=since
@@ -376,7 +379,7 @@ class Rotations:
         except DirectoryError:
             activity = None
         if activity is None or activity.missing_permissions or "sign-in" in activity.not_in_source:
-            return (
+            return False, (
                 "The sign-in logs cannot be read here, so the bot cannot tell whether the old secret is still in "
                 f"use. It can be retired after {(since + self.policy.retire_grace):%Y-%m-%d %H:%M} UTC."
             )
@@ -385,12 +388,12 @@ class Rotations:
             s.created for s in activity.sign_ins if (s.credential_key_id or "").lower() == old and s.created >= since
         ]
         if used:
-            return (
+            return False, (
                 f"The old secret was still used at {max(used):%Y-%m-%d %H:%M} UTC, after the new one was added. "
                 "Update the clients to the new secret in Key Vault; it can be retired once they stop using the old "
                 f"one, or after {(since + self.policy.retire_grace):%Y-%m-%d %H:%M} UTC."
             )
-        return None
+        return True, f"the sign-in logs show no use of the old secret since {since:%Y-%m-%d %H:%M} UTC"
 
     # --- the job ----------------------------------------------------------------------------------
 

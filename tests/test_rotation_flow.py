@@ -13,6 +13,7 @@ import pytest
 
 from bot.domain import Notice, NoticeReason
 from bot.rotation_types import Rotation, RotationState
+from cards.rotation_view import rotation_view
 from handlers.rotation import RotationPolicy, vault_secret_name
 from tests.redis_server import redis_server
 from tests.rotation_setup import (
@@ -101,6 +102,8 @@ async def test_the_whole_flow_request_refusals_approval_steps_and_retire() -> No
         assert r.queued[-1] == (rotation.id, "retire")
         retired = await r.rotations.advance(rotation.id)
         assert retired is not None and retired.state is RotationState.RETIRED
+        shown = "\n".join(rotation_view(retired).sections[1].lines)  # the steps, with the evidence for retiring
+        assert "retire approved by" in shown and "the sign-in logs show no use of the old secret since" in shown
         present = await r.rotations.writer.password_key_ids(PAYMENTS_OBJECT)
         assert OLD_KEY not in present and done.new_key_id in present
 
@@ -121,6 +124,7 @@ async def test_retire_waits_while_the_old_secret_is_still_signing_in_until_the_g
         r.later(timedelta(days=7))
         retiring = await r.rotations.retire(APPROVER_TEAMS, rotation.id)
         assert isinstance(retiring, Rotation) and retiring.state is RotationState.RETIRING
+        assert "the grace period ended" in "\n".join(rotation_view(retiring).sections[1].lines)
 
 
 async def test_a_request_expires_when_nobody_approves_in_time() -> None:
