@@ -688,3 +688,35 @@ async def test_request_rotation_is_offered_on_a_digest_only_for_an_app_the_bot_m
         offered = [m for m in with_ts(fake_slack, TEAM) if "warehouse-sync" in card_text(m["blocks"])][-1]
         assert "rotation.request" in verbs(offered)
         assert "not set up for rotation" not in card_text(offered["blocks"])
+
+
+async def test_request_rotation_on_a_warning_posts_the_request_in_its_thread_and_the_warning_stays(
+    fake_slack: FakeSlack, graph: FakeGraph
+) -> None:
+    """invoice-worker is tagged for rotation and owned by the bot in the sample tenant."""
+    async with bot(fake_slack, graph, Clock(sample_reference_time()), approvers=("U0PRIYA",)) as client:
+        await scan(client)
+        [warning] = [m for m in with_ts(fake_slack, DEFAULTS) if "rotation.request" in verbs(m)]
+        payload = {
+            "type": "block_actions",
+            "user": {"id": "U0ALICE", "name": "alice"},
+            "channel": {"id": DEFAULTS},
+            "container": {"type": "message", "message_ts": warning["ts"], "channel_id": DEFAULTS},
+            "message": {"ts": warning["ts"]},
+            "actions": [
+                {"action_id": "rotation.request", "value": button(warning, "rotation.request"), "type": "button"}
+            ],
+            "response_url": fake_slack.url("/response/warn"),
+            "trigger_id": "9.9.rotate",
+        }
+        body = urlencode({"payload": json.dumps(payload)})
+        headers = signed(body) | {"Content-Type": "application/x-www-form-urlencoded"}
+        assert (await client.post("/slack/events", data=body, headers=headers)).status == 200
+
+        def request() -> list[dict[str, Any]]:
+            return [m for m in fake_slack.called("chat.postMessage") if m.get("thread_ts") == warning["ts"]]
+
+        await eventually(lambda: bool(request()), 30)
+    [card] = request()
+    assert "invoice-worker" in card_text(card["blocks"]) and "rotation.approve" in verbs(card)
+    assert not [u for u in fake_slack.called("chat.update") if u["ts"] == warning["ts"]]  # the warning is intact

@@ -13,6 +13,7 @@ answer opened is remembered with the job too, so a run after a crash draws it, n
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +21,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.domain import Diagnosis, Notice, StateUnavailable
+from bot.domain import Diagnosis, Notice, StateUnavailable, Verb
 from bot.expiry import Digest
 from bot.jobs.payloads import asked_from_json
 from bot.jobs.worker import JobFunction, RunningJob
@@ -43,6 +44,7 @@ CHECKING = "Checking… :hourglass_flowing_sand:"
 SORRY = "Sorry, something went wrong on my side while checking this. Please paste it again in a minute."
 # chat.postMessage's answers when the bot may not post in a conversation: not a member, a DM between
 # other people, an archived channel.
+_APP_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 CANNOT_POST = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
 
 
@@ -139,6 +141,10 @@ class SlackJobs:
             return
         if isinstance(answer, Diagnosis):
             await self._note(job, answer)
+            # A warning lists other credentials too: the request goes in its thread, the warning stays.
+            on_a_warning = ts and not ephemeral and answer.rotation is not None and _from_a_warning(verb, item)
+            if on_a_warning and await self._post_request(job, channel, answer, thread=ts):
+                return
             if (ephemeral or not ts) and await self._post_request(job, channel, answer):
                 if webhook:  # the ephemeral card asked; the request itself is in the channel now
                     await webhook.send(delete_original=True)
@@ -187,7 +193,9 @@ class SlackJobs:
         if answer.rotation is not None and job.note("rotation") != answer.rotation.id:
             await job.remember("rotation", answer.rotation.id)
 
-    async def _post_request(self, job: RunningJob, channel: str, answer: Diagnosis) -> bool:
+    async def _post_request(
+        self, job: RunningJob, channel: str, answer: Diagnosis, *, thread: str | None = None
+    ) -> bool:
         """A request waiting for approval, posted in the channel: an approver must see it, and only a
         message can be updated later. False when it is not one, or the bot may not post there."""
         rotation = answer.rotation
@@ -195,10 +203,16 @@ class SlackJobs:
             return False
         if rotation.state is not RotationState.REQUESTED and job.note("posted") is None:
             return False  # (a run after a crash carries on with what the first one posted, whatever its state)
-        return await self._post_followed(job, channel, rotation, answer)
+        return await self._post_followed(job, channel, rotation, answer, thread=thread)
 
     async def _post_followed(
-        self, job: RunningJob, channel: str, rotation: Rotation, drawn: Diagnosis | None = None
+        self,
+        job: RunningJob,
+        channel: str,
+        rotation: Rotation,
+        drawn: Diagnosis | None = None,
+        *,
+        thread: str | None = None,
     ) -> bool:
         """Post a rotation's card once (its ts remembered with the job before anything else happens), then
         follow it. False when the bot may not post in `channel`."""
@@ -207,7 +221,7 @@ class SlackJobs:
         if ts is None:
             card = drawn or await rotation_answer(rotation, self._dispatcher().deps)
             try:
-                posted = await self._client.chat_postMessage(channel=channel, **message(card))
+                posted = await self._client.chat_postMessage(channel=channel, thread_ts=thread, **message(card))
             except SlackApiError as error:
                 if error.response.get("error") in CANNOT_POST:
                     log.info("slack: no rotation card posted in %s (%s)", channel, error.response.get("error"))
@@ -254,3 +268,8 @@ class SlackJobs:
 def message(diagnosis: Diagnosis) -> dict[str, Any]:
     rendered = render_blockkit(diagnosis)
     return {"text": rendered["text"], "blocks": rendered["blocks"]}
+
+
+def _from_a_warning(verb: str, item: str) -> bool:
+    """Request rotation pressed on a warning digest (its id) rather than on a diagnosis (an app id)."""
+    return verb == Verb.ROTATION_REQUEST.value and not _APP_ID.fullmatch(item)
