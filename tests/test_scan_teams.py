@@ -142,3 +142,34 @@ async def test_scan_post_from_the_command_line_posts_the_teams_digest_once(
     assert posted.path == f"/v3/conversations/{conversation}/activities"
     assert posted.body["attachments"][0]["contentType"] == CARD
     assert "warehouse-sync" in json.dumps(posted.body["attachments"][0]["content"])
+
+
+async def test_request_rotation_on_a_teams_warning_sends_the_request_beside_it_and_the_warning_stays(
+    connector: FakeConnector, graph: FakeGraph
+) -> None:
+    """invoice-worker is tagged for rotation and owned by the bot in the sample tenant."""
+    added = fixture("conversation_update_bot_added", connector)
+    conversation = added["conversation"]["id"]
+    settings = Settings(
+        teams_insecure_no_auth=True,
+        snapshot="sample",
+        approvers=("U0PRIYA",),  # rotation is set up
+        routes=Routes(defaults=(Destination(Platform.TEAMS, conversation),)),
+    )
+    app = create_app(settings, clock=Clock(sample_reference_time()), scan_graph=on(graph))
+    async with TestClient(TestServer(app)) as client:
+        assert (await post(client, added))[0] == 202
+        connector.calls.clear()
+        await client.app[SCAN_JOB](RunningJob())
+        [warning] = connector.sent("message")
+        request = actions(warning.body["attachments"][0]["content"])["rotation.request"]
+        press = fixture("invoke_recheck", connector)
+        press["value"]["action"] = {"type": "Action.Execute", "verb": "rotation.request", "data": request["data"]}
+        status, body = await post(client, press)
+    assert status == 200 and body["type"] != CARD and "Rotation requested" in str(body["value"])  # card left as is
+    sent = connector.sent("message")[1:]
+    assert (
+        len(sent) == 1
+        and "invoice-worker" in json.dumps(sent[0].body)
+        and "rotation.approve" in json.dumps(sent[0].body)
+    )

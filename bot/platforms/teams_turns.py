@@ -30,7 +30,7 @@ from microsoft_agents.hosting.core import (
     TurnState,
 )
 
-from bot.domain import Diagnosis, Notice, StateUnavailable
+from bot.domain import Diagnosis, Notice, StateUnavailable, Verb
 from bot.expiry import Digest
 from bot.jobs.payloads import asked_to_json
 from bot.jobs.queue import JobQueue
@@ -43,6 +43,7 @@ from cards.digest_adaptive import render_digest_adaptive
 from cards.view import answer_view
 from handlers.conversation import read
 from handlers.inbound import Actor, InboundAction, InboundMessage
+from handlers.rotation_actions import follow
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ ACTION_BUDGET_SECONDS = 4.0
 SORRY = "Sorry, something went wrong on my side. Please try again in a minute."
 STILL_CHECKING = "Checking again… the card will update when the answer is ready."
 UNSUPPORTED = "This button is no longer supported. Paste the error again for a fresh answer."
+_APP_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 MESSAGE_TYPE = "application/vnd.microsoft.activity.message"  # Universal Actions' text-only answer
 _GROUP_CONVERSATIONS = frozenset({"channel", "groupChat"})
 _ANY_VERB = re.compile(r"")  # every Action.Execute: the dispatcher's table decides which verbs exist
@@ -143,9 +145,29 @@ class Turns:
         work = asyncio.create_task(self._dispatcher().action(inbound))
         done, _ = await asyncio.wait({work}, timeout=ACTION_BUDGET_SECONDS)  # never cancels `work`
         if work in done:
-            return _invoke_answer(work.result())
+            answer = work.result()
+            if isinstance(answer, Diagnosis) and _request_from_a_warning(verb, item, answer):
+                return await self._request_beside_the_warning(context, answer)
+            return _invoke_answer(answer)
         self._update_later(context, work)
         return _invoke_card(_notice_card(STILL_CHECKING))
+
+    async def _request_beside_the_warning(self, context: TurnContext, answer: Diagnosis) -> AdaptiveCardInvokeResponse:
+        """A warning lists other credentials too, and later scans update it: the request is sent as a
+        message of its own in the conversation, followed there, and the warning stays as it is."""
+        sent = await context.send_activity(card_message(answer))
+        rotation = answer.rotation
+        if rotation is not None and sent is not None and sent.id:
+            activity = context.activity
+            place = {
+                "platform": "teams",
+                "channel": activity.conversation.id,
+                "message_id": sent.id,
+                "reference": json.dumps(_reference(activity), separators=(",", ":")),
+            }
+            await follow(rotation.id, place, self._dispatcher().deps)
+        text = "Rotation requested: the request is the new message in this conversation; an approver decides there."
+        return AdaptiveCardInvokeResponse(status_code=HTTPStatus.OK, type=MESSAGE_TYPE, value=text)
 
     def _update_later(self, context: TurnContext, work: asyncio.Task[Diagnosis | Digest | Notice | None]) -> None:
         """Replace the clicked card once `work` is done. The invoke's own connection to Teams is
@@ -204,6 +226,11 @@ def _actor(activity: Activity) -> Actor:
     if sender is None:
         return Actor("teams", "")
     return Actor("teams", sender.id or "", sender.name, sender.aad_object_id)
+
+
+def _request_from_a_warning(verb: str, item: str, answer: Diagnosis) -> bool:
+    """Request rotation pressed on a warning digest (its id), rather than on a diagnosis (an app id)."""
+    return verb == Verb.ROTATION_REQUEST.value and answer.rotation is not None and not _APP_ID.fullmatch(item)
 
 
 def _answer_card(answer: Diagnosis | Digest | Notice | None) -> Json:
