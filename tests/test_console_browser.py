@@ -266,8 +266,8 @@ def test_the_warnings_channel_receives_the_scan_and_its_buttons_work(page: Any, 
     page.locator("#scan-status", has_text="nothing new").wait_for(timeout=ANSWER_TIMEOUT_MS)
     assert page.locator("#channel li.bot").count() == 1  # each threshold is warned once
 
-    card.get_by_role("button", name="Request rotation").click()
-    digest.locator(".note", has_text="not set up").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    # invoice-worker, in this warning too, is one the bot may rotate (its flow: the test below)
+    assert card.get_by_role("button", name="Request rotation").count() == 1
     card.get_by_role("button", name="Acknowledge").click()
     digest.locator("xpath=self::*[@data-version='2' and @data-state='ready']").wait_for(timeout=ANSWER_TIMEOUT_MS)
     assert "Acknowledged by Jonas Berg" in digest.locator(".ac-adaptiveCard").inner_text()  # who the console is

@@ -296,14 +296,15 @@ async def test_a_renewal_updates_the_old_card_in_place(fake_slack: FakeSlack, gr
     assert len(posts(fake_slack, TEAM)) == 1  # updated, not posted again
 
 
-async def test_request_rotation_answers_the_presser_not_a_dead_button(fake_slack: FakeSlack, graph: FakeGraph) -> None:
+async def test_without_rotation_set_up_a_warning_says_so_instead_of_a_dead_button(
+    fake_slack: FakeSlack, graph: FakeGraph
+) -> None:
     clock = Clock(sample_reference_time())
-    async with bot(fake_slack, graph, clock) as client:
+    async with bot(fake_slack, graph, clock) as client:  # no approvers: rotation is not set up
         await scan(client)
-        [digest] = with_ts(fake_slack, TEAM)
-        await press(client, fake_slack, digest, "rotation.request")
-    [answer] = fake_slack.called("response_url")
-    assert "rotat" in answer["text"].lower()
+    [digest] = with_ts(fake_slack, TEAM)
+    assert "rotation.request" not in verbs(digest)
+    assert "Rotating from chat is not set up for this bot" in card_text(digest["blocks"])
 
 
 # --- faults ------------------------------------------------------------------------------------
