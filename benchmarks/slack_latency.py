@@ -277,6 +277,12 @@ async def serve_bot(
         options["concurrency"] = concurrency
     runner = web.AppRunner(create_app(settings, **options), access_log=None)
     await runner.setup()
+    try:
+        from bot.server import freeze_startup_heap  # as `secretbot serve` and `secretbot worker` do
+    except ImportError:  # older trees
+        pass
+    else:
+        freeze_startup_heap()
     if role == "worker":
         return runner, 0
     await web.TCPSite(runner, "127.0.0.1", 0, backlog=backlog).start()
@@ -495,6 +501,55 @@ async def steady(session: aiohttp.ClientSession, url: str, events: list[Prepared
     return list(await asyncio.gather(*tasks))
 
 
+@dataclass
+class Sender:
+    """`--sender-process`: the timed events leave from a process of their own, as Slack's deliveries
+    come from machines other than its Web API's. In this process the client's event loop also answers
+    the workers' calls to the fake Slack API, and every ack it reads waits behind those."""
+
+    conn: Connection
+    process: Any  # multiprocessing.Process
+
+    @classmethod
+    async def spawn(cls, url: str, events: list[Prepared], rate: float) -> Sender:
+        spawn = multiprocessing.get_context("spawn")
+        ours, theirs = spawn.Pipe()
+        process = spawn.Process(target=sender_main, args=(url, events, rate, theirs), daemon=True)
+        process.start()
+        sender = cls(ours, process)
+        if await asyncio.get_running_loop().run_in_executor(None, sender._receive, 60.0) != "ready":
+            raise RuntimeError("the sender process did not start")
+        return sender
+
+    async def send(self) -> tuple[list[Sent], float]:
+        """Sends the events; returns what each got and the sender's CPU seconds while sending."""
+        self.conn.send("go")
+        sent, cpu = await asyncio.get_running_loop().run_in_executor(None, self._receive, 600.0)
+        self.process.join(10)
+        return sent, cpu
+
+    def _receive(self, seconds: float) -> Any:
+        if not self.conn.poll(seconds):
+            raise RuntimeError(f"the sender process did not answer within {seconds:g} s")
+        return self.conn.recv()
+
+
+def sender_main(url: str, events: list[Prepared], rate: float, conn: Connection) -> None:
+    async def run() -> None:
+        connector = aiohttp.TCPConnector(limit=0, force_close=True)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            conn.send("ready")
+            await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # "go"
+            cpu = time.process_time()
+            if rate:
+                sent = await steady(session, url, events, rate)
+            else:
+                sent = list(await asyncio.gather(*(send(session, url, event) for event in events)))
+            conn.send((sent, time.process_time() - cpu))
+
+    asyncio.run(run())
+
+
 async def wait_for_cards(fake: FakeSlackApi, channels: list[str], seconds: float) -> None:
     """Until every channel has its chat.update, or `seconds` have passed (measure() reports what is missing)."""
     deadline = time.monotonic() + seconds
@@ -670,9 +725,13 @@ async def latency(
             slack_before = fake.connections()
             commands_before = await server.commands() if server else Counter[str]()
             redis_cpu_before = server.cpu_seconds() if server else 0.0
+            sender = await Sender.spawn(bot.url, burst, args.rate) if args.sender_process else None
+            sender_cpu = 0.0
             cpu_before, own_cpu_before = await bot.cpu_seconds(), time.process_time()
-            began = time.perf_counter()
-            if args.rate:
+            began = time.perf_counter()  # CLOCK_MONOTONIC on Linux: the same clock in the sender process
+            if sender is not None:
+                sent, sender_cpu = await sender.send()
+            elif args.rate:
                 sent = await steady(session, bot.url, burst, args.rate)
             else:
                 sent = list(await asyncio.gather(*(send(session, bot.url, event) for event in burst)))
@@ -714,7 +773,12 @@ async def latency(
     wall = cards_done - began
     print(f"CPU per event ({cpu_owner(args, bot)}): {cpu_text(cpu, events, args.workers)}; ", end="")
     print(f"in the burst {sum(cpu):.2f} s in {wall:.2f} s wall, until the last card", end="")
-    print(f"; fake Slack and client {own_cpu:.2f} s" if bot.web is not None else "")
+    if bot.web is None:
+        print()
+    elif sender is not None:
+        print(f"; fake Slack {own_cpu:.2f} s, the sender process {sender_cpu:.2f} s")
+    else:
+        print(f"; fake Slack and client {own_cpu:.2f} s")
     if server is not None:
         commands = per_event(commands_before, commands_after, events)
         print(f"redis-server: {redis_cpu:.2f} s CPU; commands per event: {commands}")
@@ -838,9 +902,10 @@ def diff(after: tuple[float, float], before: tuple[float, float]) -> tuple[float
 
 def mode(args: argparse.Namespace) -> str:
     store = "redis" if args.redis or args.workers else "fakeredis"
+    sender = ", sender process" if args.sender_process else ""
     if args.workers:
-        return f"web + {args.workers} worker process(es), {store}"
-    return f"one {'child ' if args.bot_process else ''}process, {store}"
+        return f"web + {args.workers} worker process(es), {store}{sender}"
+    return f"one {'child ' if args.bot_process else ''}process, {store}{sender}"
 
 
 def cpu_owner(args: argparse.Namespace, bot: Bot) -> str:
@@ -923,6 +988,11 @@ def arguments() -> argparse.Namespace:
         "--bare-app-id", action="store_true", help="send only the seed error's app id (no code: no log queries)"
     )
     parser.add_argument("--bot-process", action="store_true", help="serve the bot from a child process")
+    parser.add_argument(
+        "--sender-process",
+        action="store_true",
+        help="send the timed events from a process of their own, not the one playing Slack's Web API",
+    )
     parser.add_argument("--redis", action="store_true", help="run the bot on a redis-server started by this script")
     parser.add_argument(
         "--workers", type=int, default=0, help="web tier alone plus this many worker processes (implies --redis)"

@@ -7,6 +7,7 @@ job worker inside; `worker` opens no port and runs jobs until SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -34,8 +35,10 @@ def serve(settings: Settings, *, role: Role = Role.WEB_AND_WORKER, concurrency: 
         log.warning("neither Slack nor Teams is configured: only /healthz, /readyz and /metrics will answer")
     if settings.teams_insecure_no_auth:
         log.warning("%s is set: Teams requests are NOT authenticated; local testing only", INSECURE_TEAMS_FLAG)
+    app = create_app(settings, role=role, concurrency=concurrency)
+    app.on_startup.append(_freeze_after_startup)  # after the app's own start-up: it runs last
     web.run_app(
-        create_app(settings, role=role, concurrency=concurrency),
+        app,
         host=settings.host,
         port=settings.port,
         print=None,
@@ -56,9 +59,22 @@ async def _work(settings: Settings, concurrency: int | None) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await runner.setup()
+    freeze_startup_heap()
     log.info("worker running; SIGTERM stops it")
     try:
         await stop.wait()
     finally:
         log.info("worker stopping")
         await runner.cleanup()
+
+
+def freeze_startup_heap() -> None:
+    """What start-up imported and built lives as long as the process. Frozen, the collector's full
+    passes skip it; unfrozen, each of them walked it all (~0.1 s of one core), and when one fell in a
+    burst of Slack events every ack behind it waited that long (docs/benchmarks.md)."""
+    gc.collect()
+    gc.freeze()
+
+
+async def _freeze_after_startup(_app: web.Application) -> None:
+    freeze_startup_heap()

@@ -26,7 +26,6 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -53,7 +52,8 @@ VERIFIER = web.AppKey("slack_verifier", SignatureVerifier)
 # captured request cannot be replayed later (and within it, its claim refuses a second delivery).
 SIGNATURE_WINDOW_SECONDS = 5 * 60
 # Events come as JSON; slash commands and interactivity as forms.
-_SLACK_CONTENT_TYPES = frozenset({"application/json", "application/x-www-form-urlencoded"})
+_FORM = "application/x-www-form-urlencoded"  # slash commands and interactivity; events come as JSON
+_SLACK_CONTENT_TYPES = frozenset({"application/json", _FORM})
 _CODE = re.compile(r"AADSTS\d{5,7}", re.IGNORECASE)
 _VERB = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")  # a verb that can name a job key; others are not ours
 # Message subtypes that are edits, joins, bot posts and the like, never a person pasting an error.
@@ -80,7 +80,7 @@ def register(
     app.cleanup_ctx.append(_lifecycle(settings, dispatcher, state, jobs, table, receive))
     if receive and settings.slack_signing_secret:  # without it Slack is on Socket Mode only: no HTTP endpoint
         app[VERIFIER] = SignatureVerifier(settings.slack_signing_secret)
-        app.router.add_post("/slack/events", _events)
+        app.router.add_post("/slack/events", _events(state))
 
 
 def _lifecycle(
@@ -112,7 +112,7 @@ def _lifecycle(
                 request_verification_enabled=False,
                 process_before_response=True,
             )
-            _listen(bolt, _Queueing(jobs, work), state)
+            _listen(bolt, _Queueing(jobs, work))
             app[BOLT] = bolt
             socket = None
             if settings.slack_app_token:  # Socket Mode: for installs behind a firewall, no public URL
@@ -156,25 +156,46 @@ class _Queueing:
 Enqueue = Callable[..., Awaitable[None]]
 
 
-async def _events(request: web.Request) -> web.Response:
-    body = await request.read()  # read within bot.edge's bounds before this handler runs
-    problem = _unverified(
-        request.app[VERIFIER],
-        body,
-        request.headers.get("X-Slack-Request-Timestamp"),
-        request.headers.get("X-Slack-Signature"),
-    )
-    if problem:
-        return refuse(401, f"slack request not verified: {problem}", answer="not a verified Slack request")
-    if request.content_type not in _SLACK_CONTENT_TYPES:
-        return refuse(400, "signed slack request with a malformed body (content type)")
+def _events(state: Callable[[], StateStore]) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        body = await request.read()  # read within bot.edge's bounds before this handler runs
+        timestamp, signature = (
+            request.headers.get("X-Slack-Request-Timestamp"),
+            request.headers.get("X-Slack-Signature"),
+        )
+        problem = _unverified(request.app[VERIFIER], body, timestamp, signature)
+        if problem:
+            return refuse(401, f"slack request not verified: {problem}", answer="not a verified Slack request")
+        if request.content_type not in _SLACK_CONTENT_TYPES:
+            return refuse(400, "signed slack request with a malformed body (content type)")
+        if request.content_type == _FORM and await _replayed(state, str(timestamp), str(signature)):
+            return web.Response(status=200)
+        try:
+            # Bolt parses the body as it builds its request; a signed body that is not a Slack payload
+            # (not JSON or a form, or JSON that is not an object) fails there.
+            bolt_request = AsyncBoltRequest(
+                body=body.decode(), query=request.query_string, headers=dict(request.headers)
+            )
+        except (ValueError, AttributeError, TypeError):
+            return refuse(400, "signed slack request with a malformed body")
+        return await to_aiohttp_response(await request.app[BOLT].async_dispatch(bolt_request))
+
+    return handler
+
+
+async def _replayed(state: Callable[[], StateStore], timestamp: str, signature: str) -> bool:
+    """A signed request is served once, on any replica. Slash commands and button clicks come as forms
+    and have no event id: one captured and sent again inside the signature window carries the same
+    timestamp and signature, so that pair is claimed. Events come as JSON and are not claimed here:
+    Slack retries an event it saw no ack for, and its answer job's key and claim (slack_jobs) make all
+    deliveries one answer, also when this process dies between receiving and queueing it."""
     try:
-        # Bolt parses the body as it builds its request; a signed body that is not a Slack payload (not
-        # JSON or a form, or JSON that is not an object) fails there.
-        bolt_request = AsyncBoltRequest(body=body.decode(), query=request.query_string, headers=dict(request.headers))
-    except (ValueError, AttributeError, TypeError):
-        return refuse(400, "signed slack request with a malformed body")
-    return await to_aiohttp_response(await request.app[BOLT].async_dispatch(bolt_request))
+        if not await state().claim("slack-request", _replay_key(timestamp, signature)):
+            log.warning("replayed slack request dropped")
+            return True
+    except StateUnavailable as error:
+        log.warning("state store unavailable (%s): answering without de-duplication", error.reason)
+    return False
 
 
 def _unverified(verifier: SignatureVerifier, body: bytes, timestamp: str | None, signature: str | None) -> str | None:
@@ -193,35 +214,12 @@ def _unverified(verifier: SignatureVerifier, body: bytes, timestamp: str | None,
         return "the body is not UTF-8"
 
 
-def _listen(bolt: AsyncApp, enqueue: Enqueue, state: Callable[[], StateStore]) -> None:
-    bolt.middleware(_once(state))
+def _listen(bolt: AsyncApp, enqueue: Enqueue) -> None:
     bolt.event("app_mention")(_on_message(enqueue, always=True))
     bolt.event("message")(_on_message(enqueue, always=False))
     bolt.command("/secretbot")(_on_command(enqueue))
     bolt.action(re.compile(r".+"))(_on_action(enqueue))
     bolt.error(_on_error)
-
-
-def _once(state: Callable[[], StateStore]) -> Callable[..., Awaitable[Any]]:
-    """A signed request is served once, on any replica. An event is not claimed here: Slack retries
-    an event it saw no ack for, and its answer job's key and claim (slack_jobs) make all deliveries
-    one answer, also when this process dies between receiving and queueing it. A slash command or
-    button click has no event id; one captured and sent again inside the signature window carries
-    the same timestamp and signature, so that pair is claimed and a repeat gets an empty 200."""
-
-    async def middleware(request: AsyncBoltRequest, body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:
-        signature = request.headers.get("x-slack-signature", [""])[0]  # none over Socket Mode
-        try:
-            if not isinstance(body.get("event_id"), str) and signature:
-                timestamp = request.headers.get("x-slack-request-timestamp", [""])[0]
-                if not await state().claim("slack-request", _replay_key(timestamp, signature)):
-                    log.warning("replayed slack request dropped")
-                    return BoltResponse(status=200, body="")
-        except StateUnavailable as error:
-            log.warning("state store unavailable (%s): answering without de-duplication", error.reason)
-        return await next()
-
-    return middleware
 
 
 def _replay_key(timestamp: str, signature: str) -> str:
