@@ -52,6 +52,7 @@ class FakeSlack:
     # method -> (calls left to refuse, Retry-After seconds): Slack's other limits (per method, per
     # workspace) answer 429 whatever the channel's pace; see `throttle`.
     _throttled: dict[str, tuple[int, int]] = field(default_factory=dict)
+    _failing: dict[str, tuple[int, str]] = field(default_factory=dict)  # method -> (calls left, error)
 
     def hold(self, method: str, count: int = 1) -> None:
         """Leave the next `count` calls of `method` waiting, as a slow Slack would: `release()` then
@@ -62,6 +63,10 @@ class FakeSlack:
         """Answer the next `times` calls of `method` 429 with `Retry-After: retry_after` (whole
         seconds, as Slack sends it), counted in `refused`."""
         self._throttled[method] = (times, retry_after)
+
+    def fail(self, method: str, times: int, error: str) -> None:
+        """Answer the next `times` calls of `method` with `{"ok": false, "error": error}`."""
+        self._failing[method] = (times, error)
 
     def release(self) -> None:
         self._released.set()
@@ -117,6 +122,18 @@ class FakeSlack:
             if not self._applied:
                 return web.Response(status=499)
             call.answered = True
+        failures, error = self._failing.get(method, (0, ""))
+        if failures:
+            self._failing[method] = (failures - 1, error)
+            call.answered = False
+            return web.json_response({"ok": False, "error": error})
+        left, retry_after = self._throttled.get(method, (0, 0))
+        if left:
+            self._throttled[method] = (left - 1, retry_after)
+            self.refused += 1
+            call.answered = False
+            headers = {"Retry-After": str(retry_after)}
+            return web.json_response({"ok": False, "error": "ratelimited"}, status=429, headers=headers)
         if method == "auth.test":
             return web.json_response({"ok": True, "user_id": BOT_USER, "bot_id": "B0SECRETBOT", "team_id": "T0TEAM"})
         if method == "users.lookupByEmail" and self.lookup_error:
@@ -126,13 +143,6 @@ class FakeSlack:
             if user is None:
                 return web.json_response({"ok": False, "error": "users_not_found"})
             return web.json_response({"ok": True, "user": {"id": user, "name": user.lower()}})
-        left, retry_after = self._throttled.get(method, (0, 0))
-        if left:
-            self._throttled[method] = (left - 1, retry_after)
-            self.refused += 1
-            call.answered = False
-            headers = {"Retry-After": str(retry_after)}
-            return web.json_response({"ok": False, "error": "ratelimited"}, status=429, headers=headers)
         refused = self.refusing.get(str(args.get("channel")))
         if method in ("chat.postMessage", "conversations.history") and refused:
             call.answered = False

@@ -108,6 +108,26 @@ async def test_web_api_calls_share_one_connection_closed_at_shutdown(fake_slack:
     await eventually(lambda: fake_slack.open_connections() == 0)  # the app's shutdown closed the session
 
 
+async def test_a_message_posted_as_the_bot_user_is_not_answered(
+    slack_client: TestClient, fake_slack: FakeSlack
+) -> None:
+    assert await post_json(slack_client, event("message", SEED, user=BOT_USER)) == 200
+    assert await post_json(slack_client, event("message", SEED, event_id="Ev002")) == 200  # a person's
+    await eventually(lambda: bool(fake_slack.called("chat.update")))
+    assert len(fake_slack.called("chat.postMessage")) == 1
+
+
+async def test_while_slack_will_not_say_who_the_bot_is_messages_go_through_bolt_and_are_answered(
+    slack_client: TestClient, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_slack.fail("auth.test", 1, "internal_error")  # the quick lane's auth.test; Bolt's own then works
+    assert await post_json(slack_client, event("message", SEED)) == 200
+    await eventually(lambda: bool(fake_slack.called("chat.update")))
+    assert SEED_HEADLINE in card_text(fake_slack.called("chat.update")[0]["blocks"])
+    assert len(fake_slack.called("auth.test")) == 2
+    assert "slack auth.test failed (SlackApiError): message events go through Bolt" in caplog.messages
+
+
 async def test_mention_in_a_channel_is_answered(slack_client: TestClient, fake_slack: FakeSlack) -> None:
     body = event("app_mention", f"<@{BOT_USER}> {SEED}", channel_type="channel")
     assert await post_json(slack_client, body) == 200

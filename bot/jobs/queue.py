@@ -21,6 +21,7 @@ from saq.queue.redis import RedisQueue
 from saq.utils import now
 
 from bot.domain import StateUnavailable
+from bot.jobs.pipelined import PipelinedQueue
 from bot.state import RedisConnections, keys
 from bot.state.redact import error_types, redact
 
@@ -34,7 +35,7 @@ _FORGET_SIGHTINGS_SECONDS = 600.0
 _SWEEPING: ContextVar[bool] = ContextVar("sweeping", default=False)
 
 
-class SweepSafeQueue(RedisQueue):
+class SweepSafeQueue(PipelinedQueue):
     """SAQ's Redis queue, without its double runs.
 
     A worker takes a job by moving it to the active list and only then marks its record ACTIVE. SAQ's

@@ -24,7 +24,6 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
@@ -36,7 +35,8 @@ from bot.jobs.payloads import asked_to_json
 from bot.jobs.queue import JobQueue
 from bot.jobs.worker import JobFunction, JobTable, RunningJob
 from bot.platforms.dispatch import Dispatcher
-from bot.platforms.slack_jobs import ACTION, ANSWER, CHECKING, COMMAND, SlackJobs
+from bot.platforms.slack_jobs import ACTION, CHECKING, COMMAND, SlackJobs
+from bot.platforms.slack_messages import MessageEvents
 from bot.platforms.slack_warnings import SlackDigests
 from bot.ports import StateStore
 from bot.settings import Settings
@@ -48,16 +48,15 @@ log = logging.getLogger(__name__)
 
 BOLT = web.AppKey("slack_bolt", AsyncApp)
 VERIFIER = web.AppKey("slack_verifier", SignatureVerifier)
+MESSAGES = web.AppKey("slack_messages", MessageEvents)
 # Slack's own rule: a request whose timestamp is further than this from our clock is refused, so a
 # captured request cannot be replayed later (and within it, its claim refuses a second delivery).
 SIGNATURE_WINDOW_SECONDS = 5 * 60
 # Events come as JSON; slash commands and interactivity as forms.
-_FORM = "application/x-www-form-urlencoded"  # slash commands and interactivity; events come as JSON
-_SLACK_CONTENT_TYPES = frozenset({"application/json", _FORM})
-_CODE = re.compile(r"AADSTS\d{5,7}", re.IGNORECASE)
+_FORM = "application/x-www-form-urlencoded"  # slash commands and interactivity
+_JSON = "application/json"  # the Events API
+_SLACK_CONTENT_TYPES = frozenset({_JSON, _FORM})
 _VERB = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")  # a verb that can name a job key; others are not ours
-# Message subtypes that are edits, joins, bot posts and the like, never a person pasting an error.
-_QUIET_SUBTYPES = frozenset({"bot_message", "message_changed", "message_deleted", "channel_join", "thread_broadcast"})
 # slack_sdk's own limit per Web API call when it makes its session; a shared session must set it itself
 # (aiohttp's default is 5 minutes).
 WEB_API_TIMEOUT = 30.0
@@ -112,7 +111,9 @@ def _lifecycle(
                 request_verification_enabled=False,
                 process_before_response=True,
             )
-            _listen(bolt, _Queueing(jobs, work))
+            queueing = _Queueing(jobs, work)
+            messages = app[MESSAGES] = MessageEvents(client, queueing)
+            _listen(bolt, queueing, messages)
             app[BOLT] = bolt
             socket = None
             if settings.slack_app_token:  # Socket Mode: for installs behind a firewall, no public URL
@@ -170,6 +171,8 @@ def _events(state: Callable[[], StateStore]) -> Callable[[web.Request], Awaitabl
             return refuse(400, "signed slack request with a malformed body (content type)")
         if request.content_type == _FORM and await _replayed(state, str(timestamp), str(signature)):
             return web.Response(status=200)
+        if request.content_type == _JSON and (acked := await request.app[MESSAGES].take(body)) is not None:
+            return acked
         try:
             # Bolt parses the body as it builds its request; a signed body that is not a Slack payload
             # (not JSON or a form, or JSON that is not an object) fails there.
@@ -214,9 +217,8 @@ def _unverified(verifier: SignatureVerifier, body: bytes, timestamp: str | None,
         return "the body is not UTF-8"
 
 
-def _listen(bolt: AsyncApp, enqueue: Enqueue) -> None:
-    bolt.event("app_mention")(_on_message(enqueue, always=True))
-    bolt.event("message")(_on_message(enqueue, always=False))
+def _listen(bolt: AsyncApp, enqueue: Enqueue, messages: MessageEvents) -> None:
+    messages.listen(bolt)
     bolt.command("/secretbot")(_on_command(enqueue))
     bolt.action(re.compile(r".+"))(_on_action(enqueue))
     bolt.error(_on_error)
@@ -225,35 +227,6 @@ def _listen(bolt: AsyncApp, enqueue: Enqueue) -> None:
 def _replay_key(timestamp: str, signature: str) -> str:
     # The signature covers the timestamp and the body: the pair names one signed request.
     return hashlib.sha256(f"{timestamp}:{signature}".encode()).hexdigest()
-
-
-def _on_message(enqueue: Enqueue, *, always: bool) -> Callable[..., Awaitable[None]]:
-    async def listener(event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext) -> None:
-        if event.get("bot_id") or event.get("subtype") in _QUIET_SUBTYPES:
-            return
-        text = str(event.get("text") or "")
-        direct = event.get("channel_type") == "im"
-        # In channels only a message with an AADSTS code is ours to answer, and one that mentions the
-        # bot is answered through its app_mention event, not twice.
-        if not (always or direct) and (not _CODE.search(text) or f"<@{context.bot_user_id}>" in text):
-            return
-        channel, thread = str(event["channel"]), str(event.get("thread_ts") or event["ts"])
-        event_id = str(body.get("event_id") or f"{channel}-{event['ts']}")
-        # "@secretbot rotate …" is a command: read it without the mention that addressed it (Teams' SDK
-        # cuts the mention out the same way).
-        text = text.strip().removeprefix(f"<@{context.bot_user_id}>")
-        await enqueue(
-            ANSWER,
-            keys.answer_job_key("slack", event_id),
-            asked=asked_to_json(await read(text)),  # the facts only: no secret value reaches Redis
-            channel=channel,
-            thread=thread,
-            user=str(event.get("user") or ""),
-            event=event_id,
-            owner=uuid.uuid4().hex,  # this delivery's claim on the event, kept across its retries
-        )
-
-    return listener
 
 
 def _on_command(enqueue: Enqueue) -> Callable[..., Awaitable[None]]:
