@@ -113,7 +113,11 @@ def button(message: dict[str, Any], verb: str) -> str:
 
 
 async def press(
-    client: TestClient, fake: FakeSlack, message: dict[str, Any], verb: str, user: tuple[str, str] = ("U0ALICE", "alice")
+    client: TestClient,
+    fake: FakeSlack,
+    message: dict[str, Any],
+    verb: str,
+    user: tuple[str, str] = ("U0ALICE", "alice"),
 ) -> None:
     payload = {
         "type": "block_actions",
