@@ -149,7 +149,7 @@ class Turns:
             if isinstance(answer, Diagnosis) and answer.rotation is not None and from_a_warning(verb, item):
                 return await self._request_beside_the_warning(context, item, answer.rotation, answer)
             return _invoke_answer(answer)
-        self._update_later(context, work)
+        self._update_later(context, work, on_a_warning=from_a_warning(verb, item))
         return _invoke_card(_notice_card(STILL_CHECKING))
 
     async def _request_beside_the_warning(
@@ -161,30 +161,33 @@ class Turns:
         sent = await context.send_activity(card_message(answer))
         deps = self._dispatcher().deps
         if sent is not None and sent.id:
-            activity = context.activity
-            place = {
-                "platform": "teams",
-                "channel": activity.conversation.id,
-                "message_id": sent.id,
-                "reference": json.dumps(_reference(activity), separators=(",", ":")),
-            }
-            await follow(rotation.id, place, deps)
+            await follow(rotation.id, _place(context.activity, sent.id), deps)
             warning = await warning_pointing_at(digest_id, rotation, deps)
             if warning is not None:
                 return _invoke_card(render_digest_adaptive(warning))
         text = "Rotation requested: the request is the new message in this conversation; an approver decides there."
         return AdaptiveCardInvokeResponse(status_code=HTTPStatus.OK, type=MESSAGE_TYPE, value=text)
 
-    def _update_later(self, context: TurnContext, work: asyncio.Task[Diagnosis | Digest | Notice | None]) -> None:
+    def _update_later(
+        self,
+        context: TurnContext,
+        work: asyncio.Task[Diagnosis | Digest | Notice | None],
+        *,
+        on_a_warning: bool = False,
+    ) -> None:
         """Replace the clicked card once `work` is done. The invoke's own connection to Teams is
-        closed by then, so the update runs as a proactive turn from the clicked message's reference."""
-        card_id = context.activity.reply_to_id  # the bot message that carries the clicked card
-        continuation = context.activity.get_conversation_reference().get_continuation_activity()
+        closed by then, so the update runs as a proactive turn from the clicked message's reference.
+        A rotation requested from a warning that late takes the warning's place and is followed there."""
+        activity = context.activity
+        card_id = activity.reply_to_id  # the bot message that carries the clicked card
+        continuation = activity.get_conversation_reference().get_continuation_activity()
         identity = context.identity or ClaimsIdentity()
 
         async def update() -> None:
+            answer = None
             try:
-                card = _answer_card(await work)
+                answer = await work
+                card = _answer_card(answer)
             except Exception as error:
                 log.error("teams action failed error=%s", type(error).__name__)
                 card = _notice_card(SORRY)
@@ -196,6 +199,9 @@ class Turns:
 
             try:
                 await self._adapter.continue_conversation_with_claims(identity, continuation, replace)
+                rotation = answer.rotation if isinstance(answer, Diagnosis) else None
+                if on_a_warning and rotation is not None:
+                    await follow(rotation.id, _place(activity, card_id), self._dispatcher().deps)
             except Exception as error:
                 log.error("teams card update failed error=%s", type(error).__name__)
 
@@ -225,6 +231,16 @@ def _reference(activity: Activity) -> dict[str, Any]:
         by_alias=True, exclude_none=True, mode="json", exclude={"request_id"}
     )
     return reference
+
+
+def _place(activity: Activity, message_id: str) -> dict[str, str]:
+    """A message of this conversation that shows a rotation's card, as its record keeps it."""
+    return {
+        "platform": "teams",
+        "channel": activity.conversation.id,
+        "message_id": message_id,
+        "reference": json.dumps(_reference(activity), separators=(",", ":")),
+    }
 
 
 def _actor(activity: Activity) -> Actor:
