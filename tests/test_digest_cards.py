@@ -111,7 +111,7 @@ def cases() -> dict[str, Digest]:
         "hostile names": hostile(),
         "one row": many(1),
         "rotation requested": replace(base, rotations=requested(2)),
-        "500 rows, rotations requested": replace(many(500), rotations=requested(7, HOSTILE)),
+        "500 rows and rotations requested": replace(many(500), rotations=requested(7, HOSTILE)),
     }
 
 
@@ -318,7 +318,7 @@ def test_a_warning_points_at_each_rotation_requested_from_it(rendered: dict[str,
 
 
 def test_many_requests_name_the_latest_and_count_the_rest(rendered: dict[str, tuple[Json, Json, str]]) -> None:
-    adaptive, blockkit, text = rendered["500 rows, rotations requested"]
+    adaptive, blockkit, text = rendered["500 rows and rotations requested"]
     for words in (slack_text(blockkit), teams_text(adaptive), text):
         assert words.count("Rotation requested by") == 5 and "request 0000000000000007" in words
         assert "request 0000000000000002" not in words and "2 earlier rotation requests from this warning" in words
