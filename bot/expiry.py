@@ -208,6 +208,17 @@ class Snooze:
 
 
 @dataclass(frozen=True)
+class RotationPointer:
+    """A rotation requested from a warning, which the warning's card then points at: the request's id,
+    the app's name and who asked (ids and names only, never a secret)."""
+
+    request_id: str
+    app: str
+    by: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class Digest:
     """One destination's warnings from one scan, most urgent first; buttons carry only its `id`.
 
@@ -227,6 +238,9 @@ class Digest:
     # permission, ownership); None: not checked (a digest posted without rotation wired), the click checks.
     rotatable: tuple[str, ...] | None = None
     rotation_note: str | None = None  # why Request rotation is not offered, when rows need one
+    # Rotations requested from this warning, oldest first. Kept apart from the digest's record (the
+    # store adds them when it reads one), so a scan saving the digest again never drops them.
+    rotations: tuple[RotationPointer, ...] = ()
 
 
 def rotation_candidate(row: WarningRow) -> bool:

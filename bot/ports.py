@@ -12,7 +12,16 @@ from typing import Any, Protocol
 
 from bot.credential_types import DirectoryUser, NewPassword, PasswordPolicy, Proof, SecretValue, StoredSecret
 from bot.domain import Activity, ActivityQuery, AppLookup, GraphMode, Question
-from bot.expiry import AppMatcher, Destination, Digest, MessageRef, ScanSummary, Stamp, Subscription
+from bot.expiry import (
+    AppMatcher,
+    Destination,
+    Digest,
+    MessageRef,
+    RotationPointer,
+    ScanSummary,
+    Stamp,
+    Subscription,
+)
 from bot.rotation_types import Rotation
 
 
@@ -154,6 +163,11 @@ class WarningStore(Protocol):
         ...
 
     async def digest(self, digest_id: str) -> Digest | None: ...
+
+    async def point_at_rotation(self, digest_id: str, pointer: RotationPointer) -> None:
+        """A rotation was requested from this digest's warning: its card points at it from now on (each
+        request once, however often this is said), whatever later saves of the digest carry."""
+        ...
 
     async def record_message(self, digest_id: str, message: MessageRef) -> None:
         """Where the digest was posted (after posting it), so a later scan can update it in place."""

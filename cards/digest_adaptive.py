@@ -13,7 +13,15 @@ from typing import Any
 
 from bot.expiry import Digest
 from cards.adaptive import card_bytes, rich_block, text_block, text_run
-from cards.digest_view import DigestLine, DigestView, capital, digest_view, more_line, ownerless_line
+from cards.digest_view import (
+    DigestLine,
+    DigestView,
+    capital,
+    digest_view,
+    more_line,
+    ownerless_line,
+    requested_line,
+)
 from cards.limits import TEAMS_CARD_BYTES
 from cards.view import Tone
 from cards.words import plural
@@ -22,6 +30,7 @@ Json = dict[str, Any]
 _COLOR = {Tone.BAD: "attention", Tone.WARN: "warning", Tone.GOOD: "good", Tone.NEUTRAL: "default"}
 _STYLE = {Tone.BAD: "attention", Tone.WARN: "warning", Tone.GOOD: "good", Tone.NEUTRAL: "emphasis"}
 BUTTONS_PER_ROW = 2
+BELOW = "see the request message below"
 _MARKDOWN = re.compile(r"[^\w .,'@-]|_")  # what could format, link or break out of an <at> tag
 
 
@@ -50,6 +59,8 @@ def _card(view: DigestView, lines: list[DigestLine], more: int) -> Json:
         body.append(text_block(ownerless, color="attention", spacing="Small"))
     for status in view.status:
         body.append(rich_block([text_run(status, weight="Bolder")], spacing="Small"))
+    for request in view.requests:  # the request is the message the bot sent after this card
+        body.append(rich_block([text_run(requested_line(request, BELOW))], spacing="Small"))
     # Five buttons in one row are cut to "Acknowl…", and three on a phone: rows of two.
     for start in range(0, len(view.buttons), BUTTONS_PER_ROW):
         row = view.buttons[start : start + BUTTONS_PER_ROW]

@@ -12,7 +12,15 @@ from typing import Any
 
 from bot.expiry import Digest
 from cards.blockkit import block_text_length, escape
-from cards.digest_view import DigestLine, DigestView, capital, digest_view, more_line, ownerless_line
+from cards.digest_view import (
+    DigestLine,
+    DigestView,
+    capital,
+    digest_view,
+    more_line,
+    ownerless_line,
+    requested_line,
+)
 from cards.limits import (
     SLACK_BLOCK_TEXT_TOTAL,
     SLACK_BUTTON_TEXT,
@@ -25,6 +33,7 @@ from cards.view import Button, Tone
 from cards.words import plural
 
 Json = dict[str, Any]
+THREAD = "see the thread"
 _EMOJI = {
     Tone.BAD: ":red_circle:",
     Tone.WARN: ":large_orange_circle:",
@@ -62,6 +71,8 @@ def _message(view: DigestView, lines: list[DigestLine], more: int) -> Json:
         blocks.append({"type": "context", "elements": [_mrkdwn(":warning: " + escape(ownerless))]})
     if view.status:
         blocks.append({"type": "context", "elements": [_plain(line) for line in view.status]})
+    if view.requests:  # the request is posted in the warning's thread
+        blocks.append({"type": "context", "elements": [_plain(requested_line(r, THREAD)) for r in view.requests]})
     if view.buttons:
         blocks.append({"type": "actions", "elements": [_button(b) for b in view.buttons]})
     blocks.append({"type": "context", "elements": [_plain(view.footer)]})

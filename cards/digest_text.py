@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.expiry import Digest
-from cards.digest_view import DigestLine, capital, digest_view, ownerless_line
+from cards.digest_view import DigestLine, capital, digest_view, ownerless_line, requested_line
 from cards.words import plural
 
 _MARK = {"bad": "✖", "warn": "⚠", "good": "✔", "neutral": "•"}
@@ -16,6 +16,7 @@ def render_digest_text(digest: Digest) -> str:
     if (ownerless := ownerless_line(view)) is not None:
         parts.append(ownerless)
     parts += list(view.status)
+    parts += [requested_line(request, "see the request card") for request in view.requests]
     if view.buttons:
         parts.append("Buttons on the card: " + ", ".join(b.title for b in view.buttons) + ".")
     return "\n\n".join(parts) + "\n"

@@ -2,7 +2,7 @@
 
 Decided once here: the headline, what each row's problem is in words and what to do about it, who
 is mentioned, which rows are shown in full ("and N more" with the way to see them all), the status
-line (acknowledged, snoozed) and which buttons the card still offers.
+line (acknowledged, snoozed), the rotations requested from it and which buttons the card still offers.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from cards.words import and_more, plural
 MAX_ROWS = 10  # rows shown in full; Slack's 50 blocks and Teams' 28 KB leave room for more, a phone does not
 MAX_OWNERS = 5  # owners named on one row
 MAX_NAME = 120  # characters of an app or credential name
+MAX_REQUESTS = 5  # rotation requests named on a warning, the latest; older ones are counted
 SEE_ALL = "Run `secretbot scan` to see every credential, or `secretbot scan --format csv` for a spreadsheet."
 
 
@@ -56,6 +57,9 @@ class DigestView:
     ownerless: int  # apps in the digest without an owner
     buttons: tuple[Button, ...]
     footer: str
+    # A line per rotation requested from this warning, each naming its request; the renderers add where
+    # the request is (`requested_line`).
+    requests: tuple[str, ...] = ()
 
 
 _TONE = {
@@ -94,6 +98,7 @@ def digest_view(digest: Digest, max_rows: int = MAX_ROWS) -> DigestView:
         status=_status(digest),
         ownerless=ownerless,
         buttons=_buttons(digest, open_rows),
+        requests=_requests(digest),
         footer=(
             "Each credential is warned once per threshold in this channel. Acknowledge: not again at these "
             "thresholds. Snooze: one reminder later."
@@ -242,6 +247,24 @@ def _status(digest: Digest) -> tuple[str, ...]:
     if digest.rotation_note and not _rotation_offered(digest, [r for r in digest.rows if r.outcome is None]):
         lines.append(digest.rotation_note)
     return tuple(lines)
+
+
+def _requests(digest: Digest) -> tuple[str, ...]:
+    shown = digest.rotations[-MAX_REQUESTS:]
+    earlier = len(digest.rotations) - len(shown)
+    lines = [
+        f"Rotation requested by {shorten(r.by, MAX_NAME)} for {shorten(r.app, MAX_NAME)}, request {r.request_id}"
+        for r in shown
+    ]
+    if earlier:
+        lines.insert(0, f"{plural(earlier, 'earlier rotation request')} from this warning")
+    return tuple(lines)
+
+
+def requested_line(line: str, where: str) -> str:
+    """A request's line on the card, with where that platform shows the request:
+    "Rotation requested by Jonas Berg for payments-api, request 3f…: see the thread." """
+    return f"{line}: {where}."
 
 
 def _buttons(digest: Digest, open_rows: list[WarningRow]) -> tuple[Button, ...]:

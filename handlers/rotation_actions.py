@@ -18,8 +18,9 @@ from bot.domain import (
     Notice,
     NoticeReason,
     StateUnavailable,
+    Verb,
 )
-from bot.expiry import rotation_candidate
+from bot.expiry import Digest, RotationPointer, rotation_candidate
 from bot.rotation_types import Rotation, RotationOffer
 from handlers.diagnose import diagnose
 from handlers.inbound import Actor, Deps, InboundAction
@@ -56,18 +57,42 @@ async def request_rotation(action: InboundAction, deps: Deps) -> Diagnosis | Not
     if rotations is None:
         return Notice(NoticeReason.NOT_SET_UP, NOT_SET_UP)
     app_id, reason = action.id.lower(), "asked from a diagnosis card"
-    if not _GUID.fullmatch(app_id):
+    warning = from_a_warning(action.verb, action.id)
+    if warning:
         found = await _from_digest(action.id, deps)
         if isinstance(found, Notice):
             return found
         app_id, reason = found
-    # The button's answer replaces its card: the worker updates that message as the rotation moves.
     where = {"platform": action.actor.platform, "channel": action.conversation_id}
-    if action.message_id:
+    # A diagnosis card is replaced by the answer: the worker updates that message as the rotation moves.
+    # A warning stays (the adapter posts the request beside it and follows that message instead).
+    if action.message_id and not warning:
         where["message_id"] = action.message_id
     if action.reference:
         where["reference"] = action.reference
     return await _answer(deps, rotations.request(action.actor, app_id, reason, where))
+
+
+def from_a_warning(verb: str, item: str) -> bool:
+    """Request rotation pressed on a warning digest (the button carries the digest's id) rather than on
+    a diagnosis card (an app id). Such a warning lists other credentials too and later scans update
+    it, so the request goes beside it and the warning only points at the request."""
+    return verb == Verb.ROTATION_REQUEST.value and not _GUID.fullmatch(item.lower())
+
+
+async def warning_pointing_at(digest_id: str, rotation: Rotation, deps: Deps) -> Digest | None:
+    """Once the adapter has posted the request beside the warning it was asked from: the warning records
+    it (once, however often this runs) and comes back to be drawn again with a line per rotation
+    requested from it. None when the store cannot be reached: the warning then stays as it was."""
+    pointer = RotationPointer(
+        rotation.id, rotation.app_name or rotation.app_id, rotation.requester.shown, rotation.requested_at
+    )
+    try:
+        await deps.state.warnings.point_at_rotation(digest_id[:64], pointer)
+        return await deps.state.warnings.digest(digest_id[:64])
+    except StateUnavailable as error:  # the request stands; only the warning's pointer is missing
+        log.warning("rotation: warning not pointed at request %s (%s)", rotation.id, error.reason)
+        return None
 
 
 async def approve_rotation(action: InboundAction, deps: Deps) -> Diagnosis | Notice:

@@ -271,3 +271,29 @@ async def test_the_console_acts_as_the_person_chosen_and_refuses_a_requester_app
         followed = await (await client.get(f"/console/api/rotations/{rotation['id']}")).json()
         assert followed["answer"]["rotation"]["id"] == rotation["id"]
         assert (await client.get("/console/api/rotations/0123456789abcdef")).status == 404
+
+
+async def test_request_rotation_on_a_warning_in_the_channel_view_points_the_warning_at_the_request() -> None:
+    """As on Slack and Teams: the warning stays (its rows, its buttons) with a line naming the request,
+    and the request comes back as a message of its own; the channel view keeps the line."""
+    options = ConsoleOptions(samples=(), tenant="sample", clock="fixed", people=(ALEX, SAM))
+    app = create_app(Settings(snapshot="sample", approvers=(SAM.user_id,)), console=options, clock=_clock)
+    async with TestClient(TestServer(app)) as client:
+        status, scanned = await _post(client, "/console/api/scan", {})
+        assert status == 200
+        [warning] = [m for m in scanned["messages"] if "rotation.request" in json.dumps(m.get("answer"))]
+        blocks = warning["answer"]["slack"]["blocks"]
+        [button] = [e for b in blocks for e in b.get("elements", []) if e.get("action_id") == "rotation.request"]
+        press = {"verb": "rotation.request", "id": button["value"]}
+        assert press["id"] != INVOICE_WORKER  # the warning's id, not an app id
+        status, body = await _post(client, "/console/api/actions", {**press, "as": "requester"})
+        channel = await (await client.get("/console/api/channel")).json()
+    assert status == 200 and body["answer"]["cause"] == "expiry_warning"
+    request = body["request"]
+    assert request["rotation"]["state"] == "requested" and "Requested by Alex" in request["text"]
+    line = f"Rotation requested by Alex for invoice-worker, request {request['rotation']['id']}"
+    assert f"{line}: see the request message below." in json.dumps(body["answer"]["teams"])
+    assert f"{line}: see the request card." in body["answer"]["text"]
+    assert "rotation.request" in json.dumps(body["answer"]["teams"])  # still the warning, with its buttons
+    [shown] = [m for m in channel["messages"] if m["id"] == warning["id"]]
+    assert line in shown["answer"]["text"]

@@ -275,6 +275,18 @@ def test_the_warnings_channel_receives_the_scan_and_its_buttons_work(page: Any, 
     digest.locator(".ac-adaptiveCard").get_by_role("button", name="Check again").click()
     digest.locator("xpath=self::*[@data-version='3' and @data-state='ready']").wait_for(timeout=ANSWER_TIMEOUT_MS)
 
+    # Request rotation: the warning stays and names the request, which comes as a message of its own below.
+    card.get_by_role("button", name="Request rotation").click()
+    digest.locator("xpath=self::*[@data-version='4' and @data-state='ready']").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    request = page.locator("#channel li.bot").nth(1)
+    request.locator("xpath=self::*[@data-rotation='requested' and @data-state='ready']").wait_for(
+        timeout=ANSWER_TIMEOUT_MS
+    )
+    assert "Rotation requested: invoice-worker" in request.locator(".ac-adaptiveCard").inner_text()
+    pointer = "Rotation requested by Jonas Berg for invoice-worker, request "
+    warning = card.inner_text()
+    assert pointer in warning and "see the request message below" in warning and "legacy-reports" in warning
+
 
 INVOICE_WORKER = "95814675-5260-4ba9-9362-3b53b93e295f"  # the sample tenant's app tagged secretbot:rotate
 ROTATION_TIMEOUT_MS = 90_000  # the fake token endpoint makes a new secret wait 5 s, on a busy machine

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.domain import CredentialKind, ObjectType, Owner, Verb
-from bot.expiry import Destination, Digest, Outcome, Platform, Problem, Snooze, Stamp
+from bot.expiry import Destination, Digest, Outcome, Platform, Problem, RotationPointer, Snooze, Stamp
 from cards.digest_adaptive import digest_adaptive, render_digest_adaptive
 from cards.digest_blockkit import digest_blockkit, render_digest_blockkit
 from cards.digest_text import render_digest_text
@@ -89,6 +89,13 @@ def hostile() -> Digest:
     return _digest_of(creds)
 
 
+def requested(count: int, by: str = "Jonas Berg") -> tuple[RotationPointer, ...]:
+    """Rotations requested from a warning, `count` of them, a minute apart (request ids as the flow makes)."""
+    return tuple(
+        RotationPointer(f"{n:016x}", "payments-api", by, NOW + timedelta(minutes=n)) for n in range(1, count + 1)
+    )
+
+
 def cases() -> dict[str, Digest]:
     base = every_problem()
     some_resolved = replace(
@@ -103,6 +110,8 @@ def cases() -> dict[str, Digest]:
         "500 rows": many(500),
         "hostile names": hostile(),
         "one row": many(1),
+        "rotation requested": replace(base, rotations=requested(2)),
+        "500 rows and rotations requested": replace(many(500), rotations=requested(7, HOSTILE)),
     }
 
 
@@ -291,3 +300,28 @@ def test_request_rotation_follows_what_was_checked_when_the_digest_was_prepared(
     allowed = replace(digest, rotatable=(app_id.upper(),), rotation_note=None)
     assert Verb.ROTATION_REQUEST in verbs(allowed)
     assert why not in slack_text(render_digest_blockkit(allowed))
+
+
+def test_a_warning_points_at_each_rotation_requested_from_it(rendered: dict[str, tuple[Json, Json, str]]) -> None:
+    adaptive, blockkit, text = rendered["rotation requested"]
+    for words, where in (
+        (slack_text(blockkit), "see the thread"),
+        (teams_text(adaptive), "see the request message below"),
+        (text, "see the request card"),
+    ):
+        for request_id in ("0000000000000001", "0000000000000002"):
+            line = f"Rotation requested by Jonas Berg for payments-api, request {request_id}: {where}."
+            assert words.count(line) == 1, (line, words)
+        assert words.index("Rotation requested by") > words.index("Expires in 5 days, no replacement")  # below the rows
+    assert Verb.ROTATION_REQUEST in [a["verb"] for a in teams_actions(adaptive)]  # another may still be asked
+    assert "Rotation requested by" not in slack_text(rendered["every problem"][1])
+
+
+def test_many_requests_name_the_latest_and_count_the_rest(rendered: dict[str, tuple[Json, Json, str]]) -> None:
+    adaptive, blockkit, text = rendered["500 rows and rotations requested"]
+    for words in (slack_text(blockkit), teams_text(adaptive), text):
+        assert words.count("Rotation requested by") == 5 and "request 0000000000000007" in words
+        assert "request 0000000000000002" not in words and "2 earlier rotation requests from this warning" in words
+    for node in slack_text_objects(blockkit):  # a requester's name is text: never a mention or a link
+        if node["type"] == "mrkdwn":
+            assert "<!channel>" not in node["text"] and "<@U0EVIL>" not in node["text"]

@@ -112,10 +112,16 @@ def button(message: dict[str, Any], verb: str) -> str:
     raise AssertionError(f"no {verb} button")
 
 
-async def press(client: TestClient, fake: FakeSlack, message: dict[str, Any], verb: str) -> None:
+async def press(
+    client: TestClient,
+    fake: FakeSlack,
+    message: dict[str, Any],
+    verb: str,
+    user: tuple[str, str] = ("U0ALICE", "alice"),
+) -> None:
     payload = {
         "type": "block_actions",
-        "user": {"id": "U0ALICE", "name": "alice"},
+        "user": {"id": user[0], "name": user[1]},
         "channel": {"id": message["channel"]},
         "container": {"type": "message", "message_ts": message["ts"], "channel_id": message["channel"]},
         "message": {"ts": message["ts"]},
@@ -691,33 +697,60 @@ async def test_request_rotation_is_offered_on_a_digest_only_for_an_app_the_bot_m
         assert "not set up for rotation" not in card_text(offered["blocks"])
 
 
-async def test_request_rotation_on_a_warning_posts_the_request_in_its_thread_and_the_warning_stays(
+INVOICE_WORKER = "95814675-5260-4ba9-9362-3b53b93e295f"  # tagged for rotation, owned by the bot
+
+
+async def test_request_rotation_on_a_warning_posts_the_request_in_its_thread_and_the_warning_points_at_it(
     fake_slack: FakeSlack, graph: FakeGraph
 ) -> None:
-    """invoice-worker is tagged for rotation and owned by the bot in the sample tenant."""
-    async with bot(fake_slack, graph, Clock(sample_reference_time()), approvers=("U0PRIYA",)) as client:
+    """invoice-worker is tagged for rotation and owned by the bot in the sample tenant. The warning keeps
+    its rows (it lists other credentials, later scans update it) and gains a line per request."""
+    clock = Clock(sample_reference_time())
+    async with bot(fake_slack, graph, clock, approvers=("U0PRIYA",)) as client:
         await scan(client)
         [warning] = [m for m in with_ts(fake_slack, DEFAULTS) if "rotation.request" in verbs(m)]
-        payload = {
-            "type": "block_actions",
-            "user": {"id": "U0ALICE", "name": "alice"},
-            "channel": {"id": DEFAULTS},
-            "container": {"type": "message", "message_ts": warning["ts"], "channel_id": DEFAULTS},
-            "message": {"ts": warning["ts"]},
-            "actions": [
-                {"action_id": "rotation.request", "value": button(warning, "rotation.request"), "type": "button"}
-            ],
-            "response_url": fake_slack.url("/response/warn"),
-            "trigger_id": "9.9.rotate",
-        }
-        body = urlencode({"payload": json.dumps(payload)})
-        headers = signed(body) | {"Content-Type": "application/x-www-form-urlencoded"}
-        assert (await client.post("/slack/events", data=body, headers=headers)).status == 200
 
-        def request() -> list[dict[str, Any]]:
-            return [m for m in fake_slack.called("chat.postMessage") if m.get("thread_ts") == warning["ts"]]
+        def in_thread() -> list[dict[str, Any]]:
+            return [m for m in with_ts(fake_slack, DEFAULTS) if m.get("thread_ts") == warning["ts"]]
 
-        await eventually(lambda: bool(request()), 30)
-    [card] = request()
-    assert "invoice-worker" in card_text(card["blocks"]) and "rotation.approve" in verbs(card)
-    assert not [u for u in fake_slack.called("chat.update") if u["ts"] == warning["ts"]]  # the warning is intact
+        def warning_now() -> str:
+            return card_text([u for u in fake_slack.called("chat.update") if u["ts"] == warning["ts"]][-1]["blocks"])
+
+        await press(client, fake_slack, warning, "rotation.request", ("U0ALICE", "alice"))
+        await eventually(lambda: len(in_thread()) == 1, 30)
+        [first] = in_thread()
+        assert "invoice-worker" in card_text(first["blocks"]) and "rotation.approve" in verbs(first)
+        first_id = button(first, "rotation.approve")
+        pointed = warning_now()
+        assert f"Rotation requested by alice for invoice-worker, request {first_id}: see the thread." in pointed
+        assert "rotation.request" in pointed and "rotation.approve" not in pointed  # still the warning
+        rows = [block for block in warning["blocks"] if block["type"] == "section"]
+        assert rows and all(card_text([row])[1:-1] in pointed for row in rows)  # every row as it was
+
+        await press(client, fake_slack, warning, "rotation.request", ("U0BOB", "bob"))  # a second request
+        await eventually(lambda: len(in_thread()) == 2, 30)
+        second_id = button(in_thread()[1], "rotation.approve")
+        assert second_id != first_id
+        await eventually(lambda: f"request {second_id}" in warning_now(), 30)
+        twice = warning_now()
+        assert twice.count("Rotation requested by") == 2 and twice.count(f"request {first_id}") == 1
+        assert "Rotation requested by bob for invoice-worker" in twice
+
+        # An approval moves the request's card in the thread, never the warning.
+        def on_first() -> str:
+            return card_text([u["blocks"] for u in fake_slack.called("chat.update") if u["ts"] == first["ts"]])
+
+        await press(client, fake_slack, first, "rotation.approve", ("U0PRIYA", "priya"))
+        await eventually(lambda: "approved by priya" in on_first() and "stored in Key Vault" in on_first(), 60)
+
+        # A later scan updates the warning (invoice-worker got a newer secret meanwhile): the lines stay.
+        start = clock.now - timedelta(hours=1)
+        graph.use_snapshot(edited(add_secret(INVOICE_WORKER, "iw-2027", "Nw7", start, start + timedelta(days=365))))
+        clock.now += timedelta(hours=2)
+        before = len(fake_slack.called("chat.update"))
+        await scan(client)
+    rescanned = warning_now()
+    assert len(fake_slack.called("chat.update")) > before and "A newer secret was added" in rescanned
+    assert f"request {first_id}: see the thread" in rescanned and f"request {second_id}: see the thread" in rescanned
+    warning_cards = [u for u in fake_slack.called("chat.update") if u["ts"] == warning["ts"]]
+    assert all("approved by" not in card_text(u["blocks"]) for u in warning_cards)  # never the request's card

@@ -144,10 +144,12 @@ async def test_scan_post_from_the_command_line_posts_the_teams_digest_once(
     assert "warehouse-sync" in json.dumps(posted.body["attachments"][0]["content"])
 
 
-async def test_request_rotation_on_a_teams_warning_sends_the_request_beside_it_and_the_warning_stays(
+async def test_request_rotation_on_a_teams_warning_sends_the_request_beside_it_and_the_warning_points_at_it(
     connector: FakeConnector, graph: FakeGraph
 ) -> None:
-    """invoice-worker is tagged for rotation and owned by the bot in the sample tenant."""
+    """invoice-worker is tagged for rotation and owned by the bot in the sample tenant. The invoke is
+    answered with the warning drawn again (its rows, and a line naming the request); the request is a
+    message of its own."""
     added = fixture("conversation_update_bot_added", connector)
     conversation = added["conversation"]["id"]
     settings = Settings(
@@ -162,14 +164,25 @@ async def test_request_rotation_on_a_teams_warning_sends_the_request_beside_it_a
         connector.calls.clear()
         await client.app[SCAN_JOB](RunningJob())
         [warning] = connector.sent("message")
-        request = actions(warning.body["attachments"][0]["content"])["rotation.request"]
+        posted = warning.body["attachments"][0]["content"]
+        request = actions(posted)["rotation.request"]
         press = fixture("invoke_recheck", connector)
         press["value"]["action"] = {"type": "Action.Execute", "verb": "rotation.request", "data": request["data"]}
         status, body = await post(client, press)
-    assert status == 200 and body["type"] != CARD and "Rotation requested" in str(body["value"])  # card left as is
+        again, second = await post(client, press)  # a second request from the same warning
+    assert status == 200 and again == 200 and body["type"] == CARD and second["type"] == CARD
     sent = connector.sent("message")[1:]
+    assert len(sent) == 2 and all("rotation.approve" in json.dumps(each.body) for each in sent)
+    first_id, second_id = (
+        actions(each.body["attachments"][0]["content"])["rotation.approve"]["data"]["id"] for each in sent
+    )
+    redrawn = json.dumps(body["value"])
+    line = f"Rotation requested by {press['from']['name']} for invoice-worker, request {first_id}"
+    assert f"{line}: see the request message below." in redrawn
+    assert "rotation.request" in redrawn and "rotation.approve" not in redrawn  # the warning, not the request
+    rows = [item for item in posted["body"] if item.get("type") == "Container" and item.get("separator")]
+    assert rows and all(json.dumps(row) in redrawn for row in rows)  # every row as it was
+    both = json.dumps(second["value"])
     assert (
-        len(sent) == 1
-        and "invoice-worker" in json.dumps(sent[0].body)
-        and "rotation.approve" in json.dumps(sent[0].body)
+        f"request {first_id}:" in both and f"request {second_id}:" in both and both.count("Rotation requested by") == 2
     )

@@ -21,6 +21,7 @@ from bot.expiry import (
     MessageRef,
     Outcome,
     Platform,
+    RotationPointer,
     Snooze,
     Stamp,
     Subscription,
@@ -197,6 +198,27 @@ async def test_a_digest_with_an_outcome_round_trips(backend: Backend) -> None:
     assert await ledger.digest(digest.id) == marked
 
 
+async def test_rotations_requested_from_a_warning_are_kept_once_each_whatever_saves_the_digest(
+    backend: Backend,
+) -> None:
+    ledger = backend.store().warnings
+    digest = _digest()
+    await ledger.save_digest(digest)
+    first = RotationPointer("00000000000000a1", "payments-api", "Jonas Berg", NOW)
+    second = RotationPointer("00000000000000b2", "payments-api", "Priya Raman", NOW + timedelta(minutes=1))
+    await ledger.point_at_rotation(digest.id, second)
+    await ledger.point_at_rotation(digest.id, first)
+    await ledger.point_at_rotation(digest.id, replace(first, by="someone else"))  # a run again: the first stays
+    assert (await ledger.digest(digest.id)) == replace(digest, rotations=(first, second))  # oldest first
+
+    rescanned = replace(digest, rows=tuple(replace(r, outcome=Outcome.RENEWED) for r in digest.rows))
+    await ledger.save_digest(rescanned)  # a later scan, or a button, saves the digest again
+    assert (await ledger.digest(digest.id)) == replace(rescanned, rotations=(first, second))
+    ttl = await backend.client().ttl(keys.digest_rotations_key(digest.id))
+    assert 0 < ttl <= keys.DIGEST_TTL.total_seconds()
+    assert "Jonas Berg" not in str(await backend.client().get(keys.digest_key(digest.id)))  # kept apart
+
+
 async def test_the_message_of_a_digest_is_kept(backend: Backend) -> None:
     ledger = backend.store().warnings
     ref = MessageRef(Platform.TEAMS, TEAMS.channel, "1712345678901")
@@ -272,6 +294,7 @@ async def test_redis_down_raises_state_unavailable(down: RedisStateStore) -> Non
         ledger.snooze(SLACK, [KEY], NOW, ALICE_AT),
         ledger.save_digest(_digest()),
         ledger.digest("x"),
+        ledger.point_at_rotation("x", RotationPointer("00000000000000a1", "app", "Jonas", NOW)),
         ledger.record_message("x", MessageRef(Platform.SLACK, "C1", "1.2")),
         ledger.message("x"),
         ledger.digests_showing(KEY),

@@ -38,7 +38,7 @@ from cards.text import render_text
 from handlers.diagnose import PARSE_IN_THREAD_CHARS
 from handlers.inbound import Actor, InboundAction, InboundMessage
 from handlers.parse import transcript_text
-from handlers.rotation_actions import rotation_answer
+from handlers.rotation_actions import from_a_warning, rotation_answer, warning_pointing_at
 
 log = logging.getLogger(__name__)
 
@@ -239,6 +239,12 @@ async def _action(
     if isinstance(answer, Digest):
         channel.redrawn(answer)
         return web.json_response({"answer": _digest_answer(answer)})
+    if answer.rotation is not None and from_a_warning(verb, ident):
+        # As on Slack and Teams: the warning stays, pointing at the request, which the page shows below it.
+        warning = await warning_pointing_at(ident, answer.rotation, dispatcher.deps)
+        if warning is not None:
+            channel.redrawn(warning)
+            return web.json_response({"answer": _digest_answer(warning), "request": _answer(answer)})
     return web.json_response({"answer": _answer(answer)})
 
 

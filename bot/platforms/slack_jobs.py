@@ -13,7 +13,6 @@ answer opened is remembered with the job too, so a run after a crash draws it, n
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.domain import Diagnosis, Notice, StateUnavailable, Verb
+from bot.domain import Diagnosis, Notice, StateUnavailable
 from bot.expiry import Digest
 from bot.jobs.payloads import asked_from_json
 from bot.jobs.worker import JobFunction, RunningJob
@@ -31,7 +30,7 @@ from bot.rotation_types import Rotation, RotationState
 from cards.blockkit import render_blockkit
 from cards.digest_blockkit import render_digest_blockkit
 from handlers.inbound import Actor, InboundAction
-from handlers.rotation_actions import follow, redraw, rotation_answer
+from handlers.rotation_actions import follow, from_a_warning, redraw, rotation_answer, warning_pointing_at
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,6 @@ CHECKING = "Checking… :hourglass_flowing_sand:"
 SORRY = "Sorry, something went wrong on my side while checking this. Please paste it again in a minute."
 # chat.postMessage's answers when the bot may not post in a conversation: not a member, a DM between
 # other people, an archived channel.
-_APP_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 CANNOT_POST = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
 
 
@@ -141,9 +139,15 @@ class SlackJobs:
             return
         if isinstance(answer, Diagnosis):
             await self._note(job, answer)
-            # A warning lists other credentials too: the request goes in its thread, the warning stays.
-            on_a_warning = ts and not ephemeral and answer.rotation is not None and _from_a_warning(verb, item)
-            if on_a_warning and await self._post_request(job, channel, answer, thread=ts):
+            # A warning lists other credentials too: the request goes in its thread, the warning stays
+            # and points at it.
+            rotation = answer.rotation
+            if rotation is not None and ts and not ephemeral and from_a_warning(verb, item):
+                if await self._post_request(job, channel, answer, thread=ts):
+                    await self._point_at_request(item, rotation, channel, ts)
+                else:  # no posting in that thread: the request takes the warning's place, and is followed there
+                    await self._client.chat_update(channel=channel, ts=ts, **message(answer))
+                    await self._follow(rotation.id, rotation, channel, ts)
                 return
             if (ephemeral or not ts) and await self._post_request(job, channel, answer):
                 if webhook:  # the ephemeral card asked; the request itself is in the channel now
@@ -178,6 +182,13 @@ class SlackJobs:
             return
         if not await self._post_followed(job, channel, rotation):
             log.warning("slack approvers' channel %s: the bot may not post there; invite it", channel)
+
+    async def _point_at_request(self, digest_id: str, rotation: Rotation, channel: str, ts: str) -> None:
+        """The warning at `ts` drawn again with a line per rotation requested from it, this one included
+        (a run again after a crash draws the same)."""
+        warning = await warning_pointing_at(digest_id, rotation, self._dispatcher().deps)
+        if warning is not None:
+            await self._client.chat_update(channel=channel, ts=ts, **render_digest_blockkit(warning))
 
     async def _asked(self, job: RunningJob, asked: dict[str, Any], actor: Actor, channel: str) -> Diagnosis:
         diagnosis = await self._again(job) or await self._dispatcher().asked(asked_from_json(asked), actor, channel)
@@ -268,8 +279,3 @@ class SlackJobs:
 def message(diagnosis: Diagnosis) -> dict[str, Any]:
     rendered = render_blockkit(diagnosis)
     return {"text": rendered["text"], "blocks": rendered["blocks"]}
-
-
-def _from_a_warning(verb: str, item: str) -> bool:
-    """Request rotation pressed on a warning digest (its id) rather than on a diagnosis (an app id)."""
-    return verb == Verb.ROTATION_REQUEST.value and not _APP_ID.fullmatch(item)

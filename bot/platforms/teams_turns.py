@@ -30,20 +30,21 @@ from microsoft_agents.hosting.core import (
     TurnState,
 )
 
-from bot.domain import Diagnosis, Notice, StateUnavailable, Verb
+from bot.domain import Diagnosis, Notice, StateUnavailable
 from bot.expiry import Digest
 from bot.jobs.payloads import asked_to_json
 from bot.jobs.queue import JobQueue
 from bot.platforms.dispatch import Dispatcher
 from bot.platforms.teams_jobs import ANSWER, card_activity, card_message
 from bot.ports import StateStore
+from bot.rotation_types import Rotation
 from bot.state import keys
 from cards.adaptive import CONTENT_TYPE, adaptive_card
 from cards.digest_adaptive import render_digest_adaptive
 from cards.view import answer_view
 from handlers.conversation import read
 from handlers.inbound import Actor, InboundAction, InboundMessage
-from handlers.rotation_actions import follow
+from handlers.rotation_actions import follow, from_a_warning, warning_pointing_at
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,6 @@ ACTION_BUDGET_SECONDS = 4.0
 SORRY = "Sorry, something went wrong on my side. Please try again in a minute."
 STILL_CHECKING = "Checking again… the card will update when the answer is ready."
 UNSUPPORTED = "This button is no longer supported. Paste the error again for a fresh answer."
-_APP_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 MESSAGE_TYPE = "application/vnd.microsoft.activity.message"  # Universal Actions' text-only answer
 _GROUP_CONVERSATIONS = frozenset({"channel", "groupChat"})
 _ANY_VERB = re.compile(r"")  # every Action.Execute: the dispatcher's table decides which verbs exist
@@ -146,39 +146,48 @@ class Turns:
         done, _ = await asyncio.wait({work}, timeout=ACTION_BUDGET_SECONDS)  # never cancels `work`
         if work in done:
             answer = work.result()
-            if isinstance(answer, Diagnosis) and _request_from_a_warning(verb, item, answer):
-                return await self._request_beside_the_warning(context, answer)
+            if isinstance(answer, Diagnosis) and answer.rotation is not None and from_a_warning(verb, item):
+                return await self._request_beside_the_warning(context, item, answer.rotation, answer)
             return _invoke_answer(answer)
-        self._update_later(context, work)
+        self._update_later(context, work, on_a_warning=from_a_warning(verb, item))
         return _invoke_card(_notice_card(STILL_CHECKING))
 
-    async def _request_beside_the_warning(self, context: TurnContext, answer: Diagnosis) -> AdaptiveCardInvokeResponse:
+    async def _request_beside_the_warning(
+        self, context: TurnContext, digest_id: str, rotation: Rotation, answer: Diagnosis
+    ) -> AdaptiveCardInvokeResponse:
         """A warning lists other credentials too, and later scans update it: the request is sent as a
-        message of its own in the conversation, followed there, and the warning stays as it is."""
+        message of its own in the conversation and followed there; the invoke answers with the warning
+        drawn again, now pointing at the request."""
         sent = await context.send_activity(card_message(answer))
-        rotation = answer.rotation
-        if rotation is not None and sent is not None and sent.id:
-            activity = context.activity
-            place = {
-                "platform": "teams",
-                "channel": activity.conversation.id,
-                "message_id": sent.id,
-                "reference": json.dumps(_reference(activity), separators=(",", ":")),
-            }
-            await follow(rotation.id, place, self._dispatcher().deps)
+        deps = self._dispatcher().deps
+        if sent is not None and sent.id:
+            await follow(rotation.id, _place(context.activity, sent.id), deps)
+            warning = await warning_pointing_at(digest_id, rotation, deps)
+            if warning is not None:
+                return _invoke_card(render_digest_adaptive(warning))
         text = "Rotation requested: the request is the new message in this conversation; an approver decides there."
         return AdaptiveCardInvokeResponse(status_code=HTTPStatus.OK, type=MESSAGE_TYPE, value=text)
 
-    def _update_later(self, context: TurnContext, work: asyncio.Task[Diagnosis | Digest | Notice | None]) -> None:
+    def _update_later(
+        self,
+        context: TurnContext,
+        work: asyncio.Task[Diagnosis | Digest | Notice | None],
+        *,
+        on_a_warning: bool = False,
+    ) -> None:
         """Replace the clicked card once `work` is done. The invoke's own connection to Teams is
-        closed by then, so the update runs as a proactive turn from the clicked message's reference."""
-        card_id = context.activity.reply_to_id  # the bot message that carries the clicked card
-        continuation = context.activity.get_conversation_reference().get_continuation_activity()
+        closed by then, so the update runs as a proactive turn from the clicked message's reference.
+        A rotation requested from a warning that late takes the warning's place and is followed there."""
+        activity = context.activity
+        card_id = activity.reply_to_id  # the bot message that carries the clicked card
+        continuation = activity.get_conversation_reference().get_continuation_activity()
         identity = context.identity or ClaimsIdentity()
 
         async def update() -> None:
+            answer = None
             try:
-                card = _answer_card(await work)
+                answer = await work
+                card = _answer_card(answer)
             except Exception as error:
                 log.error("teams action failed error=%s", type(error).__name__)
                 card = _notice_card(SORRY)
@@ -190,6 +199,9 @@ class Turns:
 
             try:
                 await self._adapter.continue_conversation_with_claims(identity, continuation, replace)
+                rotation = answer.rotation if isinstance(answer, Diagnosis) else None
+                if on_a_warning and rotation is not None:
+                    await follow(rotation.id, _place(activity, card_id), self._dispatcher().deps)
             except Exception as error:
                 log.error("teams card update failed error=%s", type(error).__name__)
 
@@ -221,16 +233,21 @@ def _reference(activity: Activity) -> dict[str, Any]:
     return reference
 
 
+def _place(activity: Activity, message_id: str) -> dict[str, str]:
+    """A message of this conversation that shows a rotation's card, as its record keeps it."""
+    return {
+        "platform": "teams",
+        "channel": activity.conversation.id,
+        "message_id": message_id,
+        "reference": json.dumps(_reference(activity), separators=(",", ":")),
+    }
+
+
 def _actor(activity: Activity) -> Actor:
     sender = activity.from_property
     if sender is None:
         return Actor("teams", "")
     return Actor("teams", sender.id or "", sender.name, sender.aad_object_id)
-
-
-def _request_from_a_warning(verb: str, item: str, answer: Diagnosis) -> bool:
-    """Request rotation pressed on a warning digest (its id), rather than on a diagnosis (an app id)."""
-    return verb == Verb.ROTATION_REQUEST.value and answer.rotation is not None and not _APP_ID.fullmatch(item)
 
 
 def _answer_card(answer: Diagnosis | Digest | Notice | None) -> Json:

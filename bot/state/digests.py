@@ -18,6 +18,7 @@ from bot.expiry import (
     Outcome,
     Platform,
     Problem,
+    RotationPointer,
     Snooze,
     Stamp,
     WarningRow,
@@ -86,6 +87,30 @@ def encode_stamp(stamp: Stamp | None) -> dict[str, str] | None:
 
 def decode_stamp(data: Any) -> Stamp | None:
     return _stamp(data) if data else None
+
+
+def encode_pointer(pointer: RotationPointer) -> str:
+    """A rotation requested from a warning, as the value of its request id in `digest-rotations:<id>`."""
+    return json.dumps({"app": pointer.app, "by": pointer.by, "at": pointer.at.isoformat()}, separators=(",", ":"))
+
+
+def decode_pointers(table: dict[bytes, bytes] | dict[str, str]) -> tuple[RotationPointer, ...]:
+    """The hash of a digest's rotation requests, oldest first; an entry this release cannot read is skipped."""
+    found = []
+    for request_id, raw in table.items():
+        try:
+            data = json.loads(raw)
+            found.append(
+                RotationPointer(
+                    request_id.decode() if isinstance(request_id, bytes) else str(request_id),
+                    str(data["app"]),
+                    str(data["by"]),
+                    datetime.fromisoformat(data["at"]),
+                )
+            )
+        except (ValueError, KeyError, TypeError):
+            continue
+    return tuple(sorted(found, key=lambda pointer: (pointer.at, pointer.request_id)))
 
 
 def encode_message(message: MessageRef) -> str:

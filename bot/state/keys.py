@@ -174,6 +174,11 @@ DIGEST_TTL = timedelta(days=45)
 # scan can update the card in place. Lives as long as the digest it points at.
 DIGEST_MESSAGE_PREFIX = f"{PREFIX}digest-msg:"
 
+# `digest-rotations:<id>` = hash {request id: JSON {app, by, at}}: rotations requested from that
+# warning, which its card points at. Apart from `digest:<id>` so that saving the digest again (a scan,
+# a button) never loses one; its TTL follows the digest's.
+DIGEST_ROTATIONS_PREFIX = f"{PREFIX}digest-rotations:"
+
 # `warnings-of:<credential>` = set of digest ids that show that credential: the cards to update when
 # a scan sees it removed, renewed or replaced. Refreshed to DIGEST_TTL on every new digest.
 WARNINGS_OF_PREFIX = f"{PREFIX}warnings-of:"
@@ -237,6 +242,10 @@ def snooze_key(platform: str, credential: str, channel: str) -> str:
 
 def digest_key(digest_id: str) -> str:
     return f"{DIGEST_PREFIX}{digest_id}"
+
+
+def digest_rotations_key(digest_id: str) -> str:
+    return f"{DIGEST_ROTATIONS_PREFIX}{digest_id}"
 
 
 def digest_message_key(digest_id: str) -> str:

@@ -28,6 +28,7 @@ from bot.expiry import (
     MatchBy,
     MessageRef,
     Platform,
+    RotationPointer,
     ScanSummary,
     Stamp,
     Subscription,
@@ -249,6 +250,7 @@ class RedisWarningStore:
         with unavailable("save_digest"):
             async with self._client.pipeline(transaction=True) as pipe:
                 pipe.set(keys.digest_key(digest.id), value, ex=keys.DIGEST_TTL)
+                pipe.expire(keys.digest_rotations_key(digest.id), keys.DIGEST_TTL)  # they live as long
                 for key in {row.key for row in digest.rows}:
                     pipe.sadd(keys.warnings_of_key(key), digest.id)
                     pipe.expire(keys.warnings_of_key(key), keys.DIGEST_TTL)
@@ -257,14 +259,26 @@ class RedisWarningStore:
     async def digest(self, digest_id: str) -> Digest | None:
         name = keys.digest_key(digest_id)
         with unavailable("digest"):
-            raw = await self._client.get(name)
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.get(name)
+                pipe.hgetall(keys.digest_rotations_key(digest_id))
+                raw, pointers = await pipe.execute()
         if raw is None:
             return None
         try:
-            return digests.decode_digest(raw)
+            digest = digests.decode_digest(raw)
         except ValueError as error:
             log.warning("ignoring %s: %s", name, error)  # another release's format: never crash
             return None
+        return replace(digest, rotations=digests.decode_pointers(pointers)) if pointers else digest
+
+    async def point_at_rotation(self, digest_id: str, pointer: RotationPointer) -> None:
+        name = keys.digest_rotations_key(digest_id)
+        with unavailable("point_at_rotation"):
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.hsetnx(name, pointer.request_id, digests.encode_pointer(pointer))  # a repeat: the first stays
+                pipe.expire(name, keys.DIGEST_TTL)
+                await pipe.execute()
 
     async def record_message(self, digest_id: str, message: MessageRef) -> None:
         with unavailable("record_message"):

@@ -120,6 +120,13 @@
     }
     show(bot, reply.answer);
     setNote(bot, "Updated " + new Date().toLocaleTimeString());
+    if (reply.request) {
+      // Request rotation on a warning: the warning stays and points at the request, a message of its own.
+      const request = botMessage(bot.item.parentNode);
+      answers.push(request);
+      show(request, reply.request);
+      request.item.scrollIntoView({ block: "nearest" });
+    }
   }
 
   // A note under a card; one `forKey` is meant for sees it only while the console acts as them.
