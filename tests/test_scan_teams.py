@@ -22,9 +22,11 @@ from bot.expiry import Destination, Platform, Routes
 from bot.fakegraph import FakeGraph, load_snapshot, sample_snapshot_path
 from bot.fakegraph.samples import sample_reference_time
 from bot.jobs.worker import RunningJob
+from bot.platforms import teams_turns
 from bot.settings import INSECURE_TEAMS_FLAG, Settings
 from tests.fake_connector import FakeConnector
 from tests.redis_server import redis_server
+from tests.rotation_setup import APPROVERS_GROUP, LENA
 from tests.tenant_edits import add_secret, edited
 from tests.test_scan_cli import NOW
 from tests.test_scan_job import WAREHOUSE_SYNC, Clock, on
@@ -142,6 +144,59 @@ async def test_scan_post_from_the_command_line_posts_the_teams_digest_once(
     assert posted.path == f"/v3/conversations/{conversation}/activities"
     assert posted.body["attachments"][0]["contentType"] == CARD
     assert "warehouse-sync" in json.dumps(posted.body["attachments"][0]["content"])
+
+
+async def test_a_rotation_requested_from_a_teams_warning_after_the_invokes_budget_takes_its_place_and_follows(
+    connector: FakeConnector, graph: FakeGraph, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the request is ready only after Teams stopped waiting for the invoke, there is no invoke
+    answer left to redraw the warning: the request card takes the warning's place, and the rotation's
+    later steps update it there."""
+    monkeypatch.setattr(teams_turns, "ACTION_BUDGET_SECONDS", 0.0)  # as if Graph took longer than Teams waits
+    added = fixture("conversation_update_bot_added", connector)
+    conversation = added["conversation"]["id"]
+    settings = Settings(
+        teams_insecure_no_auth=True,
+        snapshot="sample",
+        approvers=(f"group:{APPROVERS_GROUP}",),
+        routes=Routes(defaults=(Destination(Platform.TEAMS, conversation),)),
+    )
+    app = create_app(settings, clock=Clock(sample_reference_time()), scan_graph=on(graph))
+    async with TestClient(TestServer(app)) as client:
+        assert (await post(client, added))[0] == 202
+        connector.calls.clear()
+        await client.app[SCAN_JOB](RunningJob())
+        [warning] = connector.sent("message")
+        request = actions(warning.body["attachments"][0]["content"])["rotation.request"]
+        press = fixture("invoke_recheck", connector)
+        press["value"]["action"] = {"type": "Action.Execute", "verb": "rotation.request", "data": request["data"]}
+        status, body = await post(client, press)
+        assert status == 200 and teams_turns.STILL_CHECKING in json.dumps(body["value"], ensure_ascii=False)
+
+        def shown_in_place() -> list[str]:
+            return [
+                json.dumps(call.body)
+                for call in connector.sent("message", method="PUT")
+                if call.path.endswith(f"/activities/{press['replyToId']}")
+            ]
+
+        await _until(lambda: any("rotation.approve" in card for card in shown_in_place()))
+        [card] = [card for card in shown_in_place() if "rotation.approve" in card]
+        rotation_id = actions(json.loads(card)["attachments"][0]["content"])["rotation.approve"]["data"]["id"]
+        approve = fixture("invoke_recheck", connector)
+        approve["value"]["action"] = {"type": "Action.Execute", "verb": "rotation.approve", "data": {"id": rotation_id}}
+        approve["from"] = {"id": "29:lena", "name": "Lena Fischer", "aadObjectId": LENA}
+        assert (await post(client, approve))[0] == 200  # answered later too: the card is updated in place
+        await _until(lambda: any("approved by Lena Fischer" in card for card in shown_in_place()))
+        await _until(lambda: any("Rotation done" in card for card in shown_in_place()), seconds=30)
+    assert not connector.sent("message")[1:]  # no second message: the request is where the warning was
+
+
+async def _until(condition: Any, seconds: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
 
 
 async def test_request_rotation_on_a_teams_warning_sends_the_request_beside_it_and_the_warning_points_at_it(
