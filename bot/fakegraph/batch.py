@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from bot.fakegraph.errors import GraphError
-from bot.fakegraph.routes import GraphResponse, single_params
+from bot.fakegraph.routes import GraphRequest, GraphResponse, single_params
 from bot.fakegraph.values import JsonObject, describe
 
 MAX_REQUESTS = 20
@@ -37,6 +37,12 @@ class BatchItem:
         path = unquote(parts.path)
         params = single_params(parse_qsl(parts.query, keep_blank_values=True))
         return (path if path.startswith("/") else "/" + path), params
+
+    def request(self, version: str, origin: str) -> GraphRequest:
+        """The item as the router takes a request (raises GraphError for a URL that is not relative)."""
+        path, params = self.target()
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        return GraphRequest(self.method, version, path, params, headers, origin)
 
 
 def batch_payload(raw: bytes) -> object:

@@ -62,9 +62,7 @@ class LocalGraph:
 
         async def execute(item: BatchItem) -> GraphResponse:
             try:
-                item_path, params = item.target()
-                headers = {name.lower(): value for name, value in item.headers.items()}
-                return self._router.dispatch(GraphRequest(item.method, version, item_path, params, headers, ORIGIN))
+                return self._router.dispatch(item.request(version, ORIGIN))
             except GraphError as error:
                 return failed(error)
 

@@ -307,11 +307,10 @@ class FakeGraph:
         )
         self._recorded.append(record)
         try:
-            path, params = item.target()
-            record.path = f"/{version}{path}"
+            graph_request = item.request(version, origin)
+            record.path = f"/{version}{graph_request.path}"
             self._apply_faults(item.method, record.path)
-            headers = {name.lower(): value for name, value in item.headers.items()}
-            response = self._router.dispatch(GraphRequest(item.method, version, path, params, headers, origin))
+            response = self._router.dispatch(graph_request)
         except GraphError as error:
             response = _error_response(error, ids)
         record.status = response.status
