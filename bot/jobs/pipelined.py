@@ -52,13 +52,15 @@ class PipelinedQueue(RedisQueue):
                     await self.redis.script_load(self._script().script)
                     for i, answer in zip(lost, await self._run([batch[i][0] for i in lost]), strict=True):
                         answers[i] = answer
-        except BaseException as error:
+        except Exception as error:  # Redis down, a timeout: each caller raises it, as with SAQ's own call
             for _, queued in batch:
                 if not queued.done():
                     queued.set_exception(error)
-            if not isinstance(error, Exception):
-                raise
             return
+        except BaseException:  # cancelled (shutdown): so are the callers
+            for _, queued in batch:
+                queued.cancel()
+            raise
         for (_, queued), answer in zip(batch, answers, strict=True):
             if queued.done():  # its caller gave up waiting
                 continue

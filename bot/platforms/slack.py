@@ -2,8 +2,8 @@
 
 It only translates: Slack events, slash commands and button clicks become jobs on the queue, which a
 worker answers (`slack_jobs`). Message events, nearly all that Slack sends, take a quicker way past
-Bolt to the same listener (`slack_messages`). Every HTTP request's signature and timestamp are verified here before
-its body is parsed (Bolt's own check comes after its parsing). The ack waits until the work is
+Bolt to the same listener (`slack_messages`). Every HTTP request's signature and timestamp are
+verified here before its body is parsed (Bolt's own check comes after its parsing). The ack waits until the work is
 queued, so a web process that dies before it leaves Slack to deliver the event again. A signed
 request is served once: Slack's retries by the answer job's key and claim, a replayed request by its
 signature.
