@@ -1,6 +1,8 @@
-"""A rotation survives its worker: killed with SIGKILL between addPassword and Key Vault, the job is
-given up by the sweep, run again by another worker process on the same redis-server, and ends with
-the new secret stored and proven, the orphan (whose value died with the worker) removed. And during a
+"""A rotation survives its worker: killed with SIGKILL while addPassword is on the way, between
+addPassword and Key Vault, while the proof waits, or while the old secret is removed, the job is
+given up by the sweep, run again by another worker process on the same redis-server, and ends in a
+correct state: the new secret stored and proven once (an orphan whose value died with the worker
+removed), or the old secret removed once. And during a
 whole rotation through the app and its queue, the value is in no log line and no Redis key or value
 (job payloads included)."""
 
@@ -13,8 +15,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -27,7 +31,7 @@ from bot.settings import Settings
 from bot.state import keys, open_redis
 from bot.vault import MemoryVault
 from tests.redis_server import redis_server
-from tests.rotation_setup import APPROVER_TEAMS, PAYMENTS_APP, POLICY, REQUESTER, rig
+from tests.rotation_setup import APPROVER_TEAMS, PAYMENTS_APP, PAYMENTS_OBJECT, POLICY, REQUESTER, Rig, rig
 from tests.test_jobs import every_value, running
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,9 +62,40 @@ async def _until(predicate_state: set[RotationState], get: object, rotation_id: 
         await asyncio.sleep(0.2)
 
 
-async def test_a_worker_killed_between_add_and_store_is_replaced_and_the_rotation_ends_stored_and_proven(
-    tmp_path: Path,
-) -> None:
+@dataclass
+class Crash:
+    """The fakes, a rig on a real redis-server, and worker processes started (and killed) at will."""
+
+    r: Rig
+    graph: FakeGraph
+    entra: FakeEntra
+    vault: FakeKeyVault
+    env: dict[str, str]
+    log: Path
+
+    def worker(self) -> AbstractContextManager[subprocess.Popen[bytes]]:
+        return rotation_worker(self.env, self.log)
+
+    def seen(self, operation: str) -> bool:
+        return any(r.method == "POST" and r.path.endswith(operation) for r in self.graph.requests)
+
+    async def approved(self) -> Rotation:
+        rotation = await self.r.rotations.request(REQUESTER, PAYMENTS_APP, "leaked")
+        assert isinstance(rotation, Rotation)
+        assert isinstance(await self.r.rotations.approve(APPROVER_TEAMS, rotation.id), Rotation)
+        return rotation
+
+    async def until(self, states: set[RotationState], rotation_id: str, seconds: float = 60) -> Rotation:
+        return await _until(states, self.r.rotations.store.get, rotation_id, seconds)
+
+    async def finished(self, rotation_id: str, wanted: RotationState) -> Rotation:
+        final = await self.until({wanted, RotationState.FAILED}, rotation_id, 120)
+        assert final.state is wanted, (final, self.log.read_text(errors="replace")[-3000:])
+        return final
+
+
+@asynccontextmanager
+async def crash_rig(tmp_path: Path) -> AsyncIterator[Crash]:
     with redis_server() as server:
         async with (
             FakeGraph(load_snapshot(sample_snapshot_path())) as graph,
@@ -75,7 +110,6 @@ async def test_a_worker_killed_between_add_and_store_is_replaced_and_the_rotatio
                 return await queue.enqueue("rotation.advance", key=key, rotation_id=rotation_id)
 
             async with rig(redis_url=server.url, graph=graph, entra=entra, vault=vault, enqueue=enqueue) as r:
-                vault.put_delay = 60.0  # the value waits in the first worker's memory, between add and store
                 env = {
                     "REDIS_URL": server.url,
                     "ROT_GRAPH": graph.base_url,
@@ -84,28 +118,103 @@ async def test_a_worker_killed_between_add_and_store_is_replaced_and_the_rotatio
                     "ROT_AUTHORITY": entra.authority,
                     "ROT_AUTHORITY_CERT": entra.cert_path,
                 }
-                log = tmp_path / "workers.log"
-                with rotation_worker(env, log) as first:
-                    rotation = await r.rotations.request(REQUESTER, PAYMENTS_APP, "leaked")
-                    assert isinstance(rotation, Rotation)
-                    assert isinstance(await r.rotations.approve(APPROVER_TEAMS, rotation.id), Rotation)
-                    added = await _until({RotationState.ADDED}, r.rotations.store.get, rotation.id, 60)
-                    first.send_signal(signal.SIGKILL)
-                    first.wait()
-                assert added.new_key_id in await r.keys_marked(rotation.id)  # the orphan, its value gone
-                vault.put_delay = 0.0
-                with rotation_worker(env, log):
-                    final = await _until(
-                        {RotationState.DONE, RotationState.FAILED}, r.rotations.store.get, rotation.id, 120
-                    )
-                assert final.state is RotationState.DONE, (final, log.read_text(errors="replace")[-3000:])
-                assert await r.keys_marked(rotation.id) == [final.new_key_id]
-                assert final.new_key_id != added.new_key_id  # the orphan was removed, a new one added
-                stored = next(v for v in vault.versions(final.vault_name) if v.version == final.vault_version)
-                assert stored.tags["key-id"] == final.new_key_id
-                states = [e.state for e in final.history]
-                assert states.count(RotationState.ADDED) == 2 and RotationState.PROVEN in states
+                yield Crash(r, graph, entra, vault, env, tmp_path / "workers.log")
             await queue.close()
+
+
+def killed(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+async def _seen(crash: Crash, operation: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not crash.seen(operation):
+        assert time.monotonic() < deadline, f"no {operation} within {seconds:g} s"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_worker_killed_between_add_and_store_is_replaced_and_the_rotation_ends_stored_and_proven(
+    tmp_path: Path,
+) -> None:
+    async with crash_rig(tmp_path) as crash:
+        crash.vault.put_delay = 60.0  # the value waits in the first worker's memory, between add and store
+        with crash.worker() as first:
+            rotation = await crash.approved()
+            added = await crash.until({RotationState.ADDED}, rotation.id)
+            killed(first)
+        assert added.new_key_id in await crash.r.keys_marked(rotation.id)  # the orphan, its value gone
+        crash.vault.put_delay = 0.0
+        with crash.worker():
+            final = await crash.finished(rotation.id, RotationState.DONE)
+        assert await crash.r.keys_marked(rotation.id) == [final.new_key_id]
+        assert final.new_key_id != added.new_key_id  # the orphan was removed, a new one added
+        stored = next(v for v in crash.vault.versions(final.vault_name) if v.version == final.vault_version)
+        assert stored.tags["key-id"] == final.new_key_id
+        states = [e.state for e in final.history]
+        assert states.count(RotationState.ADDED) == 2 and RotationState.PROVEN in states
+
+
+async def test_a_worker_killed_while_its_add_password_is_on_the_way_leaves_nothing_and_the_next_adds_once(
+    tmp_path: Path,
+) -> None:
+    async with crash_rig(tmp_path) as crash:
+        # Graph holds the first addPassword without carrying it out: the worker dies waiting for it.
+        crash.graph.add_fault("addPassword", 503, times=1, method="POST", delay=120)
+        with crash.worker() as first:
+            rotation = await crash.approved()
+            await _seen(crash, "addPassword")
+            killed(first)
+        assert await crash.r.keys_marked(rotation.id) == []
+        with crash.worker():
+            final = await crash.finished(rotation.id, RotationState.DONE)
+        assert await crash.r.keys_marked(rotation.id) == [final.new_key_id]  # one new secret, no orphan
+        assert crash.r.posts("addPassword") == 2  # the one that never happened, and the one that did
+        assert [v.tags["key-id"] for v in crash.vault.versions(final.vault_name)] == [final.new_key_id]
+
+
+async def test_a_worker_killed_while_it_waits_for_the_proof_leaves_the_stored_secret_for_the_next_to_prove(
+    tmp_path: Path,
+) -> None:
+    async with crash_rig(tmp_path) as crash:
+        crash.entra.propagation = 600.0  # the new secret is not accepted yet: the proof waits
+        with crash.worker() as first:
+            rotation = await crash.approved()
+            stored = await crash.until({RotationState.STORED}, rotation.id)
+            killed(first)
+        crash.entra.propagation = 0.0
+        with crash.worker():
+            final = await crash.finished(rotation.id, RotationState.DONE)
+        assert (final.new_key_id, final.vault_version) == (stored.new_key_id, stored.vault_version)  # not added again
+        assert crash.r.posts("addPassword") == 1
+        assert await crash.r.keys_marked(rotation.id) == [final.new_key_id]
+        assert len(crash.vault.versions(final.vault_name)) == 1
+
+
+async def test_a_worker_killed_while_it_removes_the_old_secret_is_replaced_and_the_old_secret_goes_once(
+    tmp_path: Path,
+) -> None:
+    async with crash_rig(tmp_path) as crash:
+        with crash.worker() as first:
+            rotation = await crash.approved()
+            done = await crash.finished(rotation.id, RotationState.DONE)
+            assert done.replaces is not None
+            # Graph holds the first removePassword without carrying it out: the worker dies waiting for it.
+            crash.graph.add_fault("removePassword", 503, times=1, method="POST", delay=120)
+            crash.r.later(timedelta(days=8))  # past the grace period: an approver may retire the old secret
+            assert isinstance(await crash.r.rotations.retire(APPROVER_TEAMS, rotation.id), Rotation)
+            await _seen(crash, "removePassword")
+            killed(first)
+        assert done.replaces in await _key_ids(crash)
+        with crash.worker():
+            final = await crash.finished(rotation.id, RotationState.RETIRED)
+        present = await _key_ids(crash)
+        assert done.replaces not in present and final.new_key_id in present
+        assert crash.r.posts("removePassword") == 2
+
+
+async def _key_ids(crash: Crash) -> set[str]:
+    return {key.lower() for key in await crash.r.rotations.writer.password_key_ids(PAYMENTS_OBJECT)}
 
 
 async def test_no_secret_value_in_logs_or_redis_during_a_whole_rotation_through_the_app(
