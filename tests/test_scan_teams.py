@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from tests.rotation_setup import APPROVERS_GROUP, LENA
 from tests.tenant_edits import add_secret, edited
 from tests.test_scan_cli import NOW
 from tests.test_scan_job import WAREHOUSE_SYNC, Clock, on
-from tests.test_teams import fixture, post
+from tests.test_teams import eventually, fixture, post
 
 CARD = "application/vnd.microsoft.card.adaptive"
 
@@ -146,19 +147,19 @@ async def test_scan_post_from_the_command_line_posts_the_teams_digest_once(
     assert "warehouse-sync" in json.dumps(posted.body["attachments"][0]["content"])
 
 
-async def test_a_rotation_requested_from_a_teams_warning_after_the_invokes_budget_takes_its_place_and_follows(
-    connector: FakeConnector, graph: FakeGraph, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """When the request is ready only after Teams stopped waiting for the invoke, there is no invoke
-    answer left to redraw the warning: the request card takes the warning's place, and the rotation's
-    later steps update it there."""
-    monkeypatch.setattr(teams_turns, "ACTION_BUDGET_SECONDS", 0.0)  # as if Graph took longer than Teams waits
+@asynccontextmanager
+async def request_pressed_on_a_warning(
+    connector: FakeConnector, graph: FakeGraph, approver: str
+) -> AsyncIterator[tuple[TestClient, dict[str, Any], dict[str, Any]]]:
+    """The bot installed in a Teams channel with rotation set up (`approver` approves), the scan's
+    warning posted there, and an invoke pressing its Request rotation, not yet sent: yields the client,
+    the warning's card and the invoke. invoice-worker is tagged for rotation and owned by the bot."""
     added = fixture("conversation_update_bot_added", connector)
     conversation = added["conversation"]["id"]
     settings = Settings(
         teams_insecure_no_auth=True,
         snapshot="sample",
-        approvers=(f"group:{APPROVERS_GROUP}",),
+        approvers=(approver,),
         routes=Routes(defaults=(Destination(Platform.TEAMS, conversation),)),
     )
     app = create_app(settings, clock=Clock(sample_reference_time()), scan_graph=on(graph))
@@ -167,9 +168,21 @@ async def test_a_rotation_requested_from_a_teams_warning_after_the_invokes_budge
         connector.calls.clear()
         await client.app[SCAN_JOB](RunningJob())
         [warning] = connector.sent("message")
-        request = actions(warning.body["attachments"][0]["content"])["rotation.request"]
+        posted = warning.body["attachments"][0]["content"]
         press = fixture("invoke_recheck", connector)
-        press["value"]["action"] = {"type": "Action.Execute", "verb": "rotation.request", "data": request["data"]}
+        data = actions(posted)["rotation.request"]["data"]
+        press["value"]["action"] = {"type": "Action.Execute", "verb": "rotation.request", "data": data}
+        yield client, posted, press
+
+
+async def test_a_rotation_requested_from_a_teams_warning_after_the_invokes_budget_takes_its_place_and_follows(
+    connector: FakeConnector, graph: FakeGraph, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the request is ready only after Teams stopped waiting for the invoke, there is no invoke
+    answer left to redraw the warning: the request card takes the warning's place, and the rotation's
+    later steps update it there."""
+    monkeypatch.setattr(teams_turns, "ACTION_BUDGET_SECONDS", 0.0)  # as if Graph took longer than Teams waits
+    async with request_pressed_on_a_warning(connector, graph, f"group:{APPROVERS_GROUP}") as (client, _, press):
         status, body = await post(client, press)
         assert status == 200 and teams_turns.STILL_CHECKING in json.dumps(body["value"], ensure_ascii=False)
 
@@ -180,23 +193,16 @@ async def test_a_rotation_requested_from_a_teams_warning_after_the_invokes_budge
                 if call.path.endswith(f"/activities/{press['replyToId']}")
             ]
 
-        await _until(lambda: any("rotation.approve" in card for card in shown_in_place()))
+        await eventually(lambda: any("rotation.approve" in card for card in shown_in_place()))
         [card] = [card for card in shown_in_place() if "rotation.approve" in card]
         rotation_id = actions(json.loads(card)["attachments"][0]["content"])["rotation.approve"]["data"]["id"]
         approve = fixture("invoke_recheck", connector)
         approve["value"]["action"] = {"type": "Action.Execute", "verb": "rotation.approve", "data": {"id": rotation_id}}
         approve["from"] = {"id": "29:lena", "name": "Lena Fischer", "aadObjectId": LENA}
         assert (await post(client, approve))[0] == 200  # answered later too: the card is updated in place
-        await _until(lambda: any("approved by Lena Fischer" in card for card in shown_in_place()))
-        await _until(lambda: any("Rotation done" in card for card in shown_in_place()), seconds=30)
+        await eventually(lambda: any("approved by Lena Fischer" in card for card in shown_in_place()))
+        await eventually(lambda: any("Rotation done" in card for card in shown_in_place()), seconds=30)
     assert not connector.sent("message")[1:]  # no second message: the request is where the warning was
-
-
-async def _until(condition: Any, seconds: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 async def test_request_rotation_on_a_teams_warning_sends_the_request_beside_it_and_the_warning_points_at_it(
@@ -205,24 +211,7 @@ async def test_request_rotation_on_a_teams_warning_sends_the_request_beside_it_a
     """invoice-worker is tagged for rotation and owned by the bot in the sample tenant. The invoke is
     answered with the warning drawn again (its rows, and a line naming the request); the request is a
     message of its own."""
-    added = fixture("conversation_update_bot_added", connector)
-    conversation = added["conversation"]["id"]
-    settings = Settings(
-        teams_insecure_no_auth=True,
-        snapshot="sample",
-        approvers=("U0PRIYA",),  # rotation is set up
-        routes=Routes(defaults=(Destination(Platform.TEAMS, conversation),)),
-    )
-    app = create_app(settings, clock=Clock(sample_reference_time()), scan_graph=on(graph))
-    async with TestClient(TestServer(app)) as client:
-        assert (await post(client, added))[0] == 202
-        connector.calls.clear()
-        await client.app[SCAN_JOB](RunningJob())
-        [warning] = connector.sent("message")
-        posted = warning.body["attachments"][0]["content"]
-        request = actions(posted)["rotation.request"]
-        press = fixture("invoke_recheck", connector)
-        press["value"]["action"] = {"type": "Action.Execute", "verb": "rotation.request", "data": request["data"]}
+    async with request_pressed_on_a_warning(connector, graph, "U0PRIYA") as (client, posted, press):
         status, body = await post(client, press)
         again, second = await post(client, press)  # a second request from the same warning
     assert status == 200 and again == 200 and body["type"] == CARD and second["type"] == CARD
