@@ -637,6 +637,15 @@ async def test_slack_throttling_beyond_the_channel_pace_is_waited_out_and_nothin
     assert len(fake_slack.delivered("chat.postMessage")) == 2
 
 
+def assert_a_scan_just_ran(before: str, after: str) -> None:
+    """/metrics before and after the sample tenant's scan: no scan, then one just now with its counts."""
+    assert "secretbot_scan_last_success_timestamp_seconds 0.0" in before
+    [last] = [line for line in after.splitlines() if line.startswith("secretbot_scan_last_success_timestamp_seconds ")]
+    assert abs(float(last.split()[1]) - time.time()) < 60
+    assert 'secretbot_scan_credentials{state="expiring",threshold="30"} 1.0' in after  # warehouse-sync
+    assert 'secretbot_scan_credentials{state="expired",threshold="0"}' in after
+
+
 async def test_metrics_show_the_last_scan_its_duration_and_credentials_by_state_and_threshold(
     fake_slack: FakeSlack, graph: FakeGraph
 ) -> None:
@@ -645,11 +654,7 @@ async def test_metrics_show_the_last_scan_its_duration_and_credentials_by_state_
         before = await (await client.get("/metrics")).text()
         await scan(client)
         after = await (await client.get("/metrics")).text()
-    assert "secretbot_scan_last_success_timestamp_seconds 0.0" in before
-    [last] = [line for line in after.splitlines() if line.startswith("secretbot_scan_last_success_timestamp_seconds ")]
-    assert abs(float(last.split()[1]) - time.time()) < 60
-    assert 'secretbot_scan_credentials{state="expiring",threshold="30"} 1.0' in after  # warehouse-sync
-    assert 'secretbot_scan_credentials{state="expired",threshold="0"}' in after
+    assert_a_scan_just_ran(before, after)
     assert "secretbot_scan_duration_seconds" in after
     assert 'secretbot_digests_total{outcome="posted",platform="slack"} 2.0' in after  # the route's and the defaults'
 
@@ -664,11 +669,7 @@ async def test_a_scan_run_on_a_worker_shows_in_the_web_tiers_metrics(fake_slack:
             before = await (await client.get("/metrics")).text()
             await worker[SCAN_JOB](RunningJob())
             after = await (await client.get("/metrics")).text()
-    assert "secretbot_scan_last_success_timestamp_seconds 0.0" in before
-    [last] = [line for line in after.splitlines() if line.startswith("secretbot_scan_last_success_timestamp_seconds ")]
-    assert abs(float(last.split()[1]) - time.time()) < 60
-    assert 'secretbot_scan_credentials{state="expiring",threshold="30"} 1.0' in after  # warehouse-sync
-    assert 'secretbot_scan_credentials{state="expired",threshold="0"}' in after
+    assert_a_scan_just_ran(before, after)
     [duration] = [line for line in after.splitlines() if line.startswith("secretbot_scan_duration_seconds ")]
     assert float(duration.split()[1]) > 0
 
